@@ -1,0 +1,474 @@
+import { KeyvSqlite } from '@keyv/sqlite';
+import Keyv from 'keyv';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/**
+ * The quota ledger: what is stored and what is reserved, in the SQLite file Keyv opens.
+ *
+ * Keyv has no atomic update, and a get-then-set from two requests (or two shard processes) loses updates.
+ * So every change that guards a limit is ONE conditional SQL statement on that file: SQLite runs a
+ * statement under its write lock, which holds across processes. Aggregates (bytes and file counts per
+ * user, for temp, for everything) are kept by triggers in the same statement as the row change, which
+ * makes a quota status a few primary-key reads, whatever the number of files.
+ * Keyv itself holds what is read far more than written: per-user limit overrides.
+ */
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS imagine_files (
+	image_id TEXT PRIMARY KEY,
+	user_id TEXT NOT NULL,
+	temp INTEGER NOT NULL,
+	ext TEXT NOT NULL,
+	bytes INTEGER NOT NULL,
+	created_at INTEGER NOT NULL,
+	name TEXT NOT NULL,
+	metadata TEXT,
+	reservation_id TEXT
+);
+CREATE INDEX IF NOT EXISTS imagine_files_by_user ON imagine_files (user_id, temp, image_id);
+CREATE INDEX IF NOT EXISTS imagine_files_temp_age ON imagine_files (temp, created_at);
+CREATE TABLE IF NOT EXISTS imagine_totals (
+	scope TEXT PRIMARY KEY,
+	bytes INTEGER NOT NULL,
+	files INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imagine_daily (
+	user_id TEXT NOT NULL,
+	day TEXT NOT NULL,
+	used INTEGER NOT NULL,
+	PRIMARY KEY (user_id, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imagine_reservations (
+	id TEXT PRIMARY KEY,
+	user_id TEXT NOT NULL,
+	day TEXT NOT NULL,
+	bytes INTEGER NOT NULL,
+	cost INTEGER NOT NULL,
+	temp INTEGER NOT NULL,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	owner TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS imagine_reservations_by_user ON imagine_reservations (user_id, expires_at);
+CREATE TRIGGER IF NOT EXISTS imagine_files_added AFTER INSERT ON imagine_files BEGIN
+	INSERT INTO imagine_totals (scope, bytes, files) VALUES ('global', NEW.bytes, 1)
+		ON CONFLICT (scope) DO UPDATE SET bytes = bytes + excluded.bytes, files = files + 1;
+	INSERT INTO imagine_totals (scope, bytes, files)
+		VALUES (CASE WHEN NEW.temp = 1 THEN 'temp' ELSE 'u:' || NEW.user_id END, NEW.bytes, 1)
+		ON CONFLICT (scope) DO UPDATE SET bytes = bytes + excluded.bytes, files = files + 1;
+	INSERT INTO imagine_daily (user_id, day, used)
+		SELECT user_id, day, cost FROM imagine_reservations WHERE id = NEW.reservation_id AND cost > 0
+		ON CONFLICT (user_id, day) DO UPDATE SET used = used + excluded.used;
+	DELETE FROM imagine_reservations WHERE id = NEW.reservation_id;
+END;
+CREATE TRIGGER IF NOT EXISTS imagine_files_removed AFTER DELETE ON imagine_files BEGIN
+	UPDATE imagine_totals SET bytes = bytes - OLD.bytes, files = files - 1 WHERE scope = 'global';
+	UPDATE imagine_totals SET bytes = bytes - OLD.bytes, files = files - 1
+		WHERE scope = CASE WHEN OLD.temp = 1 THEN 'temp' ELSE 'u:' || OLD.user_id END;
+END;
+`;
+
+/** Limits in force for one request, already resolved (defaults, tiers, overrides). */
+export interface LedgerLimits {
+	dailyGens: number;
+	userBytes: number;
+	globalBytes: number;
+}
+
+export type LimitFailure = 'DAILY_LIMIT' | 'USER_QUOTA' | 'GLOBAL_QUOTA';
+
+export interface ReservationRow {
+	id: string;
+	userId: string;
+	day: string;
+	bytes: number;
+	cost: number;
+	temp: boolean;
+	now: number;
+	expiresAt: number;
+	owner: string;
+}
+
+export interface FileRow {
+	imageId: string;
+	userId: string;
+	temp: boolean;
+	ext: string;
+	bytes: number;
+	createdAt: number;
+	name: string;
+	/** JSON text of the image's metadata, or null. */
+	metadata: string | null;
+}
+
+export interface UsageSnapshot {
+	globalBytes: number;
+	globalFiles: number;
+	tempBytes: number;
+	tempFiles: number;
+	userBytes: number;
+	userFiles: number;
+	dailyUsed: number;
+	/** Generations reserved today and not yet committed or released. */
+	dailyPending: number;
+	reservedGlobalBytes: number;
+	reservedUserBytes: number;
+}
+
+export interface UserTotal {
+	userId: string;
+	bytes: number;
+	files: number;
+}
+
+/** What an admin set for one user; a missing field falls back to tiers and defaults. */
+export interface LimitOverride {
+	dailyGens?: number;
+	storageMb?: number;
+}
+
+interface RawFileRow {
+	image_id: string;
+	user_id: string;
+	temp: number;
+	ext: string;
+	bytes: number;
+	created_at: number;
+	name: string;
+	metadata: string | null;
+}
+
+type Query = (sql: string, ...parameters: unknown[]) => Promise<Record<string, unknown>[]>;
+
+/** Overrides are read on every reservation; other processes' changes are picked up within this time. */
+const OVERRIDE_CACHE_MS = 2000;
+
+export class QuotaLedger {
+	readonly #store: KeyvSqlite;
+	readonly #keyv: Keyv<LimitOverride>;
+	readonly #query: Query;
+	readonly #overrideCache = new Map<string, { value: LimitOverride | null; until: number }>();
+
+	private constructor(store: KeyvSqlite) {
+		this.#store = store;
+		this.#keyv = new Keyv<LimitOverride>({ store, namespace: 'imagine' });
+		this.#query = store.query as Query;
+	}
+
+	/** Opens (and creates) the ledger behind a `sqlite://` Keyv URI. */
+	public static async open(uri: string, busyTimeoutMs: number): Promise<QuotaLedger> {
+		if (!uri.startsWith('sqlite://')) throw new TypeError(`The quota ledger needs a sqlite:// URI (got ${uri.split(':')[0]}:)`);
+		const file = uri.slice('sqlite://'.length);
+		if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+		const store = new KeyvSqlite({ uri, busyTimeout: busyTimeoutMs });
+		store.on('error', () => undefined); // surfaced by the first query instead
+		const ledger = new QuotaLedger(store);
+		// WAL lets readers and one writer (from any process) work side by side; NORMAL sync is durable
+		// against process crashes, and the files on disk (fsynced) rebuild the ledger after a power cut.
+		await ledger.#query('PRAGMA journal_mode = WAL');
+		await ledger.#query('PRAGMA synchronous = NORMAL');
+		await ledger.#exec(SCHEMA);
+		return ledger;
+	}
+
+	async #exec(script: string): Promise<void> {
+		// node-sqlite3's all() runs one statement; triggers contain ';' so split on blank-line-free boundaries.
+		for (const statement of splitStatements(script)) await this.#query(statement);
+	}
+
+	/**
+	 * Reserves one job's bytes and daily cost if, counting every live reservation, all three limits
+	 * still hold. One INSERT ... SELECT ... WHERE: either it fits and is recorded, or nothing changes.
+	 */
+	public async reserve(row: ReservationRow, limits: LedgerLimits): Promise<{ ok: true } | { ok: false; failed: LimitFailure }> {
+		for (let attempt = 0; attempt < 3; attempt++) {
+			const inserted = await this.#query(
+				`INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, created_at, expires_at, owner)
+				SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+				WHERE ${FITS_DAILY} AND ${FITS_USER} AND ${FITS_GLOBAL}
+				RETURNING id`,
+				row.id,
+				row.userId,
+				row.day,
+				row.bytes,
+				row.cost,
+				row.temp ? 1 : 0,
+				row.now,
+				row.expiresAt,
+				row.owner,
+				limits.dailyGens,
+				limits.userBytes,
+				limits.globalBytes,
+				''
+			);
+			if (inserted.length === 1) return { ok: true };
+			const failed = await this.#whichLimitFails(row, limits, '');
+			// Another request released in between: the limits fit now, so try again.
+			if (failed) return { ok: false, failed };
+		}
+		return { ok: false, failed: 'GLOBAL_QUOTA' };
+	}
+
+	async #whichLimitFails(row: Omit<ReservationRow, 'id' | 'expiresAt' | 'owner'>, limits: LedgerLimits, excludedReservation: string) {
+		const [checks] = await this.#query(
+			`SELECT ${FITS_DAILY} AS daily, ${FITS_USER} AS user, ${FITS_GLOBAL} AS global`,
+			null,
+			row.userId,
+			row.day,
+			row.bytes,
+			row.cost,
+			row.temp ? 1 : 0,
+			row.now,
+			null,
+			null,
+			limits.dailyGens,
+			limits.userBytes,
+			limits.globalBytes,
+			excludedReservation
+		);
+		if (!checks?.daily) return 'DAILY_LIMIT' as const;
+		if (!checks.user) return 'USER_QUOTA' as const;
+		if (!checks.global) return 'GLOBAL_QUOTA' as const;
+		return null;
+	}
+
+	/**
+	 * Records a saved image against its reservation, if its real size still fits: the reservation is
+	 * deleted, the daily counter charged and the totals raised by triggers within the same statement.
+	 * Without a reservation (reconcile, plain saves) pass `reservationId: null` and a cost of 0.
+	 */
+	public async commit(
+		file: FileRow,
+		reservation: { id: string; day: string; now: number } | null,
+		limits: LedgerLimits
+	): Promise<{ ok: true } | { ok: false; failed: LimitFailure }> {
+		const reservationId = reservation?.id ?? '';
+		const inserted = await this.#query(
+			`INSERT INTO imagine_files (image_id, user_id, temp, ext, bytes, created_at, name, metadata, reservation_id)
+			SELECT ?14, ?2, ?6, ?15, ?4, ?16, ?17, ?18, NULLIF(?13, '')
+			WHERE ${FITS_USER} AND ${FITS_GLOBAL}
+			RETURNING image_id`,
+			null,
+			file.userId,
+			reservation?.day ?? '',
+			file.bytes,
+			0,
+			file.temp ? 1 : 0,
+			reservation?.now ?? file.createdAt,
+			null,
+			null,
+			limits.dailyGens,
+			limits.userBytes,
+			limits.globalBytes,
+			reservationId,
+			file.imageId,
+			file.ext,
+			file.createdAt,
+			file.name,
+			file.metadata
+		);
+		if (inserted.length === 1) return { ok: true };
+		const failed = await this.#whichLimitFails(
+			{ userId: file.userId, day: '', bytes: file.bytes, cost: 0, temp: file.temp, now: reservation?.now ?? file.createdAt },
+			limits,
+			reservationId
+		);
+		return { ok: false, failed: failed ?? 'GLOBAL_QUOTA' };
+	}
+
+	/** Gives a reservation's bytes and daily cost back. Safe to call twice. */
+	public async release(reservationId: string): Promise<boolean> {
+		const rows = await this.#query('DELETE FROM imagine_reservations WHERE id = ? RETURNING id', reservationId);
+		return rows.length > 0;
+	}
+
+	/** Everything a quota status needs, in one statement of primary-key reads and small sums. */
+	public async usage(userId: string, day: string, now: number): Promise<UsageSnapshot> {
+		const [row] = await this.#query(
+			`SELECT
+				(SELECT bytes FROM imagine_totals WHERE scope = 'global') AS globalBytes,
+				(SELECT files FROM imagine_totals WHERE scope = 'global') AS globalFiles,
+				(SELECT bytes FROM imagine_totals WHERE scope = 'temp') AS tempBytes,
+				(SELECT files FROM imagine_totals WHERE scope = 'temp') AS tempFiles,
+				(SELECT bytes FROM imagine_totals WHERE scope = 'u:' || ?1) AS userBytes,
+				(SELECT files FROM imagine_totals WHERE scope = 'u:' || ?1) AS userFiles,
+				(SELECT used FROM imagine_daily WHERE user_id = ?1 AND day = ?2) AS dailyUsed,
+				(SELECT SUM(cost) FROM imagine_reservations WHERE user_id = ?1 AND day = ?2 AND expires_at > ?3) AS dailyPending,
+				(SELECT SUM(bytes) FROM imagine_reservations WHERE expires_at > ?3) AS reservedGlobalBytes,
+				(SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = ?1 AND temp = 0 AND expires_at > ?3) AS reservedUserBytes`,
+			userId,
+			day,
+			now
+		);
+		const value = (key: string) => Number(row?.[key] ?? 0);
+		return {
+			globalBytes: value('globalBytes'),
+			globalFiles: value('globalFiles'),
+			tempBytes: value('tempBytes'),
+			tempFiles: value('tempFiles'),
+			userBytes: value('userBytes'),
+			userFiles: value('userFiles'),
+			dailyUsed: value('dailyUsed'),
+			dailyPending: value('dailyPending'),
+			reservedGlobalBytes: value('reservedGlobalBytes'),
+			reservedUserBytes: value('reservedUserBytes')
+		};
+	}
+
+	public async getFile(userId: string, imageId: string): Promise<FileRow | null> {
+		const [row] = await this.#query('SELECT * FROM imagine_files WHERE image_id = ? AND user_id = ?', imageId, userId);
+		return row ? toFileRow(row as unknown as RawFileRow) : null;
+	}
+
+	/** A user's saved (non-temp) images, newest first (ids sort by creation time). */
+	public async listFiles(userId: string): Promise<FileRow[]> {
+		const rows = await this.#query('SELECT * FROM imagine_files WHERE user_id = ? AND temp = 0 ORDER BY image_id DESC', userId);
+		return rows.map((row) => toFileRow(row as unknown as RawFileRow));
+	}
+
+	/** Removes a file's row (totals follow by trigger) and returns it, or null when there was none. */
+	public async removeFile(userId: string, imageId: string): Promise<FileRow | null> {
+		const [row] = await this.#query('DELETE FROM imagine_files WHERE image_id = ? AND user_id = ? RETURNING *', imageId, userId);
+		return row ? toFileRow(row as unknown as RawFileRow) : null;
+	}
+
+	public async tempFilesOlderThan(createdBefore: number): Promise<FileRow[]> {
+		const rows = await this.#query('SELECT * FROM imagine_files WHERE temp = 1 AND created_at < ? ORDER BY created_at', createdBefore);
+		return rows.map((row) => toFileRow(row as unknown as RawFileRow));
+	}
+
+	public async allFiles(): Promise<FileRow[]> {
+		const rows = await this.#query('SELECT * FROM imagine_files');
+		return rows.map((row) => toFileRow(row as unknown as RawFileRow));
+	}
+
+	/** The users storing the most, for reports. */
+	public async topUsers(limit: number): Promise<UserTotal[]> {
+		const rows = await this.#query(
+			"SELECT substr(scope, 3) AS userId, bytes, files FROM imagine_totals WHERE scope LIKE 'u:%' AND files > 0 ORDER BY bytes DESC LIMIT ?",
+			limit
+		);
+		return rows.map((row) => ({ userId: String(row.userId), bytes: Number(row.bytes), files: Number(row.files) }));
+	}
+
+	/**
+	 * Recomputes the totals from the file rows in two statements, each atomic, and says how many scopes
+	 * were wrong. Triggers keep them right; this repairs a ledger edited by hand or by an older version.
+	 */
+	public async rebuildTotals(): Promise<number> {
+		const wrong = await this.#query(
+			`WITH actual AS (
+				SELECT 'global' AS scope, COALESCE(SUM(bytes), 0) AS bytes, COUNT(*) AS files FROM imagine_files
+				UNION ALL SELECT 'temp', COALESCE(SUM(bytes), 0), COUNT(*) FROM imagine_files WHERE temp = 1
+				UNION ALL SELECT 'u:' || user_id, SUM(bytes), COUNT(*) FROM imagine_files WHERE temp = 0 GROUP BY user_id
+			)
+			INSERT INTO imagine_totals (scope, bytes, files)
+			SELECT a.scope, a.bytes, a.files FROM actual a LEFT JOIN imagine_totals t ON t.scope = a.scope
+			WHERE t.scope IS NULL OR t.bytes <> a.bytes OR t.files <> a.files
+			ON CONFLICT (scope) DO UPDATE SET bytes = excluded.bytes, files = excluded.files
+			RETURNING scope`
+		);
+		const stale = await this.#query(
+			`DELETE FROM imagine_totals WHERE scope LIKE 'u:%' AND (files <> 0 OR bytes <> 0)
+				AND substr(scope, 3) NOT IN (SELECT user_id FROM imagine_files WHERE temp = 0)
+			RETURNING scope`
+		);
+		return wrong.length + stale.length;
+	}
+
+	/** Drops reservations that expired or whose process is gone; returns how many. */
+	public async purgeReservations(now: number, isDeadOwner: (owner: string) => boolean): Promise<number> {
+		const expired = await this.#query('DELETE FROM imagine_reservations WHERE expires_at <= ? RETURNING id', now);
+		const owners = await this.#query('SELECT DISTINCT owner FROM imagine_reservations');
+		let dead = 0;
+		for (const { owner } of owners) {
+			if (typeof owner === 'string' && isDeadOwner(owner)) {
+				dead += (await this.#query('DELETE FROM imagine_reservations WHERE owner = ? RETURNING id', owner)).length;
+			}
+		}
+		return expired.length + dead;
+	}
+
+	/** Forgets daily counters of days before `day`; they can no longer matter. */
+	public async pruneDaily(beforeDay: string): Promise<void> {
+		await this.#query('DELETE FROM imagine_daily WHERE day < ?', beforeDay);
+	}
+
+	/** Sets today's count for a user back to 0 (an admin's reset); returns the count it had. */
+	public async resetDaily(userId: string, day: string): Promise<number> {
+		const [row] = await this.#query('DELETE FROM imagine_daily WHERE user_id = ? AND day = ? RETURNING used', userId, day);
+		return Number(row?.used ?? 0);
+	}
+
+	/** Takes back a daily charge whose image could not be published after all. */
+	public async refundDaily(userId: string, day: string, cost: number): Promise<void> {
+		if (cost > 0) await this.#query('UPDATE imagine_daily SET used = MAX(0, used - ?) WHERE user_id = ? AND day = ?', cost, userId, day);
+	}
+
+	public async getOverride(userId: string, now: number): Promise<LimitOverride | null> {
+		const cached = this.#overrideCache.get(userId);
+		if (cached && cached.until > now) return cached.value;
+		const value = (await this.#keyv.get(`limits:${userId}`)) ?? null;
+		this.#overrideCache.set(userId, { value, until: now + OVERRIDE_CACHE_MS });
+		return value;
+	}
+
+	/** Sets (or with null, clears) a user's override. Applies at once in this process, within 2 s in others. */
+	public async setOverride(userId: string, override: LimitOverride | null): Promise<void> {
+		if (override === null || (override.dailyGens === undefined && override.storageMb === undefined)) {
+			await this.#keyv.delete(`limits:${userId}`);
+		} else {
+			await this.#keyv.set(`limits:${userId}`, override);
+		}
+		this.#overrideCache.delete(userId);
+	}
+
+	public async close(): Promise<void> {
+		await this.#store.disconnect();
+	}
+}
+
+/*
+ * The three limit checks, shared by reserve, commit and the denial diagnosis. Parameters:
+ * ?2 user, ?3 day, ?4 bytes, ?5 cost, ?6 temp, ?7 now, ?10 daily limit, ?11 user bytes limit,
+ * ?12 global bytes limit, ?13 a reservation to leave out (the one being committed).
+ */
+const LIVE = 'expires_at > ?7 AND id <> ?13';
+const FITS_DAILY = `(?5 = 0 OR COALESCE((SELECT used FROM imagine_daily WHERE user_id = ?2 AND day = ?3), 0)
+	+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE user_id = ?2 AND day = ?3 AND ${LIVE}), 0) + ?5 <= ?10)`;
+const FITS_USER = `(?6 = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || ?2), 0)
+	+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = ?2 AND temp = 0 AND ${LIVE}), 0) + ?4 <= ?11)`;
+const FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0)
+	+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE ${LIVE}), 0) + ?4 <= ?12)`;
+
+function toFileRow(row: RawFileRow): FileRow {
+	return {
+		imageId: row.image_id,
+		userId: row.user_id,
+		temp: row.temp === 1,
+		ext: row.ext,
+		bytes: row.bytes,
+		createdAt: row.created_at,
+		name: row.name,
+		metadata: row.metadata
+	};
+}
+
+/** Splits the schema script into statements, keeping trigger bodies (BEGIN ... END;) whole. */
+function splitStatements(script: string): string[] {
+	const statements: string[] = [];
+	let current = '';
+	let inTrigger = false;
+	for (const line of script.split('\n')) {
+		if (!line.trim()) continue;
+		current += `${line}\n`;
+		if (/^CREATE TRIGGER/.test(line)) inTrigger = true;
+		if (inTrigger ? /^END;$/.test(line.trim()) : line.trim().endsWith(';')) {
+			statements.push(current.trim());
+			current = '';
+			inTrigger = false;
+		}
+	}
+	return statements;
+}

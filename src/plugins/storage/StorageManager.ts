@@ -1,0 +1,619 @@
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile, rm, lstat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { discard, publish, syncDirectory, writePartial, type PartialFile } from './atomicFile.js';
+import { systemClock, utcDay, type Clock } from './clock.js';
+import { EventLog } from './EventLog.js';
+import { resolveLimits, type EffectiveLimits } from './limits.js';
+import { resolveStorageOptions, type ResolvedStorageOptions, type StorageOptions } from './options.js';
+import {
+	IMAGE_FILE,
+	isImageId,
+	isSnowflake,
+	isValidImageName,
+	mimeTypeOf,
+	newImageId,
+	PARTIAL_FILE,
+	SIDECAR_FILE,
+	sniffImageExtension,
+	StoragePaths,
+	type ImageExtension
+} from './paths.js';
+import { QuotaLedger, type FileRow, type LedgerLimits, type LimitFailure, type LimitOverride, type UserTotal } from './QuotaLedger.js';
+import { buildQuotaStatus, type QuotaStatus } from './QuotaStatus.js';
+import { failure, messages, quotaDenial, type StorageFailure, type StorageResult } from './StorageResult.js';
+import { BYTES_PER_MB, bytesToMb, mbToBytes } from './units.js';
+
+/** Who is asking, beyond the user id: role ids pick a role tier. */
+export interface QuotaSubject {
+	roleIds?: readonly string[];
+}
+
+export interface ReserveRequest extends QuotaSubject {
+	/** Bytes the job will store; default: the configured estimate (IMAGE_GEN_SIZE_MB). */
+	estimatedBytes?: number;
+	/** Generations this job uses from the daily allowance; default 1. */
+	cost?: number;
+	/** The image will be a temp file (counts toward the global cap only). */
+	temp?: boolean;
+}
+
+/** Quota held for one job between the check and the save. Commit it with saveImage, or release it. */
+export interface Reservation {
+	readonly id: string;
+	readonly userId: string;
+	readonly day: string;
+	readonly estimatedBytes: number;
+	readonly cost: number;
+	readonly temp: boolean;
+	readonly createdAt: number;
+	readonly expiresAt: number;
+	/** The limits that admitted it, reused when it commits. */
+	readonly limits: LedgerLimits;
+}
+
+export interface SaveImageRequest extends QuotaSubject {
+	data: Uint8Array;
+	userId: string;
+	/** A display name; letters, digits, space, dot, dash, underscore (64 at most). Default: the image id. */
+	name?: string;
+	temp?: boolean;
+	/** Prompt, seed, style, provider...: stored beside the image and listed with it. */
+	metadata?: Record<string, unknown>;
+	/** The reservation this image commits. Without one, the save is checked against the byte quotas only. */
+	reservation?: Reservation;
+}
+
+export interface StoredImage {
+	id: string;
+	userId: string;
+	name: string;
+	/** Bytes on disk, the metadata file included: what counts against quotas. */
+	bytes: number;
+	createdAt: Date;
+	temp: boolean;
+	mimeType: string;
+	path: string;
+	metadata: Record<string, unknown>;
+}
+
+export interface CleanupResult {
+	deleted: number;
+	freedMb: number;
+}
+
+export interface ReconcileReport {
+	/** Images on disk the ledger did not know (e.g. after a crash between rename and record). */
+	added: number;
+	/** Ledger rows whose image is gone from disk (e.g. deleted by hand). */
+	removed: number;
+	/** Rows whose size disagreed with the disk. */
+	resized: number;
+	/** Totals that disagreed with the rows and were rebuilt. */
+	totalsFixed: number;
+	/** Leftovers of interrupted writes and metadata without an image, removed. */
+	partialsRemoved: number;
+	/** Reservations whose job is gone (expired or its process died), released. */
+	reservationsReleased: number;
+	/** Symlinks and unknown files found in the storage folders: reported, never followed or counted. */
+	ignored: string[];
+	files: number;
+	durationMs: number;
+}
+
+export interface StorageReport {
+	global: QuotaStatus['global'];
+	tempFiles: number;
+	topUsers: (UserTotal & { usedMb: number })[];
+}
+
+export interface StorageLogger {
+	info(message: string, details?: Record<string, unknown>): void;
+	warn(message: string, details?: Record<string, unknown>): void;
+	error(message: string, details?: Record<string, unknown>): void;
+}
+
+export interface StorageManagerDependencies {
+	clock?: Clock;
+	logger?: StorageLogger;
+}
+
+/** A row the ledger may show before its file is renamed into place: reconcile leaves such young rows alone. */
+const RECONCILE_GRACE_MS = 60_000;
+/** Interrupted writes older than this are certainly dead. */
+const PARTIAL_MAX_AGE_MS = 3_600_000;
+
+const silentLogger: StorageLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * Quota-managed image storage: the service on `container.storage`.
+ *
+ * Disk layout under the storage root: `images/users/<userId>/<imageId>.<ext>` (+ `<imageId>.json` with
+ * the metadata), `temp/`, `logs/events.jsonl`, and the ledger `quota.sqlite`. The disk is the source of
+ * truth; the ledger mirrors it so status is O(1), and `reconcile()` rebuilds the ledger from the disk.
+ */
+export class StorageManager {
+	public readonly options: ResolvedStorageOptions;
+	public readonly paths: StoragePaths;
+	readonly #ledger: QuotaLedger;
+	readonly #events: EventLog;
+	readonly #clock: Clock;
+	readonly #logger: StorageLogger;
+	readonly #owner = `${hostname()}:${process.pid}`;
+	#cleanupTimer: NodeJS.Timeout | null = null;
+
+	private constructor(options: ResolvedStorageOptions, paths: StoragePaths, ledger: QuotaLedger, dependencies: StorageManagerDependencies) {
+		this.options = options;
+		this.paths = paths;
+		this.#ledger = ledger;
+		this.#clock = dependencies.clock ?? systemClock;
+		this.#logger = dependencies.logger ?? silentLogger;
+		this.#events = new EventLog(paths.logsDir, this.#clock);
+	}
+
+	/** Validates options, prepares the folders, opens the ledger and (by default) reconciles it with the disk. */
+	public static async open(options: StorageOptions | ResolvedStorageOptions = {}, dependencies: StorageManagerDependencies = {}) {
+		const resolved = isResolved(options) ? options : resolveStorageOptions(options);
+		const paths = new StoragePaths(resolved.storageRoot);
+		await paths.prepare();
+		const ledger = await QuotaLedger.open(resolved.ledgerUri, resolved.busyTimeoutMs);
+		const manager = new StorageManager(resolved, paths, ledger, dependencies);
+		if (resolved.reconcileOnStart) {
+			const report = await manager.reconcile();
+			if (report.added + report.removed + report.resized + report.totalsFixed + report.partialsRemoved > 0) {
+				manager.#logger.warn('Storage ledger corrected from disk', { ...report });
+			}
+		}
+		return manager;
+	}
+
+	// ---------------------------------------------------------------- quota
+
+	/** The user's storage, the global cap and today's allowance, with the limits in force. O(1) in stored files. */
+	public async getQuotaStatus(userId: string, subject: QuotaSubject = {}): Promise<QuotaStatus> {
+		const now = this.#clock();
+		const limits = await this.#limitsFor(userId, subject, now);
+		const usage = await this.#ledger.usage(userId, utcDay(now), now);
+		return buildQuotaStatus(usage, limits, mbToBytes(this.options.maxGlobalStorageMb), mbToBytes(this.options.estimatedImageMb), now);
+	}
+
+	/**
+	 * Holds quota for one job before any paid call: its estimated bytes against the user's and the
+	 * global caps, and its cost against today's allowance. Atomic across requests and processes.
+	 */
+	public async reserve(userId: string, request: ReserveRequest = {}): Promise<StorageResult<{ reservation: Reservation }>> {
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
+		const now = this.#clock();
+		const limits = await this.#limitsFor(userId, request, now);
+		const ledgerLimits = this.#ledgerLimits(limits);
+		const reservation: Reservation = {
+			id: randomBytes(12).toString('hex'),
+			userId,
+			day: utcDay(now),
+			estimatedBytes: Math.max(0, Math.ceil(request.estimatedBytes ?? mbToBytes(this.options.estimatedImageMb))),
+			cost: Math.max(0, Math.floor(request.cost ?? 1)),
+			temp: request.temp ?? false,
+			createdAt: now,
+			expiresAt: now + this.options.reservationTtlMinutes * 60_000,
+			limits: ledgerLimits
+		};
+		const outcome = await this.#ledger.reserve(
+			{
+				id: reservation.id,
+				userId,
+				day: reservation.day,
+				bytes: reservation.estimatedBytes,
+				cost: reservation.cost,
+				temp: reservation.temp,
+				now,
+				expiresAt: reservation.expiresAt,
+				owner: this.#owner
+			},
+			ledgerLimits
+		);
+		if (!outcome.ok) return this.#deny(outcome.failed, userId, request);
+		return { ok: true, reservation };
+	}
+
+	/** Gives a reservation back (the job failed or was cancelled): its bytes and daily cost are refunded. */
+	public async release(reservation: Reservation): Promise<void> {
+		await this.#ledger.release(reservation.id);
+	}
+
+	/** Sets or clears (null) a user's limit override; it survives restarts. */
+	public async setUserLimits(userId: string, override: LimitOverride | null): Promise<StorageResult<{ status: QuotaStatus }>> {
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
+		await this.#ledger.setOverride(userId, override);
+		this.#events.append({ type: 'limits', userId, override });
+		return { ok: true, status: await this.getQuotaStatus(userId) };
+	}
+
+	/** Gives a user today's allowance back. Returns how many generations they had used. */
+	public async resetDailyCount(userId: string): Promise<StorageResult<{ previous: number }>> {
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
+		const previous = await this.#ledger.resetDaily(userId, utcDay(this.#clock()));
+		this.#events.append({ type: 'limits', userId, resetDaily: previous });
+		return { ok: true, previous };
+	}
+
+	// ---------------------------------------------------------------- images
+
+	/**
+	 * Stores an image atomically (temp name, fsync, rename) with its metadata beside it. With a
+	 * reservation it commits that reservation at the image's real size; without one it is checked
+	 * against the byte quotas. A failure stores nothing and releases the reservation.
+	 */
+	public async saveImage(request: SaveImageRequest): Promise<StorageResult<{ image: StoredImage }>> {
+		const { userId, reservation } = request;
+		const temp = request.temp ?? reservation?.temp ?? false;
+		const invalid = this.#validateSave(request);
+		if (invalid) {
+			if (reservation) await this.release(reservation);
+			return invalid;
+		}
+		const extension = sniffImageExtension(request.data) as ImageExtension;
+		const now = this.#clock();
+		const imageId = newImageId(now);
+		const name = request.name ?? imageId;
+		const metadata = request.metadata ?? {};
+		const sidecar = `${JSON.stringify({ id: imageId, userId, name, createdAt: now, temp, ext: extension, metadata })}\n`;
+		const bytes = request.data.byteLength + Buffer.byteLength(sidecar);
+
+		let held = reservation;
+		if (!held) {
+			const reserved = await this.reserve(userId, { estimatedBytes: bytes, cost: 0, temp, roleIds: request.roleIds });
+			if (!reserved.ok) return reserved;
+			held = reserved.reservation;
+		}
+
+		const directory = this.paths.directoryFor(userId, temp);
+		const written: PartialFile[] = [];
+		try {
+			await this.paths.ensureInside(directory, true);
+			written.push(await writePartial(this.paths.sidecarFile(directory, imageId), sidecar));
+			written.push(await writePartial(this.paths.imageFile(directory, imageId, extension), request.data));
+		} catch (error) {
+			return this.#abandonSave(written, held, error, userId);
+		}
+
+		const row: FileRow = { imageId, userId, temp, ext: extension, bytes, createdAt: now, name, metadata: JSON.stringify(metadata) };
+		const committed = await this.#ledger.commit(row, { id: held.id, day: held.day, now }, held.limits);
+		if (!committed.ok) {
+			await Promise.all(written.map(discard));
+			await this.release(held);
+			return this.#deny(committed.failed, userId, request);
+		}
+
+		try {
+			// Metadata first: once the image is visible, everything about it is.
+			for (const file of written) await publish(file);
+			await syncDirectory(directory);
+		} catch (error) {
+			await this.#ledger.removeFile(userId, imageId);
+			await this.#ledger.refundDaily(userId, held.day, held.cost);
+			await rm(this.paths.imageFile(directory, imageId, extension), { force: true }).catch(() => undefined);
+			await rm(this.paths.sidecarFile(directory, imageId), { force: true }).catch(() => undefined);
+			return this.#abandonSave(written, null, error, userId);
+		}
+
+		this.#events.append({ type: 'save', userId, imageId, bytes, temp, reservation: reservation ? reservation.id : null });
+		return { ok: true, image: this.#toStoredImage(row, metadata) };
+	}
+
+	/** Where an image of the user's lives, with its details; NOT_FOUND for another user's or a missing image. */
+	public async getImagePath(userId: string, imageId: string): Promise<StorageResult<{ path: string; image: StoredImage }>> {
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
+		if (!isImageId(imageId)) return failure('INVALID_NAME', messages.invalidImageId);
+		const row = await this.#ledger.getFile(userId, imageId);
+		if (!row) return failure('NOT_FOUND', messages.notFound);
+		const image = this.#toStoredImage(row, parseMetadata(row.metadata));
+		const directory = this.paths.directoryFor(userId, row.temp);
+		if (!(await this.paths.isContainedRegularFile(image.path, directory))) return failure('NOT_FOUND', messages.notFound);
+		return { ok: true, path: image.path, image };
+	}
+
+	/** The user's saved images, newest first. */
+	public async getUserImages(userId: string): Promise<StorageResult<{ images: StoredImage[] }>> {
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
+		const rows = await this.#ledger.listFiles(userId);
+		return { ok: true, images: rows.map((row) => this.#toStoredImage(row, parseMetadata(row.metadata))) };
+	}
+
+	/** Deletes one of the user's images and gives its bytes back. */
+	public async deleteImage(userId: string, imageId: string): Promise<StorageResult<{ image: StoredImage; freedMb: number }>> {
+		const found = await this.getImagePath(userId, imageId);
+		if (!found.ok) {
+			// A row whose file vanished is still the user's: drop the row so the quota is right again.
+			if (found.reason === 'NOT_FOUND' && isSnowflake(userId) && isImageId(imageId)) await this.#ledger.removeFile(userId, imageId);
+			return found;
+		}
+		const removed = await this.#removeImage(found.image);
+		if (!removed) return failure('IO', messages.ioDelete);
+		this.#events.append({ type: 'delete', userId, imageId, bytes: found.image.bytes });
+		return { ok: true, image: found.image, freedMb: bytesToMb(found.image.bytes) };
+	}
+
+	/** Removes temp files older than `cleanupDays`. */
+	public async cleanupOldFiles(): Promise<CleanupResult> {
+		const cutoff = this.#clock() - this.options.cleanupDays * 86_400_000;
+		let deleted = 0;
+		let freedBytes = 0;
+		for (const row of await this.#ledger.tempFilesOlderThan(cutoff)) {
+			if (await this.#removeImage(this.#toStoredImage(row, {}))) {
+				deleted++;
+				freedBytes += row.bytes;
+			}
+		}
+		const result = { deleted, freedMb: bytesToMb(freedBytes) };
+		this.#events.append({ type: 'cleanup', ...result, olderThanDays: this.options.cleanupDays });
+		return result;
+	}
+
+	/** Global use, temp use, file count and the users storing the most. */
+	public async getReport(top = 10): Promise<StorageReport> {
+		const now = this.#clock();
+		const usage = await this.#ledger.usage('', utcDay(now), now);
+		const limits: EffectiveLimits = { dailyGens: 0, storageBytes: 0, source: 'default' };
+		const status = buildQuotaStatus(
+			usage,
+			limits,
+			mbToBytes(this.options.maxGlobalStorageMb),
+			mbToBytes(this.options.estimatedImageMb),
+			now
+		);
+		const topUsers = (await this.#ledger.topUsers(top)).map((user) => ({ ...user, usedMb: bytesToMb(user.bytes) }));
+		return { global: status.global, tempFiles: usage.tempFiles, topUsers };
+	}
+
+	// ---------------------------------------------------------------- maintenance
+
+	/**
+	 * Rebuilds the ledger from the disk: adds images it does not know, drops rows whose image is gone,
+	 * fixes sizes and totals, removes leftovers of interrupted writes, and releases reservations whose
+	 * job can no longer finish. Safe while other processes use the same storage.
+	 */
+	public async reconcile(): Promise<ReconcileReport> {
+		const started = performance.now();
+		const now = this.#clock();
+		const report: ReconcileReport = {
+			added: 0,
+			removed: 0,
+			resized: 0,
+			totalsFixed: 0,
+			partialsRemoved: 0,
+			reservationsReleased: 0,
+			ignored: [],
+			files: 0,
+			durationMs: 0
+		};
+		const onDisk = new Map<string, FileRow>();
+		await this.#scanDirectory(this.paths.tempDir, null, onDisk, report);
+		for (const entry of await readdir(this.paths.usersDir, { withFileTypes: true })) {
+			const path = join(this.paths.usersDir, entry.name);
+			if (entry.isDirectory() && isSnowflake(entry.name)) await this.#scanDirectory(path, entry.name, onDisk, report);
+			else report.ignored.push(path);
+		}
+
+		const inLedger = new Map((await this.#ledger.allFiles()).map((row) => [row.imageId, row]));
+		const unlimited: LedgerLimits = {
+			dailyGens: Number.MAX_SAFE_INTEGER,
+			userBytes: Number.MAX_SAFE_INTEGER,
+			globalBytes: Number.MAX_SAFE_INTEGER
+		};
+		for (const [imageId, disk] of onDisk) {
+			const known = inLedger.get(imageId);
+			inLedger.delete(imageId);
+			if (known && known.bytes === disk.bytes && known.userId === disk.userId && known.temp === disk.temp) continue;
+			if (known) {
+				await this.#ledger.removeFile(known.userId, imageId);
+				report.resized++;
+			} else report.added++;
+			// The disk is the truth: an image already stored is recorded even above a cap.
+			await this.#ledger.commit(disk, null, unlimited);
+		}
+		for (const row of inLedger.values()) {
+			if (now - row.createdAt < RECONCILE_GRACE_MS) continue; // may be a save between commit and rename
+			await this.#ledger.removeFile(row.userId, row.imageId);
+			report.removed++;
+		}
+		report.totalsFixed = await this.#ledger.rebuildTotals();
+		report.reservationsReleased = await this.#ledger.purgeReservations(now, (owner) => this.#isDeadOwner(owner));
+		await this.#ledger.pruneDaily(utcDay(now - 7 * 86_400_000));
+		report.files = onDisk.size;
+		report.durationMs = Math.round(performance.now() - started);
+		this.#events.append({ type: 'reconcile', ...report, ignored: report.ignored.length });
+		return report;
+	}
+
+	/** Runs temp clean-up every `cleanupIntervalMinutes` (no-op when 0). The timer does not keep the process alive. */
+	public startAutomaticCleanup(): void {
+		if (this.#cleanupTimer || this.options.cleanupIntervalMinutes === 0) return;
+		this.#cleanupTimer = setInterval(() => {
+			this.cleanupOldFiles().then(
+				(result) => result.deleted > 0 && this.#logger.info('Temp clean-up', { ...result }),
+				(error: unknown) => this.#logger.error('Temp clean-up failed', { error: String(error) })
+			);
+		}, this.options.cleanupIntervalMinutes * 60_000);
+		this.#cleanupTimer.unref();
+	}
+
+	public async close(): Promise<void> {
+		if (this.#cleanupTimer) clearInterval(this.#cleanupTimer);
+		this.#cleanupTimer = null;
+		await this.#events.close();
+		await this.#ledger.close();
+	}
+
+	// ---------------------------------------------------------------- internals
+
+	async #limitsFor(userId: string, subject: QuotaSubject, now: number): Promise<EffectiveLimits> {
+		const override = isSnowflake(userId) ? await this.#ledger.getOverride(userId, now) : null;
+		return resolveLimits(this.options, userId, subject.roleIds ?? [], override);
+	}
+
+	#ledgerLimits(limits: EffectiveLimits): LedgerLimits {
+		return { dailyGens: limits.dailyGens, userBytes: limits.storageBytes, globalBytes: mbToBytes(this.options.maxGlobalStorageMb) };
+	}
+
+	async #deny(reason: LimitFailure, userId: string, subject: QuotaSubject): Promise<StorageFailure> {
+		const status = await this.getQuotaStatus(userId, subject);
+		const denial = quotaDenial(reason, status, this.#clock());
+		this.#events.append({ type: 'denial', userId, reason, message: denial.message });
+		return denial;
+	}
+
+	#validateSave(request: SaveImageRequest): StorageFailure | null {
+		if (!isSnowflake(request.userId)) return failure('INVALID_NAME', messages.invalidUser);
+		if (request.name !== undefined && !isValidImageName(request.name)) return failure('INVALID_NAME', messages.invalidName);
+		if (!(request.data instanceof Uint8Array) || !sniffImageExtension(request.data)) return failure('INVALID_IMAGE', messages.invalidImage);
+		if (request.reservation && request.reservation.userId !== request.userId) return failure('INVALID_NAME', messages.invalidUser);
+		return null;
+	}
+
+	async #abandonSave(written: PartialFile[], reservation: Reservation | null, error: unknown, userId: string): Promise<StorageFailure> {
+		await Promise.all(written.map((file) => discard(file).catch(() => undefined)));
+		if (reservation) await this.release(reservation);
+		const code = (error as NodeJS.ErrnoException | null)?.code ?? 'unknown';
+		this.#logger.error('Image save failed', { userId, code });
+		this.#events.append({ type: 'denial', userId, reason: 'IO', code });
+		const hint = code === 'ENOSPC' ? ' (the disk is full)' : code === 'EACCES' || code === 'EPERM' ? ' (permission denied)' : '';
+		return failure('IO', messages.ioSave.replace('to disk.', `to disk${hint}.`));
+	}
+
+	/** Unlinks the image first, then its row: a crash in between leaves a row reconcile drops, never a resurrected image. */
+	async #removeImage(image: StoredImage): Promise<boolean> {
+		const directory = this.paths.directoryFor(image.userId, image.temp);
+		try {
+			await this.paths.ensureInside(directory, false);
+			await rm(image.path, { force: true });
+			await rm(this.paths.sidecarFile(directory, image.id), { force: true });
+		} catch (error) {
+			this.#logger.error('Image delete failed', { userId: image.userId, imageId: image.id, code: (error as NodeJS.ErrnoException).code });
+			return false;
+		}
+		await this.#ledger.removeFile(image.userId, image.id);
+		return true;
+	}
+
+	async #scanDirectory(directory: string, userId: string | null, onDisk: Map<string, FileRow>, report: ReconcileReport) {
+		await this.paths.ensureInside(directory, false);
+		const entries = await readdir(directory, { withFileTypes: true });
+		const names = new Set(entries.map((entry) => entry.name));
+		for (const entry of entries) {
+			const path = join(directory, entry.name);
+			const image = IMAGE_FILE.exec(entry.name);
+			if (image && entry.isFile()) {
+				const [, imageId, ext] = image as unknown as [string, string, ImageExtension];
+				const sidecar = await readSidecar(this.paths.sidecarFile(directory, imageId));
+				const owner = userId ?? (isSnowflake(sidecar?.userId) ? sidecar.userId : null);
+				if (!owner) {
+					report.ignored.push(path);
+					continue;
+				}
+				const stats = await lstat(path);
+				const sidecarBytes = sidecar ? sidecar.bytes : 0;
+				onDisk.set(imageId, {
+					imageId,
+					userId: owner,
+					temp: userId === null,
+					ext,
+					bytes: stats.size + sidecarBytes,
+					createdAt: typeof sidecar?.createdAt === 'number' ? sidecar.createdAt : Math.round(stats.mtimeMs),
+					name: isValidImageName(sidecar?.name) ? sidecar.name : imageId,
+					metadata: JSON.stringify(sidecar?.metadata ?? {})
+				});
+				continue;
+			}
+			const orphanSidecar = SIDECAR_FILE.exec(entry.name);
+			if (orphanSidecar && entry.isFile()) {
+				const imageId = orphanSidecar[1] as string;
+				const hasImage = ['png', 'jpg', 'webp', 'gif'].some((ext) => names.has(`${imageId}.${ext}`));
+				// A metadata file is written (and renamed) just before its image: only an old one is an orphan.
+				if (!hasImage && (await isOlderThan(path, RECONCILE_GRACE_MS))) {
+					await rm(path, { force: true });
+					report.partialsRemoved++;
+				}
+				continue;
+			}
+			if (PARTIAL_FILE.test(entry.name) && entry.isFile()) {
+				if (await isOlderThan(path, PARTIAL_MAX_AGE_MS)) {
+					await rm(path, { force: true });
+					report.partialsRemoved++;
+				}
+				continue;
+			}
+			report.ignored.push(path);
+		}
+	}
+
+	#isDeadOwner(owner: string): boolean {
+		const [host, pid] = owner.split(':');
+		if (host !== hostname() || !pid || Number(pid) === process.pid) return false;
+		try {
+			process.kill(Number(pid), 0);
+			return false;
+		} catch (error) {
+			return (error as NodeJS.ErrnoException).code === 'ESRCH';
+		}
+	}
+
+	#toStoredImage(row: FileRow, metadata: Record<string, unknown>): StoredImage {
+		const directory = this.paths.directoryFor(row.userId, row.temp);
+		const ext = row.ext as ImageExtension;
+		return {
+			id: row.imageId,
+			userId: row.userId,
+			name: row.name,
+			bytes: row.bytes,
+			createdAt: new Date(row.createdAt),
+			temp: row.temp,
+			mimeType: mimeTypeOf(ext),
+			path: this.paths.imageFile(directory, row.imageId, ext),
+			metadata
+		};
+	}
+}
+
+function isResolved(options: StorageOptions | ResolvedStorageOptions): options is ResolvedStorageOptions {
+	return typeof (options as ResolvedStorageOptions).ledgerUri === 'string' && Array.isArray((options as ResolvedStorageOptions).roleTiers);
+}
+
+function parseMetadata(text: string | null): Record<string, unknown> {
+	if (!text) return {};
+	try {
+		const value: unknown = JSON.parse(text);
+		return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+	} catch {
+		return {};
+	}
+}
+
+interface Sidecar {
+	userId?: unknown;
+	name?: unknown;
+	createdAt?: unknown;
+	metadata?: unknown;
+	bytes: number;
+}
+
+async function readSidecar(path: string): Promise<Sidecar | null> {
+	try {
+		const stats = await lstat(path);
+		if (!stats.isFile() || stats.size > 1 * BYTES_PER_MB) return null;
+		const text = await readFile(path, 'utf8');
+		const value = JSON.parse(text) as Record<string, unknown>;
+		return { ...value, bytes: stats.size };
+	} catch {
+		return null;
+	}
+}
+
+/** File ages are read against the wall clock: mtimes are, whatever clock the manager was given. */
+async function isOlderThan(path: string, ageMs: number): Promise<boolean> {
+	try {
+		return Date.now() - (await lstat(path)).mtimeMs > ageMs;
+	} catch {
+		return false;
+	}
+}

@@ -1,0 +1,59 @@
+import type { LimitOverride } from './QuotaLedger.js';
+import type { ResolvedStorageOptions } from './options.js';
+import { mbToBytes } from './units.js';
+
+/** Where a user's limits come from, most specific first. */
+export type LimitSource = 'override' | 'owner' | 'tier' | 'default';
+
+export interface EffectiveLimits {
+	dailyGens: number;
+	storageBytes: number;
+	source: LimitSource;
+	/** The role tier in force, when one is. */
+	tierName?: string;
+}
+
+/** Owners get a generous allowance by default, still bounded by the global cap (the disk is real). */
+const OWNER_DEFAULT_DAILY_GENS = 100;
+
+/**
+ * A user's limits: an admin's override field wins, then the owner allowance, then the best role tier
+ * the member holds (highest daily limit, then most storage), then the defaults. Each field falls
+ * through on its own, so an override of the daily limit keeps the tier's storage.
+ */
+export function resolveLimits(
+	options: ResolvedStorageOptions,
+	userId: string,
+	roleIds: readonly string[],
+	override: LimitOverride | null
+): EffectiveLimits {
+	let base: EffectiveLimits = { dailyGens: options.maxUserDailyGens, storageBytes: mbToBytes(options.maxUserStorageMb), source: 'default' };
+	if (options.ownerIds.includes(userId)) {
+		base = {
+			dailyGens: options.ownerLimits.dailyGens ?? OWNER_DEFAULT_DAILY_GENS,
+			storageBytes: mbToBytes(options.ownerLimits.storageMb ?? options.maxGlobalStorageMb),
+			source: 'owner'
+		};
+	} else {
+		const tier = bestTier(options, roleIds);
+		if (tier) base = { dailyGens: tier.dailyGens, storageBytes: mbToBytes(tier.storageMb), source: 'tier', tierName: tier.name };
+	}
+	if (!override || (override.dailyGens === undefined && override.storageMb === undefined)) return base;
+	return {
+		...base,
+		dailyGens: override.dailyGens ?? base.dailyGens,
+		storageBytes: override.storageMb === undefined ? base.storageBytes : mbToBytes(override.storageMb),
+		source: 'override'
+	};
+}
+
+function bestTier(options: ResolvedStorageOptions, roleIds: readonly string[]) {
+	if (roleIds.length === 0 || options.roleTiers.length === 0) return undefined;
+	const held = new Set(roleIds);
+	let best: ResolvedStorageOptions['roleTiers'][number] | undefined;
+	for (const tier of options.roleTiers) {
+		if (!held.has(tier.roleId)) continue;
+		if (!best || tier.dailyGens > best.dailyGens || (tier.dailyGens === best.dailyGens && tier.storageMb > best.storageMb)) best = tier;
+	}
+	return best;
+}

@@ -1,0 +1,109 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/** Discord ids are snowflakes: 17 to 20 decimal digits. */
+export const snowflakeSchema = z.string().regex(/^\d{17,20}$/, 'expected a Discord id (17 to 20 digits)');
+
+const megabytes = z.number().positive('expected a number of megabytes above 0').finite();
+const count = z.number().int('expected a whole number').min(0, 'expected 0 or more');
+
+/** A set of limits a role grants; the best tier a member holds wins (highest daily limit, then storage). */
+export const roleTierSchema = z.object({
+	/** A label shown in quota replies, e.g. "Supporter". */
+	name: z.string().min(1).max(64),
+	roleId: snowflakeSchema,
+	dailyGens: count,
+	storageMb: megabytes
+});
+
+export const limitsSchema = z.object({
+	dailyGens: count,
+	storageMb: megabytes
+});
+
+/**
+ * Options of the storage plugin, given as `new SapphireClient({ storage: { ... } })`.
+ * Every field is optional; the defaults are the original design's.
+ */
+export const storageOptionsSchema = z
+	.object({
+		/** Folder holding images/, temp/, logs/ and the ledger. Relative paths resolve against the working directory. */
+		storageRoot: z.string().min(1).default('shared'),
+		/** Cap on everything stored, temp files included. */
+		maxGlobalStorageMb: megabytes.default(5000),
+		/** Default per-user cap on saved (non-temp) images. */
+		maxUserStorageMb: megabytes.default(500),
+		/** Default generations per user per UTC day. 0 turns generation off for users without a tier or override. */
+		maxUserDailyGens: count.default(5),
+		/** Temp files older than this many days are removed by clean-up. */
+		cleanupDays: z.number().positive().finite().default(7),
+		/** What one generation is assumed to store before its real size is known; reserved up front. */
+		estimatedImageMb: megabytes.default(1.5),
+		/** Keyv URI of the quota ledger. Only sqlite:// is accepted (atomic reservations need conditional SQL). Default: sqlite://<storageRoot>/quota.sqlite */
+		ledgerUri: z
+			.string()
+			.regex(/^sqlite:\/\/.+/, 'expected a sqlite:// URI, e.g. sqlite://shared/quota.sqlite')
+			.optional(),
+		/** Role tiers: role id -> limits. */
+		roleTiers: z.array(roleTierSchema).default([]),
+		/** Users whose limits are `ownerLimits` (unless an admin set an override for them). */
+		ownerIds: z.array(snowflakeSchema).default([]),
+		/** Limits of the owners. Default: 100 generations a day and the whole global cap. */
+		ownerLimits: limitsSchema.partial().default({}),
+		/** How often temp clean-up runs on its own, in minutes; 0 turns it off. */
+		cleanupIntervalMinutes: count.default(60),
+		/** A reservation whose job never committed or released stops counting after this many minutes. */
+		reservationTtlMinutes: z.number().positive().finite().default(30),
+		/** How long a process waits for another process's write lock on the ledger before failing, in ms. */
+		busyTimeoutMs: count.default(10_000),
+		/** Run reconcile when the plugin starts (recommended: a crash or a hand-deleted file is corrected). */
+		reconcileOnStart: z.boolean().default(true)
+	})
+	.strict();
+
+export type StorageOptions = z.input<typeof storageOptionsSchema>;
+export type RoleTier = z.output<typeof roleTierSchema>;
+
+export interface ResolvedStorageOptions extends Omit<z.output<typeof storageOptionsSchema>, 'ledgerUri'> {
+	/** Absolute storage root. */
+	storageRoot: string;
+	ledgerUri: string;
+}
+
+/** Parses plugin options; throws one error naming every bad field, its value and what was expected. */
+export function resolveStorageOptions(input: StorageOptions | undefined): ResolvedStorageOptions {
+	const parsed = storageOptionsSchema.safeParse(input ?? {});
+	if (!parsed.success) {
+		throw new TypeError(`Invalid storage options:\n${describeIssues(parsed.error, input)}`);
+	}
+	const storageRoot = resolve(parsed.data.storageRoot);
+	return {
+		...parsed.data,
+		storageRoot,
+		ledgerUri: parsed.data.ledgerUri ?? `sqlite://${resolve(storageRoot, 'quota.sqlite')}`
+	};
+}
+
+/** One line per issue: `- field: message (got value)`. Shared by the env config so both speak alike. */
+export function describeIssues(
+	error: z.ZodError,
+	input: unknown,
+	nameOf: (path: PropertyKey[]) => string = (path) => path.join('.')
+): string {
+	return error.issues
+		.map((issue) => {
+			const value = valueAt(input, issue.path);
+			const got = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+			return `- ${nameOf(issue.path) || '(options)'}: ${issue.message}${got}`;
+		})
+		.join('\n');
+}
+
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+	let current = input;
+	for (const key of path) {
+		if (current === null || typeof current !== 'object') return undefined;
+		current = (current as Record<PropertyKey, unknown>)[key];
+	}
+	return current;
+}

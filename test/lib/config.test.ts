@@ -1,0 +1,248 @@
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { assertWritableDirectory, ConfigError, loadConfig, loadDotEnv, requireDiscordToken } from '../../src/lib/config.js';
+
+const discordToken = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.secretsecretsecretsecretsecret0123';
+const apiKey = 'sk-abcdefghijklmnopqrstuvwxyz0123456789';
+
+let dir: string;
+
+beforeEach(() => {
+	dir = mkdtempSync(join(tmpdir(), 'imagine-config-'));
+});
+
+afterEach(() => {
+	rmSync(dir, { recursive: true, force: true });
+});
+
+/** loadConfig with a throwaway storage root, so tests never create ./shared. */
+function load(env: NodeJS.ProcessEnv) {
+	return loadConfig({ STORAGE_ROOT: join(dir, 'storage'), ...env });
+}
+
+function configError(env: NodeJS.ProcessEnv): ConfigError {
+	try {
+		load(env);
+	} catch (error) {
+		expect(error).toBeInstanceOf(ConfigError);
+		return error as ConfigError;
+	}
+	throw new Error('expected loadConfig to throw');
+}
+
+describe('loadConfig defaults', () => {
+	it('uses the documented defaults with an empty environment', () => {
+		const previous = process.cwd();
+		process.chdir(dir);
+		try {
+			const config = loadConfig({});
+			expect(config).toEqual({
+				storage: {
+					storageRoot: join(dir, 'shared'),
+					maxGlobalStorageMb: 5000,
+					maxUserStorageMb: 500,
+					maxUserDailyGens: 5,
+					cleanupDays: 7,
+					estimatedImageMb: 1.5,
+					roleTiers: [],
+					ownerIds: [],
+					ownerLimits: {},
+					cleanupIntervalMinutes: 60
+				},
+				ownerIds: [],
+				apiHost: 'https://api.stability.ai',
+				logLevel: 'info'
+			});
+			expect(statSync(join(dir, 'shared')).isDirectory()).toBe(true);
+		} finally {
+			process.chdir(previous);
+		}
+	});
+
+	it('treats empty and blank variables as unset', () => {
+		const config = load({ MAX_USER_STORAGE_MB: '', MAX_USER_DAILY_GENS: '  ', LOG_LEVEL: '', DISCORD_TOKEN: '', OWNER_IDS: '' });
+		expect(config.storage.maxUserStorageMb).toBe(500);
+		expect(config.storage.maxUserDailyGens).toBe(5);
+		expect(config.logLevel).toBe('info');
+		expect(config.discordToken).toBeUndefined();
+		expect(config.ownerIds).toEqual([]);
+	});
+
+	it('reads every variable', () => {
+		const config = load({
+			MAX_GLOBAL_STORAGE_MB: '10000',
+			MAX_USER_STORAGE_MB: '250.5',
+			MAX_USER_DAILY_GENS: '0',
+			STORAGE_CLEANUP_DAYS: '0.5',
+			IMAGE_GEN_SIZE_MB: '2',
+			QUOTA_LEDGER_URI: 'sqlite://data/quota.sqlite',
+			ROLE_TIERS: '[{ "name": "Supporter", "roleId": "123456789012345678", "dailyGens": 20, "storageMb": 2000 }]',
+			OWNER_IDS: ' 123456789012345678 , ,12345678901234567890,',
+			OWNER_DAILY_GENS: '100',
+			CLEANUP_INTERVAL_MINUTES: '0',
+			DISCORD_TOKEN: ` ${discordToken}\n`,
+			STABILITY_API_KEY: apiKey,
+			API_HOST: 'http://localhost:7860/',
+			LOG_LEVEL: 'DEBUG'
+		});
+		expect(config.storage).toMatchObject({
+			maxGlobalStorageMb: 10000,
+			maxUserStorageMb: 250.5,
+			maxUserDailyGens: 0,
+			cleanupDays: 0.5,
+			estimatedImageMb: 2,
+			ledgerUri: 'sqlite://data/quota.sqlite',
+			roleTiers: [{ name: 'Supporter', roleId: '123456789012345678', dailyGens: 20, storageMb: 2000 }],
+			ownerIds: ['123456789012345678', '12345678901234567890'],
+			ownerLimits: { dailyGens: 100 },
+			cleanupIntervalMinutes: 0
+		});
+		expect(config.ownerIds).toEqual(['123456789012345678', '12345678901234567890']);
+		expect(config.discordToken).toBe(discordToken);
+		expect(config.stabilityApiKey).toBe(apiKey);
+		expect(config.apiHost).toBe('http://localhost:7860');
+		expect(config.logLevel).toBe('debug');
+	});
+});
+
+describe('loadConfig rejects bad values, naming the variable and the value', () => {
+	it.each([
+		['MAX_USER_STORAGE_MB', 'lots', '- MAX_USER_STORAGE_MB: expected a number of megabytes above 0 (got "lots")'],
+		['MAX_GLOBAL_STORAGE_MB', '-5', '- MAX_GLOBAL_STORAGE_MB: expected a number of megabytes above 0 (got "-5")'],
+		['MAX_USER_STORAGE_MB', '0', '- MAX_USER_STORAGE_MB: expected a number of megabytes above 0 (got "0")'],
+		['IMAGE_GEN_SIZE_MB', '12abc', '- IMAGE_GEN_SIZE_MB: expected a number of megabytes above 0 (got "12abc")'],
+		['MAX_USER_STORAGE_MB', 'Infinity', '- MAX_USER_STORAGE_MB: expected a number of megabytes above 0 (got "Infinity")'],
+		['STORAGE_CLEANUP_DAYS', 'NaN', '- STORAGE_CLEANUP_DAYS: expected a number of days above 0 (got "NaN")'],
+		['MAX_USER_DAILY_GENS', '2.5', '- MAX_USER_DAILY_GENS: expected a whole number of generations per day, 0 or more (got "2.5")'],
+		['MAX_USER_DAILY_GENS', '-1', '- MAX_USER_DAILY_GENS: expected a whole number of generations per day, 0 or more (got "-1")'],
+		['OWNER_DAILY_GENS', '1e3', '- OWNER_DAILY_GENS: expected a whole number of generations per day, 0 or more (got "1e3")'],
+		['CLEANUP_INTERVAL_MINUTES', 'hourly', '- CLEANUP_INTERVAL_MINUTES: expected a whole number of minutes'],
+		['QUOTA_LEDGER_URI', 'redis://localhost', '- QUOTA_LEDGER_URI: expected a sqlite:// URI'],
+		['API_HOST', 'api.stability.ai', '- API_HOST: expected an http(s) URL such as https://api.stability.ai (got "api.stability.ai")'],
+		['API_HOST', 'ftp://files.example.com', '- API_HOST: expected an http(s) URL such as https://api.stability.ai (got "ftp://files.example.com")'],
+		['LOG_LEVEL', 'verbose', '- LOG_LEVEL: expected one of trace, debug, info, warn, error, fatal (got "verbose")']
+	])('%s=%s', (name, value, line) => {
+		const error = configError({ [name]: value });
+		expect(error.message).toContain(line);
+		expect(error.problems).toHaveLength(1);
+	});
+
+	it('names the OWNER_IDS entry that is not a Discord id', () => {
+		const error = configError({ OWNER_IDS: '123456789012345678, 1234, abc' });
+		expect(error.problems).toEqual([
+			'- OWNER_IDS: expected comma-separated Discord ids (17 to 20 digits each); not an id: "1234", "abc" (got "123456789012345678, 1234, abc")'
+		]);
+	});
+
+	it('rejects ROLE_TIERS that is not JSON', () => {
+		const error = configError({ ROLE_TIERS: '[{name: Supporter}]' });
+		expect(error.problems).toHaveLength(1);
+		expect(error.message).toMatch(/^- ROLE_TIERS: expected JSON like \[\{"name":"Supporter".*does not parse .*\(got "\[\{name: Supporter\}\]"\)$/m);
+	});
+
+	it('rejects ROLE_TIERS that is not an array', () => {
+		const error = configError({ ROLE_TIERS: '{"name":"Supporter"}' });
+		expect(error.message).toContain('- ROLE_TIERS: expected a JSON array of tiers like [');
+	});
+
+	it('names each wrong field of a tier with its value', () => {
+		const error = configError({ ROLE_TIERS: '[{"name":"Supporter","roleId":"12345","dailyGens":-1}]' });
+		expect(error.problems).toEqual([
+			'- ROLE_TIERS[0].roleId: expected a Discord id (17 to 20 digits) (got "12345")',
+			'- ROLE_TIERS[0].dailyGens: expected 0 or more (got -1)',
+			'- ROLE_TIERS[0].storageMb: expected a number, but the field is missing'
+		]);
+	});
+
+	it('lists every bad variable in one error', () => {
+		const error = configError({ MAX_USER_STORAGE_MB: 'lots', MAX_USER_DAILY_GENS: '2.5', LOG_LEVEL: 'loud', API_HOST: 'nope' });
+		expect(error.problems.map((line) => line.split(':')[0])).toEqual([
+			'- MAX_USER_STORAGE_MB',
+			'- MAX_USER_DAILY_GENS',
+			'- API_HOST',
+			'- LOG_LEVEL'
+		]);
+		expect(error.message.split('\n')).toHaveLength(5);
+	});
+
+	it('never prints secret values, only their length', () => {
+		const token = `Bot ${discordToken}`;
+		const key = `${apiKey} extra`;
+		const error = configError({ DISCORD_TOKEN: token, STABILITY_API_KEY: key, MAX_USER_STORAGE_MB: 'lots' });
+		expect(error.message).not.toContain(discordToken);
+		expect(error.message).not.toContain(apiKey);
+		expect(error.message).toContain(`- DISCORD_TOKEN: expected the bot token alone, without spaces or a "Bot " prefix (got a value of ${token.length} characters)`);
+		expect(error.message).toContain(`- STABILITY_API_KEY: expected the API key alone, without spaces (got a value of ${key.length} characters)`);
+		expect(error.message).toContain('MAX_USER_STORAGE_MB');
+	});
+});
+
+describe('STORAGE_ROOT', () => {
+	it('creates a nested directory that does not exist', () => {
+		const root = join(dir, 'a', 'b', 'c');
+		const config = loadConfig({ STORAGE_ROOT: root });
+		expect(config.storage.storageRoot).toBe(root);
+		expect(statSync(root).isDirectory()).toBe(true);
+	});
+
+	it('fails naming STORAGE_ROOT, the path and the reason when it cannot be created', () => {
+		// A path under a regular file fails with ENOTDIR, even for root (chmod would not stop root).
+		const file = join(dir, 'not-a-dir');
+		writeFileSync(file, 'x');
+		const root = join(file, 'storage');
+		let error: unknown;
+		try {
+			loadConfig({ STORAGE_ROOT: root, MAX_USER_STORAGE_MB: 'lots' });
+		} catch (caught) {
+			error = caught;
+		}
+		expect(error).toBeInstanceOf(ConfigError);
+		const { message, problems } = error as ConfigError;
+		expect(problems).toHaveLength(2);
+		expect(message).toMatch(/^- STORAGE_ROOT: .*ENOTDIR/m);
+		expect(message).toContain(root);
+		expect(message).toContain('MAX_USER_STORAGE_MB');
+	});
+
+	it('fails when STORAGE_ROOT is a file', () => {
+		const file = join(dir, 'file');
+		writeFileSync(file, 'x');
+		expect(() => assertWritableDirectory('STORAGE_ROOT', file)).toThrowError(/STORAGE_ROOT: .*EEXIST: it exists and is not a directory/);
+	});
+
+	it('returns the absolute path of a writable directory', () => {
+		expect(assertWritableDirectory('STORAGE_ROOT', join(dir, 'x'))).toBe(join(dir, 'x'));
+	});
+});
+
+describe('requireDiscordToken', () => {
+	it('returns the token when set', () => {
+		expect(requireDiscordToken(load({ DISCORD_TOKEN: discordToken }))).toBe(discordToken);
+	});
+
+	it('tells the user to copy .env.example when missing', () => {
+		expect(() => requireDiscordToken(load({}))).toThrowError(/^DISCORD_TOKEN is not set: copy \.env\.example to \.env/);
+	});
+});
+
+describe('loadDotEnv', () => {
+	it('loads a .env file without overriding variables already set', () => {
+		const file = join(dir, '.env');
+		writeFileSync(file, 'IMAGINE_TEST_FROM_FILE=file\nIMAGINE_TEST_BOTH=file\n');
+		process.env.IMAGINE_TEST_BOTH = 'environment';
+		try {
+			expect(loadDotEnv(file)).toBe(true);
+			expect(process.env.IMAGINE_TEST_FROM_FILE).toBe('file');
+			expect(process.env.IMAGINE_TEST_BOTH).toBe('environment');
+		} finally {
+			delete process.env.IMAGINE_TEST_FROM_FILE;
+			delete process.env.IMAGINE_TEST_BOTH;
+		}
+	});
+
+	it('does nothing when the file does not exist', () => {
+		expect(loadDotEnv(join(dir, 'missing.env'))).toBe(false);
+	});
+});
