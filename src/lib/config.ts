@@ -39,7 +39,8 @@ export class ConfigError extends Error {
 /** Variables whose values must never be echoed: errors say how long they are instead. */
 const secretNames = new Set(['DISCORD_TOKEN', 'STABILITY_API_KEY']);
 
-const envNames = [
+/** Every variable loadConfig reads (.env.example documents exactly these). */
+export const configVariableNames = [
 	'STORAGE_ROOT',
 	'MAX_GLOBAL_STORAGE_MB',
 	'MAX_USER_STORAGE_MB',
@@ -56,7 +57,7 @@ const envNames = [
 	'API_HOST',
 	'LOG_LEVEL'
 ] as const;
-type EnvName = (typeof envNames)[number];
+type EnvName = (typeof configVariableNames)[number];
 type RawEnv = Partial<Record<EnvName, string>>;
 
 /** Which variable sets each storage option, to name the right variable when the plugin's own schema rejects a value. */
@@ -224,7 +225,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 	// under the variable's name, rather than when the client starts.
 	const checked = storageOptionsSchema.safeParse(storage);
 	if (!checked.success) {
-		throw ConfigError.fromProblems(describeIssues(checked.error, storage, (path) => envNameOfStorageField[String(path[0])] ?? path.join('.')).split('\n'));
+		throw ConfigError.fromProblems(
+			describeIssues(checked.error, storage, (path) => envNameOfStorageField[String(path[0])] ?? path.join('.')).split('\n')
+		);
 	}
 
 	return {
@@ -283,7 +286,7 @@ export function loadDotEnv(path = '.env'): boolean {
 /** Known variables only; blank values count as unset so `MAX_USER_STORAGE_MB=` means "the default". */
 function pickEnv(env: NodeJS.ProcessEnv): RawEnv {
 	const raw: RawEnv = {};
-	for (const name of envNames) {
+	for (const name of configVariableNames) {
 		const value = env[name];
 		if (value !== undefined && value.trim() !== '') raw[name] = value;
 	}

@@ -44,7 +44,9 @@ export function createLogger({ level, secrets = [], destination }: CreateLoggerO
 		.sort((a, b) => b.length - a.length);
 	const scrubText = (text: string) => replaceAll(text, values);
 	// In a serialized line a secret may appear JSON-escaped (quotes, backslashes, control characters).
-	const lineForms = [...new Set(values.flatMap((value) => [value, JSON.stringify(value).slice(1, -1)]))].sort((a, b) => b.length - a.length);
+	const lineForms = [...new Set(values.flatMap((value) => [value, JSON.stringify(value).slice(1, -1)]))].sort(
+		(a, b) => b.length - a.length
+	);
 
 	const target = destination ?? pino.destination({ dest: 1, sync: true });
 	return pino(

@@ -1,8 +1,16 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseEnv } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { assertWritableDirectory, ConfigError, loadConfig, loadDotEnv, requireDiscordToken } from '../../src/lib/config.js';
+import {
+	assertWritableDirectory,
+	ConfigError,
+	configVariableNames,
+	loadConfig,
+	loadDotEnv,
+	requireDiscordToken
+} from '../../src/lib/config.js';
 
 const discordToken = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.secretsecretsecretsecretsecret0123';
 const apiKey = 'sk-abcdefghijklmnopqrstuvwxyz0123456789';
@@ -121,7 +129,11 @@ describe('loadConfig rejects bad values, naming the variable and the value', () 
 		['CLEANUP_INTERVAL_MINUTES', 'hourly', '- CLEANUP_INTERVAL_MINUTES: expected a whole number of minutes'],
 		['QUOTA_LEDGER_URI', 'redis://localhost', '- QUOTA_LEDGER_URI: expected a sqlite:// URI'],
 		['API_HOST', 'api.stability.ai', '- API_HOST: expected an http(s) URL such as https://api.stability.ai (got "api.stability.ai")'],
-		['API_HOST', 'ftp://files.example.com', '- API_HOST: expected an http(s) URL such as https://api.stability.ai (got "ftp://files.example.com")'],
+		[
+			'API_HOST',
+			'ftp://files.example.com',
+			'- API_HOST: expected an http(s) URL such as https://api.stability.ai (got "ftp://files.example.com")'
+		],
 		['LOG_LEVEL', 'verbose', '- LOG_LEVEL: expected one of trace, debug, info, warn, error, fatal (got "verbose")']
 	])('%s=%s', (name, value, line) => {
 		const error = configError({ [name]: value });
@@ -139,7 +151,9 @@ describe('loadConfig rejects bad values, naming the variable and the value', () 
 	it('rejects ROLE_TIERS that is not JSON', () => {
 		const error = configError({ ROLE_TIERS: '[{name: Supporter}]' });
 		expect(error.problems).toHaveLength(1);
-		expect(error.message).toMatch(/^- ROLE_TIERS: expected JSON like \[\{"name":"Supporter".*does not parse .*\(got "\[\{name: Supporter\}\]"\)$/m);
+		expect(error.message).toMatch(
+			/^- ROLE_TIERS: expected JSON like \[\{"name":"Supporter".*does not parse .*\(got "\[\{name: Supporter\}\]"\)$/m
+		);
 	});
 
 	it('rejects ROLE_TIERS that is not an array', () => {
@@ -173,8 +187,12 @@ describe('loadConfig rejects bad values, naming the variable and the value', () 
 		const error = configError({ DISCORD_TOKEN: token, STABILITY_API_KEY: key, MAX_USER_STORAGE_MB: 'lots' });
 		expect(error.message).not.toContain(discordToken);
 		expect(error.message).not.toContain(apiKey);
-		expect(error.message).toContain(`- DISCORD_TOKEN: expected the bot token alone, without spaces or a "Bot " prefix (got a value of ${token.length} characters)`);
-		expect(error.message).toContain(`- STABILITY_API_KEY: expected the API key alone, without spaces (got a value of ${key.length} characters)`);
+		expect(error.message).toContain(
+			`- DISCORD_TOKEN: expected the bot token alone, without spaces or a "Bot " prefix (got a value of ${token.length} characters)`
+		);
+		expect(error.message).toContain(
+			`- STABILITY_API_KEY: expected the API key alone, without spaces (got a value of ${key.length} characters)`
+		);
 		expect(error.message).toContain('MAX_USER_STORAGE_MB');
 	});
 });
@@ -244,5 +262,21 @@ describe('loadDotEnv', () => {
 
 	it('does nothing when the file does not exist', () => {
 		expect(loadDotEnv(join(dir, 'missing.env'))).toBe(false);
+	});
+});
+
+describe('.env.example', () => {
+	const text = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+	const example = parseEnv(text);
+
+	it('documents exactly the variables the code reads, DISCORD_TOKEN first', () => {
+		expect(Object.keys(example).sort()).toEqual([...configVariableNames].sort());
+		expect(/^[A-Z_]+(?==)/m.exec(text)?.[0]).toBe('DISCORD_TOKEN');
+	});
+
+	it('loads as is, giving the defaults', () => {
+		const fromExample = load({ ...example, STORAGE_ROOT: join(dir, 'storage') });
+		const fromNothing = load({});
+		expect(fromExample).toEqual(fromNothing);
 	});
 });

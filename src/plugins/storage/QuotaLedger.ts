@@ -365,7 +365,7 @@ export class QuotaLedger {
 			)
 			INSERT INTO imagine_totals (scope, bytes, files)
 			SELECT a.scope, a.bytes, a.files FROM actual a LEFT JOIN imagine_totals t ON t.scope = a.scope
-			WHERE t.scope IS NULL OR t.bytes <> a.bytes OR t.files <> a.files
+			WHERE (t.scope IS NULL AND (a.bytes <> 0 OR a.files <> 0)) OR t.bytes <> a.bytes OR t.files <> a.files
 			ON CONFLICT (scope) DO UPDATE SET bytes = excluded.bytes, files = excluded.files
 			RETURNING scope`
 		);

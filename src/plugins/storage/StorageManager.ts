@@ -25,6 +25,9 @@ import { buildQuotaStatus, type QuotaStatus } from './QuotaStatus.js';
 import { failure, messages, quotaDenial, type StorageFailure, type StorageResult } from './StorageResult.js';
 import { BYTES_PER_MB, bytesToMb, mbToBytes } from './units.js';
 
+/** The three quota rules, one per precondition. */
+export type QuotaRule = 'daily' | 'user' | 'global';
+
 /** Who is asking, beyond the user id: role ids pick a role tier. */
 export interface QuotaSubject {
 	roleIds?: readonly string[];
@@ -142,6 +145,7 @@ export class StorageManager {
 	readonly #logger: StorageLogger;
 	readonly #owner = `${hostname()}:${process.pid}`;
 	#cleanupTimer: NodeJS.Timeout | null = null;
+	#closed = false;
 
 	private constructor(options: ResolvedStorageOptions, paths: StoragePaths, ledger: QuotaLedger, dependencies: StorageManagerDependencies) {
 		this.options = options;
@@ -176,6 +180,19 @@ export class StorageManager {
 		const limits = await this.#limitsFor(userId, subject, now);
 		const usage = await this.#ledger.usage(userId, utcDay(now), now);
 		return buildQuotaStatus(usage, limits, mbToBytes(this.options.maxGlobalStorageMb), mbToBytes(this.options.estimatedImageMb), now);
+	}
+
+	/**
+	 * One quota rule as a quick, read-only gate (what the DailyLimit, UserStorage and GlobalStorage
+	 * preconditions run): denies with the message a user sees. The reservation in `reserve` remains the
+	 * real, atomic gate; this lets a bot refuse before it even defers.
+	 */
+	public async checkQuota(userId: string, rule: QuotaRule, subject: QuotaSubject = {}): Promise<StorageResult<{ status: QuotaStatus }>> {
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
+		const status = await this.getQuotaStatus(userId, subject);
+		const reason = rule === 'daily' ? 'DAILY_LIMIT' : rule === 'user' ? 'USER_QUOTA' : 'GLOBAL_QUOTA';
+		const allowed = rule === 'daily' ? status.daily.allowed : rule === 'user' ? status.user.allowed : status.global.allowed;
+		return allowed ? { ok: true, status } : quotaDenial(reason, status, this.#clock());
 	}
 
 	/**
@@ -438,7 +455,10 @@ export class StorageManager {
 		this.#cleanupTimer.unref();
 	}
 
+	/** Stops the clean-up timer and closes the event log and the ledger. Calling it again does nothing. */
 	public async close(): Promise<void> {
+		if (this.#closed) return;
+		this.#closed = true;
 		if (this.#cleanupTimer) clearInterval(this.#cleanupTimer);
 		this.#cleanupTimer = null;
 		await this.#events.close();

@@ -1,0 +1,37 @@
+import type { StorageManager } from './StorageManager.js';
+import type { StorageOptions } from './options.js';
+
+export * from './StorageManager.js';
+export * from './options.js';
+export * from './QuotaStatus.js';
+export * from './StorageResult.js';
+export type { EffectiveLimits, LimitSource } from './limits.js';
+export type { LimitOverride, UserTotal } from './QuotaLedger.js';
+export type { Clock } from './clock.js';
+export { QuotaIdentifiers, QuotaPrecondition, roleIdsOf } from './preconditions/QuotaPrecondition.js';
+export { DailyLimitPrecondition } from './preconditions/DailyLimit.js';
+export { UserStoragePrecondition } from './preconditions/UserStorage.js';
+export { GlobalStoragePrecondition } from './preconditions/GlobalStorage.js';
+export { BYTES_PER_MB, formatDuration, formatMb } from './units.js';
+
+declare module '@sapphire/pieces' {
+	interface Container {
+		/** Quota-managed image storage, added by `sapphire-imagine/storage/register`. */
+		storage: StorageManager;
+	}
+}
+
+declare module 'discord.js' {
+	interface ClientOptions {
+		/** Options of the storage plugin; every field has a default. */
+		storage?: StorageOptions;
+	}
+}
+
+declare module '@sapphire/framework' {
+	interface Preconditions {
+		DailyLimit: never;
+		UserStorage: never;
+		GlobalStorage: never;
+	}
+}

@@ -1,0 +1,184 @@
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock, openTestStorage, pngBytes, USER_A, USER_B } from '../helpers/storageFixtures.js';
+
+type Storage = Awaited<ReturnType<typeof openTestStorage>>;
+let storage: Storage | undefined;
+afterEach(async () => {
+	await storage?.close();
+	storage = undefined;
+});
+
+describe('saving and listing images', () => {
+	it('stores the bytes under images/users/<id>/<imageId>.<ext> with the metadata beside them', async () => {
+		storage = await openTestStorage();
+		const data = pngBytes(2048, 7);
+		const saved = await storage.manager.saveImage({
+			data,
+			userId: USER_A,
+			name: 'lighthouse v2',
+			metadata: { prompt: 'a lighthouse at dusk', seed: 42, style: 'analog-film', provider: 'preview' }
+		});
+		if (!saved.ok) throw new Error(saved.message);
+		const { image } = saved;
+		expect(image.id).toMatch(/^[0-9a-z]{16}$/);
+		expect(image.path).toBe(join(storage.root, 'images', 'users', USER_A, `${image.id}.png`));
+		expect(image).toMatchObject({ userId: USER_A, name: 'lighthouse v2', temp: false, mimeType: 'image/png' });
+		expect(await readFile(image.path)).toEqual(data);
+		const sidecar = JSON.parse(await readFile(join(storage.root, 'images', 'users', USER_A, `${image.id}.json`), 'utf8'));
+		expect(sidecar.metadata).toEqual({ prompt: 'a lighthouse at dusk', seed: 42, style: 'analog-film', provider: 'preview' });
+		// What counts against the quota is what is on disk: the image and its metadata file.
+		expect(image.bytes).toBe(data.length + (await stat(join(storage.root, 'images', 'users', USER_A, `${image.id}.json`))).size);
+	});
+
+	it('names the file after what the bytes are, not what the caller says', async () => {
+		storage = await openTestStorage();
+		const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(100)]);
+		const webp = Buffer.concat([Buffer.from('RIFF'), Buffer.alloc(4), Buffer.from('WEBP'), Buffer.alloc(100)]);
+		const savedJpeg = await storage.manager.saveImage({ data: jpeg, userId: USER_A, name: 'photo.png' });
+		const savedWebp = await storage.manager.saveImage({ data: webp, userId: USER_A });
+		expect(savedJpeg.ok && savedJpeg.image.path.endsWith('.jpg')).toBe(true);
+		expect(savedJpeg.ok && savedJpeg.image.mimeType).toBe('image/jpeg');
+		expect(savedWebp.ok && savedWebp.image.mimeType).toBe('image/webp');
+	});
+
+	it('lists a user their own images, newest first, with their metadata', async () => {
+		const clock = new ManualClock();
+		storage = await openTestStorage({}, { clock: clock.read });
+		const ids: string[] = [];
+		for (const prompt of ['first', 'second', 'third']) {
+			const saved = await storage.manager.saveImage({ data: pngBytes(), userId: USER_A, metadata: { prompt } });
+			if (saved.ok) ids.push(saved.image.id);
+			clock.advance(1000);
+		}
+		await storage.manager.saveImage({ data: pngBytes(), userId: USER_B, metadata: { prompt: 'not yours' } });
+		await storage.manager.saveImage({ data: pngBytes(), userId: USER_A, temp: true, metadata: { prompt: 'temp' } });
+		const listed = await storage.manager.getUserImages(USER_A);
+		if (!listed.ok) throw new Error(listed.message);
+		expect(listed.images.map((image) => image.metadata.prompt)).toEqual(['third', 'second', 'first']);
+		expect(listed.images.map((image) => image.id)).toEqual(ids.reverse());
+		expect(listed.images[0]?.createdAt.getTime()).toBe(clock.now - 1000);
+	});
+
+	it('finds an image by id for its owner only', async () => {
+		storage = await openTestStorage();
+		const saved = await storage.manager.saveImage({ data: pngBytes(), userId: USER_A });
+		if (!saved.ok) throw new Error(saved.message);
+		expect(await storage.manager.getImagePath(USER_A, saved.image.id)).toMatchObject({ ok: true, path: saved.image.path });
+		expect(await storage.manager.getImagePath(USER_B, saved.image.id)).toMatchObject({ ok: false, reason: 'NOT_FOUND' });
+		expect(await storage.manager.deleteImage(USER_B, saved.image.id)).toMatchObject({ ok: false, reason: 'NOT_FOUND' });
+		expect(await readFile(saved.image.path)).toBeTruthy();
+	});
+
+	it('deletes the image and its metadata; a second delete is NOT_FOUND', async () => {
+		storage = await openTestStorage();
+		const saved = await storage.manager.saveImage({ data: pngBytes(), userId: USER_A });
+		if (!saved.ok) throw new Error(saved.message);
+		expect(await storage.manager.deleteImage(USER_A, saved.image.id)).toMatchObject({ ok: true });
+		expect(await readdir(join(storage.root, 'images', 'users', USER_A))).toEqual([]);
+		expect(await storage.manager.deleteImage(USER_A, saved.image.id)).toMatchObject({ ok: false, reason: 'NOT_FOUND' });
+		expect((await storage.manager.getUserImages(USER_A)).ok && (await storage.manager.getUserImages(USER_A))).toMatchObject({ images: [] });
+	});
+
+	it('refuses what is not an image, with a message saying what is accepted', async () => {
+		storage = await openTestStorage();
+		const saved = await storage.manager.saveImage({ data: Buffer.from('<html>not an image</html>'), userId: USER_A });
+		expect(saved).toEqual({
+			ok: false,
+			reason: 'INVALID_IMAGE',
+			message: 'That file is not an image this bot can store (PNG, JPEG, WebP or GIF).'
+		});
+		expect(await readdir(join(storage.root, 'images', 'users'))).toEqual([]);
+	});
+});
+
+describe('clean-up of old temp files', () => {
+	it('removes temp files older than cleanupDays, keeps newer ones and never touches saved images', async () => {
+		const clock = new ManualClock();
+		storage = await openTestStorage({ cleanupDays: 7 }, { clock: clock.read });
+		const { manager } = storage;
+		const oldTemp = await manager.saveImage({ data: pngBytes(3 * 1024 * 1024), userId: USER_A, temp: true });
+		const oldSaved = await manager.saveImage({ data: pngBytes(), userId: USER_A });
+		clock.advance(6 * 86_400_000);
+		const newTemp = await manager.saveImage({ data: pngBytes(), userId: USER_B, temp: true });
+		clock.advance(1 * 86_400_000 + 1);
+		if (!oldTemp.ok || !oldSaved.ok || !newTemp.ok) throw new Error('saves should succeed');
+
+		const result = await manager.cleanupOldFiles();
+		expect(result).toEqual({ deleted: 1, freedMb: 3 });
+		await expect(stat(oldTemp.image.path)).rejects.toThrow();
+		expect((await stat(newTemp.image.path)).isFile()).toBe(true);
+		expect((await stat(oldSaved.image.path)).isFile()).toBe(true);
+		expect((await manager.getQuotaStatus(USER_A)).global.tempMb).toBeLessThan(0.01);
+		expect(await manager.cleanupOldFiles()).toEqual({ deleted: 0, freedMb: 0 });
+	});
+});
+
+describe('the event log', () => {
+	it('records saves, deletes, clean-ups and denials as JSON lines an owner can read', async () => {
+		storage = await openTestStorage({ maxUserDailyGens: 0 });
+		const { manager } = storage;
+		const saved = await manager.saveImage({ data: pngBytes(), userId: USER_A });
+		if (!saved.ok) throw new Error(saved.message);
+		await manager.deleteImage(USER_A, saved.image.id);
+		await manager.reserve(USER_A);
+		await manager.cleanupOldFiles();
+		await manager.close();
+		storage.manager = await storage.reopen({ reconcileOnStart: false });
+		const lines = (await readFile(join(storage.root, 'logs', 'events.jsonl'), 'utf8'))
+			.trim()
+			.split('\n')
+			.map((line) => JSON.parse(line));
+		expect(lines.map((line) => line.type)).toEqual(['reconcile', 'save', 'delete', 'denial', 'cleanup']);
+		expect(lines[1]).toMatchObject({ type: 'save', userId: USER_A, imageId: saved.image.id, bytes: saved.image.bytes });
+		expect(lines[3]).toMatchObject({ type: 'denial', userId: USER_A, reason: 'DAILY_LIMIT' });
+		for (const line of lines) expect(Number.isNaN(Date.parse(line.at))).toBe(false);
+	});
+});
+
+describe('reconcile', () => {
+	it('rebuilds a ledger that disagrees with the disk', async () => {
+		const clock = new ManualClock(Date.now());
+		storage = await openTestStorage({}, { clock: clock.read });
+		const kept = await storage.manager.saveImage({ data: pngBytes(1000), userId: USER_A });
+		const removedByHand = await storage.manager.saveImage({ data: pngBytes(5000), userId: USER_A });
+		if (!kept.ok || !removedByHand.ok) throw new Error('saves should succeed');
+		await rm(removedByHand.image.path);
+		clock.advance(5 * 60_000);
+
+		const report = await storage.manager.reconcile();
+		expect(report).toMatchObject({ added: 0, removed: 1, resized: 0, files: 1 });
+		expect((await storage.manager.getQuotaStatus(USER_A)).user.usedBytes).toBe(kept.image.bytes);
+
+		// Reconcile is idempotent: a second run finds nothing to fix.
+		expect(await storage.manager.reconcile()).toMatchObject({ added: 0, removed: 0, resized: 0, totalsFixed: 0, partialsRemoved: 0 });
+	});
+
+	it('repairs totals edited behind its back', async () => {
+		storage = await openTestStorage();
+		const saved = await storage.manager.saveImage({ data: pngBytes(1000), userId: USER_A });
+		if (!saved.ok) throw new Error(saved.message);
+		const sqlite3 = (await import('sqlite3')).default;
+		const db = new sqlite3.Database(join(storage.root, 'quota.sqlite'));
+		await new Promise<void>((resolve, reject) =>
+			db.exec("UPDATE imagine_totals SET bytes = 999999 WHERE scope = 'global'", (error) => (error ? reject(error) : resolve()))
+		);
+		await new Promise<void>((resolve) => db.close(() => resolve()));
+		expect((await storage.manager.getQuotaStatus(USER_A)).global.usedBytes).toBe(999999);
+		const report = await storage.manager.reconcile();
+		expect(report.totalsFixed).toBe(1);
+		expect((await storage.manager.getQuotaStatus(USER_A)).global.usedBytes).toBe(saved.image.bytes);
+	});
+
+	it('runs at start-up', async () => {
+		storage = await openTestStorage();
+		const saved = await storage.manager.saveImage({ data: pngBytes(1000), userId: USER_A });
+		if (!saved.ok) throw new Error(saved.message);
+		await storage.manager.close();
+		await rm(saved.image.path);
+		const clock = new ManualClock(Date.now() + 5 * 60_000);
+		storage.manager = await storage.reopen({}, { clock: clock.read });
+		expect((await storage.manager.getQuotaStatus(USER_A)).user.usedBytes).toBe(0);
+	});
+});
