@@ -158,7 +158,8 @@ export class StorageManager {
 
 	/** Validates options, prepares the folders, opens the ledger and (by default) reconciles it with the disk. */
 	public static async open(options: StorageOptions | ResolvedStorageOptions = {}, dependencies: StorageManagerDependencies = {}) {
-		const resolved = isResolved(options) ? options : resolveStorageOptions(options);
+		// Parsing is idempotent, so already-resolved options go through the same check.
+		const resolved = resolveStorageOptions(options);
 		const paths = new StoragePaths(resolved.storageRoot);
 		await paths.prepare();
 		const ledger = await QuotaLedger.open(resolved.ledgerUri, resolved.busyTimeoutMs);
@@ -192,7 +193,10 @@ export class StorageManager {
 		const status = await this.getQuotaStatus(userId, subject);
 		const reason = rule === 'daily' ? 'DAILY_LIMIT' : rule === 'user' ? 'USER_QUOTA' : 'GLOBAL_QUOTA';
 		const allowed = rule === 'daily' ? status.daily.allowed : rule === 'user' ? status.user.allowed : status.global.allowed;
-		return allowed ? { ok: true, status } : quotaDenial(reason, status, this.#clock());
+		if (allowed) return { ok: true, status };
+		const denial = quotaDenial(reason, status, this.#clock());
+		this.#events.append({ type: 'denial', userId, reason, message: denial.message, stage: 'check' });
+		return denial;
 	}
 
 	/**
@@ -593,10 +597,6 @@ export class StorageManager {
 			metadata
 		};
 	}
-}
-
-function isResolved(options: StorageOptions | ResolvedStorageOptions): options is ResolvedStorageOptions {
-	return typeof (options as ResolvedStorageOptions).ledgerUri === 'string' && Array.isArray((options as ResolvedStorageOptions).roleTiers);
 }
 
 function parseMetadata(text: string | null): Record<string, unknown> {

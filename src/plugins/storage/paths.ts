@@ -46,11 +46,6 @@ export function newImageId(now: number): string {
 	return time + random;
 }
 
-/** The creation time encoded in an image id. */
-export function imageIdTime(imageId: string): number {
-	return Number.parseInt(imageId.slice(0, 9), 36);
-}
-
 /** Identifies the format from the first bytes; the extension is ours, never the caller's. */
 export function sniffImageExtension(data: Uint8Array): ImageExtension | null {
 	if (data.length >= 8 && data[0] === 0x89 && data[1] === 0x50 && data[2] === 0x4e && data[3] === 0x47) return 'png';
