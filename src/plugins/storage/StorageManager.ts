@@ -16,6 +16,7 @@ import {
 	newImageId,
 	PARTIAL_FILE,
 	SIDECAR_FILE,
+	PathEscapeError,
 	sniffImageExtension,
 	StoragePaths,
 	type ImageExtension
@@ -205,6 +206,15 @@ export class StorageManager {
 	 */
 	public async reserve(userId: string, request: ReserveRequest = {}): Promise<StorageResult<{ reservation: Reservation }>> {
 		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
+		try {
+			return await this.#reserve(userId, request);
+		} catch (error) {
+			this.#ledgerFailed('reserve', userId, error);
+			return failure('IO', messages.ledgerUnavailable);
+		}
+	}
+
+	async #reserve(userId: string, request: ReserveRequest): Promise<StorageResult<{ reservation: Reservation }>> {
 		const now = this.#clock();
 		const limits = await this.#limitsFor(userId, request, now);
 		const ledgerLimits = this.#ledgerLimits(limits);
@@ -270,7 +280,8 @@ export class StorageManager {
 		const temp = request.temp ?? reservation?.temp ?? false;
 		const invalid = this.#validateSave(request);
 		if (invalid) {
-			if (reservation) await this.release(reservation);
+			// Only the caller's own reservation is theirs to give back.
+			if (reservation?.userId === userId) await this.release(reservation).catch(() => undefined);
 			return invalid;
 		}
 		const extension = sniffImageExtension(request.data) as ImageExtension;
@@ -299,7 +310,12 @@ export class StorageManager {
 		}
 
 		const row: FileRow = { imageId, userId, temp, ext: extension, bytes, createdAt: now, name, metadata: JSON.stringify(metadata) };
-		const committed = await this.#ledger.commit(row, { id: held.id, day: held.day, now }, held.limits);
+		let committed: Awaited<ReturnType<QuotaLedger['commit']>>;
+		try {
+			committed = await this.#ledger.commit(row, { id: held.id, day: held.day, now }, held.limits);
+		} catch (error) {
+			return this.#abandonSave(written, held, error, userId);
+		}
 		if (!committed.ok) {
 			await Promise.all(written.map(discard));
 			await this.release(held);
@@ -311,10 +327,11 @@ export class StorageManager {
 			for (const file of written) await publish(file);
 			await syncDirectory(directory);
 		} catch (error) {
-			await this.#ledger.removeFile(userId, imageId);
-			await this.#ledger.refundDaily(userId, held.day, held.cost);
+			// Undo in the order a delete uses (files, then the row), so a crash here cannot leave a visible image unrecorded.
 			await rm(this.paths.imageFile(directory, imageId, extension), { force: true }).catch(() => undefined);
 			await rm(this.paths.sidecarFile(directory, imageId), { force: true }).catch(() => undefined);
+			await this.#ledger.removeFile(userId, imageId).catch(() => undefined);
+			await this.#ledger.refundDaily(userId, held.day, held.cost).catch(() => undefined);
 			return this.#abandonSave(written, null, error, userId);
 		}
 
@@ -409,11 +426,13 @@ export class StorageManager {
 			durationMs: 0
 		};
 		const onDisk = new Map<string, FileRow>();
-		await this.#scanDirectory(this.paths.tempDir, null, onDisk, report);
-		for (const entry of await readdir(this.paths.usersDir, { withFileTypes: true })) {
-			const path = join(this.paths.usersDir, entry.name);
-			if (entry.isDirectory() && isSnowflake(entry.name)) await this.#scanDirectory(path, entry.name, onDisk, report);
-			else report.ignored.push(path);
+		await this.#scanDirectory(this.paths.tempDir, null, onDisk, report, now);
+		if (await this.#isInsideRoot(this.paths.usersDir, report)) {
+			for (const entry of await readdir(this.paths.usersDir, { withFileTypes: true })) {
+				const path = join(this.paths.usersDir, entry.name);
+				if (entry.isDirectory() && isSnowflake(entry.name)) await this.#scanDirectory(path, entry.name, onDisk, report, now);
+				else report.ignored.push(path);
+			}
 		}
 
 		const inLedger = new Map((await this.#ledger.allFiles()).map((row) => [row.imageId, row]));
@@ -487,6 +506,11 @@ export class StorageManager {
 		return denial;
 	}
 
+	/** The ledger could not be reached (locked past the busy timeout, closed, disk error): a value, not a throw. */
+	#ledgerFailed(operation: string, userId: string, error: unknown): void {
+		this.#logger.error('Quota ledger failed', { operation, userId, code: (error as NodeJS.ErrnoException | null)?.code ?? String(error) });
+	}
+
 	#validateSave(request: SaveImageRequest): StorageFailure | null {
 		if (!isSnowflake(request.userId)) return failure('INVALID_NAME', messages.invalidUser);
 		if (request.name !== undefined && !isValidImageName(request.name)) return failure('INVALID_NAME', messages.invalidName);
@@ -497,7 +521,8 @@ export class StorageManager {
 
 	async #abandonSave(written: PartialFile[], reservation: Reservation | null, error: unknown, userId: string): Promise<StorageFailure> {
 		await Promise.all(written.map((file) => discard(file).catch(() => undefined)));
-		if (reservation) await this.release(reservation);
+		// Best effort: if the ledger itself failed, the reservation expires on its own.
+		if (reservation) await this.release(reservation).catch(() => undefined);
 		const code = (error as NodeJS.ErrnoException | null)?.code ?? 'unknown';
 		this.#logger.error('Image save failed', { userId, code });
 		this.#events.append({ type: 'denial', userId, reason: 'IO', code });
@@ -520,8 +545,20 @@ export class StorageManager {
 		return true;
 	}
 
-	async #scanDirectory(directory: string, userId: string | null, onDisk: Map<string, FileRow>, report: ReconcileReport) {
-		await this.paths.ensureInside(directory, false);
+	/** A storage folder that leads outside the root (a symlink) is reported and left alone, never followed. */
+	async #isInsideRoot(directory: string, report: ReconcileReport): Promise<boolean> {
+		try {
+			await this.paths.ensureInside(directory, false);
+			return true;
+		} catch (error) {
+			if (!(error instanceof PathEscapeError)) throw error;
+			report.ignored.push(directory);
+			return false;
+		}
+	}
+
+	async #scanDirectory(directory: string, userId: string | null, onDisk: Map<string, FileRow>, report: ReconcileReport, now: number) {
+		if (!(await this.#isInsideRoot(directory, report))) return;
 		const entries = await readdir(directory, { withFileTypes: true });
 		const names = new Set(entries.map((entry) => entry.name));
 		for (const entry of entries) {
@@ -543,7 +580,7 @@ export class StorageManager {
 					temp: userId === null,
 					ext,
 					bytes: stats.size + sidecarBytes,
-					createdAt: typeof sidecar?.createdAt === 'number' ? sidecar.createdAt : Math.round(stats.mtimeMs),
+					createdAt: plausibleTime(sidecar?.createdAt, now) ?? Math.round(stats.mtimeMs),
 					name: isValidImageName(sidecar?.name) ? sidecar.name : imageId,
 					metadata: JSON.stringify(sidecar?.metadata ?? {})
 				});
@@ -617,16 +654,28 @@ interface Sidecar {
 	bytes: number;
 }
 
+/** A metadata file's fields and size; a garbled one still has a size, which counts against the quota. */
 async function readSidecar(path: string): Promise<Sidecar | null> {
+	let bytes: number;
 	try {
 		const stats = await lstat(path);
-		if (!stats.isFile() || stats.size > 1 * BYTES_PER_MB) return null;
-		const text = await readFile(path, 'utf8');
-		const value = JSON.parse(text) as Record<string, unknown>;
-		return { ...value, bytes: stats.size };
+		if (!stats.isFile()) return null;
+		bytes = stats.size;
+		if (bytes > 1 * BYTES_PER_MB) return { bytes };
 	} catch {
 		return null;
 	}
+	try {
+		const value: unknown = JSON.parse(await readFile(path, 'utf8'));
+		return value && typeof value === 'object' && !Array.isArray(value) ? { ...(value as Record<string, unknown>), bytes } : { bytes };
+	} catch {
+		return { bytes };
+	}
+}
+
+/** A time from a metadata file, if it is a real moment no later than a day from now. */
+function plausibleTime(value: unknown, now: number): number | null {
+	return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= now + 86_400_000 ? (value as number) : null;
 }
 
 /** File ages are read against the wall clock: mtimes are, whatever clock the manager was given. */

@@ -52,5 +52,6 @@ export const messages = {
 	invalidImage: 'That file is not an image this bot can store (PNG, JPEG, WebP or GIF).',
 	notFound: 'No image with that id in your gallery. See /images list for your images.',
 	ioSave: 'The image could not be saved: the server could not write it to disk. Nothing was stored or charged.',
+	ledgerUnavailable: 'Your quota could not be checked right now, so nothing was started. Try again in a minute.',
 	ioDelete: 'The image could not be deleted: the server could not remove it from disk. Try again later.'
 } as const;

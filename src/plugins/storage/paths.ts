@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, realpath } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 
 /**
  * Every path the storage plugin touches is built here from validated parts. Nothing a user typed becomes
@@ -111,7 +111,14 @@ export class StoragePaths {
 	 * inside it. A user folder replaced by a link to /etc is refused here.
 	 */
 	public async ensureInside(directory: string, create: boolean): Promise<string> {
-		if (create) await mkdir(directory, { recursive: true });
+		if (create) {
+			// Check the parent before creating anything: through a linked parent, even a refused save would
+			// create a folder outside the root. The parents (images/users, temp) exist since prepare().
+			await this.ensureInside(dirname(directory), false);
+			await mkdir(directory).catch((error: NodeJS.ErrnoException) => {
+				if (error.code !== 'EEXIST') throw error;
+			});
+		}
 		const real = await realpath(directory);
 		const root = this.#realRoot ?? (this.#realRoot = await realpath(this.root));
 		if (real !== root && !real.startsWith(root + sep)) throw new PathEscapeError(directory);
