@@ -244,11 +244,7 @@ export class QuotaLedger {
 		limits: LedgerLimits
 	): Promise<{ ok: true } | { ok: false; failed: LimitFailure }> {
 		const reservationId = reservation?.id ?? '';
-		const inserted = await this.#query(
-			`INSERT INTO imagine_files (image_id, user_id, temp, ext, bytes, created_at, name, metadata, reservation_id)
-			SELECT ?14, ?2, ?6, ?15, ?4, ?16, ?17, ?18, NULLIF(?13, '')
-			WHERE ${FITS_USER} AND ${FITS_GLOBAL}
-			RETURNING image_id`,
+		const parameters = [
 			null,
 			file.userId,
 			reservation?.day ?? '',
@@ -267,14 +263,22 @@ export class QuotaLedger {
 			file.createdAt,
 			file.name,
 			file.metadata
-		);
-		if (inserted.length === 1) return { ok: true };
-		const failed = await this.#whichLimitFails(
-			{ userId: file.userId, day: '', bytes: file.bytes, cost: 0, temp: file.temp, now: reservation?.now ?? file.createdAt },
-			limits,
-			reservationId
-		);
-		return { ok: false, failed: failed ?? 'GLOBAL_QUOTA' };
+		];
+		for (let attempt = 0; attempt < 3; attempt++) {
+			const inserted = await this.#query(
+				`INSERT INTO imagine_files (image_id, user_id, temp, ext, bytes, created_at, name, metadata, reservation_id)
+				SELECT ?14, ?2, ?6, ?15, ?4, ?16, ?17, ?18, NULLIF(?13, '')
+				WHERE ${STORED_FITS_USER} AND ${STORED_FITS_GLOBAL}
+				RETURNING image_id`,
+				...parameters
+			);
+			if (inserted.length === 1) return { ok: true };
+			const [checks] = await this.#query(`SELECT ${STORED_FITS_USER} AS user, ${STORED_FITS_GLOBAL} AS global`, ...parameters.slice(0, 12));
+			if (!checks?.user) return { ok: false, failed: 'USER_QUOTA' };
+			if (!checks.global) return { ok: false, failed: 'GLOBAL_QUOTA' };
+			// Space was freed in between: the image fits now, so try again.
+		}
+		return { ok: false, failed: 'GLOBAL_QUOTA' };
 	}
 
 	/** Gives a reservation's bytes and daily cost back. Safe to call twice. */
@@ -441,6 +445,14 @@ const FITS_USER = `(?6 = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE s
 	+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = ?2 AND temp = 0 AND ${LIVE}), 0) + ?4 <= ?11)`;
 const FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0)
 	+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE ${LIVE}), 0) + ?4 <= ?12)`;
+
+/*
+ * At commit the real size is checked against what is stored, not against other jobs' reservations: the
+ * generation is paid for already, and reservations only gate admission. An image larger than its estimate
+ * then still commits when the disk has room; the caps on stored bytes hold either way.
+ */
+const STORED_FITS_USER = `(?6 = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || ?2), 0) + ?4 <= ?11)`;
+const STORED_FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0) + ?4 <= ?12)`;
 
 function toFileRow(row: RawFileRow): FileRow {
 	return {

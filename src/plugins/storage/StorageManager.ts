@@ -35,7 +35,7 @@ export interface QuotaSubject {
 }
 
 export interface ReserveRequest extends QuotaSubject {
-	/** Bytes the job will store; default: the configured estimate (IMAGE_GEN_SIZE_MB). */
+	/** Bytes the image will take; default: the configured estimate (IMAGE_GEN_SIZE_MB). Room for its metadata file is added. */
 	estimatedBytes?: number;
 	/** Generations this job uses from the daily allowance; default 1. */
 	cost?: number;
@@ -123,6 +123,11 @@ export interface StorageManagerDependencies {
 	logger?: StorageLogger;
 }
 
+/**
+ * Room reserved on top of an image's estimate for the metadata file saved beside it (a few hundred bytes,
+ * more with a long prompt), so an image of the estimated size always commits.
+ */
+export const METADATA_ALLOWANCE = 4096;
 /** A row the ledger may show before its file is renamed into place: reconcile leaves such young rows alone. */
 const RECONCILE_GRACE_MS = 60_000;
 /** Interrupted writes older than this are certainly dead. */
@@ -204,17 +209,23 @@ export class StorageManager {
 	 * Holds quota for one job before any paid call: its estimated bytes against the user's and the
 	 * global caps, and its cost against today's allowance. Atomic across requests and processes.
 	 */
-	public async reserve(userId: string, request: ReserveRequest = {}): Promise<StorageResult<{ reservation: Reservation }>> {
+	public reserve(userId: string, request: ReserveRequest = {}): Promise<StorageResult<{ reservation: Reservation }>> {
+		return this.#reserveSafely(userId, request);
+	}
+
+	/** Ledger errors (a lock held past the busy timeout, a closed ledger) become an IO value, never a throw. */
+	async #reserveSafely(userId: string, request: ReserveRequest, exactBytes?: number): Promise<StorageResult<{ reservation: Reservation }>> {
 		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
 		try {
-			return await this.#reserve(userId, request);
+			return await this.#reserve(userId, request, exactBytes);
 		} catch (error) {
 			this.#ledgerFailed('reserve', userId, error);
 			return failure('IO', messages.ledgerUnavailable);
 		}
 	}
 
-	async #reserve(userId: string, request: ReserveRequest): Promise<StorageResult<{ reservation: Reservation }>> {
+	/** `exactBytes`: a plain save knows its size to the byte, metadata included, so nothing is added. */
+	async #reserve(userId: string, request: ReserveRequest, exactBytes?: number): Promise<StorageResult<{ reservation: Reservation }>> {
 		const now = this.#clock();
 		const limits = await this.#limitsFor(userId, request, now);
 		const ledgerLimits = this.#ledgerLimits(limits);
@@ -222,7 +233,8 @@ export class StorageManager {
 			id: randomBytes(12).toString('hex'),
 			userId,
 			day: utcDay(now),
-			estimatedBytes: Math.max(0, Math.ceil(request.estimatedBytes ?? mbToBytes(this.options.estimatedImageMb))),
+			estimatedBytes:
+				exactBytes ?? Math.max(0, Math.ceil(request.estimatedBytes ?? mbToBytes(this.options.estimatedImageMb))) + METADATA_ALLOWANCE,
 			cost: Math.max(0, Math.floor(request.cost ?? 1)),
 			temp: request.temp ?? false,
 			createdAt: now,
@@ -294,7 +306,7 @@ export class StorageManager {
 
 		let held = reservation;
 		if (!held) {
-			const reserved = await this.reserve(userId, { estimatedBytes: bytes, cost: 0, temp, roleIds: request.roleIds });
+			const reserved = await this.#reserveSafely(userId, { cost: 0, temp, roleIds: request.roleIds }, bytes);
 			if (!reserved.ok) return reserved;
 			held = reserved.reservation;
 		}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Reservation } from '../../../src/plugins/storage/StorageManager.js';
+import { METADATA_ALLOWANCE, type Reservation } from '../../../src/plugins/storage/StorageManager.js';
 import { makeTempDir, openTestStorage, pngBytes, USER_A } from '../../helpers/storageFixtures.js';
 import { listTree, partialFiles } from './disk.js';
 
@@ -63,8 +63,8 @@ describe('the user folder cannot be created (a file is in the way)', () => {
 		const after = await manager.getQuotaStatus(USER_A);
 		expect(after.daily).toMatchObject({ used: 0, pending: 0, remaining: 5 });
 		expect(after.user).toMatchObject({ usedBytes: 0, files: 0 });
-		// The reserved bytes are free again: the whole 1 MB can be reserved.
-		expect(await manager.reserve(USER_A, { estimatedBytes: 1024 * 1024, cost: 0 })).toMatchObject({ ok: true });
+		// The reserved bytes are free again: the whole 1 MB (with room for metadata) can be reserved.
+		expect(await manager.reserve(USER_A, { estimatedBytes: 1024 * 1024 - METADATA_ALLOWANCE, cost: 0 })).toMatchObject({ ok: true });
 		expect(await readFile(blocker, 'utf8')).toBe('not a folder');
 		expect(await partialFiles(root)).toEqual([]);
 		const listed = await manager.getUserImages(USER_A);
@@ -75,7 +75,7 @@ describe('the user folder cannot be created (a file is in the way)', () => {
 		const { manager, root } = await open({ maxUserStorageMb: 1 });
 		await writeFile(join(root, 'images', 'users', USER_A), 'not a folder');
 		expectCleanIoFailure(await manager.saveImage({ data: pngBytes(600_000), userId: USER_A }), root);
-		expect(await manager.reserve(USER_A, { estimatedBytes: 1024 * 1024, cost: 0 })).toMatchObject({ ok: true });
+		expect(await manager.reserve(USER_A, { estimatedBytes: 1024 * 1024 - METADATA_ALLOWANCE, cost: 0 })).toMatchObject({ ok: true });
 		expect((await manager.getQuotaStatus(USER_A)).daily).toMatchObject({ used: 0, pending: 0 });
 		expect(await partialFiles(root)).toEqual([]);
 	});
@@ -179,7 +179,7 @@ describe('a failure between reserve and save', () => {
 	it('release gives everything back: allowance, pending count and bytes; a second release is harmless', async () => {
 		const { manager } = await open({ maxUserStorageMb: 1, maxUserDailyGens: 1 });
 		const before = await manager.getQuotaStatus(USER_A);
-		const reservation = await reserveOrThrow(manager, { estimatedBytes: 1024 * 1024 });
+		const reservation = await reserveOrThrow(manager, { estimatedBytes: 1024 * 1024 - METADATA_ALLOWANCE });
 
 		const held = await manager.getQuotaStatus(USER_A);
 		expect(held.daily).toMatchObject({ pending: 1, remaining: 0, allowed: false });
@@ -193,7 +193,7 @@ describe('a failure between reserve and save', () => {
 		const after = await manager.getQuotaStatus(USER_A);
 		expect(after.daily).toEqual(before.daily);
 		expect(after.user).toEqual(before.user);
-		expect(await manager.reserve(USER_A, { estimatedBytes: 1024 * 1024 })).toMatchObject({ ok: true });
+		expect(await manager.reserve(USER_A, { estimatedBytes: 1024 * 1024 - METADATA_ALLOWANCE })).toMatchObject({ ok: true });
 	});
 });
 
