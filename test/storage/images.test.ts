@@ -171,7 +171,7 @@ describe('reconcile', () => {
 		expect((await storage.manager.getQuotaStatus(USER_A)).global.usedBytes).toBe(saved.image.bytes);
 	});
 
-	it('runs at start-up', async () => {
+	it('runs at start-up, in the background when the ledger already knows the files', async () => {
 		storage = await openTestStorage();
 		const saved = await storage.manager.saveImage({ data: pngBytes(1000), userId: USER_A });
 		if (!saved.ok) throw new Error(saved.message);
@@ -179,6 +179,20 @@ describe('reconcile', () => {
 		await rm(saved.image.path);
 		const clock = new ManualClock(Date.now() + 5 * 60_000);
 		storage.manager = await storage.reopen({}, { clock: clock.read });
+		expect(await storage.manager.whenReconciled()).toMatchObject({ removed: 1 });
 		expect((await storage.manager.getQuotaStatus(USER_A)).user.usedBytes).toBe(0);
 	});
+
+	it('rebuilds a lost ledger from the disk before the first status', async () => {
+		storage = await openTestStorage();
+		const saved = await storage.manager.saveImage({ data: pngBytes(1000), userId: USER_A, metadata: { prompt: 'kept' } });
+		if (!saved.ok) throw new Error(saved.message);
+		await storage.manager.close();
+		for (const suffix of ['', '-wal', '-shm']) await rm(join(storage.root, `quota.sqlite${suffix}`), { force: true });
+		storage.manager = await storage.reopen();
+		expect((await storage.manager.getQuotaStatus(USER_A)).user).toMatchObject({ usedBytes: saved.image.bytes, files: 1 });
+		const listed = await storage.manager.getUserImages(USER_A);
+		expect(listed.ok && listed.images.map((image) => [image.id, image.metadata.prompt])).toEqual([[saved.image.id, 'kept']]);
+	});
+
 });

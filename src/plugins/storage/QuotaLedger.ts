@@ -2,6 +2,7 @@ import { KeyvSqlite } from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { SqliteConnection, type SqlRow } from './SqliteConnection.js';
 
 /**
  * The quota ledger: what is stored and what is reserved, in the SQLite file Keyv opens.
@@ -15,24 +16,27 @@ import { dirname } from 'node:path';
  */
 
 const SCHEMA = `
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS imagine_files (
-	image_id TEXT PRIMARY KEY,
 	user_id TEXT NOT NULL,
+	image_id TEXT NOT NULL,
 	temp INTEGER NOT NULL,
 	ext TEXT NOT NULL,
 	bytes INTEGER NOT NULL,
 	created_at INTEGER NOT NULL,
 	name TEXT NOT NULL,
 	metadata TEXT,
-	reservation_id TEXT
+	reservation_id TEXT,
+	PRIMARY KEY (user_id, image_id)
 );
-CREATE INDEX IF NOT EXISTS imagine_files_by_user ON imagine_files (user_id, temp, image_id);
-CREATE INDEX IF NOT EXISTS imagine_files_temp_age ON imagine_files (temp, created_at);
+CREATE INDEX IF NOT EXISTS imagine_temp_files_by_age ON imagine_files (created_at) WHERE temp = 1;
 CREATE TABLE IF NOT EXISTS imagine_totals (
 	scope TEXT PRIMARY KEY,
 	bytes INTEGER NOT NULL,
 	files INTEGER NOT NULL
 ) WITHOUT ROWID;
+INSERT OR IGNORE INTO imagine_totals (scope, bytes, files) VALUES ('global', 0, 0), ('temp', 0, 0);
 CREATE TABLE IF NOT EXISTS imagine_daily (
 	user_id TEXT NOT NULL,
 	day TEXT NOT NULL,
@@ -49,18 +53,16 @@ CREATE TABLE IF NOT EXISTS imagine_reservations (
 	created_at INTEGER NOT NULL,
 	expires_at INTEGER NOT NULL,
 	owner TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS imagine_reservations_by_user ON imagine_reservations (user_id, expires_at);
+) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS imagine_files_added AFTER INSERT ON imagine_files BEGIN
-	INSERT INTO imagine_totals (scope, bytes, files) VALUES ('global', NEW.bytes, 1)
-		ON CONFLICT (scope) DO UPDATE SET bytes = bytes + excluded.bytes, files = files + 1;
+	UPDATE imagine_totals SET bytes = bytes + NEW.bytes, files = files + 1 WHERE scope = 'global';
 	INSERT INTO imagine_totals (scope, bytes, files)
 		VALUES (CASE WHEN NEW.temp = 1 THEN 'temp' ELSE 'u:' || NEW.user_id END, NEW.bytes, 1)
 		ON CONFLICT (scope) DO UPDATE SET bytes = bytes + excluded.bytes, files = files + 1;
 	INSERT INTO imagine_daily (user_id, day, used)
-		SELECT user_id, day, cost FROM imagine_reservations WHERE id = NEW.reservation_id AND cost > 0
+		SELECT user_id, day, cost FROM imagine_reservations WHERE NEW.reservation_id IS NOT NULL AND id = NEW.reservation_id AND cost > 0
 		ON CONFLICT (user_id, day) DO UPDATE SET used = used + excluded.used;
-	DELETE FROM imagine_reservations WHERE id = NEW.reservation_id;
+	DELETE FROM imagine_reservations WHERE NEW.reservation_id IS NOT NULL AND id = NEW.reservation_id;
 END;
 CREATE TRIGGER IF NOT EXISTS imagine_files_removed AFTER DELETE ON imagine_files BEGIN
 	UPDATE imagine_totals SET bytes = bytes - OLD.bytes, files = files - 1 WHERE scope = 'global';
@@ -128,168 +130,57 @@ export interface LimitOverride {
 	storageMb?: number;
 }
 
-interface RawFileRow {
-	image_id: string;
-	user_id: string;
-	temp: number;
-	ext: string;
-	bytes: number;
-	created_at: number;
-	name: string;
-	metadata: string | null;
-}
-
-type Query = (sql: string, ...parameters: unknown[]) => Promise<Record<string, unknown>[]>;
-
 /** Overrides are read on every reservation; other processes' changes are picked up within this time. */
 const OVERRIDE_CACHE_MS = 2000;
+/** Reconcile writes in transactions of this many rows: fast, and the write lock is never held for long. */
+const RECONCILE_BATCH = 500;
 
-export class QuotaLedger {
-	readonly #store: KeyvSqlite;
-	readonly #keyv: Keyv<LimitOverride>;
-	readonly #query: Query;
-	readonly #overrideCache = new Map<string, { value: LimitOverride | null; until: number }>();
+/*
+ * The three limit checks, shared by reserve and the denial diagnosis. Parameters:
+ * ?2 user, ?3 day, ?4 bytes, ?5 cost, ?6 temp, ?7 now, ?10 daily limit, ?11 user bytes limit,
+ * ?12 global bytes limit, ?13 a reservation to leave out.
+ */
+const LIVE = 'expires_at > ?7 AND id <> ?13';
+const FITS_DAILY = `(?5 = 0 OR COALESCE((SELECT used FROM imagine_daily WHERE user_id = ?2 AND day = ?3), 0)
+	+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE user_id = ?2 AND day = ?3 AND ${LIVE}), 0) + ?5 <= ?10)`;
+const FITS_USER = `(?6 = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || ?2), 0)
+	+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = ?2 AND temp = 0 AND ${LIVE}), 0) + ?4 <= ?11)`;
+const FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0)
+	+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE ${LIVE}), 0) + ?4 <= ?12)`;
 
-	private constructor(store: KeyvSqlite) {
-		this.#store = store;
-		this.#keyv = new Keyv<LimitOverride>({ store, namespace: 'imagine' });
-		this.#query = store.query as Query;
-	}
+/*
+ * At commit the real size is checked against what is stored, not against other jobs' reservations: the
+ * generation is paid for already, and reservations only gate admission. An image larger than its estimate
+ * then still commits when the disk has room; the caps on stored bytes hold either way. Parameters:
+ * ?1 user, ?4 bytes, ?6 temp, ?10 user bytes limit, ?11 global bytes limit.
+ */
+const STORED_FITS_USER = `(?6 = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || ?1), 0) + ?4 <= ?10)`;
+const STORED_FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0) + ?4 <= ?11)`;
 
-	/** Opens (and creates) the ledger behind a `sqlite://` Keyv URI. */
-	public static async open(uri: string, busyTimeoutMs: number): Promise<QuotaLedger> {
-		if (!uri.startsWith('sqlite://')) throw new TypeError(`The quota ledger needs a sqlite:// URI (got ${uri.split(':')[0]}:)`);
-		const file = uri.slice('sqlite://'.length);
-		if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-		const store = new KeyvSqlite({ uri, busyTimeout: busyTimeoutMs });
-		store.on('error', () => undefined); // surfaced by the first query instead
-		const ledger = new QuotaLedger(store);
-		// WAL lets readers and one writer (from any process) work side by side; NORMAL sync is durable
-		// against process crashes, and the files on disk (fsynced) rebuild the ledger after a power cut.
-		await ledger.#query('PRAGMA journal_mode = WAL');
-		await ledger.#query('PRAGMA synchronous = NORMAL');
-		await ledger.#exec(SCHEMA);
-		return ledger;
-	}
+const FILE_COLUMNS = 'user_id, image_id, temp, ext, bytes, created_at, name, metadata, reservation_id';
 
-	async #exec(script: string): Promise<void> {
-		// node-sqlite3's all() runs one statement; triggers contain ';' so split on blank-line-free boundaries.
-		for (const statement of splitStatements(script)) await this.#query(statement);
-	}
-
-	/**
-	 * Reserves one job's bytes and daily cost if, counting every live reservation, all three limits
-	 * still hold. One INSERT ... SELECT ... WHERE: either it fits and is recorded, or nothing changes.
-	 */
-	public async reserve(row: ReservationRow, limits: LedgerLimits): Promise<{ ok: true } | { ok: false; failed: LimitFailure }> {
-		for (let attempt = 0; attempt < 3; attempt++) {
-			const inserted = await this.#query(
-				`INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, created_at, expires_at, owner)
-				SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
-				WHERE ${FITS_DAILY} AND ${FITS_USER} AND ${FITS_GLOBAL}
-				RETURNING id`,
-				row.id,
-				row.userId,
-				row.day,
-				row.bytes,
-				row.cost,
-				row.temp ? 1 : 0,
-				row.now,
-				row.expiresAt,
-				row.owner,
-				limits.dailyGens,
-				limits.userBytes,
-				limits.globalBytes,
-				''
-			);
-			if (inserted.length === 1) return { ok: true };
-			const failed = await this.#whichLimitFails(row, limits, '');
-			// Another request released in between: the limits fit now, so try again.
-			if (failed) return { ok: false, failed };
-		}
-		return { ok: false, failed: 'GLOBAL_QUOTA' };
-	}
-
-	async #whichLimitFails(row: Omit<ReservationRow, 'id' | 'expiresAt' | 'owner'>, limits: LedgerLimits, excludedReservation: string) {
-		const [checks] = await this.#query(
-			`SELECT ${FITS_DAILY} AS daily, ${FITS_USER} AS user, ${FITS_GLOBAL} AS global`,
-			null,
-			row.userId,
-			row.day,
-			row.bytes,
-			row.cost,
-			row.temp ? 1 : 0,
-			row.now,
-			null,
-			null,
-			limits.dailyGens,
-			limits.userBytes,
-			limits.globalBytes,
-			excludedReservation
-		);
-		if (!checks?.daily) return 'DAILY_LIMIT' as const;
-		if (!checks.user) return 'USER_QUOTA' as const;
-		if (!checks.global) return 'GLOBAL_QUOTA' as const;
-		return null;
-	}
-
-	/**
-	 * Records a saved image against its reservation, if its real size still fits: the reservation is
-	 * deleted, the daily counter charged and the totals raised by triggers within the same statement.
-	 * Without a reservation (reconcile, plain saves) pass `reservationId: null` and a cost of 0.
-	 */
-	public async commit(
-		file: FileRow,
-		reservation: { id: string; day: string; now: number } | null,
-		limits: LedgerLimits
-	): Promise<{ ok: true } | { ok: false; failed: LimitFailure }> {
-		const reservationId = reservation?.id ?? '';
-		const parameters = [
-			null,
-			file.userId,
-			reservation?.day ?? '',
-			file.bytes,
-			0,
-			file.temp ? 1 : 0,
-			reservation?.now ?? file.createdAt,
-			null,
-			null,
-			limits.dailyGens,
-			limits.userBytes,
-			limits.globalBytes,
-			reservationId,
-			file.imageId,
-			file.ext,
-			file.createdAt,
-			file.name,
-			file.metadata
-		];
-		for (let attempt = 0; attempt < 3; attempt++) {
-			const inserted = await this.#query(
-				`INSERT INTO imagine_files (image_id, user_id, temp, ext, bytes, created_at, name, metadata, reservation_id)
-				SELECT ?14, ?2, ?6, ?15, ?4, ?16, ?17, ?18, NULLIF(?13, '')
-				WHERE ${STORED_FITS_USER} AND ${STORED_FITS_GLOBAL}
-				RETURNING image_id`,
-				...parameters
-			);
-			if (inserted.length === 1) return { ok: true };
-			const [checks] = await this.#query(`SELECT ${STORED_FITS_USER} AS user, ${STORED_FITS_GLOBAL} AS global`, ...parameters.slice(0, 12));
-			if (!checks?.user) return { ok: false, failed: 'USER_QUOTA' };
-			if (!checks.global) return { ok: false, failed: 'GLOBAL_QUOTA' };
-			// Space was freed in between: the image fits now, so try again.
-		}
-		return { ok: false, failed: 'GLOBAL_QUOTA' };
-	}
-
-	/** Gives a reservation's bytes and daily cost back. Safe to call twice. */
-	public async release(reservationId: string): Promise<boolean> {
-		const rows = await this.#query('DELETE FROM imagine_reservations WHERE id = ? RETURNING id', reservationId);
-		return rows.length > 0;
-	}
-
-	/** Everything a quota status needs, in one statement of primary-key reads and small sums. */
-	public async usage(userId: string, day: string, now: number): Promise<UsageSnapshot> {
-		const [row] = await this.#query(
+/**
+ * The hot statements are compiled once on the ledger's own connection: compiling a statement costs about
+ * as much as running one of these, and Keyv's adapter compiles every call.
+ */
+function prepareStatements(connection: SqliteConnection) {
+	return {
+		reserve: connection.prepare(
+			`INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, created_at, expires_at, owner)
+			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+			WHERE ${FITS_DAILY} AND ${FITS_USER} AND ${FITS_GLOBAL}
+			RETURNING id`
+		),
+		reserveChecks: connection.prepare(`SELECT ${FITS_DAILY} AS daily, ${FITS_USER} AS user, ${FITS_GLOBAL} AS global`),
+		commit: connection.prepare(
+			`INSERT INTO imagine_files (${FILE_COLUMNS})
+			SELECT ?1, ?2, ?6, ?3, ?4, ?5, ?7, ?8, NULLIF(?9, '')
+			WHERE ${STORED_FITS_USER} AND ${STORED_FITS_GLOBAL}
+			RETURNING image_id`
+		),
+		commitChecks: connection.prepare(`SELECT ${STORED_FITS_USER} AS user, ${STORED_FITS_GLOBAL} AS global`),
+		release: connection.prepare('DELETE FROM imagine_reservations WHERE id = ? RETURNING id'),
+		usage: connection.prepare(
 			`SELECT
 				(SELECT bytes FROM imagine_totals WHERE scope = 'global') AS globalBytes,
 				(SELECT files FROM imagine_totals WHERE scope = 'global') AS globalFiles,
@@ -300,11 +191,124 @@ export class QuotaLedger {
 				(SELECT used FROM imagine_daily WHERE user_id = ?1 AND day = ?2) AS dailyUsed,
 				(SELECT SUM(cost) FROM imagine_reservations WHERE user_id = ?1 AND day = ?2 AND expires_at > ?3) AS dailyPending,
 				(SELECT SUM(bytes) FROM imagine_reservations WHERE expires_at > ?3) AS reservedGlobalBytes,
-				(SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = ?1 AND temp = 0 AND expires_at > ?3) AS reservedUserBytes`,
-			userId,
-			day,
-			now
-		);
+				(SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = ?1 AND temp = 0 AND expires_at > ?3) AS reservedUserBytes`
+		),
+		getFile: connection.prepare('SELECT * FROM imagine_files WHERE user_id = ? AND image_id = ?'),
+		listFiles: connection.prepare('SELECT * FROM imagine_files WHERE user_id = ? AND temp = 0 ORDER BY image_id DESC'),
+		removeFile: connection.prepare('DELETE FROM imagine_files WHERE user_id = ? AND image_id = ? RETURNING *')
+	};
+}
+
+export class QuotaLedger {
+	readonly #file: string;
+	readonly #busyTimeoutMs: number;
+	readonly #connection: SqliteConnection;
+	readonly #statements: ReturnType<typeof prepareStatements>;
+	readonly #keyv: Keyv<LimitOverride>;
+	readonly #overrideCache = new Map<string, { value: LimitOverride | null; until: number }>();
+
+	private constructor(file: string, busyTimeoutMs: number, connection: SqliteConnection, keyv: Keyv<LimitOverride>) {
+		this.#file = file;
+		this.#busyTimeoutMs = busyTimeoutMs;
+		this.#connection = connection;
+		this.#statements = prepareStatements(connection);
+		this.#keyv = keyv;
+	}
+
+	/**
+	 * Opens (and creates) the ledger behind a `sqlite://` Keyv URI: Keyv on it for the overrides, and one
+	 * connection of the ledger's own for the counters. `created` says whether the file is new.
+	 */
+	public static async open(uri: string, busyTimeoutMs: number): Promise<QuotaLedger> {
+		if (!uri.startsWith('sqlite://')) throw new TypeError(`The quota ledger needs a sqlite:// URI (got ${uri.split(':')[0]}:)`);
+		const file = uri.slice('sqlite://'.length);
+		mkdirSync(dirname(file), { recursive: true });
+		const connection = await SqliteConnection.open(file, busyTimeoutMs);
+		try {
+			// WAL lets readers and one writer (from any process) work side by side; NORMAL sync is durable
+			// against process crashes, and the files on disk (fsynced) rebuild the ledger after a power cut.
+			await connection.exec(SCHEMA);
+		} catch (error) {
+			await connection.close();
+			throw error;
+		}
+		const store = new KeyvSqlite({ uri, busyTimeout: busyTimeoutMs });
+		store.on('error', () => undefined); // surfaced by the first query instead
+		return new QuotaLedger(file, busyTimeoutMs, connection, new Keyv<LimitOverride>({ store, namespace: 'imagine' }));
+	}
+
+	/**
+	 * Reserves one job's bytes and daily cost if, counting every live reservation, all three limits
+	 * still hold. One INSERT ... SELECT ... WHERE: either it fits and is recorded, or nothing changes.
+	 */
+	public async reserve(row: ReservationRow, limits: LedgerLimits): Promise<{ ok: true } | { ok: false; failed: LimitFailure }> {
+		const parameters = [
+			row.id,
+			row.userId,
+			row.day,
+			row.bytes,
+			row.cost,
+			row.temp ? 1 : 0,
+			row.now,
+			row.expiresAt,
+			row.owner,
+			limits.dailyGens,
+			limits.userBytes,
+			limits.globalBytes,
+			''
+		];
+		for (let attempt = 0; attempt < 3; attempt++) {
+			if ((await this.#statements.reserve.all(...parameters)).length === 1) return { ok: true };
+			const [checks] = await this.#statements.reserveChecks.all(...parameters);
+			if (!checks?.daily) return { ok: false, failed: 'DAILY_LIMIT' };
+			if (!checks.user) return { ok: false, failed: 'USER_QUOTA' };
+			if (!checks.global) return { ok: false, failed: 'GLOBAL_QUOTA' };
+			// Another job released in between: the limits fit now, so try again.
+		}
+		return { ok: false, failed: 'GLOBAL_QUOTA' };
+	}
+
+	/**
+	 * Records a saved image against its reservation, if its real size fits what is stored: the
+	 * reservation is deleted, the daily counter charged and the totals raised by triggers within the
+	 * same statement. Without a reservation (plain saves), pass null.
+	 */
+	public async commit(
+		file: FileRow,
+		reservation: { id: string; day: string; now: number } | null,
+		limits: LedgerLimits
+	): Promise<{ ok: true } | { ok: false; failed: LimitFailure }> {
+		const parameters = [
+			file.userId,
+			file.imageId,
+			file.ext,
+			file.bytes,
+			file.createdAt,
+			file.temp ? 1 : 0,
+			file.name,
+			file.metadata,
+			reservation?.id ?? '',
+			limits.userBytes,
+			limits.globalBytes
+		];
+		for (let attempt = 0; attempt < 3; attempt++) {
+			if ((await this.#statements.commit.all(...parameters)).length === 1) return { ok: true };
+			const [checks] = await this.#statements.commitChecks.all(...parameters);
+			if (!checks?.user) return { ok: false, failed: 'USER_QUOTA' };
+			if (!checks.global) return { ok: false, failed: 'GLOBAL_QUOTA' };
+			// Space was freed in between: the image fits now, so try again.
+		}
+		return { ok: false, failed: 'GLOBAL_QUOTA' };
+	}
+
+	/** Gives a reservation's bytes and daily cost back. Safe to call twice. */
+	public async release(reservationId: string): Promise<boolean> {
+		return (await this.#statements.release.all(reservationId)).length > 0;
+	}
+
+	/** Everything a quota status needs, in one statement of primary-key reads and small sums. */
+	public async usage(userId: string, day: string, now: number): Promise<UsageSnapshot> {
+		const [row] = await this.#statements.usage.all(userId, day, now);
 		const value = (key: string) => Number(row?.[key] ?? 0);
 		return {
 			globalBytes: value('globalBytes'),
@@ -321,35 +325,72 @@ export class QuotaLedger {
 	}
 
 	public async getFile(userId: string, imageId: string): Promise<FileRow | null> {
-		const [row] = await this.#query('SELECT * FROM imagine_files WHERE image_id = ? AND user_id = ?', imageId, userId);
-		return row ? toFileRow(row as unknown as RawFileRow) : null;
+		const [row] = await this.#statements.getFile.all(userId, imageId);
+		return row ? toFileRow(row) : null;
 	}
 
 	/** A user's saved (non-temp) images, newest first (ids sort by creation time). */
 	public async listFiles(userId: string): Promise<FileRow[]> {
-		const rows = await this.#query('SELECT * FROM imagine_files WHERE user_id = ? AND temp = 0 ORDER BY image_id DESC', userId);
-		return rows.map((row) => toFileRow(row as unknown as RawFileRow));
+		return (await this.#statements.listFiles.all(userId)).map(toFileRow);
 	}
 
 	/** Removes a file's row (totals follow by trigger) and returns it, or null when there was none. */
 	public async removeFile(userId: string, imageId: string): Promise<FileRow | null> {
-		const [row] = await this.#query('DELETE FROM imagine_files WHERE image_id = ? AND user_id = ? RETURNING *', imageId, userId);
-		return row ? toFileRow(row as unknown as RawFileRow) : null;
+		const [row] = await this.#statements.removeFile.all(userId, imageId);
+		return row ? toFileRow(row) : null;
 	}
 
 	public async tempFilesOlderThan(createdBefore: number): Promise<FileRow[]> {
-		const rows = await this.#query('SELECT * FROM imagine_files WHERE temp = 1 AND created_at < ? ORDER BY created_at', createdBefore);
-		return rows.map((row) => toFileRow(row as unknown as RawFileRow));
+		const rows = await this.#connection.all(
+			'SELECT * FROM imagine_files WHERE temp = 1 AND created_at < ? ORDER BY created_at',
+			createdBefore
+		);
+		return rows.map(toFileRow);
 	}
 
+	/** Every file row, without metadata: what reconcile compares the disk with. */
 	public async allFiles(): Promise<FileRow[]> {
-		const rows = await this.#query('SELECT * FROM imagine_files');
-		return rows.map((row) => toFileRow(row as unknown as RawFileRow));
+		const rows = await this.#connection.all(`SELECT ${FILE_COLUMNS.replace('metadata', 'NULL AS metadata')} FROM imagine_files`);
+		return rows.map(toFileRow);
+	}
+
+	/**
+	 * Applies what reconcile found, in batched transactions on a connection of their own (a transaction
+	 * on the shared one would sweep other requests' statements into it). Removals go first; additions
+	 * skip a row a concurrent save recorded meanwhile.
+	 */
+	public async applyCorrections(remove: readonly { userId: string; imageId: string }[], add: readonly FileRow[]): Promise<void> {
+		if (remove.length === 0 && add.length === 0) return;
+		const connection = await SqliteConnection.open(this.#file, this.#busyTimeoutMs);
+		try {
+			const removeRow = connection.prepare('DELETE FROM imagine_files WHERE user_id = ? AND image_id = ?');
+			const addRow = connection.prepare(
+				`INSERT INTO imagine_files (${FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (user_id, image_id) DO NOTHING`
+			);
+			const steps: (() => Promise<unknown>)[] = [
+				...remove.map((row) => () => removeRow.all(row.userId, row.imageId)),
+				...add.map(
+					(row) => () => addRow.all(row.userId, row.imageId, row.temp ? 1 : 0, row.ext, row.bytes, row.createdAt, row.name, row.metadata)
+				)
+			];
+			for (let start = 0; start < steps.length; start += RECONCILE_BATCH) {
+				await connection.exec('BEGIN IMMEDIATE');
+				try {
+					await Promise.all(steps.slice(start, start + RECONCILE_BATCH).map((step) => step()));
+					await connection.exec('COMMIT');
+				} catch (error) {
+					await connection.exec('ROLLBACK').catch(() => undefined);
+					throw error;
+				}
+			}
+		} finally {
+			await connection.close();
+		}
 	}
 
 	/** The users storing the most, for reports. */
 	public async topUsers(limit: number): Promise<UserTotal[]> {
-		const rows = await this.#query(
+		const rows = await this.#connection.all(
 			"SELECT substr(scope, 3) AS userId, bytes, files FROM imagine_totals WHERE scope LIKE 'u:%' AND files > 0 ORDER BY bytes DESC LIMIT ?",
 			limit
 		);
@@ -361,7 +402,7 @@ export class QuotaLedger {
 	 * were wrong. Triggers keep them right; this repairs a ledger edited by hand or by an older version.
 	 */
 	public async rebuildTotals(): Promise<number> {
-		const wrong = await this.#query(
+		const wrong = await this.#connection.all(
 			`WITH actual AS (
 				SELECT 'global' AS scope, COALESCE(SUM(bytes), 0) AS bytes, COUNT(*) AS files FROM imagine_files
 				UNION ALL SELECT 'temp', COALESCE(SUM(bytes), 0), COUNT(*) FROM imagine_files WHERE temp = 1
@@ -373,7 +414,7 @@ export class QuotaLedger {
 			ON CONFLICT (scope) DO UPDATE SET bytes = excluded.bytes, files = excluded.files
 			RETURNING scope`
 		);
-		const stale = await this.#query(
+		const stale = await this.#connection.all(
 			`DELETE FROM imagine_totals WHERE scope LIKE 'u:%' AND (files <> 0 OR bytes <> 0)
 				AND substr(scope, 3) NOT IN (SELECT user_id FROM imagine_files WHERE temp = 0)
 			RETURNING scope`
@@ -383,12 +424,12 @@ export class QuotaLedger {
 
 	/** Drops reservations that expired or whose process is gone; returns how many. */
 	public async purgeReservations(now: number, isDeadOwner: (owner: string) => boolean): Promise<number> {
-		const expired = await this.#query('DELETE FROM imagine_reservations WHERE expires_at <= ? RETURNING id', now);
-		const owners = await this.#query('SELECT DISTINCT owner FROM imagine_reservations');
+		const expired = await this.#connection.all('DELETE FROM imagine_reservations WHERE expires_at <= ? RETURNING id', now);
+		const owners = await this.#connection.all('SELECT DISTINCT owner FROM imagine_reservations');
 		let dead = 0;
 		for (const { owner } of owners) {
 			if (typeof owner === 'string' && isDeadOwner(owner)) {
-				dead += (await this.#query('DELETE FROM imagine_reservations WHERE owner = ? RETURNING id', owner)).length;
+				dead += (await this.#connection.all('DELETE FROM imagine_reservations WHERE owner = ? RETURNING id', owner)).length;
 			}
 		}
 		return expired.length + dead;
@@ -396,18 +437,19 @@ export class QuotaLedger {
 
 	/** Forgets daily counters of days before `day`; they can no longer matter. */
 	public async pruneDaily(beforeDay: string): Promise<void> {
-		await this.#query('DELETE FROM imagine_daily WHERE day < ?', beforeDay);
+		await this.#connection.all('DELETE FROM imagine_daily WHERE day < ?', beforeDay);
 	}
 
 	/** Sets today's count for a user back to 0 (an admin's reset); returns the count it had. */
 	public async resetDaily(userId: string, day: string): Promise<number> {
-		const [row] = await this.#query('DELETE FROM imagine_daily WHERE user_id = ? AND day = ? RETURNING used', userId, day);
+		const [row] = await this.#connection.all('DELETE FROM imagine_daily WHERE user_id = ? AND day = ? RETURNING used', userId, day);
 		return Number(row?.used ?? 0);
 	}
 
 	/** Takes back a daily charge whose image could not be published after all. */
 	public async refundDaily(userId: string, day: string, cost: number): Promise<void> {
-		if (cost > 0) await this.#query('UPDATE imagine_daily SET used = MAX(0, used - ?) WHERE user_id = ? AND day = ?', cost, userId, day);
+		if (cost > 0)
+			await this.#connection.all('UPDATE imagine_daily SET used = MAX(0, used - ?) WHERE user_id = ? AND day = ?', cost, userId, day);
 	}
 
 	public async getOverride(userId: string, now: number): Promise<LimitOverride | null> {
@@ -429,58 +471,20 @@ export class QuotaLedger {
 	}
 
 	public async close(): Promise<void> {
-		await this.#store.disconnect();
+		await this.#keyv.disconnect();
+		await this.#connection.close();
 	}
 }
 
-/*
- * The three limit checks, shared by reserve, commit and the denial diagnosis. Parameters:
- * ?2 user, ?3 day, ?4 bytes, ?5 cost, ?6 temp, ?7 now, ?10 daily limit, ?11 user bytes limit,
- * ?12 global bytes limit, ?13 a reservation to leave out (the one being committed).
- */
-const LIVE = 'expires_at > ?7 AND id <> ?13';
-const FITS_DAILY = `(?5 = 0 OR COALESCE((SELECT used FROM imagine_daily WHERE user_id = ?2 AND day = ?3), 0)
-	+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE user_id = ?2 AND day = ?3 AND ${LIVE}), 0) + ?5 <= ?10)`;
-const FITS_USER = `(?6 = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || ?2), 0)
-	+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = ?2 AND temp = 0 AND ${LIVE}), 0) + ?4 <= ?11)`;
-const FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0)
-	+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE ${LIVE}), 0) + ?4 <= ?12)`;
-
-/*
- * At commit the real size is checked against what is stored, not against other jobs' reservations: the
- * generation is paid for already, and reservations only gate admission. An image larger than its estimate
- * then still commits when the disk has room; the caps on stored bytes hold either way.
- */
-const STORED_FITS_USER = `(?6 = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || ?2), 0) + ?4 <= ?11)`;
-const STORED_FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0) + ?4 <= ?12)`;
-
-function toFileRow(row: RawFileRow): FileRow {
+function toFileRow(row: SqlRow): FileRow {
 	return {
-		imageId: row.image_id,
-		userId: row.user_id,
+		imageId: String(row.image_id),
+		userId: String(row.user_id),
 		temp: row.temp === 1,
-		ext: row.ext,
-		bytes: row.bytes,
-		createdAt: row.created_at,
-		name: row.name,
-		metadata: row.metadata
+		ext: String(row.ext),
+		bytes: Number(row.bytes),
+		createdAt: Number(row.created_at),
+		name: String(row.name),
+		metadata: typeof row.metadata === 'string' ? row.metadata : null
 	};
-}
-
-/** Splits the schema script into statements, keeping trigger bodies (BEGIN ... END;) whole. */
-function splitStatements(script: string): string[] {
-	const statements: string[] = [];
-	let current = '';
-	let inTrigger = false;
-	for (const line of script.split('\n')) {
-		if (!line.trim()) continue;
-		current += `${line}\n`;
-		if (/^CREATE TRIGGER/.test(line)) inTrigger = true;
-		if (inTrigger ? /^END;$/.test(line.trim()) : line.trim().endsWith(';')) {
-			statements.push(current.trim());
-			current = '';
-			inTrigger = false;
-		}
-	}
-	return statements;
 }

@@ -8,6 +8,7 @@ import { EventLog } from './EventLog.js';
 import { resolveLimits, type EffectiveLimits } from './limits.js';
 import { resolveStorageOptions, type ResolvedStorageOptions, type StorageOptions } from './options.js';
 import {
+	IMAGE_EXTENSIONS,
 	IMAGE_FILE,
 	isImageId,
 	isSnowflake,
@@ -130,6 +131,8 @@ export interface StorageManagerDependencies {
 export const METADATA_ALLOWANCE = 4096;
 /** A row the ledger may show before its file is renamed into place: reconcile leaves such young rows alone. */
 const RECONCILE_GRACE_MS = 60_000;
+/** File system calls reconcile keeps in flight while it scans a folder. */
+const SCAN_CONCURRENCY = 32;
 /** Interrupted writes older than this are certainly dead. */
 const PARTIAL_MAX_AGE_MS = 3_600_000;
 
@@ -152,6 +155,7 @@ export class StorageManager {
 	readonly #owner = `${hostname()}:${process.pid}`;
 	#cleanupTimer: NodeJS.Timeout | null = null;
 	#closed = false;
+	#startupReconcile: Promise<ReconcileReport | null> = Promise.resolve(null);
 
 	private constructor(options: ResolvedStorageOptions, paths: StoragePaths, ledger: QuotaLedger, dependencies: StorageManagerDependencies) {
 		this.options = options;
@@ -171,12 +175,30 @@ export class StorageManager {
 		const ledger = await QuotaLedger.open(resolved.ledgerUri, resolved.busyTimeoutMs);
 		const manager = new StorageManager(resolved, paths, ledger, dependencies);
 		if (resolved.reconcileOnStart) {
-			const report = await manager.reconcile();
-			if (report.added + report.removed + report.resized + report.totalsFixed + report.partialsRemoved > 0) {
-				manager.#logger.warn('Storage ledger corrected from disk', { ...report });
-			}
+			// A ledger that knows no files (new, or deleted by hand) would report an empty disk: wait for the
+			// rebuild. Otherwise the ledger is right but for a crash's worth of drift: start at once and
+			// correct it in the background, so a large store does not hold the bot back.
+			const empty = (await ledger.usage('', '', 0)).globalFiles === 0;
+			manager.#startupReconcile = manager.reconcile().then(
+				(report) => {
+					if (report.added + report.removed + report.resized + report.totalsFixed + report.partialsRemoved > 0) {
+						manager.#logger.warn('Storage ledger corrected from disk', { ...report });
+					}
+					return report;
+				},
+				(error: unknown) => {
+					manager.#logger.error('Start-up reconcile failed; the ledger is used as it is', { error: String(error) });
+					return null;
+				}
+			);
+			if (empty) await manager.#startupReconcile;
 		}
 		return manager;
+	}
+
+	/** The start-up reconcile's report once it has run (null when it was off or failed). */
+	public whenReconciled(): Promise<ReconcileReport | null> {
+		return this.#startupReconcile;
 	}
 
 	// ---------------------------------------------------------------- quota
@@ -437,38 +459,37 @@ export class StorageManager {
 			files: 0,
 			durationMs: 0
 		};
+		// The ledger is read first so the scan can skip reading the metadata of images it already knows.
+		const inLedger = new Map((await this.#ledger.allFiles()).map((row) => [row.imageId, row]));
 		const onDisk = new Map<string, FileRow>();
-		await this.#scanDirectory(this.paths.tempDir, null, onDisk, report, now);
+		await this.#scanDirectory(this.paths.tempDir, null, inLedger, onDisk, report, now);
 		if (await this.#isInsideRoot(this.paths.usersDir, report)) {
 			for (const entry of await readdir(this.paths.usersDir, { withFileTypes: true })) {
 				const path = join(this.paths.usersDir, entry.name);
-				if (entry.isDirectory() && isSnowflake(entry.name)) await this.#scanDirectory(path, entry.name, onDisk, report, now);
+				if (entry.isDirectory() && isSnowflake(entry.name)) await this.#scanDirectory(path, entry.name, inLedger, onDisk, report, now);
 				else report.ignored.push(path);
 			}
 		}
 
-		const inLedger = new Map((await this.#ledger.allFiles()).map((row) => [row.imageId, row]));
-		const unlimited: LedgerLimits = {
-			dailyGens: Number.MAX_SAFE_INTEGER,
-			userBytes: Number.MAX_SAFE_INTEGER,
-			globalBytes: Number.MAX_SAFE_INTEGER
-		};
+		const remove: FileRow[] = [];
+		const add: FileRow[] = [];
 		for (const [imageId, disk] of onDisk) {
 			const known = inLedger.get(imageId);
 			inLedger.delete(imageId);
 			if (known && known.bytes === disk.bytes && known.userId === disk.userId && known.temp === disk.temp) continue;
 			if (known) {
-				await this.#ledger.removeFile(known.userId, imageId);
+				remove.push(known);
 				report.resized++;
 			} else report.added++;
 			// The disk is the truth: an image already stored is recorded even above a cap.
-			await this.#ledger.commit(disk, null, unlimited);
+			add.push(disk);
 		}
 		for (const row of inLedger.values()) {
 			if (now - row.createdAt < RECONCILE_GRACE_MS) continue; // may be a save between commit and rename
-			await this.#ledger.removeFile(row.userId, row.imageId);
+			remove.push(row);
 			report.removed++;
 		}
+		await this.#ledger.applyCorrections(remove, add);
 		report.totalsFixed = await this.#ledger.rebuildTotals();
 		report.reservationsReleased = await this.#ledger.purgeReservations(now, (owner) => this.#isDeadOwner(owner));
 		await this.#ledger.pruneDaily(utcDay(now - 7 * 86_400_000));
@@ -494,6 +515,7 @@ export class StorageManager {
 	public async close(): Promise<void> {
 		if (this.#closed) return;
 		this.#closed = true;
+		await this.#startupReconcile;
 		if (this.#cleanupTimer) clearInterval(this.#cleanupTimer);
 		this.#cleanupTimer = null;
 		await this.#events.close();
@@ -569,55 +591,77 @@ export class StorageManager {
 		}
 	}
 
-	async #scanDirectory(directory: string, userId: string | null, onDisk: Map<string, FileRow>, report: ReconcileReport, now: number) {
+	/**
+	 * Lists one storage folder: images (with their metadata read only when the ledger does not already
+	 * agree on their size), leftovers of interrupted writes, orphaned metadata, and anything else (ignored).
+	 */
+	async #scanDirectory(
+		directory: string,
+		userId: string | null,
+		inLedger: ReadonlyMap<string, FileRow>,
+		onDisk: Map<string, FileRow>,
+		report: ReconcileReport,
+		now: number
+	) {
 		if (!(await this.#isInsideRoot(directory, report))) return;
 		const entries = await readdir(directory, { withFileTypes: true });
 		const names = new Set(entries.map((entry) => entry.name));
-		for (const entry of entries) {
+		await forEachLimited(entries, SCAN_CONCURRENCY, async (entry) => {
 			const path = join(directory, entry.name);
 			const image = IMAGE_FILE.exec(entry.name);
 			if (image && entry.isFile()) {
 				const [, imageId, ext] = image as unknown as [string, string, ImageExtension];
-				const sidecar = await readSidecar(this.paths.sidecarFile(directory, imageId));
+				const sidecarPath = this.paths.sidecarFile(directory, imageId);
+				const [stats, sidecarStats] = await Promise.all([lstat(path), lstat(sidecarPath).catch(() => null)]);
+				const sidecarBytes = sidecarStats?.isFile() ? sidecarStats.size : 0;
+				const known = inLedger.get(imageId);
+				if (
+					known &&
+					known.temp === (userId === null) &&
+					(userId === null || known.userId === userId) &&
+					known.bytes === stats.size + sidecarBytes
+				) {
+					onDisk.set(imageId, known);
+					return;
+				}
+				const sidecar = await readSidecar(sidecarPath);
 				const owner = userId ?? (isSnowflake(sidecar?.userId) ? sidecar.userId : null);
 				if (!owner) {
 					report.ignored.push(path);
-					continue;
+					return;
 				}
-				const stats = await lstat(path);
-				const sidecarBytes = sidecar ? sidecar.bytes : 0;
 				onDisk.set(imageId, {
 					imageId,
 					userId: owner,
 					temp: userId === null,
 					ext,
-					bytes: stats.size + sidecarBytes,
+					bytes: stats.size + (sidecar?.bytes ?? 0),
 					createdAt: plausibleTime(sidecar?.createdAt, now) ?? Math.round(stats.mtimeMs),
 					name: isValidImageName(sidecar?.name) ? sidecar.name : imageId,
 					metadata: JSON.stringify(sidecar?.metadata ?? {})
 				});
-				continue;
+				return;
 			}
 			const orphanSidecar = SIDECAR_FILE.exec(entry.name);
 			if (orphanSidecar && entry.isFile()) {
 				const imageId = orphanSidecar[1] as string;
-				const hasImage = ['png', 'jpg', 'webp', 'gif'].some((ext) => names.has(`${imageId}.${ext}`));
+				const hasImage = IMAGE_EXTENSIONS.some((ext) => names.has(`${imageId}.${ext}`));
 				// A metadata file is written (and renamed) just before its image: only an old one is an orphan.
 				if (!hasImage && (await isOlderThan(path, RECONCILE_GRACE_MS))) {
 					await rm(path, { force: true });
 					report.partialsRemoved++;
 				}
-				continue;
+				return;
 			}
 			if (PARTIAL_FILE.test(entry.name) && entry.isFile()) {
 				if (await isOlderThan(path, PARTIAL_MAX_AGE_MS)) {
 					await rm(path, { force: true });
 					report.partialsRemoved++;
 				}
-				continue;
+				return;
 			}
 			report.ignored.push(path);
-		}
+		});
 	}
 
 	#isDeadOwner(owner: string): boolean {
@@ -688,6 +732,15 @@ async function readSidecar(path: string): Promise<Sidecar | null> {
 /** A time from a metadata file, if it is a real moment no later than a day from now. */
 function plausibleTime(value: unknown, now: number): number | null {
 	return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= now + 86_400_000 ? (value as number) : null;
+}
+
+/** Runs `task` over `items` with at most `limit` running at once. */
+async function forEachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+	let next = 0;
+	const worker = async () => {
+		while (next < items.length) await task(items[next++] as T);
+	};
+	await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** File ages are read against the wall clock: mtimes are, whatever clock the manager was given. */

@@ -1,0 +1,60 @@
+import sqlite3 from 'sqlite3';
+
+export type SqlRow = Record<string, unknown>;
+
+/** A statement compiled once and run many times: most of a small query's cost is compiling it. */
+export interface PreparedStatement {
+	all(...parameters: unknown[]): Promise<SqlRow[]>;
+}
+
+/**
+ * A thin promise wrapper over one node-sqlite3 connection. Statements prepared here are compiled once;
+ * node-sqlite3 queues concurrent runs of one statement, so they are safe to share between requests.
+ */
+export class SqliteConnection {
+	readonly #database: sqlite3.Database;
+	readonly #statements: sqlite3.Statement[] = [];
+
+	private constructor(database: sqlite3.Database) {
+		this.#database = database;
+	}
+
+	public static open(file: string, busyTimeoutMs: number): Promise<SqliteConnection> {
+		return new Promise((resolve, reject) => {
+			const database = new sqlite3.Database(file, (error) => {
+				if (error) return reject(error);
+				// Wait this long for another connection's (or process's) write lock instead of failing at once.
+				database.configure('busyTimeout', busyTimeoutMs);
+				resolve(new SqliteConnection(database));
+			});
+		});
+	}
+
+	public prepare(sql: string): PreparedStatement {
+		const statement = this.#database.prepare(sql);
+		this.#statements.push(statement);
+		return {
+			all: (...parameters) =>
+				new Promise((resolve, reject) =>
+					statement.all(parameters, (error: Error | null, rows: SqlRow[]) => (error ? reject(error) : resolve(rows)))
+				)
+		};
+	}
+
+	/** Runs a one-off statement (compiled for this call only). */
+	public all(sql: string, ...parameters: unknown[]): Promise<SqlRow[]> {
+		return new Promise((resolve, reject) =>
+			this.#database.all(sql, parameters, (error: Error | null, rows: SqlRow[]) => (error ? reject(error) : resolve(rows)))
+		);
+	}
+
+	/** Runs a script of several statements without parameters (schema, pragmas, BEGIN/COMMIT). */
+	public exec(script: string): Promise<void> {
+		return new Promise((resolve, reject) => this.#database.exec(script, (error) => (error ? reject(error) : resolve())));
+	}
+
+	public async close(): Promise<void> {
+		await Promise.all(this.#statements.splice(0).map((statement) => new Promise<void>((resolve) => statement.finalize(() => resolve()))));
+		await new Promise<void>((resolve, reject) => this.#database.close((error) => (error ? reject(error) : resolve())));
+	}
+}
