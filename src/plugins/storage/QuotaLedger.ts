@@ -157,6 +157,9 @@ const FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE scope = '
 const STORED_FITS_USER = `(?6 = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || ?1), 0) + ?4 <= ?10)`;
 const STORED_FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0) + ?4 <= ?11)`;
 
+/** Copies of each hot statement, so concurrent requests overlap (see SqliteConnection.prepare). */
+const HOT_COPIES = 4;
+
 const FILE_COLUMNS = 'user_id, image_id, temp, ext, bytes, created_at, name, metadata, reservation_id';
 
 /**
@@ -169,17 +172,19 @@ function prepareStatements(connection: SqliteConnection) {
 			`INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, created_at, expires_at, owner)
 			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
 			WHERE ${FITS_DAILY} AND ${FITS_USER} AND ${FITS_GLOBAL}
-			RETURNING id`
+			RETURNING id`,
+			HOT_COPIES
 		),
 		reserveChecks: connection.prepare(`SELECT ${FITS_DAILY} AS daily, ${FITS_USER} AS user, ${FITS_GLOBAL} AS global`),
 		commit: connection.prepare(
 			`INSERT INTO imagine_files (${FILE_COLUMNS})
 			SELECT ?1, ?2, ?6, ?3, ?4, ?5, ?7, ?8, NULLIF(?9, '')
 			WHERE ${STORED_FITS_USER} AND ${STORED_FITS_GLOBAL}
-			RETURNING image_id`
+			RETURNING image_id`,
+			HOT_COPIES
 		),
 		commitChecks: connection.prepare(`SELECT ${STORED_FITS_USER} AS user, ${STORED_FITS_GLOBAL} AS global`),
-		release: connection.prepare('DELETE FROM imagine_reservations WHERE id = ? RETURNING id'),
+		release: connection.prepare('DELETE FROM imagine_reservations WHERE id = ? RETURNING id', HOT_COPIES),
 		usage: connection.prepare(
 			`SELECT
 				(SELECT bytes FROM imagine_totals WHERE scope = 'global') AS globalBytes,
@@ -191,7 +196,8 @@ function prepareStatements(connection: SqliteConnection) {
 				(SELECT used FROM imagine_daily WHERE user_id = ?1 AND day = ?2) AS dailyUsed,
 				(SELECT SUM(cost) FROM imagine_reservations WHERE user_id = ?1 AND day = ?2 AND expires_at > ?3) AS dailyPending,
 				(SELECT SUM(bytes) FROM imagine_reservations WHERE expires_at > ?3) AS reservedGlobalBytes,
-				(SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = ?1 AND temp = 0 AND expires_at > ?3) AS reservedUserBytes`
+				(SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = ?1 AND temp = 0 AND expires_at > ?3) AS reservedUserBytes`,
+			HOT_COPIES
 		),
 		getFile: connection.prepare('SELECT * FROM imagine_files WHERE user_id = ? AND image_id = ?'),
 		listFiles: connection.prepare('SELECT * FROM imagine_files WHERE user_id = ? AND temp = 0 ORDER BY image_id DESC'),

@@ -30,14 +30,23 @@ export class SqliteConnection {
 		});
 	}
 
-	public prepare(sql: string): PreparedStatement {
-		const statement = this.#database.prepare(sql);
-		this.#statements.push(statement);
+	/**
+	 * Compiles `sql` into `copies` statements used in turn. node-sqlite3 runs one statement object at a
+	 * time, so with a single copy concurrent requests queue behind each other in JavaScript; a few copies
+	 * keep the connection's worker busy while the next request is being handed over.
+	 */
+	public prepare(sql: string, copies = 1): PreparedStatement {
+		const statements = Array.from({ length: copies }, () => this.#database.prepare(sql));
+		this.#statements.push(...statements);
+		let next = 0;
 		return {
-			all: (...parameters) =>
-				new Promise((resolve, reject) =>
+			all: (...parameters) => {
+				const statement = statements[next] as sqlite3.Statement;
+				next = (next + 1) % statements.length;
+				return new Promise((resolve, reject) =>
 					statement.all(parameters, (error: Error | null, rows: SqlRow[]) => (error ? reject(error) : resolve(rows)))
-				)
+				);
+			}
 		};
 	}
 

@@ -1,0 +1,199 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool, type Dispatcher, type FormData } from 'undici';
+import { generationFailure, generationMessages, type GenerationFailure } from '../GenerationResult.js';
+import { RequestLimiter } from './RequestLimiter.js';
+
+/**
+ * One provider's HTTP: a connection pool, per-operation time-outs, a response size cap, a client-side
+ * limiter, and a retry policy written out here rather than undici's retry interceptor, because the
+ * rules differ per status: 429 waits for Retry-After (bounded), 5xx and dropped connections retry a
+ * few times with jitter, and nothing else is retried (a 400 or a filtered image will not get better,
+ * and a time-out retried would double a user's wait).
+ */
+export interface HttpClientOptions {
+	origin: string;
+	/** Requests in flight at once; more wait in the limiter's queue. */
+	maxConcurrent: number;
+	/** Requests started per window (Stability: 150 per 10 s). */
+	maxPerWindow: number;
+	windowMs: number;
+	/** Retries after a 5xx or a dropped connection. */
+	maxRetries: number;
+	/** First back-off; each retry waits a random time up to twice the previous cap (full jitter). */
+	retryBaseDelayMs: number;
+	/** Waits after a 429. */
+	maxRateLimitRetries: number;
+	/** The longest 429 wait worth sitting through; a longer Retry-After returns RATE_LIMITED at once. */
+	maxRateLimitWaitMs: number;
+	/** What a 429 without Retry-After means (Stability locks a key out for 60 s). */
+	defaultRateLimitWaitMs: number;
+}
+
+export interface HttpOperation {
+	method: 'GET' | 'POST';
+	path: string;
+	headers?: Record<string, string>;
+	/** A fresh body per attempt: a FormData or stream cannot be sent twice. */
+	body?: () => string | Buffer | FormData;
+	/** Time allowed until the response headers arrive (the provider's thinking time). */
+	headersTimeoutMs: number;
+	/** Longest silence while the body streams in. */
+	bodyTimeoutMs: number;
+	/** Whole-operation deadline, body included, against a server that trickles bytes forever. */
+	totalTimeoutMs: number;
+	maxResponseBytes: number;
+	signal?: AbortSignal;
+	/** Told the request's place in the queue while it waits for the limiter. */
+	onQueued?: (position: number) => void;
+	/** Told when the request leaves the queue and is sent. */
+	onStarted?: () => void;
+}
+
+export interface HttpResponse {
+	status: number;
+	headers: Record<string, string | undefined>;
+	body: Buffer;
+}
+
+export type HttpOutcome = { ok: true; response: HttpResponse } | { ok: false; failure: GenerationFailure };
+
+const RETRYABLE_STATUS = new Set([500, 502, 503, 504]);
+const RETRYABLE_NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'EAI_AGAIN']);
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+class ResponseTooLarge extends Error {}
+
+export class HttpClient {
+	readonly #options: HttpClientOptions;
+	readonly #pool: Pool;
+	readonly #limiter: RequestLimiter;
+
+	public constructor(options: HttpClientOptions) {
+		this.#options = options;
+		this.#pool = new Pool(options.origin, { connections: options.maxConcurrent, keepAliveTimeout: 30_000 });
+		this.#limiter = new RequestLimiter({
+			maxConcurrent: options.maxConcurrent,
+			maxPerWindow: options.maxPerWindow,
+			windowMs: options.windowMs
+		});
+	}
+
+	/** Requests waiting for a slot right now. */
+	public get queued(): number {
+		return this.#limiter.queued;
+	}
+
+	public async request(operation: HttpOperation): Promise<HttpOutcome> {
+		const deadline = AbortSignal.timeout(operation.totalTimeoutMs);
+		const signal = operation.signal ? AbortSignal.any([operation.signal, deadline]) : deadline;
+		let serverErrors = 0;
+		let rateLimits = 0;
+		for (;;) {
+			let release: (() => void) | undefined;
+			try {
+				release = await this.#limiter.acquire(signal, operation.onQueued);
+				operation.onStarted?.();
+				const response = await this.#send(operation, signal);
+				if (response.status === 429) {
+					const waitMs = retryAfterMs(response.headers['retry-after']) ?? this.#options.defaultRateLimitWaitMs;
+					if (rateLimits >= this.#options.maxRateLimitRetries || waitMs > this.#options.maxRateLimitWaitMs) {
+						return {
+							ok: false,
+							failure: generationFailure('RATE_LIMITED', generationMessages.rateLimited(Math.ceil(waitMs / 1000)), waitMs)
+						};
+					}
+					rateLimits++;
+					release();
+					release = undefined;
+					await sleep(waitMs, undefined, { signal });
+					continue;
+				}
+				if (RETRYABLE_STATUS.has(response.status) && serverErrors < this.#options.maxRetries) {
+					serverErrors++;
+					release();
+					release = undefined;
+					await sleep(this.#backoff(serverErrors), undefined, { signal });
+					continue;
+				}
+				return { ok: true, response };
+			} catch (error) {
+				if (operation.signal?.aborted) return { ok: false, failure: generationFailure('TIMEOUT', generationMessages.cancelled) };
+				if (deadline.aborted || TIMEOUT_CODES.has(errorCode(error))) {
+					return { ok: false, failure: generationFailure('TIMEOUT', generationMessages.timeout) };
+				}
+				if (error instanceof ResponseTooLarge)
+					return { ok: false, failure: generationFailure('PROVIDER_ERROR', generationMessages.providerError) };
+				if (RETRYABLE_NETWORK.has(errorCode(error)) && serverErrors < this.#options.maxRetries) {
+					serverErrors++;
+					release?.();
+					release = undefined;
+					try {
+						await sleep(this.#backoff(serverErrors), undefined, { signal });
+					} catch {
+						return {
+							ok: false,
+							failure: generationFailure('TIMEOUT', operation.signal?.aborted ? generationMessages.cancelled : generationMessages.timeout)
+						};
+					}
+					continue;
+				}
+				return { ok: false, failure: generationFailure('UNAVAILABLE', generationMessages.unavailable) };
+			} finally {
+				release?.();
+			}
+		}
+	}
+
+	async #send(operation: HttpOperation, signal: AbortSignal): Promise<HttpResponse> {
+		const response = await this.#pool.request({
+			method: operation.method,
+			path: operation.path,
+			headers: operation.headers,
+			body: operation.body?.() as Dispatcher.RequestOptions['body'],
+			headersTimeout: operation.headersTimeoutMs,
+			bodyTimeout: operation.bodyTimeoutMs,
+			signal
+		});
+		const declared = Number(response.headers['content-length']);
+		if (Number.isFinite(declared) && declared > operation.maxResponseBytes) {
+			response.body.destroy();
+			throw new ResponseTooLarge();
+		}
+		// Chunks are collected and joined once: the body is held at most twice, briefly, never as a string.
+		const chunks: Buffer[] = [];
+		let received = 0;
+		for await (const chunk of response.body as AsyncIterable<Buffer>) {
+			received += chunk.length;
+			if (received > operation.maxResponseBytes) {
+				response.body.destroy();
+				throw new ResponseTooLarge();
+			}
+			chunks.push(chunk);
+		}
+		const headers: Record<string, string | undefined> = {};
+		for (const [name, value] of Object.entries(response.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+		return { status: response.statusCode, headers, body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received) };
+	}
+
+	#backoff(attempt: number): number {
+		return Math.random() * this.#options.retryBaseDelayMs * 2 ** (attempt - 1);
+	}
+
+	public async close(): Promise<void> {
+		await this.#pool.close();
+	}
+}
+
+function errorCode(error: unknown): string {
+	const code = (error as { code?: unknown } | null)?.code;
+	return typeof code === 'string' ? code : '';
+}
+
+/** Retry-After as seconds or as an HTTP date, in ms; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | undefined, now = Date.now()): number | undefined {
+	if (!header) return undefined;
+	const seconds = Number(header);
+	if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
+	const date = Date.parse(header);
+	return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

@@ -1,0 +1,149 @@
+import type { GenerationResult, ProviderName } from './GenerationResult.js';
+
+/** Stability's style presets (v2beta and v1 share them); the other providers fold the style into the prompt. */
+export const STYLE_PRESETS = [
+	'3d-model',
+	'analog-film',
+	'anime',
+	'cinematic',
+	'comic-book',
+	'digital-art',
+	'enhance',
+	'fantasy-art',
+	'isometric',
+	'line-art',
+	'low-poly',
+	'modeling-compound',
+	'neon-punk',
+	'origami',
+	'photographic',
+	'pixel-art',
+	'tile-texture'
+] as const;
+export type StylePreset = (typeof STYLE_PRESETS)[number];
+
+/** Stability v2beta's aspect ratios. */
+export const ASPECT_RATIOS = ['21:9', '16:9', '3:2', '5:4', '1:1', '4:5', '2:3', '9:16', '9:21'] as const;
+export type AspectRatio = (typeof ASPECT_RATIOS)[number];
+
+export const MAX_SEED = 4_294_967_294;
+
+export interface TextToImageRequest {
+	prompt: string;
+	negativePrompt?: string;
+	stylePreset?: string;
+	width?: number;
+	height?: number;
+	/** Wins over width/height where the provider works in ratios. */
+	aspectRatio?: string;
+	steps?: number;
+	/** 0 or absent: a random seed (the result says which). */
+	seed?: number;
+	cfgScale?: number;
+}
+
+export interface ImageToImageRequest {
+	image: Uint8Array;
+	prompt: string;
+	negativePrompt?: string;
+	stylePreset?: string;
+	/** How far from the input to move, 0..1 (default 0.35). */
+	strength?: number;
+	steps?: number;
+	seed?: number;
+	cfgScale?: number;
+}
+
+export interface UpscaleRequest {
+	image: Uint8Array;
+	/** Width of the result; default twice the input's. The height keeps the aspect ratio. */
+	width?: number;
+}
+
+/** An input image after checks: decoded, within the provider's limits, re-encoded as PNG. */
+export interface DecodedImage {
+	data: Buffer;
+	width: number;
+	height: number;
+}
+
+export interface Dimensions {
+	width: number;
+	height: number;
+	aspectRatio: AspectRatio;
+}
+
+/** What a provider receives: validated, with defaults applied. */
+export interface ProviderTextToImage {
+	prompt: string;
+	negativePrompt?: string;
+	stylePreset?: StylePreset;
+	size: Dimensions;
+	steps?: number;
+	/** 0 = let the provider pick. */
+	seed: number;
+	cfgScale?: number;
+}
+
+export interface ProviderImageToImage extends Omit<ProviderTextToImage, 'size'> {
+	image: DecodedImage;
+	strength: number;
+}
+
+export interface ProviderUpscale {
+	image: DecodedImage;
+	/** The size asked for; a provider may return a larger image, which the generator resizes. */
+	width: number;
+	height: number;
+}
+
+/** Per-call hooks and cancellation. */
+export interface ProviderCall {
+	signal?: AbortSignal;
+	onQueued?: (position: number) => void;
+	onStarted?: () => void;
+}
+
+/** Limits the generator checks before any call. */
+export interface ProviderLimits {
+	maxPromptLength: number;
+	/** Input images are resized to fit these before they are sent. */
+	input: { minSide: number; maxSide: number; maxPixels: number };
+	upscaleInput: { minSide: number; maxSide: number; maxPixels: number };
+}
+
+export interface ImageProvider {
+	readonly name: ProviderName;
+	readonly model: string;
+	readonly limits: ProviderLimits;
+	/** The size this provider will produce for what was asked, or a message saying what it accepts. */
+	resolveSize(asked: { width?: number; height?: number; aspectRatio?: AspectRatio }): Dimensions | string;
+	textToImage(request: ProviderTextToImage, call: ProviderCall): Promise<GenerationResult>;
+	imageToImage(request: ProviderImageToImage, call: ProviderCall): Promise<GenerationResult>;
+	upscale(request: ProviderUpscale, call: ProviderCall): Promise<GenerationResult>;
+	close(): Promise<void>;
+}
+
+/** The supported aspect ratio nearest to width:height (compared on a log scale, so 2:1 and 1:2 are equally far from 1:1). */
+export function nearestAspectRatio(width: number, height: number): AspectRatio {
+	const target = Math.log(width / height);
+	let best: AspectRatio = '1:1';
+	let bestDistance = Number.POSITIVE_INFINITY;
+	for (const ratio of ASPECT_RATIOS) {
+		const [w, h] = ratio.split(':').map(Number) as [number, number];
+		const distance = Math.abs(Math.log(w / h) - target);
+		if (distance < bestDistance) {
+			best = ratio;
+			bestDistance = distance;
+		}
+	}
+	return best;
+}
+
+export function isStylePreset(value: unknown): value is StylePreset {
+	return typeof value === 'string' && (STYLE_PRESETS as readonly string[]).includes(value);
+}
+
+export function isAspectRatio(value: unknown): value is AspectRatio {
+	return typeof value === 'string' && (ASPECT_RATIOS as readonly string[]).includes(value);
+}
