@@ -1,4 +1,5 @@
 import './plugins/storage/register.js';
+import './plugins/generation/register.js';
 import { container, SapphireClient } from '@sapphire/framework';
 import { GatewayIntentBits } from 'discord.js';
 import { ConfigError, loadConfig, loadDotEnv, requireDiscordToken } from './lib/config.js';
@@ -21,22 +22,27 @@ function readConfiguration() {
 }
 
 const { config, token } = readConfiguration();
-const logger = createLogger({ level: config.logLevel, secrets: [config.discordToken, config.stabilityApiKey] });
+const logger = createLogger({ level: config.logLevel, secrets: config.secrets });
 
 const client = new SapphireClient({
 	// Slash commands only: the Guilds intent carries interactions, roles and channels; nothing privileged.
 	intents: [GatewayIntentBits.Guilds],
 	loadMessageCommandListeners: false,
 	logger: { instance: new PinoSapphireLogger(logger) },
-	storage: config.storage
+	storage: config.storage,
+	generation: config.generation
 });
 
 let stopping = false;
 async function shutdown(signal: string) {
 	if (stopping) return;
 	stopping = true;
-	logger.info({ signal }, 'Shutting down');
+	logger.info({ signal, runningJobs: container.imageJobs.running }, 'Shutting down: finishing running jobs');
+	// Running jobs get a minute to finish; the rest are cancelled and their quota released.
+	const jobs = await container.imageJobs.drain(60_000);
+	logger.info(jobs, 'Jobs settled');
 	await client.destroy();
+	await container.generator.close();
 	await container.storage?.close();
 	process.exit(0);
 }
@@ -45,7 +51,16 @@ process.once('SIGTERM', (signal) => void shutdown(signal));
 
 try {
 	await client.login(token);
-	logger.info({ storageRoot: container.storage.options.storageRoot, user: client.user?.tag }, 'Logged in');
+	const { options } = container.storage;
+	logger.info(
+		{
+			user: client.user?.tag,
+			...container.generator.describe(),
+			storageRoot: options.storageRoot,
+			limits: { dailyGens: options.maxUserDailyGens, userMb: options.maxUserStorageMb, globalMb: options.maxGlobalStorageMb }
+		},
+		'Ready'
+	);
 } catch (error) {
 	const code = (error as { code?: string }).code;
 	const reason =

@@ -1,6 +1,7 @@
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { generationOptionsSchema, type GenerationOptions } from '../plugins/generation/options.js';
 import { describeIssues, roleTierSchema, snowflakeSchema, storageOptionsSchema, type StorageOptions } from '../plugins/storage/options.js';
 
 /** Log levels accepted in LOG_LEVEL, quietest last. */
@@ -15,8 +16,12 @@ export interface AppConfig {
 	ownerIds: string[];
 	discordToken?: string;
 	stabilityApiKey?: string;
-	/** Base URL of the image API, without a trailing slash. */
-	apiHost: string;
+	/** Base URL of the image API (API_HOST), without a trailing slash; unset means the provider's own default. */
+	apiHost?: string;
+	/** Options for the generation plugin (`new SapphireClient({ generation: config.generation })`). */
+	generation: GenerationOptions;
+	/** Secret values to mask in logs wherever they appear. */
+	secrets: string[];
 	logLevel: LogLevelName;
 }
 
@@ -37,7 +42,7 @@ export class ConfigError extends Error {
 }
 
 /** Variables whose values must never be echoed: errors say how long they are instead. */
-const secretNames = new Set(['DISCORD_TOKEN', 'STABILITY_API_KEY']);
+const secretNames = new Set(['DISCORD_TOKEN', 'STABILITY_API_KEY', 'A1111_AUTH']);
 
 /** Every variable loadConfig reads (.env.example documents exactly these). */
 export const configVariableNames = [
@@ -55,6 +60,13 @@ export const configVariableNames = [
 	'DISCORD_TOKEN',
 	'STABILITY_API_KEY',
 	'API_HOST',
+	'IMAGE_PROVIDER',
+	'STABILITY_API',
+	'STABILITY_MODEL',
+	'STABILITY_ENGINE',
+	'A1111_AUTH',
+	'GENERATION_CONCURRENCY',
+	'GENERATION_TIMEOUT_SECONDS',
 	'LOG_LEVEL'
 ] as const;
 type EnvName = (typeof configVariableNames)[number];
@@ -97,6 +109,9 @@ function wholeNumber(message: string) {
 
 const megabytes = positiveNumber('expected a number of megabytes above 0');
 const dailyGens = wholeNumber('expected a whole number of generations per day, 0 or more');
+
+/** STABILITY_MODEL: a v2beta endpoint, or an SD 3.5 model (served by the sd3 endpoint). */
+const stabilityModels = ['core', 'ultra', 'sd3.5-large', 'sd3.5-large-turbo', 'sd3.5-medium', 'sd3.5-flash'] as const;
 
 const roleTiersExample = '[{"name":"Supporter","roleId":"123456789012345678","dailyGens":20,"storageMb":2000}]';
 
@@ -173,7 +188,38 @@ const envSchema = z.object({
 	CLEANUP_INTERVAL_MINUTES: wholeNumber('expected a whole number of minutes, 0 or more (0 turns automatic clean-up off)').default(60),
 	DISCORD_TOKEN: secret('expected the bot token alone, without spaces or a "Bot " prefix').optional(),
 	STABILITY_API_KEY: secret('expected the API key alone, without spaces').optional(),
-	API_HOST: httpUrl.default('https://api.stability.ai'),
+	API_HOST: httpUrl.optional(),
+	IMAGE_PROVIDER: z
+		.string()
+		.trim()
+		.toLowerCase()
+		.pipe(z.enum(['stability', 'automatic1111', 'preview'], { error: 'expected stability, automatic1111 or preview' }))
+		.optional(),
+	STABILITY_API: z
+		.string()
+		.trim()
+		.toLowerCase()
+		.pipe(z.enum(['v2beta', 'v1'], { error: 'expected v2beta (current) or v1 (engines)' }))
+		.optional(),
+	STABILITY_MODEL: z
+		.string()
+		.trim()
+		.toLowerCase()
+		.pipe(z.enum(stabilityModels, { error: `expected one of ${stabilityModels.join(', ')}` }))
+		.optional(),
+	STABILITY_ENGINE: z
+		.string()
+		.trim()
+		.regex(/^[a-z0-9.-]{1,100}$/, 'expected a v1 engine id such as stable-diffusion-xl-1024-v1-0')
+		.optional(),
+	A1111_AUTH: z
+		.string()
+		.regex(/^[^:\s]+:\S+$/, 'expected user:password, as given to the web UI with --api-auth')
+		.optional(),
+	GENERATION_CONCURRENCY: wholeNumber('expected a whole number of requests, 1 or more')
+		.refine((value) => value >= 1, 'expected a whole number of requests, 1 or more')
+		.optional(),
+	GENERATION_TIMEOUT_SECONDS: positiveNumber('expected a number of seconds above 0').optional(),
 	LOG_LEVEL: z
 		.string()
 		.trim()
@@ -230,13 +276,52 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 		);
 	}
 
+	const generation = generationOptionsFrom(values);
+	const checkedGeneration = generationOptionsSchema.safeParse(generation);
+	if (!checkedGeneration.success) {
+		throw ConfigError.fromProblems(describeIssues(checkedGeneration.error, generation).split('\n'));
+	}
+
 	return {
 		storage,
 		ownerIds: values.OWNER_IDS,
 		...(values.DISCORD_TOKEN === undefined ? {} : { discordToken: values.DISCORD_TOKEN }),
 		...(values.STABILITY_API_KEY === undefined ? {} : { stabilityApiKey: values.STABILITY_API_KEY }),
-		apiHost: values.API_HOST,
+		...(values.API_HOST === undefined ? {} : { apiHost: values.API_HOST }),
+		generation,
+		secrets: [values.DISCORD_TOKEN, values.STABILITY_API_KEY, values.A1111_AUTH, values.A1111_AUTH?.split(':').slice(1).join(':')].filter(
+			(value): value is string => typeof value === 'string' && value.length > 0
+		),
 		logLevel: values.LOG_LEVEL
+	};
+}
+
+/** The generation plugin's options from the environment. API_HOST points at whichever provider is chosen. */
+function generationOptionsFrom(values: z.output<typeof envSchema>): GenerationOptions {
+	const provider = values.IMAGE_PROVIDER;
+	const model = values.STABILITY_MODEL;
+	const [username, ...password] = values.A1111_AUTH?.split(':') ?? [];
+	return {
+		...(provider === undefined ? {} : { provider }),
+		stability: {
+			...(values.STABILITY_API_KEY === undefined ? {} : { apiKey: values.STABILITY_API_KEY }),
+			...(values.API_HOST !== undefined && provider !== 'automatic1111' ? { host: values.API_HOST } : {}),
+			...(values.STABILITY_API === undefined ? {} : { api: values.STABILITY_API }),
+			...(model === undefined
+				? {}
+				: model.startsWith('sd3')
+					? { model: 'sd3' as const, sd3Model: model as never }
+					: { model: model as 'core' | 'ultra' }),
+			...(values.STABILITY_ENGINE === undefined ? {} : { engine: values.STABILITY_ENGINE })
+		},
+		automatic1111: {
+			...(values.API_HOST !== undefined && provider === 'automatic1111' ? { host: values.API_HOST } : {}),
+			...(username ? { username, password: password.join(':') } : {})
+		},
+		http: {
+			...(values.GENERATION_CONCURRENCY === undefined ? {} : { maxConcurrent: values.GENERATION_CONCURRENCY }),
+			...(values.GENERATION_TIMEOUT_SECONDS === undefined ? {} : { generateTimeoutSeconds: values.GENERATION_TIMEOUT_SECONDS })
+		}
 	};
 }
 

@@ -60,7 +60,8 @@ describe('loadConfig defaults', () => {
 					cleanupIntervalMinutes: 60
 				},
 				ownerIds: [],
-				apiHost: 'https://api.stability.ai',
+				generation: { stability: {}, automatic1111: {}, http: {} },
+				secrets: [],
 				logLevel: 'info'
 			});
 			expect(statSync(join(dir, 'shared')).isDirectory()).toBe(true);

@@ -194,5 +194,4 @@ describe('reconcile', () => {
 		const listed = await storage.manager.getUserImages(USER_A);
 		expect(listed.ok && listed.images.map((image) => [image.id, image.metadata.prompt])).toEqual([[saved.image.id, 'kept']]);
 	});
-
 });

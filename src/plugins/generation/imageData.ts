@@ -40,7 +40,11 @@ export async function decodeInputImage(
 		const megapixels = Math.round((metadata.width * metadata.height) / 1e5) / 10;
 		return { ok: false, message: `The image has too many pixels (${megapixels} MP, at most ${Math.floor(limits.maxPixels / 1e6)} MP).` };
 	}
-	const target = fitBox(metadata.width, metadata.height, box);
+	// EXIF orientation swaps the sides of many phone photos: fit what will be seen, not what is stored.
+	const target = fitBox(metadata.autoOrient.width, metadata.autoOrient.height, box);
+	if (Math.max(target.width, target.height) > box.maxSide || target.width * target.height > box.maxPixels) {
+		return { ok: false, message: `The image is too long and thin (at most ${Math.floor(box.maxSide / box.minSide)}:1).` };
+	}
 	try {
 		const { data: png, info } = await sharp(data, { limitInputPixels: limits.maxPixels, failOn: 'truncated' })
 			.rotate()
@@ -68,17 +72,42 @@ export interface OutputImage {
 	mimeType: string;
 }
 
-/** What a provider sent back, if it is a whole image; null for anything else (an error page, a truncated body). */
+/**
+ * What a provider sent back, if it is a whole image; null for anything else (an error page, a body cut
+ * short). The header is parsed and the format's end marker checked, without decoding the pixels: a
+ * decode would hold several times the image in memory for every job in flight.
+ */
 export async function inspectOutputImage(data: Buffer): Promise<OutputImage | null> {
+	let metadata: sharp.Metadata;
 	try {
-		const metadata = await sharp(data, { limitInputPixels: 100_000_000 }).metadata();
-		const mimeType = metadata.format ? MIME_BY_FORMAT[metadata.format] : undefined;
-		if (!mimeType || !metadata.width || !metadata.height) return null;
-		// The header can be intact while the pixels are cut off: decode to be sure.
-		await sharp(data, { limitInputPixels: 100_000_000, failOn: 'truncated' }).toBuffer();
-		return { width: metadata.width, height: metadata.height, mimeType };
+		metadata = await sharp(data, { limitInputPixels: 100_000_000 }).metadata();
 	} catch {
 		return null;
+	}
+	const mimeType = metadata.format ? MIME_BY_FORMAT[metadata.format] : undefined;
+	if (!mimeType || !metadata.width || !metadata.height || !isComplete(data, metadata.format as string)) return null;
+	return { width: metadata.width, height: metadata.height, mimeType };
+}
+
+const PNG_END = Buffer.from([0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
+
+/** Whether the bytes run to the format's own end: PNG's IEND chunk, JPEG's EOI marker, WebP's RIFF length, GIF's trailer. */
+function isComplete(data: Buffer, format: string): boolean {
+	switch (format) {
+		case 'png':
+			return data.length >= 12 && data.subarray(data.length - 8).equals(PNG_END);
+		case 'jpeg': {
+			// Some encoders pad after EOI: look for it near the end.
+			const tail = data.subarray(Math.max(0, data.length - 64));
+			for (let index = tail.length - 2; index >= 0; index--) if (tail[index] === 0xff && tail[index + 1] === 0xd9) return true;
+			return false;
+		}
+		case 'webp':
+			return data.length >= 12 && data.readUInt32LE(4) + 8 <= data.length;
+		case 'gif':
+			return data[data.length - 1] === 0x3b;
+		default:
+			return false;
 	}
 }
 

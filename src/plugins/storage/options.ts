@@ -93,7 +93,9 @@ export function describeIssues(
 	return error.issues
 		.map((issue) => {
 			const value = valueAt(input, issue.path);
-			const got = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+			const secret = /key|password|token|secret/i.test(String(issue.path.at(-1) ?? ''));
+			const got =
+				value === undefined ? '' : secret ? ` (got a value of ${String(value).length} characters)` : ` (got ${JSON.stringify(value)})`;
 			return `- ${nameOf(issue.path) || '(options)'}: ${issue.message}${got}`;
 		})
 		.join('\n');

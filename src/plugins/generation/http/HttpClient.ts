@@ -62,6 +62,7 @@ const RETRYABLE_NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'UND_E
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 class ResponseTooLarge extends Error {}
+class BodyCutOff extends Error {}
 
 export class HttpClient {
 	readonly #options: HttpClientOptions;
@@ -84,62 +85,55 @@ export class HttpClient {
 	}
 
 	public async request(operation: HttpOperation): Promise<HttpOutcome> {
-		const deadline = AbortSignal.timeout(operation.totalTimeoutMs);
-		const signal = operation.signal ? AbortSignal.any([operation.signal, deadline]) : deadline;
 		let serverErrors = 0;
 		let rateLimits = 0;
 		for (;;) {
+			// The deadline is per attempt: waiting out a 429 or retrying a 5xx does not eat into the next try.
+			const deadline = AbortSignal.timeout(operation.totalTimeoutMs);
+			const signal = operation.signal ? AbortSignal.any([operation.signal, deadline]) : deadline;
 			let release: (() => void) | undefined;
+			let waitMs: number;
 			try {
-				release = await this.#limiter.acquire(signal, operation.onQueued);
+				release = await this.#limiter.acquire(operation.signal, operation.onQueued);
 				operation.onStarted?.();
 				const response = await this.#send(operation, signal);
 				if (response.status === 429) {
-					const waitMs = retryAfterMs(response.headers['retry-after']) ?? this.#options.defaultRateLimitWaitMs;
+					waitMs = retryAfterMs(response.headers['retry-after']) ?? this.#options.defaultRateLimitWaitMs;
 					if (rateLimits >= this.#options.maxRateLimitRetries || waitMs > this.#options.maxRateLimitWaitMs) {
+						const seconds = Math.max(1, Math.ceil(waitMs / 1000));
 						return {
 							ok: false,
-							failure: generationFailure('RATE_LIMITED', generationMessages.rateLimited(Math.ceil(waitMs / 1000)), waitMs)
+							failure: generationFailure('RATE_LIMITED', generationMessages.rateLimited(seconds), waitMs)
 						};
 					}
 					rateLimits++;
-					release();
-					release = undefined;
-					await sleep(waitMs, undefined, { signal });
-					continue;
-				}
-				if (RETRYABLE_STATUS.has(response.status) && serverErrors < this.#options.maxRetries) {
+				} else if (RETRYABLE_STATUS.has(response.status) && serverErrors < this.#options.maxRetries) {
 					serverErrors++;
-					release();
-					release = undefined;
-					await sleep(this.#backoff(serverErrors), undefined, { signal });
-					continue;
+					waitMs = this.#backoff(serverErrors);
+				} else {
+					return { ok: true, response };
 				}
-				return { ok: true, response };
 			} catch (error) {
 				if (operation.signal?.aborted) return { ok: false, failure: generationFailure('TIMEOUT', generationMessages.cancelled) };
 				if (deadline.aborted || TIMEOUT_CODES.has(errorCode(error))) {
 					return { ok: false, failure: generationFailure('TIMEOUT', generationMessages.timeout) };
 				}
-				if (error instanceof ResponseTooLarge)
+				// A body cut off after a success was generated (and perhaps charged): sending again could charge twice.
+				if (error instanceof ResponseTooLarge || error instanceof BodyCutOff) {
 					return { ok: false, failure: generationFailure('PROVIDER_ERROR', generationMessages.providerError) };
-				if (RETRYABLE_NETWORK.has(errorCode(error)) && serverErrors < this.#options.maxRetries) {
-					serverErrors++;
-					release?.();
-					release = undefined;
-					try {
-						await sleep(this.#backoff(serverErrors), undefined, { signal });
-					} catch {
-						return {
-							ok: false,
-							failure: generationFailure('TIMEOUT', operation.signal?.aborted ? generationMessages.cancelled : generationMessages.timeout)
-						};
-					}
-					continue;
 				}
-				return { ok: false, failure: generationFailure('UNAVAILABLE', generationMessages.unavailable) };
+				if (!RETRYABLE_NETWORK.has(errorCode(error)) || serverErrors >= this.#options.maxRetries) {
+					return { ok: false, failure: generationFailure('UNAVAILABLE', generationMessages.unavailable) };
+				}
+				serverErrors++;
+				waitMs = this.#backoff(serverErrors);
 			} finally {
 				release?.();
+			}
+			try {
+				await sleep(waitMs, undefined, operation.signal ? { signal: operation.signal } : undefined);
+			} catch {
+				return { ok: false, failure: generationFailure('TIMEOUT', generationMessages.cancelled) };
 			}
 		}
 	}
@@ -162,13 +156,18 @@ export class HttpClient {
 		// Chunks are collected and joined once: the body is held at most twice, briefly, never as a string.
 		const chunks: Buffer[] = [];
 		let received = 0;
-		for await (const chunk of response.body as AsyncIterable<Buffer>) {
-			received += chunk.length;
-			if (received > operation.maxResponseBytes) {
-				response.body.destroy();
-				throw new ResponseTooLarge();
+		try {
+			for await (const chunk of response.body as AsyncIterable<Buffer>) {
+				received += chunk.length;
+				if (received > operation.maxResponseBytes) {
+					response.body.destroy();
+					throw new ResponseTooLarge();
+				}
+				chunks.push(chunk);
 			}
-			chunks.push(chunk);
+		} catch (error) {
+			if (response.statusCode >= 200 && response.statusCode < 300 && RETRYABLE_NETWORK.has(errorCode(error))) throw new BodyCutOff();
+			throw error;
 		}
 		const headers: Record<string, string | undefined> = {};
 		for (const [name, value] of Object.entries(response.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
@@ -192,8 +191,10 @@ function errorCode(error: unknown): string {
 /** Retry-After as seconds or as an HTTP date, in ms; undefined when absent or unreadable. */
 export function retryAfterMs(header: string | undefined, now = Date.now()): number | undefined {
 	if (!header) return undefined;
-	const seconds = Number(header);
-	if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
-	const date = Date.parse(header);
+	const value = header.trim();
+	if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
+	// HTTP dates start with a day name; anything else ("-1", a header sent twice as "5, 5") is unreadable.
+	if (!/^[A-Za-z]{3,9},? /.test(value)) return undefined;
+	const date = Date.parse(value);
 	return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

@@ -59,7 +59,8 @@ export class RequestLimiter {
 	}
 
 	#pump(): void {
-		const now = Date.now();
+		// A monotonic clock: a wall clock stepped back (NTP, a resumed VM) would stall the window.
+		const now = performance.now();
 		while (this.#starts.length > 0 && (this.#starts[0] as number) <= now - this.#options.windowMs) this.#starts.shift();
 		while (this.#queue.length > 0 && this.#active < this.#options.maxConcurrent) {
 			if (this.#starts.length >= this.#options.maxPerWindow) {
@@ -89,9 +90,8 @@ export class RequestLimiter {
 				this.#pump();
 				this.#announcePositions();
 			},
-			Math.max(1, time - Date.now())
+			Math.max(1, time - performance.now())
 		);
-		this.#timer.unref();
 	}
 
 	#announcePositions(): void {

@@ -1,0 +1,200 @@
+import type { QuotaStatus } from '../storage/QuotaStatus.js';
+import type { StorageManager, StoredImage } from '../storage/StorageManager.js';
+import type { StorageFailureReason } from '../storage/StorageResult.js';
+import { generationMessages, type GeneratedImage, type GenerationFailureReason, type GenerationResult } from './GenerationResult.js';
+import type { ImageGenerator } from './ImageGenerator.js';
+import type { ImageToImageRequest, ProviderCall, TextToImageRequest, UpscaleRequest } from './requests.js';
+
+export type JobInput =
+	| { kind: 'text-to-image'; request: TextToImageRequest }
+	| { kind: 'image-to-image'; request: ImageToImageRequest; sourceImageId?: string }
+	| { kind: 'upscale'; request: UpscaleRequest; sourceImageId?: string };
+
+export type JobKind = JobInput['kind'];
+
+/** What a job is doing, for a reply that shows progress. */
+export type JobStatus = { state: 'queued'; position: number } | { state: 'generating'; startedAt: number } | { state: 'saving' };
+
+export type JobRequest = JobInput & {
+	userId: string;
+	/** The member's role ids, for role tiers. */
+	roleIds?: readonly string[];
+	/** Store as a temp file (global cap only, cleaned up after N days) instead of in the user's gallery. */
+	temp?: boolean;
+	signal?: AbortSignal;
+	onStatus?: (status: JobStatus) => void;
+};
+
+export interface JobSuccess {
+	ok: true;
+	image: GeneratedImage;
+	/** Where the image was stored; null when the storage plugin is not registered. */
+	stored: StoredImage | null;
+	/** The user's quota after the job; null without the storage plugin. */
+	status: QuotaStatus | null;
+}
+
+export interface JobFailure {
+	ok: false;
+	reason: GenerationFailureReason | StorageFailureReason;
+	message: string;
+	retryAfterMs?: number;
+	status?: QuotaStatus;
+}
+
+export type JobResult = JobSuccess | JobFailure;
+
+export interface ImageJobsOptions {
+	jobTimeoutMs: number;
+	dailyCost: { textToImage: number; imageToImage: number; upscale: number };
+}
+
+/**
+ * The one guarded generation job, shared by every command and the command-line tool: reserve quota
+ * (atomically, before any paid call) -> call the provider -> save the image with its metadata, which
+ * commits the reservation. Any failure, time-out or cancellation releases the reservation and stores
+ * nothing. Works without the storage plugin too (no quota, nothing stored).
+ */
+export class ImageJobs {
+	readonly #generator: ImageGenerator;
+	readonly #storage: () => StorageManager | undefined;
+	readonly #options: ImageJobsOptions;
+	readonly #running = new Set<Promise<JobResult>>();
+	readonly #shutdown = new AbortController();
+	#accepting = true;
+
+	/** `storage` is read at each job: the storage plugin opens its ledger after this service is built. */
+	public constructor(generator: ImageGenerator, storage: () => StorageManager | undefined, options: ImageJobsOptions) {
+		this.#generator = generator;
+		this.#storage = storage;
+		this.#options = options;
+	}
+
+	/** Jobs in flight now. */
+	public get running(): number {
+		return this.#running.size;
+	}
+
+	public run(job: JobRequest): Promise<JobResult> {
+		if (!this.#accepting) return Promise.resolve({ ok: false, reason: 'UNAVAILABLE', message: generationMessages.shuttingDown });
+		const pending = this.#run(job);
+		this.#running.add(pending);
+		void pending.finally(() => this.#running.delete(pending));
+		return pending;
+	}
+
+	/**
+	 * Stops taking jobs, lets running ones finish for up to `graceMs`, then cancels the rest (their
+	 * reservations are released). Resolves when every job has settled.
+	 */
+	public async drain(graceMs: number): Promise<{ finished: number; cancelled: number }> {
+		this.#accepting = false;
+		const inFlight = [...this.#running];
+		let timer: NodeJS.Timeout | undefined;
+		const graceOver = new Promise<'grace-over'>((resolve) => (timer = setTimeout(() => resolve('grace-over'), graceMs)));
+		const outcome = await Promise.race([Promise.allSettled(inFlight).then(() => 'done' as const), graceOver]);
+		clearTimeout(timer);
+		const cancelled = outcome === 'grace-over' ? this.#running.size : 0;
+		if (cancelled > 0) this.#shutdown.abort(new Error('shutting down'));
+		await Promise.allSettled(inFlight);
+		return { finished: inFlight.length - cancelled, cancelled };
+	}
+
+	async #run(job: JobRequest): Promise<JobResult> {
+		const storage = this.#storage();
+		const signal = AbortSignal.any([
+			AbortSignal.timeout(this.#options.jobTimeoutMs),
+			this.#shutdown.signal,
+			...(job.signal ? [job.signal] : [])
+		]);
+		let reservation = null;
+		if (storage) {
+			const held = await storage.reserve(job.userId, {
+				roleIds: job.roleIds,
+				temp: job.temp,
+				cost: this.#costOf(job.kind),
+				...(job.kind === 'upscale' ? { estimatedBytes: Math.max(job.request.image.byteLength * 4, 1) } : {})
+			});
+			if (!held.ok) return held;
+			reservation = held.reservation;
+		}
+
+		let result: GenerationResult;
+		try {
+			result = await this.#generate(job, {
+				signal,
+				onQueued: (position) => job.onStatus?.({ state: 'queued', position }),
+				onStarted: () => job.onStatus?.({ state: 'generating', startedAt: Date.now() })
+			});
+		} catch (error) {
+			if (reservation) await storage?.release(reservation);
+			throw error;
+		}
+		if (!result.ok) {
+			if (reservation) await storage?.release(reservation);
+			return result;
+		}
+		if (!storage) return { ok: true, image: result.image, stored: null, status: null };
+
+		job.onStatus?.({ state: 'saving' });
+		const saved = await storage.saveImage({
+			data: result.image.data,
+			userId: job.userId,
+			roleIds: job.roleIds,
+			temp: job.temp,
+			reservation: reservation ?? undefined,
+			metadata: metadataOf(job, result.image)
+		});
+		if (!saved.ok) return saved;
+		return {
+			ok: true,
+			image: result.image,
+			stored: saved.image,
+			status: await storage.getQuotaStatus(job.userId, { roleIds: job.roleIds })
+		};
+	}
+
+	#generate(job: JobInput, call: ProviderCall): Promise<GenerationResult> {
+		switch (job.kind) {
+			case 'text-to-image':
+				return this.#generator.textToImage(job.request, call);
+			case 'image-to-image':
+				return this.#generator.imageToImage(job.request, call);
+			case 'upscale':
+				return this.#generator.upscaleImage(job.request, call);
+		}
+	}
+
+	#costOf(kind: JobKind): number {
+		const costs = this.#options.dailyCost;
+		return kind === 'text-to-image' ? costs.textToImage : kind === 'image-to-image' ? costs.imageToImage : costs.upscale;
+	}
+}
+
+/** What is stored beside the image: enough to list it, re-roll it and credit the provider. */
+function metadataOf(job: JobInput, image: GeneratedImage): Record<string, unknown> {
+	const common = {
+		kind: job.kind,
+		provider: image.provider,
+		model: image.model,
+		seed: image.seed,
+		width: image.width,
+		height: image.height,
+		preview: image.preview
+	};
+	switch (job.kind) {
+		case 'text-to-image':
+			return { ...common, prompt: job.request.prompt, negativePrompt: job.request.negativePrompt, style: job.request.stylePreset };
+		case 'image-to-image':
+			return {
+				...common,
+				prompt: job.request.prompt,
+				negativePrompt: job.request.negativePrompt,
+				style: job.request.stylePreset,
+				strength: job.request.strength,
+				sourceImageId: job.sourceImageId
+			};
+		case 'upscale':
+			return { ...common, sourceImageId: job.sourceImageId };
+	}
+}

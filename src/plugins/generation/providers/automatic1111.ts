@@ -1,0 +1,448 @@
+import { Client } from 'undici';
+import { generationFailure, generationMessages, type GenerationFailure, type GenerationResult } from '../GenerationResult.js';
+import { HttpClient, type HttpResponse } from '../http/HttpClient.js';
+import { inspectOutputImage, resizeImage } from '../imageData.js';
+import {
+	nearestAspectRatio,
+	type AspectRatio,
+	type Dimensions,
+	type ImageProvider,
+	type ProviderCall,
+	type ProviderImageToImage,
+	type ProviderLimits,
+	type ProviderTextToImage,
+	type ProviderUpscale,
+	type StylePreset
+} from '../requests.js';
+import { failureFromResponse } from './httpFailures.js';
+import { totalTimeout, type ProviderHttpSettings } from './ProviderSettings.js';
+
+/**
+ * AUTOMATIC1111's stable-diffusion-webui (started with `--api`), usually on the owner's own GPU.
+ *
+ * - Sizes: SD works in multiples of 8 (the latent is 1/8 of the image). Sizes the user gives are rounded
+ *   to the nearest multiple of 8; sizes we derive (from an aspect ratio or the default) are multiples of 64
+ *   where that keeps the aspect ratio label, else of 8. 64..2048 px a side. With nothing asked the image is
+ *   `defaultSide` square (512, SD 1.5's native size; set 1024 for SDXL checkpoints); an aspect ratio alone
+ *   keeps about that area. When both width and height are given they win over the aspect ratio.
+ * - Styles: the webui has no style presets (its `styles` field names the owner's saved prompt styles), so a
+ *   preset is folded into the prompt as a short suffix, e.g. `a cat` + anime -> `a cat, anime style`.
+ * - Prompt length: the webui has no hard cap (long prompts are split into 75-token chunks); 10,000 characters
+ *   keeps requests and logs sane.
+ * - Time-outs: a generation on a local GPU can take minutes, so it gets `generateTimeoutMs` (300 s by
+ *   default) for its headers. A reverse proxy in front of the webui usually kills a request after 60..100 s
+ *   (Cloudflare answers 524): such a set-up needs a longer proxy time-out, not a longer one here.
+ * - Progress: `getProgress()` polls /sdapi/v1/progress on its own small connection, outside the job queue
+ *   and the rate window, so polling is never stuck behind the running job it reports on.
+ */
+export interface Automatic1111ProviderOptions {
+	/** The web UI's address, e.g. http://127.0.0.1:7860 (a path prefix is kept, for a UI behind a proxy). */
+	host: string;
+	/** For a web UI started with `--api-auth user:password`: HTTP Basic on every request. */
+	username?: string;
+	password?: string;
+	/** `sampler_name`; the web UI's default when absent. */
+	sampler?: string;
+	/** Steps when the request names none. */
+	steps: number;
+	/** `upscaler_1` of /sdapi/v1/extra-single-image, e.g. 'R-ESRGAN 4x+'. */
+	upscaler: string;
+	http: ProviderHttpSettings;
+	/** Side of the square made when no size is asked (default 512; 1024 suits SDXL checkpoints). */
+	defaultSide?: number;
+	/** Time-out of a progress poll (default 2 s). */
+	progressTimeoutMs?: number;
+}
+
+/** What /sdapi/v1/progress says about the job running now (progress 0 and jobCount 0 when idle). */
+export interface Automatic1111Progress {
+	/** 0..1 of the current job. */
+	progress: number;
+	/** The web UI's estimate of the seconds left (its `eta_relative`); 0 when unknown. */
+	etaSeconds: number;
+	state: {
+		job: string;
+		jobCount: number;
+		jobNo: number;
+		samplingStep: number;
+		samplingSteps: number;
+		interrupted: boolean;
+		skipped: boolean;
+	};
+}
+
+const LABEL = 'The Stable Diffusion server';
+const MIN_SIDE = 64;
+const MAX_SIDE = 2048;
+const SIZE_MESSAGE = `Stable Diffusion (AUTOMATIC1111) makes images from ${MIN_SIDE} to ${MAX_SIDE} px a side.`;
+const DEFAULT_PROGRESS_TIMEOUT_MS = 2000;
+const PROGRESS_MAX_BYTES = 256 * 1024;
+
+/** What each Stability style preset means as words in a prompt. */
+const STYLE_SUFFIX: Record<StylePreset, string> = {
+	'3d-model': '3d model render',
+	'analog-film': 'analog film photo',
+	anime: 'anime style',
+	cinematic: 'cinematic still',
+	'comic-book': 'comic book style',
+	'digital-art': 'digital art',
+	enhance: 'highly detailed',
+	'fantasy-art': 'fantasy art',
+	isometric: 'isometric view',
+	'line-art': 'line art',
+	'low-poly': 'low poly',
+	'modeling-compound': 'clay model',
+	'neon-punk': 'neon punk style',
+	origami: 'origami paper art',
+	photographic: 'photograph',
+	'pixel-art': 'pixel art',
+	'tile-texture': 'seamless tileable texture'
+};
+
+/** The prompt sent to the web UI: the style preset, if any, folded in as a suffix. */
+export function promptWithStyle(prompt: string, style: StylePreset | undefined): string {
+	return style ? `${prompt}, ${STYLE_SUFFIX[style]}` : prompt;
+}
+
+type Decoded = { ok: true; data: Buffer; info: unknown } | GenerationFailure;
+
+export class Automatic1111Provider implements ImageProvider {
+	public readonly name = 'automatic1111' as const;
+	public readonly model = 'stable-diffusion-webui';
+	public readonly limits: ProviderLimits = {
+		maxPromptLength: 10_000,
+		input: { minSide: MIN_SIDE, maxSide: MAX_SIDE, maxPixels: 4_194_304 },
+		// Upscaled 2x: at most 4096 px a side and 16 MP out.
+		upscaleInput: { minSide: MIN_SIDE, maxSide: MAX_SIDE, maxPixels: 4_194_304 }
+	};
+
+	readonly #options: Automatic1111ProviderOptions;
+	readonly #http: HttpClient;
+	readonly #progress: Client;
+	readonly #basePath: string;
+	readonly #authorization: string | undefined;
+	/** Strings that must never reach a message: the password and the encoded credentials. */
+	readonly #secrets: string[];
+	readonly #defaultSide: number;
+	readonly #progressTimeoutMs: number;
+	#closing: Promise<void> | undefined;
+
+	public constructor(options: Automatic1111ProviderOptions) {
+		this.#options = options;
+		const endpoint = parseHost(options.host);
+		this.#basePath = endpoint.basePath;
+		const username = options.username ?? endpoint.username;
+		const password = options.password ?? endpoint.password;
+		const credentials = username !== undefined || password !== undefined ? `${username ?? ''}:${password ?? ''}` : undefined;
+		const encoded = credentials === undefined ? undefined : Buffer.from(credentials, 'utf8').toString('base64');
+		this.#authorization = encoded === undefined ? undefined : `Basic ${encoded}`;
+		this.#secrets = [password, encoded].filter((secret): secret is string => typeof secret === 'string' && secret.length > 0);
+		this.#defaultSide = Math.min(MAX_SIDE, Math.max(MIN_SIDE, Math.round((options.defaultSide ?? 512) / 64) * 64));
+		this.#progressTimeoutMs = options.progressTimeoutMs ?? DEFAULT_PROGRESS_TIMEOUT_MS;
+		const { http } = options;
+		this.#http = new HttpClient({
+			origin: endpoint.origin,
+			maxConcurrent: http.maxConcurrent,
+			maxPerWindow: http.maxPerWindow,
+			windowMs: http.windowMs,
+			maxRetries: http.maxRetries,
+			retryBaseDelayMs: http.retryBaseDelayMs,
+			maxRateLimitRetries: http.maxRateLimitRetries,
+			maxRateLimitWaitMs: http.maxRateLimitWaitMs,
+			defaultRateLimitWaitMs: http.defaultRateLimitWaitMs
+		});
+		this.#progress = new Client(endpoint.origin, { keepAliveTimeout: 10_000 });
+	}
+
+	public resolveSize(asked: { width?: number; height?: number; aspectRatio?: AspectRatio }): Dimensions | string {
+		const { width, height, aspectRatio } = asked;
+		for (const side of [width, height]) {
+			if (side !== undefined && !(Number.isFinite(side) && side >= MIN_SIDE && side <= MAX_SIDE)) return SIZE_MESSAGE;
+		}
+		if (width !== undefined && height !== undefined) return dimensions(snap(width, 8), snap(height, 8));
+		const ratio = aspectRatio ? ratioOf(aspectRatio) : 1;
+		let w: number;
+		let h: number;
+		if (width !== undefined) [w, h] = [width, width / ratio];
+		else if (height !== undefined) [w, h] = [height * ratio, height];
+		else [w, h] = [this.#defaultSide * Math.sqrt(ratio), this.#defaultSide / Math.sqrt(ratio)];
+		// Keep the ratio inside the box (a 2048 px width at 9:21 would need a 4779 px height).
+		const down = Math.min(1, MAX_SIDE / Math.max(w, h));
+		[w, h] = [w * down, h * down];
+		const up = Math.max(1, MIN_SIDE / Math.min(w, h));
+		[w, h] = [w * up, h * up];
+		const label = nearestAspectRatio(w, h);
+		const given = down === 1 && up === 1 ? (width !== undefined ? 'width' : height !== undefined ? 'height' : null) : null;
+		const coarse: [number, number] = [given === 'width' ? snap(w, 8) : snap(w, 64), given === 'height' ? snap(h, 8) : snap(h, 64)];
+		if (nearestAspectRatio(...coarse) === label) return dimensions(...coarse);
+		return dimensions(snap(w, 8), snap(h, 8));
+	}
+
+	public async textToImage(request: ProviderTextToImage, call: ProviderCall): Promise<GenerationResult> {
+		const payload = JSON.stringify({
+			...this.#common(request),
+			width: request.size.width,
+			height: request.size.height
+		});
+		return this.#generate('/sdapi/v1/txt2img', payload, request.seed, call);
+	}
+
+	/** Width and height are the input's, rounded to multiples of 8; the result has the size the web UI made. */
+	public async imageToImage(request: ProviderImageToImage, call: ProviderCall): Promise<GenerationResult> {
+		const payload = JSON.stringify({
+			...this.#common(request),
+			init_images: [request.image.data.toString('base64')],
+			denoising_strength: Math.min(1, Math.max(0, request.strength)),
+			width: snap(request.image.width, 8),
+			height: snap(request.image.height, 8)
+		});
+		return this.#generate('/sdapi/v1/img2img', payload, request.seed, call);
+	}
+
+	/** Always 2x on the web UI (`upscaling_resize: 2`), then resized to exactly the asked size when it differs. */
+	public async upscale(request: ProviderUpscale, call: ProviderCall): Promise<GenerationResult> {
+		const payload = JSON.stringify({
+			image: request.image.data.toString('base64'),
+			upscaling_resize: 2,
+			upscaler_1: this.#options.upscaler
+		});
+		const decoded = await this.#call('/sdapi/v1/extra-single-image', payload, this.#options.http.upscaleTimeoutMs, call, 'image');
+		if (!decoded.ok) return decoded;
+		let data = decoded.data;
+		const output = await inspectOutputImage(data);
+		if (!output) return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
+		let mimeType = output.mimeType;
+		if (output.width !== request.width || output.height !== request.height) {
+			try {
+				data = await resizeImage(data, request.width, request.height);
+				mimeType = 'image/png';
+			} catch {
+				return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
+			}
+		}
+		return this.#success(data, mimeType, request.width, request.height, 0);
+	}
+
+	/**
+	 * The running job's progress, for a "42 %, about 12 s left" line while a generation runs. Null on any
+	 * failure (server down, slow, not the web UI, bad answer): never throws, gives up after a short time-out.
+	 */
+	public async getProgress(signal?: AbortSignal): Promise<Automatic1111Progress | null> {
+		if (signal?.aborted) return null;
+		const timeout = AbortSignal.timeout(this.#progressTimeoutMs);
+		try {
+			const response = await this.#progress.request({
+				method: 'GET',
+				path: `${this.#basePath}/sdapi/v1/progress?skip_current_image=true`,
+				headers: this.#headers(false),
+				headersTimeout: this.#progressTimeoutMs,
+				bodyTimeout: this.#progressTimeoutMs,
+				signal: signal ? AbortSignal.any([signal, timeout]) : timeout
+			});
+			const body = await readCapped(response.body as AsyncIterable<Buffer> & { destroy(): unknown }, PROGRESS_MAX_BYTES);
+			if (response.statusCode !== 200 || !body) return null;
+			return parseProgress(parseJson(body));
+		} catch {
+			return null;
+		}
+	}
+
+	/** Idempotent. */
+	public close(): Promise<void> {
+		// Progress polls are best effort: cut them off rather than wait.
+		this.#closing ??= Promise.all([this.#http.close(), this.#progress.destroy()]).then(() => undefined);
+		return this.#closing;
+	}
+
+	#common(request: Omit<ProviderTextToImage, 'size'>): Record<string, unknown> {
+		const fields: Record<string, unknown> = {
+			prompt: promptWithStyle(request.prompt, request.stylePreset),
+			negative_prompt: request.negativePrompt ?? '',
+			seed: request.seed === 0 ? -1 : request.seed,
+			steps: request.steps ?? this.#options.steps,
+			batch_size: 1,
+			n_iter: 1
+		};
+		if (this.#options.sampler) fields.sampler_name = this.#options.sampler;
+		if (request.cfgScale !== undefined) fields.cfg_scale = request.cfgScale;
+		return fields;
+	}
+
+	async #generate(path: string, payload: string, requestedSeed: number, call: ProviderCall): Promise<GenerationResult> {
+		const decoded = await this.#call(path, payload, this.#options.http.generateTimeoutMs, call, 'images');
+		if (!decoded.ok) return decoded;
+		const output = await inspectOutputImage(decoded.data);
+		if (!output) return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
+		// `info` is a JSON string with the seed used; without it, the seed asked for (0: unknown).
+		const seed = seedFromInfo(decoded.info) ?? requestedSeed;
+		return this.#success(decoded.data, output.mimeType, output.width, output.height, seed);
+	}
+
+	/**
+	 * Sends one request and returns the image bytes. The response body, its JSON text and the parsed object
+	 * live only in this frame: the caller holds just the decoded image (base64 is decoded once).
+	 */
+	async #call(path: string, payload: string, headersTimeoutMs: number, call: ProviderCall, field: 'images' | 'image'): Promise<Decoded> {
+		const settings = this.#options.http;
+		const outcome = await this.#http.request({
+			method: 'POST',
+			path: this.#basePath + path,
+			headers: this.#headers(true),
+			body: () => payload,
+			headersTimeoutMs,
+			bodyTimeoutMs: settings.bodyTimeoutMs,
+			totalTimeoutMs: totalTimeout(headersTimeoutMs, settings),
+			maxResponseBytes: settings.maxResponseBytes,
+			signal: call.signal,
+			onQueued: call.onQueued,
+			onStarted: call.onStarted
+		});
+		if (!outcome.ok) return this.#redact(outcome.failure);
+		const { response } = outcome;
+		if (response.status < 200 || response.status > 299) return this.#redact(this.#statusFailure(response));
+		const parsed = parseJson(response.body) as { images?: unknown; image?: unknown; info?: unknown } | undefined;
+		if (!parsed || typeof parsed !== 'object') return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
+		const base64 = field === 'images' ? (Array.isArray(parsed.images) ? (parsed.images[0] as unknown) : undefined) : parsed.image;
+		if (typeof base64 !== 'string' || base64.length === 0) return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
+		return { ok: true, data: Buffer.from(stripDataUrl(base64), 'base64'), info: parsed.info };
+	}
+
+	#statusFailure(response: HttpResponse): GenerationFailure {
+		// Without --api the web UI answers 404 on every /sdapi route.
+		if (response.status === 404) {
+			return generationFailure(
+				'PROVIDER_ERROR',
+				`${LABEL} has no API at this address. The bot owner has to check the host and start the web UI with --api.`
+			);
+		}
+		// A proxy that gave up on a long generation (Cloudflare: 524).
+		if (response.status === 408 || response.status === 524) return generationFailure('TIMEOUT', generationMessages.timeout);
+		return failureFromResponse(response, LABEL);
+	}
+
+	/** A failure whose text would carry a credential (a server echoing what it got) loses its detail. */
+	#redact(failure: GenerationFailure): GenerationFailure {
+		if (!this.#secrets.some((secret) => failure.message.includes(secret))) return failure;
+		const message = failure.reason === 'INVALID_INPUT' ? `${LABEL} refused the request.` : generationMessages.providerError;
+		return { ...failure, message };
+	}
+
+	#headers(json: boolean): Record<string, string> {
+		const headers: Record<string, string> = { accept: 'application/json' };
+		if (json) headers['content-type'] = 'application/json';
+		if (this.#authorization) headers.authorization = this.#authorization;
+		return headers;
+	}
+
+	#success(data: Buffer, mimeType: string, width: number, height: number, seed: number): GenerationResult {
+		return {
+			ok: true,
+			image: { data, mimeType, width, height, seed, provider: this.name, model: this.model, preview: false }
+		};
+	}
+}
+
+function parseHost(host: string): { origin: string; basePath: string; username?: string; password?: string } {
+	let url: URL;
+	try {
+		url = new URL(host);
+	} catch {
+		// The host may carry credentials: do not repeat it.
+		throw new TypeError('The AUTOMATIC1111 host must be a URL such as http://127.0.0.1:7860.');
+	}
+	if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError('The AUTOMATIC1111 host must be an http or https URL.');
+	return {
+		origin: url.origin,
+		basePath: url.pathname.replace(/\/+$/, ''),
+		username: url.username ? decodeURIComponent(url.username) : undefined,
+		password: url.password ? decodeURIComponent(url.password) : undefined
+	};
+}
+
+function ratioOf(aspectRatio: AspectRatio): number {
+	const [w, h] = aspectRatio.split(':').map(Number) as [number, number];
+	return w / h;
+}
+
+/** The nearest multiple of `step`, within MIN_SIDE..MAX_SIDE (both multiples of 64). */
+function snap(value: number, step: number): number {
+	return Math.min(MAX_SIDE, Math.max(MIN_SIDE, Math.round(value / step) * step));
+}
+
+function dimensions(width: number, height: number): Dimensions {
+	return { width, height, aspectRatio: nearestAspectRatio(width, height) };
+}
+
+/** The JSON in a body, or undefined; the text exists only during the parse. */
+function parseJson(body: Buffer): unknown {
+	try {
+		return JSON.parse(body.toString('utf8')) as unknown;
+	} catch {
+		return undefined;
+	}
+}
+
+function stripDataUrl(base64: string): string {
+	// Some forks answer with a data URL rather than bare base64.
+	if (!base64.startsWith('data:')) return base64;
+	const comma = base64.indexOf(',');
+	return comma === -1 ? base64 : base64.slice(comma + 1);
+}
+
+function isSeed(value: unknown): value is number {
+	return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function seedFromInfo(info: unknown): number | undefined {
+	let parsed = info;
+	if (typeof info === 'string') {
+		try {
+			parsed = JSON.parse(info) as unknown;
+		} catch {
+			return undefined;
+		}
+	}
+	if (!parsed || typeof parsed !== 'object') return undefined;
+	const { seed, all_seeds: allSeeds } = parsed as { seed?: unknown; all_seeds?: unknown };
+	if (isSeed(seed)) return seed;
+	const first: unknown = Array.isArray(allSeeds) ? allSeeds[0] : undefined;
+	return isSeed(first) ? first : undefined;
+}
+
+async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }, maxBytes: number): Promise<Buffer | null> {
+	const chunks: Buffer[] = [];
+	let received = 0;
+	for await (const chunk of body) {
+		received += chunk.length;
+		if (received > maxBytes) {
+			body.destroy();
+			return null;
+		}
+		chunks.push(chunk);
+	}
+	return Buffer.concat(chunks, received);
+}
+
+function finite(value: unknown, fallback = 0): number {
+	return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+function parseProgress(value: unknown): Automatic1111Progress | null {
+	if (!value || typeof value !== 'object') return null;
+	const raw = value as { progress?: unknown; eta_relative?: unknown; state?: unknown };
+	if (typeof raw.progress !== 'number' || !Number.isFinite(raw.progress)) return null;
+	const state = (raw.state && typeof raw.state === 'object' ? raw.state : {}) as Record<string, unknown>;
+	return {
+		progress: Math.min(1, Math.max(0, raw.progress)),
+		etaSeconds: Math.max(0, finite(raw.eta_relative)),
+		state: {
+			job: typeof state.job === 'string' ? state.job : '',
+			jobCount: finite(state.job_count),
+			jobNo: finite(state.job_no),
+			samplingStep: finite(state.sampling_step),
+			samplingSteps: finite(state.sampling_steps),
+			interrupted: state.interrupted === true,
+			skipped: state.skipped === true
+		}
+	};
+}

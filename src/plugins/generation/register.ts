@@ -1,0 +1,29 @@
+import { container, Plugin, postInitialization, SapphireClient } from '@sapphire/framework';
+import type { ClientOptions } from 'discord.js';
+import type { StorageManager } from '../storage/StorageManager.js';
+import { ImageGenerator } from './ImageGenerator.js';
+import { ImageJobs } from './ImageJobs.js';
+import './index.js';
+
+/**
+ * `import 'sapphire-imagine/generation/register'` adds `container.generator` and `container.imageJobs`.
+ * With the storage plugin registered too, every job is held to the quotas and its image stored.
+ */
+export class GenerationPlugin extends Plugin {
+	public static override [postInitialization](this: SapphireClient, options: ClientOptions): void {
+		const generator = ImageGenerator.create(options.generation);
+		container.generator = generator;
+		container.imageJobs = new ImageJobs(generator, () => Reflect.get(container, 'storage') as StorageManager | undefined, {
+			jobTimeoutMs: generator.options.jobTimeoutSeconds * 1000,
+			dailyCost: generator.options.dailyCost
+		});
+		const described = generator.describe();
+		if (!described.configured) {
+			container.logger.warn(`Image generation is not configured: ${generator.options.notConfigured}. Commands will say so.`);
+		} else if (described.preview && !options.generation?.provider) {
+			container.logger.warn('No Stability API key: images come from the offline preview provider (placeholders, clearly marked).');
+		}
+	}
+}
+
+SapphireClient.plugins.registerPostInitializationHook(GenerationPlugin[postInitialization], 'Generation-PostInitialization');

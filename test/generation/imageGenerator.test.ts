@@ -1,0 +1,124 @@
+import sharp from 'sharp';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ImageGenerator } from '../../src/plugins/generation/ImageGenerator.js';
+
+let generator: ImageGenerator | undefined;
+afterEach(async () => {
+	await generator?.close();
+	generator = undefined;
+});
+
+function preview(options: Parameters<typeof ImageGenerator.create>[0] = {}) {
+	generator = ImageGenerator.create({ provider: 'preview', ...options });
+	return generator;
+}
+
+async function png(width: number, height: number): Promise<Buffer> {
+	return sharp({ create: { width, height, channels: 3, background: { r: 40, g: 90, b: 160 } } })
+		.png()
+		.toBuffer();
+}
+
+describe('choosing the provider', () => {
+	it('uses the offline preview provider when no key is set, and says so', () => {
+		generator = ImageGenerator.create({});
+		expect(generator.describe()).toEqual({ provider: 'preview', model: 'preview', configured: true, preview: true });
+	});
+
+	it('uses Stability when a key is set', () => {
+		generator = ImageGenerator.create({ stability: { apiKey: 'sk-test-key-123456' } });
+		expect(generator.describe()).toMatchObject({ provider: 'stability', configured: true, preview: false });
+	});
+
+	it('answers NOT_CONFIGURED, without throwing, when Stability is chosen without a key', async () => {
+		generator = ImageGenerator.create({ provider: 'stability' });
+		expect(generator.describe().configured).toBe(false);
+		const result = await generator.textToImage({ prompt: 'a lighthouse' });
+		expect(result).toEqual({ ok: false, reason: 'NOT_CONFIGURED', message: expect.stringContaining('Image generation is not configured') });
+	});
+
+	it('refuses wrong options naming the field, and never echoes a key', () => {
+		expect(() => ImageGenerator.create({ http: { maxConcurrent: 0 } })).toThrow(/http\.maxConcurrent: expected 1 or more \(got 0\)/);
+		expect(() => ImageGenerator.create({ stability: { apiKey: '' } })).toThrow(/stability\.apiKey: .*\(got a value of 0 characters\)/);
+	});
+
+	it('lists the style presets', () => {
+		expect(preview().getAvailableStyles()).toContain('fantasy-art');
+		expect(preview().getAvailableStyles()).toHaveLength(17);
+	});
+});
+
+describe('input checks before any call', () => {
+	it.each([
+		[{ prompt: '' }, /prompt is empty/],
+		[{ prompt: '   ' }, /prompt is empty/],
+		[{ prompt: 'x'.repeat(10_001) }, /prompt is too long: 10001 characters, at most 10000/],
+		[{ prompt: 'ok', negativePrompt: 'x'.repeat(10_001) }, /negative prompt is too long/],
+		[{ prompt: 'ok', stylePreset: 'vaporwave' }, /Unknown style\. Pick one of: 3d-model/],
+		[{ prompt: 'ok', width: 63 }, /width must be a whole number of pixels from 64 to 4096/],
+		[{ prompt: 'ok', height: 4097 }, /height must be/],
+		[{ prompt: 'ok', width: 512.5 }, /width must be/],
+		[{ prompt: 'ok', aspectRatio: '7:3' }, /Unknown aspect ratio/],
+		[{ prompt: 'ok', seed: -1 }, /seed must be a whole number from 0 to 4294967294/],
+		[{ prompt: 'ok', seed: 4_294_967_295 }, /seed must be/],
+		[{ prompt: 'ok', steps: 5 }, /steps must be/],
+		[{ prompt: 'ok', cfgScale: 36 }, /guidance scale/]
+	])('%o is refused: %s', async (request, message) => {
+		const result = await preview().textToImage(request);
+		expect(result).toMatchObject({ ok: false, reason: 'INVALID_INPUT', message: expect.stringMatching(message) });
+	});
+
+	it('refuses an image-to-image strength outside 0..1', async () => {
+		const result = await preview().imageToImage({ image: await png(256, 256), prompt: 'ok', strength: 1.5 });
+		expect(result).toMatchObject({ ok: false, reason: 'INVALID_INPUT', message: 'The strength must be a number from 0 to 1.' });
+	});
+
+	it('refuses a file that is not an image', async () => {
+		const result = await preview().imageToImage({ image: Buffer.from('%PDF-1.7 not an image at all'), prompt: 'ok' });
+		expect(result).toMatchObject({ ok: false, reason: 'INVALID_INPUT', message: 'That file is not an image (PNG, JPEG, WebP or GIF).' });
+	});
+
+	it('refuses a truncated image', async () => {
+		const whole = await sharp({
+			create: { width: 512, height: 512, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } }
+		})
+			.png()
+			.toBuffer();
+		const result = await preview().imageToImage({ image: whole.subarray(0, Math.floor(whole.length / 2)), prompt: 'ok' });
+		expect(result).toMatchObject({ ok: false, reason: 'INVALID_INPUT', message: expect.stringMatching(/damaged or cut off/) });
+	});
+
+	it('refuses a 50-megapixel image before decoding it', async () => {
+		const bomb = await png(10_000, 5_000);
+		expect(bomb.length).toBeLessThan(1024 * 1024); // small on the wire, huge once decoded
+		const result = await preview().imageToImage({ image: bomb, prompt: 'ok' });
+		expect(result).toMatchObject({ ok: false, reason: 'INVALID_INPUT', message: 'The image has too many pixels (50 MP, at most 40 MP).' });
+	});
+
+	it('refuses an image over the byte cap', async () => {
+		const result = await preview({ maxInputMb: 0.001 }).imageToImage({ image: await png(256, 256), prompt: 'ok' });
+		expect(result).toMatchObject({
+			ok: false,
+			reason: 'INVALID_INPUT',
+			message: expect.stringMatching(/^The image is too large: .* MB, at most 0 MB\.$/)
+		});
+	});
+});
+
+describe('results', () => {
+	it('a text-to-image result is a real image of the size asked, marked as a preview', async () => {
+		const result = await preview().textToImage({ prompt: 'a lighthouse', width: 768, height: 512, seed: 7 });
+		if (!result.ok) throw new Error(result.message);
+		expect(result.image).toMatchObject({ provider: 'preview', preview: true, mimeType: 'image/png', width: 768, height: 512, seed: 7 });
+		expect(await sharp(result.image.data).metadata()).toMatchObject({ format: 'png', width: 768, height: 512 });
+	});
+
+	it('upscales to exactly twice the input by default, and to a width asked', async () => {
+		const input = await png(300, 200);
+		const twice = await preview().upscaleImage({ image: input });
+		expect(twice.ok && [twice.image.width, twice.image.height]).toEqual([600, 400]);
+		const wider = await preview().upscaleImage({ image: input, width: 900 });
+		expect(wider.ok && [wider.image.width, wider.image.height]).toEqual([900, 600]);
+		expect(await preview().upscaleImage({ image: input, width: 1201 })).toMatchObject({ ok: false, reason: 'INVALID_INPUT' });
+	});
+});
