@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { LoopbackServer } from './loopbackServer.js';
+import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { pngImage } from './images.js';
 
@@ -70,8 +71,8 @@ export class FakeA1111Server {
 		textinfo: null
 	};
 
-	readonly #server: Server;
-	readonly #sockets = new Set<Socket>();
+	#server: LoopbackServer | null = null;
+	readonly #onRequest: (request: IncomingMessage, response: ServerResponse) => void;
 	readonly #faults: ArmedFault[] = [];
 	readonly #authorization: string | undefined;
 
@@ -80,30 +81,23 @@ export class FakeA1111Server {
 			options.username === undefined
 				? undefined
 				: `Basic ${Buffer.from(`${options.username}:${options.password ?? ''}`).toString('base64')}`;
-		this.#server = createServer((request, response) => {
+		this.#onRequest = (request, response) => {
 			this.#handle(request, response).catch(() => {
 				if (!response.headersSent) this.#json(response, 500, { error: 'FakeError', detail: 'fake server failed' });
 				else response.destroy();
 			});
-		});
-		this.#server.on('connection', (socket) => {
-			this.#sockets.add(socket);
-			socket.once('close', () => this.#sockets.delete(socket));
-		});
+		};
 	}
 
 	public static async start(options: FakeA1111Options = {}): Promise<FakeA1111Server> {
 		const fake = new FakeA1111Server(options);
-		await new Promise<void>((resolve, reject) => {
-			fake.#server.once('error', reject);
-			fake.#server.listen(0, '127.0.0.1', () => resolve());
-		});
+		fake.#server = await LoopbackServer.listen(fake.#onRequest);
 		return fake;
 	}
 
 	public get url(): string {
-		const { port } = this.#server.address() as AddressInfo;
-		return `http://127.0.0.1:${port}`;
+		if (!this.#server) throw new Error('the fake is not listening');
+		return this.#server.url;
 	}
 
 	/** Requests to `path` (all of them when omitted). */
@@ -117,8 +111,7 @@ export class FakeA1111Server {
 	}
 
 	public async close(): Promise<void> {
-		for (const socket of this.#sockets) socket.destroy();
-		await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+		await this.#server?.close();
 	}
 
 	async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {

@@ -1,5 +1,5 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackServer } from './loopbackServer.js';
 import sharp from 'sharp';
 import { Request } from 'undici';
 import { pngImage } from './images.js';
@@ -117,8 +117,8 @@ interface Answer {
 
 export class FakeStabilityServer {
 	public readonly requests: RecordedRequest[] = [];
-	readonly #server: Server;
-	readonly #sockets = new Set<Socket>();
+	#server: LoopbackServer | null = null;
+	readonly #onRequest: (request: IncomingMessage, response: ServerResponse) => void;
 	readonly #faults: StabilityFault[] = [];
 	readonly #apiKey: string;
 	readonly #engines: Set<string>;
@@ -126,32 +126,24 @@ export class FakeStabilityServer {
 	private constructor(options: StabilityServerOptions) {
 		this.#apiKey = options.apiKey ?? STABILITY_TEST_KEY;
 		this.#engines = new Set(options.engines ?? KNOWN_ENGINES);
-		this.#server = createServer((request, response) => {
+		this.#onRequest = (request, response) => {
 			response.on('error', () => undefined);
 			this.#handle(request, response).catch((error: unknown) => {
 				if (!response.headersSent) sendJson(response, 500, { id: 'fake', name: 'fake_crashed', errors: [String(error)] });
 				else response.destroy();
 			});
-		});
-		this.#server.on('connection', (socket) => {
-			socket.on('error', () => undefined);
-			this.#sockets.add(socket);
-			socket.once('close', () => this.#sockets.delete(socket));
-		});
+		};
 	}
 
 	public static async start(options: StabilityServerOptions = {}): Promise<FakeStabilityServer> {
 		const fake = new FakeStabilityServer(options);
-		await new Promise<void>((resolve, reject) => {
-			fake.#server.once('error', reject);
-			fake.#server.listen(0, '127.0.0.1', () => resolve());
-		});
+		fake.#server = await LoopbackServer.listen(fake.#onRequest);
 		return fake;
 	}
 
 	public get url(): string {
-		const { port } = this.#server.address() as AddressInfo;
-		return `http://127.0.0.1:${port}`;
+		if (!this.#server) throw new Error('the fake is not listening');
+		return this.#server.url;
 	}
 
 	/** The next requests get these faults, one each, in order; after them the fake answers normally. */
@@ -166,8 +158,7 @@ export class FakeStabilityServer {
 	}
 
 	public async close(): Promise<void> {
-		for (const socket of this.#sockets) socket.destroy();
-		await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+		await this.#server?.close();
 	}
 
 	async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {

@@ -1,4 +1,5 @@
 import type { HttpClientOptions } from '../http/HttpClient.js';
+import type { ProviderCall } from '../requests.js';
 
 /** How a provider's HTTP behaves: the client's limits plus time-outs per kind of operation. */
 export interface ProviderHttpSettings extends Omit<HttpClientOptions, 'origin'> {
@@ -12,7 +13,18 @@ export interface ProviderHttpSettings extends Omit<HttpClientOptions, 'origin'> 
 	maxResponseBytes: number;
 }
 
-/** The whole-operation deadline: thinking time plus room for the body to arrive. */
-export function totalTimeout(headersTimeoutMs: number, settings: ProviderHttpSettings): number {
-	return headersTimeoutMs + 2 * settings.bodyTimeoutMs;
+/**
+ * The part of a request every provider fills the same way: time-outs from the settings (the whole-operation
+ * deadline is the thinking time plus room for the body), the size cap, and the caller's signal and hooks.
+ */
+export function requestLimits(settings: ProviderHttpSettings, headersTimeoutMs: number, call: ProviderCall) {
+	return {
+		headersTimeoutMs,
+		bodyTimeoutMs: settings.bodyTimeoutMs,
+		totalTimeoutMs: headersTimeoutMs + 2 * settings.bodyTimeoutMs,
+		maxResponseBytes: settings.maxResponseBytes,
+		signal: call.signal,
+		onQueued: call.onQueued,
+		onStarted: call.onStarted
+	};
 }

@@ -15,7 +15,7 @@ import {
 	type StylePreset
 } from '../requests.js';
 import { failureFromResponse } from './httpFailures.js';
-import { totalTimeout, type ProviderHttpSettings } from './ProviderSettings.js';
+import { requestLimits, type ProviderHttpSettings } from './ProviderSettings.js';
 
 /**
  * AUTOMATIC1111's stable-diffusion-webui (started with `--api`), usually on the owner's own GPU.
@@ -289,13 +289,7 @@ export class Automatic1111Provider implements ImageProvider {
 			path: this.#basePath + path,
 			headers: this.#headers(true),
 			body: () => payload,
-			headersTimeoutMs,
-			bodyTimeoutMs: settings.bodyTimeoutMs,
-			totalTimeoutMs: totalTimeout(headersTimeoutMs, settings),
-			maxResponseBytes: settings.maxResponseBytes,
-			signal: call.signal,
-			onQueued: call.onQueued,
-			onStarted: call.onStarted
+			...requestLimits(settings, headersTimeoutMs, call)
 		});
 		if (!outcome.ok) return this.#redact(outcome.failure);
 		const { response } = outcome;

@@ -16,7 +16,7 @@ import {
 	type ProviderUpscale
 } from '../requests.js';
 import { failureFromResponse } from './httpFailures.js';
-import { totalTimeout, type ProviderHttpSettings } from './ProviderSettings.js';
+import { requestLimits, type ProviderHttpSettings } from './ProviderSettings.js';
 
 export interface StabilityProviderOptions {
 	apiKey: string;
@@ -289,13 +289,7 @@ export class StabilityProvider implements ImageProvider {
 			path: this.#prefix + path,
 			headers: { ...this.#headers(), ...headers },
 			body,
-			headersTimeoutMs,
-			bodyTimeoutMs: settings.bodyTimeoutMs,
-			totalTimeoutMs: totalTimeout(headersTimeoutMs, settings),
-			maxResponseBytes: settings.maxResponseBytes,
-			signal: call.signal,
-			onQueued: call.onQueued,
-			onStarted: call.onStarted
+			...requestLimits(settings, headersTimeoutMs, call)
 		});
 		if (!outcome.ok) return this.#scrub(outcome.failure);
 		const { response } = outcome;
