@@ -281,3 +281,40 @@ describe('.env.example', () => {
 		expect(fromExample).toEqual(fromNothing);
 	});
 });
+
+describe('generation variables', () => {
+	it('map onto the generation plugin: provider, model, host for the provider chosen, credentials', () => {
+		const stability = load({ STABILITY_API_KEY: apiKey, STABILITY_MODEL: 'sd3.5-medium', API_HOST: 'https://proxy.example/stability/' });
+		expect(stability.generation).toMatchObject({
+			stability: { apiKey, model: 'sd3', sd3Model: 'sd3.5-medium', host: 'https://proxy.example/stability' },
+			automatic1111: {}
+		});
+		const local = load({ IMAGE_PROVIDER: 'automatic1111', API_HOST: 'http://gpu-box:7860', A1111_AUTH: 'artist:pa:ss' });
+		expect(local.generation).toMatchObject({
+			provider: 'automatic1111',
+			automatic1111: { host: 'http://gpu-box:7860', username: 'artist', password: 'pa:ss' },
+			stability: {}
+		});
+		expect(local.secrets).toEqual(expect.arrayContaining(['artist:pa:ss', 'pa:ss']));
+		expect(load({ GENERATION_CONCURRENCY: '4', GENERATION_TIMEOUT_SECONDS: '120' }).generation.http).toEqual({
+			maxConcurrent: 4,
+			generateTimeoutSeconds: 120
+		});
+	});
+
+	it('refuses wrong values, naming each, and never echoes a credential', () => {
+		const error = configError({
+			IMAGE_PROVIDER: 'midjourney',
+			STABILITY_MODEL: 'sdxl',
+			STABILITY_API: 'v3',
+			GENERATION_CONCURRENCY: '0',
+			A1111_AUTH: 'no-colon-secret'
+		});
+		expect(error.message).toContain('- IMAGE_PROVIDER: expected stability, automatic1111 or preview (got "midjourney")');
+		expect(error.message).toContain('- STABILITY_MODEL: expected one of core, ultra');
+		expect(error.message).toContain('- STABILITY_API: expected v2beta (current) or v1 (engines)');
+		expect(error.message).toContain('- GENERATION_CONCURRENCY: expected a whole number of requests, 1 or more');
+		expect(error.message).toContain('- A1111_AUTH: expected user:password');
+		expect(error.message).not.toContain('no-colon-secret');
+	});
+});
