@@ -1,27 +1,36 @@
 import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { generationSuite } from './generation.js';
 import { storageSuite } from './storage.js';
 import { removeAllTempDirs, renderTable, type BenchContext, type Suite } from './suite.js';
 
 /*
- * npm run bench [-- --json] [-- --files-1m]
+ * npm run bench [-- --json] [-- --files-1m] [-- --only storage|generation]
  *
- * Runs every suite in sequence and prints a table per suite. Every figure is set beside a baseline
+ * Runs every suite in sequence (or the one named by --only) and prints a table per suite. Every figure is set beside a baseline
  * measured in the same run, on the same machine, so ratios stay meaningful from one machine to another.
  *   --json      after the tables, print a JSON summary of every figure (the last thing on stdout)
  *   --files-1m  add the 1,000,000-file case to the storage suite (minutes, and ~8 GB of small files)
+ *   --only      run one suite: storage or generation
  */
 
-const suites: Suite[] = [storageSuite];
+const allSuites: Suite[] = [storageSuite, generationSuite];
 
 const { values } = parseArgs({
 	options: {
 		json: { type: 'boolean', default: false },
-		'files-1m': { type: 'boolean', default: false }
+		'files-1m': { type: 'boolean', default: false },
+		only: { type: 'string' }
 	},
 	strict: true
 });
+
+const suites = values.only === undefined ? allSuites : allSuites.filter((suite) => suite.name === values.only);
+if (suites.length === 0) {
+	process.stderr.write(`--only: unknown suite "${values.only}"; expected one of: ${allSuites.map((suite) => suite.name).join(', ')}\n`);
+	process.exit(2);
+}
 
 const startedAt = performance.now();
 const context: BenchContext = {
@@ -36,7 +45,7 @@ const environment = {
 	memoryGb: Math.round(totalmem() / 1024 ** 3),
 	loadAverageAtStart: loadavg().map((load) => Math.round(load * 100) / 100),
 	startedAt: new Date().toISOString(),
-	flags: { json: values.json ?? false, files1m: context.files1m }
+	flags: { json: values.json ?? false, files1m: context.files1m, only: values.only ?? null }
 };
 
 // An interrupted run must not leave hundreds of thousands of files in the temp folder.
