@@ -1,6 +1,19 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
+
 export default defineConfig({
+	resolve: {
+		// The drop-in test bot imports the plugins by their published names. The built package maps these
+		// subpaths to dist/ through package.json "exports"; in tests they map to the sources.
+		alias: [
+			{ find: /^sapphire-imagine\/storage\/register$/, replacement: src('plugins/storage/register.ts') },
+			{ find: /^sapphire-imagine\/generation\/register$/, replacement: src('plugins/generation/register.ts') },
+			{ find: /^sapphire-imagine\/storage$/, replacement: src('plugins/storage/index.ts') },
+			{ find: /^sapphire-imagine\/generation$/, replacement: src('plugins/generation/index.ts') }
+		]
+	},
 	test: {
 		include: ['test/**/*.test.ts'],
 		environment: 'node',

@@ -1,0 +1,112 @@
+import { ApplyOptions } from '@sapphire/decorators';
+import { Subcommand } from '@sapphire/plugin-subcommands';
+import { ApplicationIntegrationType, InteractionContextType, MessageFlags } from 'discord.js';
+import { buildResetEmbed } from '../lib/responses/adminEmbeds.js';
+import { buildFailureEmbed } from '../lib/responses/failureEmbed.js';
+import { buildQuotaEmbed } from '../lib/responses/quotaEmbed.js';
+
+/**
+ * The owners' quota tools. They are not subcommands of `/quota`: Discord cannot hide one subcommand from
+ * members, and a command with subcommands cannot be run bare, so members keep a plain `/quota` and owners
+ * get this command, hidden by default permissions (0) and refused to anyone else by OwnerOnly.
+ */
+@ApplyOptions<Subcommand.Options>({
+	description: "Reset or set a user's limits (owners only)",
+	preconditions: ['OwnerOnly'],
+	subcommands: [
+		{ name: 'reset', chatInputRun: 'chatInputReset' },
+		{ name: 'set', chatInputRun: 'chatInputSet' }
+	]
+})
+export class QuotaAdminCommand extends Subcommand {
+	public override registerApplicationCommands(registry: Subcommand.Registry) {
+		registry.registerChatInputCommand((builder) =>
+			builder
+				.setName(this.name)
+				.setDescription(this.description)
+				.setDefaultMemberPermissions(0)
+				.setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
+				.setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+				.addSubcommand((command) =>
+					command
+						.setName('reset')
+						.setDescription("Give back a user's daily allowance, or delete their images")
+						.addUserOption((option) => option.setName('user').setDescription('Whose quota').setRequired(true))
+						.addStringOption((option) =>
+							option
+								.setName('what')
+								.setDescription('What to reset (default: daily)')
+								.addChoices(
+									{ name: "daily: give back today's generations", value: 'daily' },
+									{ name: 'storage: delete all their images', value: 'storage' },
+									{ name: 'both', value: 'both' }
+								)
+						)
+				)
+				.addSubcommand((command) =>
+					command
+						.setName('set')
+						.setDescription("Set a user's own limits; leave both out to go back to their tier or the defaults")
+						.addUserOption((option) => option.setName('user').setDescription('Whose limits').setRequired(true))
+						.addIntegerOption((option) =>
+							option.setName('daily').setDescription('Generations per UTC day').setMinValue(0).setMaxValue(10_000)
+						)
+						.addNumberOption((option) => option.setName('storage').setDescription('Storage in MB').setMinValue(0).setMaxValue(1_000_000))
+				)
+		);
+	}
+
+	public async chatInputReset(interaction: Subcommand.ChatInputCommandInteraction) {
+		await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+		const user = interaction.options.getUser('user', true);
+		const what = interaction.options.getString('what') ?? 'daily';
+		const outcome: Parameters<typeof buildResetEmbed>[1] = {};
+		if (what === 'daily' || what === 'both') {
+			const reset = await this.container.storage.resetDailyCount(user.id);
+			if (!reset.ok) return interaction.editReply({ embeds: [buildFailureEmbed(reset)] });
+			outcome.daily = { previous: reset.previous };
+		}
+		if (what === 'storage' || what === 'both') outcome.storage = await this.deleteAllImages(user.id);
+		return interaction.editReply({ embeds: [buildResetEmbed(user.id, outcome)], allowedMentions: { parse: [] } });
+	}
+
+	public async chatInputSet(interaction: Subcommand.ChatInputCommandInteraction) {
+		const user = interaction.options.getUser('user', true);
+		const dailyGens = interaction.options.getInteger('daily') ?? undefined;
+		const storageMb = interaction.options.getNumber('storage') ?? undefined;
+		const override = dailyGens === undefined && storageMb === undefined ? null : { dailyGens, storageMb };
+		const set = await this.container.storage.setUserLimits(user.id, override);
+		if (!set.ok) return interaction.reply({ embeds: [buildFailureEmbed(set)], flags: MessageFlags.Ephemeral });
+		const note = override
+			? `Personal limits set for <@${user.id}>. A limit left out follows their tier or the defaults.`
+			: `Personal limits cleared for <@${user.id}>: their tier or the defaults apply again.`;
+		return interaction.reply({
+			embeds: [
+				buildQuotaEmbed(set.status, {
+					name: user.username,
+					self: false,
+					note: `${note}\nRole tiers are not shown here: they depend on the server.`
+				})
+			],
+			flags: MessageFlags.Ephemeral,
+			allowedMentions: { parse: [] }
+		});
+	}
+
+	/** Deletes every image of a user, one by one through the storage service (each delete gives its bytes back). */
+	private async deleteAllImages(userId: string) {
+		const listed = await this.container.storage.getUserImages(userId);
+		const images = listed.ok ? listed.images : [];
+		let deleted = 0;
+		let failed = 0;
+		let freedMb = 0;
+		for (const image of images) {
+			const result = await this.container.storage.deleteImage(userId, image.id);
+			if (result.ok) {
+				deleted++;
+				freedMb += result.freedMb;
+			} else if (result.reason !== 'NOT_FOUND') failed++;
+		}
+		return { deleted, failed, freedMb };
+	}
+}

@@ -1,0 +1,29 @@
+import { ApplyOptions } from '@sapphire/decorators';
+import { Command } from '@sapphire/framework';
+import { ApplicationIntegrationType, InteractionContextType, MessageFlags } from 'discord.js';
+import { buildQuotaEmbed } from '../lib/responses/quotaEmbed.js';
+import { requesterOf } from '../lib/responses/requester.js';
+
+/**
+ * `/quota`: the caller's own status, with no subcommands. The owners' tools live in `/quota-admin`:
+ * Discord cannot hide a single subcommand from members, and a command that has subcommands cannot be run
+ * bare, so one `/quota` could not be both the members' view and the hidden admin tool.
+ */
+@ApplyOptions<Command.Options>({ description: 'Your daily allowance and storage' })
+export class QuotaCommand extends Command {
+	public override registerApplicationCommands(registry: Command.Registry) {
+		registry.registerChatInputCommand((builder) =>
+			builder
+				.setName(this.name)
+				.setDescription(this.description)
+				.setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
+				.setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+		);
+	}
+
+	public override async chatInputRun(interaction: Command.ChatInputCommandInteraction) {
+		const requester = requesterOf(interaction);
+		const status = await this.container.storage.getQuotaStatus(requester.id, { roleIds: requester.roleIds });
+		return interaction.reply({ embeds: [buildQuotaEmbed(status, { name: requester.name, self: true })], flags: MessageFlags.Ephemeral });
+	}
+}

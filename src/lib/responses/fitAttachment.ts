@@ -1,0 +1,85 @@
+import sharp from 'sharp';
+import { formatBytes } from './text.js';
+
+const EXTENSIONS: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/gif': 'gif' };
+const FORMAT_NAMES: Record<string, string> = { 'image/png': 'PNG', 'image/jpeg': 'JPEG', 'image/webp': 'WebP', 'image/gif': 'GIF' };
+
+export interface FittedImage {
+	data: Buffer;
+	/** File name to attach it under, e.g. `imagine-0mh7x1k2ab3cd4ef.webp`. */
+	name: string;
+	mimeType: string;
+	/** Set when the original was too large to upload and what is sent is a smaller copy. */
+	reencoded: { fromBytes: number; fromMime: string; toBytes: number; toMime: string; scaled: boolean } | null;
+}
+
+type Attempt = { format: 'webp' | 'jpeg'; quality: number; scale: number };
+
+/** Cheapest loss first: WebP at falling quality, then JPEG, then smaller pixels. */
+const ATTEMPTS: readonly Attempt[] = [
+	{ format: 'webp', quality: 90, scale: 1 },
+	{ format: 'webp', quality: 80, scale: 1 },
+	{ format: 'webp', quality: 65, scale: 1 },
+	{ format: 'jpeg', quality: 85, scale: 1 },
+	{ format: 'jpeg', quality: 70, scale: 1 },
+	{ format: 'webp', quality: 75, scale: 0.75 },
+	{ format: 'jpeg', quality: 70, scale: 0.75 },
+	{ format: 'webp', quality: 70, scale: 0.5 },
+	{ format: 'jpeg', quality: 65, scale: 0.5 },
+	{ format: 'webp', quality: 60, scale: 0.35 },
+	{ format: 'jpeg', quality: 60, scale: 0.25 },
+	{ format: 'jpeg', quality: 50, scale: 0.125 }
+];
+
+/**
+ * The image as it can be uploaded here: unchanged when it fits `limitBytes` (the interaction's attachment
+ * limit), otherwise re-encoded (WebP, then JPEG, then fewer pixels) until it fits. The stored original is
+ * never touched. Null when nothing fits (a limit of a few kilobytes) or the bytes are not an image.
+ */
+export async function fitImageToLimit(data: Buffer, mimeType: string, baseName: string, limitBytes: number): Promise<FittedImage | null> {
+	if (data.byteLength <= limitBytes) {
+		return { data, name: `${baseName}.${EXTENSIONS[mimeType] ?? 'png'}`, mimeType, reencoded: null };
+	}
+	let width: number;
+	try {
+		width = (await sharp(data).metadata()).width ?? 0;
+	} catch {
+		return null;
+	}
+	for (const attempt of ATTEMPTS) {
+		const pipeline = sharp(data, { animated: false }).rotate();
+		if (attempt.scale < 1 && width > 0) pipeline.resize({ width: Math.max(16, Math.round(width * attempt.scale)) });
+		const output =
+			attempt.format === 'webp'
+				? await pipeline.webp({ quality: attempt.quality, effort: 4 }).toBuffer()
+				: await pipeline.flatten({ background: '#ffffff' }).jpeg({ quality: attempt.quality, mozjpeg: true }).toBuffer();
+		if (output.byteLength <= limitBytes) {
+			const toMime = attempt.format === 'webp' ? 'image/webp' : 'image/jpeg';
+			return {
+				data: output,
+				name: `${baseName}.${EXTENSIONS[toMime]}`,
+				mimeType: toMime,
+				reencoded: { fromBytes: data.byteLength, fromMime: mimeType, toBytes: output.byteLength, toMime, scaled: attempt.scale < 1 }
+			};
+		}
+	}
+	return null;
+}
+
+/** What a reply says about a re-encoded image. */
+export function reencodeNote(fitted: FittedImage, limitBytes: number): string | null {
+	const change = fitted.reencoded;
+	if (!change) return null;
+	const from = FORMAT_NAMES[change.fromMime] ?? 'original';
+	const to = FORMAT_NAMES[change.toMime] ?? 'a smaller file';
+	const scaled = change.scaled ? ', at a smaller size' : '';
+	return (
+		`The original ${from} (${formatBytes(change.fromBytes)}) is over this server's ${formatBytes(limitBytes)} upload limit, ` +
+		`so it is shown as ${to} (${formatBytes(change.toBytes)}${scaled}). The original is kept in your gallery.`
+	);
+}
+
+/** Shown instead of the image when no copy fits the limit. */
+export function tooLargeNote(bytes: number, limitBytes: number): string {
+	return `The image (${formatBytes(bytes)}) cannot be shown here: even compressed, it is over this server's ${formatBytes(limitBytes)} upload limit. It is kept in your gallery.`;
+}

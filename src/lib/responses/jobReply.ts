@@ -1,0 +1,174 @@
+import { container } from '@sapphire/framework';
+import {
+	DiscordAPIError,
+	MessageFlags,
+	RESTJSONErrorCodes,
+	type ButtonInteraction,
+	type ChatInputCommandInteraction,
+	type EmbedBuilder,
+	type MessageCreateOptions
+} from 'discord.js';
+import type { JobFailure, JobInput } from '../../plugins/generation/index.js';
+import { buildDenialEmbed } from './denialEmbed.js';
+import { attachmentLimitOf, INTERACTION_TOKEN_LIFETIME_MS } from './discordLimits.js';
+import { buildFailureEmbed } from './failureEmbed.js';
+import { detailsOf, detailsOfGenerated } from './imageDetails.js';
+import { progressText, ProgressReporter, type ProgressReporterOptions } from './progress.js';
+import { requesterOf } from './requester.js';
+import { buildImageMessage, type ImageMessage } from './resultMessage.js';
+
+/** The interactions that start a generation: a slash command or a result button. */
+export type GenerationInteraction = ChatInputCommandInteraction | ButtonInteraction;
+
+/** A failure found while preparing the job's input (a bad or unreachable attachment): nothing was reserved. */
+export interface InputFailure {
+	ok: false;
+	reason: string;
+	message: string;
+}
+
+/** The job, or a function that prepares it after the reply is deferred (a download may take longer than 3 s). */
+export type JobSource = JobInput | (() => Promise<JobInput | InputFailure>);
+
+export interface JobReplyOptions {
+	progress?: ProgressReporterOptions;
+	/** How long the interaction token is trusted; after that, results go to the channel. Default 15 min less a margin. */
+	tokenLifetimeMs?: number;
+}
+
+const QUOTA_REASONS = new Set(['DAILY_LIMIT', 'USER_QUOTA', 'GLOBAL_QUOTA']);
+/** Keep clear of the token's end: an edit sent at 14:59 may arrive too late. */
+const TOKEN_MARGIN_MS = 60_000;
+/** Webhook errors meaning the token (or the reply) is gone: deliver through the channel instead. */
+const GONE_CODES = new Set<number>([
+	RESTJSONErrorCodes.InvalidWebhookToken,
+	RESTJSONErrorCodes.UnknownWebhook,
+	RESTJSONErrorCodes.UnknownMessage
+]);
+
+const replies = new Set<Promise<void>>();
+
+/**
+ * The whole reply of a generation, shared by /imagine, /reimagine, /upscale and the result buttons:
+ * defer (within Discord's 3 s), prepare the input, run the one guarded job (`container.imageJobs.run`:
+ * it reserves quota atomically, so a denial comes back as a value), show its state while it runs
+ * (queued at position N / generating, elapsed seconds; edits throttled), then deliver the result, or
+ * the denial or failure privately. A result that arrives after the 15-minute token is posted in the channel.
+ */
+export function replyWithJob(interaction: GenerationInteraction, source: JobSource, options: JobReplyOptions = {}): Promise<void> {
+	const reply = runJobReply(interaction, source, options);
+	replies.add(reply);
+	void reply.catch(() => undefined).finally(() => replies.delete(reply));
+	return reply;
+}
+
+/** Waits (at most `timeoutMs`) for replies still being delivered; the bot calls it when it shuts down. Returns how many were left. */
+export async function settleJobReplies(timeoutMs: number): Promise<number> {
+	if (replies.size === 0) return 0;
+	let timer: NodeJS.Timeout | undefined;
+	const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+	await Promise.race([Promise.allSettled([...replies]), timeout]);
+	clearTimeout(timer);
+	return replies.size;
+}
+
+async function runJobReply(interaction: GenerationInteraction, source: JobSource, options: JobReplyOptions): Promise<void> {
+	const created = interaction.createdTimestamp || Date.now();
+	const deadline = created + (options.tokenLifetimeMs ?? INTERACTION_TOKEN_LIFETIME_MS - TOKEN_MARGIN_MS);
+	await interaction.deferReply();
+
+	let job: JobInput;
+	if (typeof source === 'function') {
+		const prepared = await source();
+		if ('ok' in prepared) return sendFailure(interaction, buildFailureEmbed(prepared), deadline);
+		job = prepared;
+	} else job = source;
+
+	const requester = requesterOf(interaction);
+	const prompt = 'prompt' in job.request ? job.request.prompt : null;
+	const reporter = new ProgressReporter(
+		(status, elapsedMs) => progressText({ kind: job.kind, prompt, status, elapsedMs }),
+		(content) => (Date.now() < deadline ? interaction.editReply({ content, allowedMentions: { parse: [] } }) : Promise.resolve()),
+		options.progress
+	);
+	reporter.start();
+	let result;
+	try {
+		result = await container.imageJobs.run({
+			...job,
+			userId: requester.id,
+			roleIds: requester.roleIds,
+			onStatus: (status) => reporter.update(status)
+		});
+	} finally {
+		await reporter.stop();
+	}
+
+	if (!result.ok) return sendFailure(interaction, failureEmbedOf(result), deadline);
+	const details = result.stored ? detailsOf(result.stored) : detailsOfGenerated(result.image, job);
+	const message = await buildImageMessage({
+		details,
+		data: result.image.data,
+		owner: { id: requester.id, name: requester.name, avatarUrl: requester.avatarUrl },
+		status: result.status,
+		attachmentLimit: attachmentLimitOf(interaction)
+	});
+	await deliver(interaction, message, deadline, requester.id);
+}
+
+/** A quota denial renders exactly as the precondition's denial does; any other failure with its own message. */
+export function failureEmbedOf(failure: JobFailure): EmbedBuilder {
+	if (QUOTA_REASONS.has(failure.reason) && failure.status) {
+		return buildDenialEmbed({ reason: failure.reason, message: failure.message, status: failure.status });
+	}
+	return buildFailureEmbed(failure);
+}
+
+async function deliver(interaction: GenerationInteraction, message: ImageMessage, deadline: number, userId: string): Promise<void> {
+	if (Date.now() < deadline) {
+		try {
+			await interaction.editReply({ content: '', ...message, allowedMentions: { parse: [] } });
+			return;
+		} catch (error) {
+			if (!isGone(error)) throw error;
+		}
+	}
+	await sendToChannel(interaction, { content: `<@${userId}>, your image is ready.`, ...message, allowedMentions: { users: [userId] } });
+}
+
+/**
+ * A failure is private: an ephemeral follow-up, then the public "thinking…" reply is removed. If the
+ * follow-up cannot be sent, the reply itself shows the failure.
+ */
+async function sendFailure(interaction: GenerationInteraction, embed: EmbedBuilder, deadline: number): Promise<void> {
+	if (Date.now() >= deadline) {
+		await sendToChannel(interaction, {
+			content: `<@${interaction.user.id}>`,
+			embeds: [embed],
+			allowedMentions: { users: [interaction.user.id] }
+		});
+		return;
+	}
+	try {
+		await interaction.followUp({ embeds: [embed], flags: MessageFlags.Ephemeral });
+	} catch {
+		await interaction.editReply({ content: '', embeds: [embed], components: [], files: [] });
+		return;
+	}
+	await interaction.deleteReply().catch(() => undefined);
+}
+
+async function sendToChannel(interaction: GenerationInteraction, payload: MessageCreateOptions): Promise<void> {
+	const channel = interaction.channel;
+	if (channel?.isSendable()) {
+		await channel.send(payload);
+		return;
+	}
+	container.logger.warn(
+		`A result for ${interaction.user.id} could not be delivered: the interaction expired and the channel cannot be written to.`
+	);
+}
+
+function isGone(error: unknown): boolean {
+	return error instanceof DiscordAPIError && typeof error.code === 'number' && GONE_CODES.has(error.code);
+}

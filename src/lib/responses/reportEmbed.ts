@@ -1,0 +1,37 @@
+import type { EmbedBuilder } from 'discord.js';
+import type { StorageReport } from '../../plugins/storage/index.js';
+import { fittedEmbed } from './fitEmbed.js';
+import { bar } from './quotaBars.js';
+import { levelColor } from './theme.js';
+import { formatMbNumber } from './text.js';
+
+/** `/storage report`: the bot's disk, temp files, file count and the users storing the most. */
+export function buildReportEmbed(report: StorageReport): EmbedBuilder {
+	const { global } = report;
+	const top = report.topUsers.length
+		? report.topUsers
+				.map(
+					(user, index) =>
+						`${index + 1}. <@${user.userId}> · ${formatMbNumber(user.usedMb)} MB · ${user.files} ${user.files === 1 ? 'file' : 'files'}`
+				)
+				.join('\n')
+		: 'Nobody has stored anything yet.';
+	return fittedEmbed({
+		color: levelColor(global.status),
+		title: 'Storage report',
+		fields: [
+			{
+				name: 'Used',
+				value: `${bar(global.usedMb, global.totalMb)} **${formatMbNumber(global.usedMb)}/${formatMbNumber(global.totalMb)} MB** (${global.percentage} %)`
+			},
+			{
+				name: 'Temp files',
+				value: `${formatMbNumber(global.tempMb)} MB in ${report.tempFiles} ${report.tempFiles === 1 ? 'file' : 'files'}`,
+				inline: true
+			},
+			{ name: 'Files', value: `${global.files}`, inline: true },
+			{ name: 'Status', value: global.status, inline: true },
+			{ name: 'Top users', value: top }
+		]
+	});
+}

@@ -1,0 +1,159 @@
+import { readFile } from 'node:fs/promises';
+import {
+	ActionRowBuilder,
+	AttachmentBuilder,
+	ButtonBuilder,
+	ButtonStyle,
+	type APIEmbed,
+	type APIEmbedField,
+	type EmbedBuilder
+} from 'discord.js';
+import type { QuotaStatus } from '../../plugins/storage/index.js';
+import { resultButtonId } from './customIds.js';
+import { fitImageToLimit, reencodeNote, tooLargeNote } from './fitAttachment.js';
+import { fittedEmbed } from './fitEmbed.js';
+import type { ImageDetails } from './imageDetails.js';
+import { quotaFooter } from './quotaBars.js';
+import { Colors } from './theme.js';
+import { discordTimestamp, formatBytes, oneLine, styleLabel, userText } from './text.js';
+
+export interface ImageMessageInput {
+	details: ImageDetails;
+	/** The image bytes as stored, or where they are (a stored image's path, from the storage service). */
+	data: Buffer | { path: string };
+	/** Who asked for it: the only one the buttons answer. */
+	owner: { id: string; name?: string; avatarUrl?: string | null };
+	/** The owner's quota after the job, for the footer. */
+	status?: QuotaStatus | null;
+	/** The interaction's attachment limit; larger images are re-encoded to fit. */
+	attachmentLimit: number;
+	/** A title in place of the default one (e.g. "From your gallery"). */
+	heading?: string;
+}
+
+export interface ImageMessage {
+	embeds: EmbedBuilder[];
+	files: AttachmentBuilder[];
+	components: ActionRowBuilder<ButtonBuilder>[];
+}
+
+const TITLES: Record<ImageDetails['kind'], string> = {
+	'text-to-image': 'Imagined',
+	'image-to-image': 'Reimagined',
+	upscale: 'Upscaled 2×',
+	unknown: 'Image'
+};
+
+const PREVIEW_NOTE = '**Preview** · an offline placeholder drawn by the bot, not an AI image: no image provider is configured yet.';
+
+/**
+ * A result: the embed (prompt, style, seed, provider, previews marked as such, a footer like
+ * "Today 2/5 · Storage 45.2/500 MB"), the image (re-encoded to fit the upload limit when needed, and the
+ * reply says so) and the buttons (Upscale, Re-roll, Vary, Delete) whose ids carry the image id.
+ */
+export async function buildImageMessage(input: ImageMessageInput): Promise<ImageMessage> {
+	const { details, owner, status, attachmentLimit } = input;
+	const data = Buffer.isBuffer(input.data) ? input.data : await readFile(input.data.path);
+	const baseName = `imagine-${details.id ?? 'image'}`;
+	const fitted = await fitImageToLimit(data, details.mimeType, baseName, attachmentLimit);
+
+	const description: string[] = [];
+	if (details.preview) description.push(PREVIEW_NOTE);
+	if (details.prompt) description.push(userText(details.prompt, 3000));
+	else if (details.kind === 'upscale') description.push('Upscaled to twice the size.');
+
+	const fields: APIEmbedField[] = [];
+	if (details.negativePrompt) fields.push({ name: 'Avoid', value: userText(details.negativePrompt, 1024) });
+	if (details.style) fields.push({ name: 'Style', value: styleLabel(details.style), inline: true });
+	if (details.seed !== null) fields.push({ name: 'Seed', value: `\`${details.seed}\``, inline: true });
+	if (details.strength !== null && details.kind === 'image-to-image') {
+		fields.push({ name: 'Strength', value: `${Math.round(details.strength * 100)} %`, inline: true });
+	}
+	if (details.width !== null && details.height !== null) {
+		fields.push({ name: 'Size', value: `${details.width}×${details.height}`, inline: true });
+	}
+	fields.push({ name: 'Provider', value: providerLabel(details), inline: true });
+	if (details.id) fields.push({ name: 'Image id', value: `\`${details.id}\``, inline: true });
+	if (details.createdAt && input.heading) fields.push({ name: 'Created', value: discordTimestamp(details.createdAt, 'f'), inline: true });
+	if (fitted?.reencoded) fields.push({ name: 'Compressed for Discord', value: reencodeNote(fitted, attachmentLimit) ?? '' });
+	if (!fitted) fields.push({ name: 'Not shown', value: tooLargeNote(data.byteLength, attachmentLimit) });
+
+	const embed: APIEmbed = {
+		color: details.preview ? Colors.preview : Colors.result,
+		title: `${details.preview ? 'Preview · ' : ''}${input.heading ?? TITLES[details.kind]}`,
+		description: description.join('\n\n'),
+		fields,
+		author: { name: oneLine(owner.name ?? 'Your image', 256), ...(owner.avatarUrl ? { icon_url: owner.avatarUrl } : {}) },
+		...(fitted ? { image: { url: `attachment://${fitted.name}` } } : {}),
+		...(status ? { footer: { text: quotaFooter(status) } } : {})
+	};
+
+	return {
+		embeds: [fittedEmbed(embed)],
+		files: fitted ? [new AttachmentBuilder(fitted.data, { name: fitted.name, description: altText(details) })] : [],
+		components: details.id ? [resultButtons(owner.id, details)] : []
+	};
+}
+
+/** The row under a result. Re-roll and Vary need a prompt; an upscale is not upscaled again. */
+export function resultButtons(ownerId: string, details: ImageDetails): ActionRowBuilder<ButtonBuilder> {
+	const id = details.id!;
+	const row = new ActionRowBuilder<ButtonBuilder>();
+	if (details.kind !== 'upscale') {
+		row.addComponents(
+			new ButtonBuilder()
+				.setCustomId(resultButtonId('upscale', ownerId, id))
+				.setLabel('Upscale 2×')
+				.setEmoji('🔍')
+				.setStyle(ButtonStyle.Secondary)
+		);
+	}
+	if (details.prompt) {
+		row.addComponents(
+			new ButtonBuilder()
+				.setCustomId(resultButtonId('reroll', ownerId, id))
+				.setLabel('Re-roll')
+				.setEmoji('🎲')
+				.setStyle(ButtonStyle.Secondary),
+			new ButtonBuilder()
+				.setCustomId(resultButtonId('vary', ownerId, id))
+				.setLabel('Vary')
+				.setEmoji('🎨')
+				.setStyle(ButtonStyle.Secondary)
+		);
+	}
+	row.addComponents(
+		new ButtonBuilder()
+			.setCustomId(resultButtonId('delete', ownerId, id))
+			.setLabel('Delete')
+			.setEmoji('🗑️')
+			.setStyle(ButtonStyle.Danger)
+	);
+	return row;
+}
+
+/** What replaces a result once its image is deleted. */
+export function deletedImageEmbed(imageId: string, freedMb: number): EmbedBuilder {
+	return fittedEmbed({
+		color: Colors.neutral,
+		title: 'Image deleted',
+		description: `Image \`${imageId}\` was deleted and ${formatBytes(freedMb * 1024 * 1024)} freed from your storage.`
+	});
+}
+
+function providerLabel(details: ImageDetails): string {
+	if (details.preview) return 'Offline preview (not AI)';
+	const provider =
+		details.provider === 'stability'
+			? 'Stability AI'
+			: details.provider === 'automatic1111'
+				? 'Stable Diffusion (local)'
+				: details.provider;
+	return oneLine([provider ?? 'Unknown', details.model].filter(Boolean).join(' · '), 200);
+}
+
+/** Alt text for screen readers (Discord allows 1024 characters). */
+function altText(details: ImageDetails): string {
+	const what = details.preview ? 'Offline preview placeholder' : details.kind === 'upscale' ? 'Upscaled image' : 'Generated image';
+	return oneLine(details.prompt ? `${what}: ${details.prompt}` : what, 1024);
+}

@@ -1,0 +1,29 @@
+import { fileURLToPath } from 'node:url';
+import { ApplicationCommandRegistries, RegisterBehavior, SapphireClient } from '@sapphire/framework';
+import { GatewayIntentBits } from 'discord.js';
+import type { Logger } from 'pino';
+import type { AppConfig } from '../config.js';
+import { PinoSapphireLogger } from '../logger.js';
+import { loadPiecesAsEsModules } from './pieceLoading.js';
+
+/** src/ under tsx, dist/ under node: where commands/, listeners/, preconditions/ and interaction-handlers/ are. */
+const piecesDirectory = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * The bot's client. Slash commands only, so the Guilds intent is all it needs (interactions, roles,
+ * channels); nothing privileged. Commands are registered with one bulk overwrite when they change.
+ */
+export function createClient(config: AppConfig, logger: Logger): SapphireClient {
+	ApplicationCommandRegistries.setDefaultBehaviorWhenNotIdentical(RegisterBehavior.BulkOverwrite);
+	const client = new SapphireClient({
+		intents: [GatewayIntentBits.Guilds],
+		loadMessageCommandListeners: false,
+		baseUserDirectory: piecesDirectory,
+		logger: { instance: new PinoSapphireLogger(logger) },
+		owners: config.ownerIds,
+		storage: config.storage,
+		generation: config.generation
+	});
+	loadPiecesAsEsModules(client);
+	return client;
+}

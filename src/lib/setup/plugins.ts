@@ -1,0 +1,5 @@
+// The bot uses its own plugins exactly as any other Sapphire bot would: through their register entries
+// (`sapphire-imagine/storage/register` and `sapphire-imagine/generation/register` once published). The
+// relative paths resolve the same way from src/ (tsx) and dist/ (node).
+import '../../plugins/storage/register.js';
+import '../../plugins/generation/register.js';

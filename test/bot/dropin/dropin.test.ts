@@ -1,0 +1,141 @@
+import { join } from 'node:path';
+import { container, Events, PluginHook, SapphireClient, type UserError } from '@sapphire/framework';
+import { StorageManager } from '../../../src/plugins/storage/StorageManager.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeTempDir, pngBytes } from '../../helpers/storageFixtures.js';
+import { dispatch, restoreFrameworkPieces, startTestBot, type TestBot } from '../helpers/botHarness.js';
+import { FakeChatInputInteraction } from '../helpers/fakeInteractions.js';
+import { USER_A, USER_B, userA } from '../helpers/flows.js';
+import { createPaintBot } from './paintBot.js';
+
+type Outcome = { result: 'allowed' } | { result: 'denied'; identifier: string; message: string };
+
+interface Scenario {
+	name: string;
+	storage: Record<string, unknown>;
+	/** What is already on the bot when the user asks. */
+	before?: () => Promise<void>;
+	/** How many times the user asks. */
+	asks: number;
+	/** What each ask gets: allowed, or the denial's identifier. */
+	expected: string[];
+}
+
+const scenarios: Scenario[] = [
+	{ name: 'a fresh user', storage: {}, asks: 1, expected: ['allowed'] },
+	{ name: 'a user at the daily limit', storage: { maxUserDailyGens: 1 }, asks: 2, expected: ['allowed', 'DAILY_LIMIT'] },
+	{
+		name: 'a user whose storage is full',
+		storage: { maxUserStorageMb: 1, estimatedImageMb: 0.5 },
+		before: () => save(USER_A, false),
+		asks: 1,
+		expected: ['USER_QUOTA']
+	},
+	{
+		name: 'a bot whose storage is full',
+		storage: { maxGlobalStorageMb: 1, estimatedImageMb: 0.5 },
+		before: () => save(USER_B, true),
+		asks: 1,
+		expected: ['GLOBAL_QUOTA']
+	},
+	{ name: 'generation turned off', storage: { maxUserDailyGens: 0 }, asks: 1, expected: ['DAILY_LIMIT'] }
+];
+
+async function save(userId: string, temp: boolean) {
+	const saved = await container.storage.saveImage({ data: pngBytes(800 * 1024), userId, temp });
+	expect(saved.ok).toBe(true);
+}
+
+/** Runs one slash command and reports whether the preconditions let it through. */
+async function ask(client: SapphireClient, commandName: string): Promise<Outcome> {
+	const interaction = new FakeChatInputInteraction({ command: commandName, user: userA, options: { prompt: 'a lighthouse' } });
+	let onDenied: (error: UserError) => void = () => undefined;
+	let onAccepted: () => void = () => undefined;
+	const outcome = new Promise<Outcome>((resolve) => {
+		onDenied = (error) => resolve({ result: 'denied', identifier: error.identifier, message: error.message });
+		onAccepted = () => resolve({ result: 'allowed' });
+	});
+	client.on(Events.ChatInputCommandDenied, onDenied);
+	client.on(Events.ChatInputCommandAccepted, onAccepted);
+	dispatch(client, interaction);
+	const result = await outcome;
+	client.off(Events.ChatInputCommandDenied, onDenied);
+	client.off(Events.ChatInputCommandAccepted, onAccepted);
+	// Wait for the bot's answer: the denial, or the final edit (not a progress one) once the job is done.
+	await interaction.waitFor(
+		(call) => call.method === 'reply' || (call.method === 'editReply' && !(call.payload?.content ?? '').startsWith('**'))
+	);
+	return result;
+}
+
+let closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+	for (const close of closers.reverse()) await close();
+	closers = [];
+});
+
+/** The stranger's bot brought up as `login()` would, without the gateway. */
+async function startPaintBot(storage: Record<string, unknown>) {
+	const temp = await makeTempDir('imagine-dropin-');
+	const client = createPaintBot(join(temp.dir, 'root'), storage);
+	for (const plugin of SapphireClient.plugins.values(PluginHook.PreLogin)) await plugin.hook.call(client, client.options);
+	await Promise.all([...client.stores.values()].map((store) => store.loadAll()));
+	await restoreFrameworkPieces();
+	closers.push(async () => {
+		await container.imageJobs.drain(5000);
+		await container.storage.close();
+		await client.destroy();
+		await temp.cleanup();
+	});
+	return client;
+}
+
+async function outcomesOf(start: () => Promise<SapphireClient>, commandName: string, scenario: Scenario): Promise<Outcome[]> {
+	const client = await start();
+	await scenario.before?.();
+	const outcomes: Outcome[] = [];
+	for (let index = 0; index < scenario.asks; index++) outcomes.push(await ask(client, commandName));
+	for (const close of closers.splice(0).reverse()) await close();
+	return outcomes;
+}
+
+describe('drop-in: a stranger’s bot using only the published register entries', () => {
+	it('registers each plugin once, through its register entry', async () => {
+		await startTestBot({ withoutBotPieces: true }).then((bot: TestBot) => closers.push(bot.close));
+		const names = [...SapphireClient.plugins.registry].map((plugin) => plugin.name);
+		expect(names.filter((name) => name === 'Storage-PreLogin')).toHaveLength(1);
+		expect(names.filter((name) => name === 'Generation-PostInitialization')).toHaveLength(1);
+	});
+
+	for (const scenario of scenarios) {
+		it(`is allowed and denied exactly as our /imagine: ${scenario.name}`, async () => {
+			const theirs = await outcomesOf(() => startPaintBot(scenario.storage), 'paint', scenario);
+			const ours = await outcomesOf(
+				async () => {
+					const bot = await startTestBot({ storage: scenario.storage });
+					closers.push(bot.close);
+					return bot.client;
+				},
+				'imagine',
+				scenario
+			);
+			const normalise = (outcomes: Outcome[]) =>
+				outcomes.map((outcome) =>
+					outcome.result === 'denied' ? { ...outcome, message: outcome.message.replace(/Resets in .*$/, 'Resets in …') } : outcome
+				);
+			expect(normalise(theirs)).toEqual(normalise(ours));
+			expect(theirs.map((outcome) => (outcome.result === 'denied' ? outcome.identifier : 'allowed'))).toEqual(scenario.expected);
+		});
+	}
+
+	it('the stranger’s bot gets a real image through the guarded job', async () => {
+		const client = await startPaintBot({});
+		const interaction = new FakeChatInputInteraction({ command: 'paint', user: userA, options: { prompt: 'a lighthouse' } });
+		dispatch(client, interaction);
+		const done = await interaction.waitFor((call) => call.method === 'editReply');
+		expect(done.payload!.content).toMatch(/^Painted [0-9a-z]{16}$/);
+		expect((await container.storage.getQuotaStatus(USER_A)).daily.used).toBe(1);
+		// The package name and our own relative imports reach the same module: one container, one class.
+		expect(container.storage).toBeInstanceOf(StorageManager);
+	});
+});
