@@ -66,7 +66,11 @@ export class QuotaAdminCommand extends Subcommand {
 			if (!reset.ok) return interaction.editReply({ embeds: [buildFailureEmbed(reset)] });
 			outcome.daily = { previous: reset.previous };
 		}
-		if (what === 'storage' || what === 'both') outcome.storage = await this.deleteAllImages(user.id);
+		if (what === 'storage' || what === 'both') {
+			const removed = await this.container.storage.deleteUserImages(user.id);
+			if (!removed.ok) return interaction.editReply({ embeds: [buildFailureEmbed(removed)] });
+			outcome.storage = { deleted: removed.deleted.length, failed: removed.failed.length, freedMb: removed.freedMb };
+		}
 		return interaction.editReply({ embeds: [buildResetEmbed(user.id, outcome)], allowedMentions: { parse: [] } });
 	}
 
@@ -91,22 +95,5 @@ export class QuotaAdminCommand extends Subcommand {
 			flags: MessageFlags.Ephemeral,
 			allowedMentions: { parse: [] }
 		});
-	}
-
-	/** Deletes every image of a user, one by one through the storage service (each delete gives its bytes back). */
-	private async deleteAllImages(userId: string) {
-		const listed = await this.container.storage.getUserImages(userId);
-		const images = listed.ok ? listed.images : [];
-		let deleted = 0;
-		let failed = 0;
-		let freedMb = 0;
-		for (const image of images) {
-			const result = await this.container.storage.deleteImage(userId, image.id);
-			if (result.ok) {
-				deleted++;
-				freedMb += result.freedMb;
-			} else if (result.reason !== 'NOT_FOUND') failed++;
-		}
-		return { deleted, failed, freedMb };
 	}
 }

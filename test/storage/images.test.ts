@@ -93,6 +93,23 @@ describe('saving and listing images', () => {
 	});
 });
 
+describe("an owner's storage reset", () => {
+	it("deletes every saved image of one user, gives the bytes back and leaves others' and temp files alone", async () => {
+		storage = await openTestStorage();
+		const { manager } = storage;
+		for (let i = 0; i < 3; i++) await manager.saveImage({ data: pngBytes(2048), userId: USER_A });
+		const temp = await manager.saveImage({ data: pngBytes(), userId: USER_A, temp: true });
+		const other = await manager.saveImage({ data: pngBytes(), userId: USER_B });
+		const result = await manager.deleteUserImages(USER_A);
+		expect(result).toMatchObject({ ok: true, missing: [], failed: [] });
+		expect(result.ok && result.deleted).toHaveLength(3);
+		expect((await manager.getQuotaStatus(USER_A)).user).toMatchObject({ usedBytes: 0, files: 0 });
+		expect(temp.ok && (await stat(temp.image.path)).isFile()).toBe(true);
+		expect(other.ok && (await stat(other.image.path)).isFile()).toBe(true);
+		expect(await manager.deleteUserImages('../../etc')).toMatchObject({ ok: false, reason: 'INVALID_NAME' });
+	});
+});
+
 describe('clean-up of old temp files', () => {
 	it('removes temp files older than cleanupDays, keeps newer ones and never touches saved images', async () => {
 		const clock = new ManualClock();

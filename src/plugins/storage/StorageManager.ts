@@ -406,6 +406,28 @@ export class StorageManager {
 		return { ok: true, image: found.image, freedMb: bytesToMb(found.image.bytes) };
 	}
 
+	/**
+	 * Deletes every saved image of a user (an owner's storage reset), each as `deleteImage` would: file first,
+	 * then its row, its bytes given back. Images whose file was already gone are reported as missing.
+	 */
+	public async deleteUserImages(
+		userId: string
+	): Promise<StorageResult<{ deleted: StoredImage[]; missing: string[]; failed: StorageFailure[]; freedMb: number }>> {
+		const listed = await this.getUserImages(userId);
+		if (!listed.ok) return listed;
+		const deleted: StoredImage[] = [];
+		const missing: string[] = [];
+		const failed: StorageFailure[] = [];
+		for (const image of listed.images) {
+			const result = await this.deleteImage(userId, image.id);
+			if (result.ok) deleted.push(result.image);
+			else if (result.reason === 'NOT_FOUND') missing.push(image.id);
+			else failed.push(result);
+		}
+		const freedBytes = deleted.reduce((sum, image) => sum + image.bytes, 0);
+		return { ok: true, deleted, missing, failed, freedMb: bytesToMb(freedBytes) };
+	}
+
 	/** Removes temp files older than `cleanupDays`. */
 	public async cleanupOldFiles(): Promise<CleanupResult> {
 		const cutoff = this.#clock() - this.options.cleanupDays * 86_400_000;
