@@ -132,7 +132,7 @@ export interface LimitOverride {
 
 /** Overrides are read on every reservation; other processes' changes are picked up within this time. */
 const OVERRIDE_CACHE_MS = 2000;
-/** Reconcile writes in transactions of this many rows: fast, and the write lock is never held for long. */
+/** Reconcile writes this many rows per statement: fast, and the write lock is never held for long. */
 const RECONCILE_BATCH = 500;
 
 /*
@@ -206,16 +206,12 @@ function prepareStatements(connection: SqliteConnection) {
 }
 
 export class QuotaLedger {
-	readonly #file: string;
-	readonly #busyTimeoutMs: number;
 	readonly #connection: SqliteConnection;
 	readonly #statements: ReturnType<typeof prepareStatements>;
 	readonly #keyv: Keyv<LimitOverride>;
 	readonly #overrideCache = new Map<string, { value: LimitOverride | null; until: number }>();
 
-	private constructor(file: string, busyTimeoutMs: number, connection: SqliteConnection, keyv: Keyv<LimitOverride>) {
-		this.#file = file;
-		this.#busyTimeoutMs = busyTimeoutMs;
+	private constructor(connection: SqliteConnection, keyv: Keyv<LimitOverride>) {
 		this.#connection = connection;
 		this.#statements = prepareStatements(connection);
 		this.#keyv = keyv;
@@ -240,7 +236,7 @@ export class QuotaLedger {
 		}
 		const store = new KeyvSqlite({ uri, busyTimeout: busyTimeoutMs });
 		store.on('error', () => undefined); // surfaced by the first query instead
-		return new QuotaLedger(file, busyTimeoutMs, connection, new Keyv<LimitOverride>({ store, namespace: 'imagine' }));
+		return new QuotaLedger(connection, new Keyv<LimitOverride>({ store, namespace: 'imagine' }));
 	}
 
 	/**
@@ -361,36 +357,26 @@ export class QuotaLedger {
 	}
 
 	/**
-	 * Applies what reconcile found, in batched transactions on a connection of their own (a transaction
-	 * on the shared one would sweep other requests' statements into it). Removals go first; additions
-	 * skip a row a concurrent save recorded meanwhile.
+	 * Applies what reconcile found, a few hundred rows per statement. Each statement is atomic on its own, so
+	 * no transaction spans them: an explicit transaction on this shared connection would sweep other requests'
+	 * statements into it, and one on a second connection would hold the write lock while this process's own
+	 * requests wait for it on every worker thread. Additions skip a row a concurrent save recorded meanwhile.
 	 */
 	public async applyCorrections(remove: readonly { userId: string; imageId: string }[], add: readonly FileRow[]): Promise<void> {
-		if (remove.length === 0 && add.length === 0) return;
-		const connection = await SqliteConnection.open(this.#file, this.#busyTimeoutMs);
-		try {
-			const removeRow = connection.prepare('DELETE FROM imagine_files WHERE user_id = ? AND image_id = ?');
-			const addRow = connection.prepare(
-				`INSERT INTO imagine_files (${FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (user_id, image_id) DO NOTHING`
+		for (let start = 0; start < remove.length; start += RECONCILE_BATCH) {
+			const batch = remove.slice(start, start + RECONCILE_BATCH);
+			await this.#connection.all(
+				`DELETE FROM imagine_files WHERE (user_id, image_id) IN (VALUES ${batch.map(() => '(?, ?)').join(', ')})`,
+				...batch.flatMap((row) => [row.userId, row.imageId])
 			);
-			const steps: (() => Promise<unknown>)[] = [
-				...remove.map((row) => () => removeRow.all(row.userId, row.imageId)),
-				...add.map(
-					(row) => () => addRow.all(row.userId, row.imageId, row.temp ? 1 : 0, row.ext, row.bytes, row.createdAt, row.name, row.metadata)
-				)
-			];
-			for (let start = 0; start < steps.length; start += RECONCILE_BATCH) {
-				await connection.exec('BEGIN IMMEDIATE');
-				try {
-					await Promise.all(steps.slice(start, start + RECONCILE_BATCH).map((step) => step()));
-					await connection.exec('COMMIT');
-				} catch (error) {
-					await connection.exec('ROLLBACK').catch(() => undefined);
-					throw error;
-				}
-			}
-		} finally {
-			await connection.close();
+		}
+		for (let start = 0; start < add.length; start += RECONCILE_BATCH) {
+			const batch = add.slice(start, start + RECONCILE_BATCH);
+			await this.#connection.all(
+				`INSERT INTO imagine_files (${FILE_COLUMNS}) VALUES ${batch.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, NULL)').join(', ')}
+				ON CONFLICT (user_id, image_id) DO NOTHING`,
+				...batch.flatMap((row) => [row.userId, row.imageId, row.temp ? 1 : 0, row.ext, row.bytes, row.createdAt, row.name, row.metadata])
+			);
 		}
 	}
 

@@ -179,6 +179,7 @@ export class StorageManager {
 			// rebuild. Otherwise the ledger is right but for a crash's worth of drift: start at once and
 			// correct it in the background, so a large store does not hold the bot back.
 			const empty = (await ledger.usage('', '', 0)).globalFiles === 0;
+			if (resolved.reconcileOnStart === 'if-empty' && !empty) return manager;
 			manager.#startupReconcile = manager.reconcile().then(
 				(report) => {
 					if (report.added + report.removed + report.resized + report.totalsFixed + report.partialsRemoved > 0) {
@@ -484,11 +485,14 @@ export class StorageManager {
 		// The ledger is read first so the scan can skip reading the metadata of images it already knows.
 		const inLedger = new Map((await this.#ledger.allFiles()).map((row) => [row.imageId, row]));
 		const onDisk = new Map<string, FileRow>();
-		await this.#scanDirectory(this.paths.tempDir, null, inLedger, onDisk, report, now);
+		/** Images whose save was cut short by the death of its process (its partial files are still there). */
+		const crashedWrites = new Set<string>();
+		await this.#scanDirectory(this.paths.tempDir, null, inLedger, onDisk, crashedWrites, report, now);
 		if (await this.#isInsideRoot(this.paths.usersDir, report)) {
 			for (const entry of await readdir(this.paths.usersDir, { withFileTypes: true })) {
 				const path = join(this.paths.usersDir, entry.name);
-				if (entry.isDirectory() && isSnowflake(entry.name)) await this.#scanDirectory(path, entry.name, inLedger, onDisk, report, now);
+				if (entry.isDirectory() && isSnowflake(entry.name))
+					await this.#scanDirectory(path, entry.name, inLedger, onDisk, crashedWrites, report, now);
 				else report.ignored.push(path);
 			}
 		}
@@ -507,7 +511,8 @@ export class StorageManager {
 			add.push(disk);
 		}
 		for (const row of inLedger.values()) {
-			if (now - row.createdAt < RECONCILE_GRACE_MS) continue; // may be a save between commit and rename
+			// A young row may be another process's save between commit and rename, unless its writer is dead.
+			if (now - row.createdAt < RECONCILE_GRACE_MS && !crashedWrites.has(row.imageId)) continue;
 			remove.push(row);
 			report.removed++;
 		}
@@ -622,6 +627,7 @@ export class StorageManager {
 		userId: string | null,
 		inLedger: ReadonlyMap<string, FileRow>,
 		onDisk: Map<string, FileRow>,
+		crashedWrites: Set<string>,
 		report: ReconcileReport,
 		now: number
 	) {
@@ -675,8 +681,11 @@ export class StorageManager {
 				}
 				return;
 			}
-			if (PARTIAL_FILE.test(entry.name) && entry.isFile()) {
-				if (await isOlderThan(path, PARTIAL_MAX_AGE_MS)) {
+			const partial = PARTIAL_FILE.exec(entry.name);
+			if (partial && entry.isFile()) {
+				const writerDead = this.#isDeadProcess(Number.parseInt(partial[2] as string, 16));
+				if (writerDead) crashedWrites.add(partial[1] as string);
+				if (writerDead || (await isOlderThan(path, PARTIAL_MAX_AGE_MS))) {
 					await rm(path, { force: true });
 					report.partialsRemoved++;
 				}
@@ -686,11 +695,17 @@ export class StorageManager {
 		});
 	}
 
+	/** A reservation's owner is `host:pid`: dead when it is this host and that process is gone. */
 	#isDeadOwner(owner: string): boolean {
 		const [host, pid] = owner.split(':');
-		if (host !== hostname() || !pid || Number(pid) === process.pid) return false;
+		return host === hostname() && this.#isDeadProcess(Number(pid));
+	}
+
+	/** Whether a process of this host has exited (never this process itself). */
+	#isDeadProcess(pid: number): boolean {
+		if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
 		try {
-			process.kill(Number(pid), 0);
+			process.kill(pid, 0);
 			return false;
 		} catch (error) {
 			return (error as NodeJS.ErrnoException).code === 'ESRCH';

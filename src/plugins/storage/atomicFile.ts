@@ -13,7 +13,9 @@ export interface PartialFile {
 }
 
 export async function writePartial(finalPath: string, data: Uint8Array | string): Promise<PartialFile> {
-	const partialPath = join(dirname(finalPath), `.${basename(finalPath)}.partial-${randomBytes(6).toString('hex')}`);
+	// The writer's pid is part of the name: reconcile can tell a dead process's leftover from a write in progress.
+	const writer = process.pid.toString(16).padStart(8, '0');
+	const partialPath = join(dirname(finalPath), `.${basename(finalPath)}.partial-${writer}${randomBytes(6).toString('hex')}`);
 	// 'wx': never follow or overwrite something already there under this random name.
 	const handle = await open(partialPath, 'wx', 0o644);
 	try {

@@ -56,8 +56,12 @@ export const storageOptionsSchema = z
 		reservationTtlMinutes: z.number().positive().finite().default(30),
 		/** How long a process waits for another process's write lock on the ledger before failing, in ms. */
 		busyTimeoutMs: count.default(10_000),
-		/** Run reconcile when the plugin starts (recommended: a crash or a hand-deleted file is corrected). */
-		reconcileOnStart: z.boolean().default(true)
+		/**
+		 * Reconcile when the plugin starts: `true` (recommended: a crash or a hand-deleted file is corrected; awaited
+		 * only when the ledger knows no file, in the background otherwise), `'if-empty'` (only a ledger that knows
+		 * no file is rebuilt: for short-lived processes such as the command-line tool), or `false`.
+		 */
+		reconcileOnStart: z.union([z.boolean(), z.literal('if-empty')]).default(true)
 	})
 	.strict();
 

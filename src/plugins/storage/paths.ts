@@ -21,8 +21,8 @@ export type ImageExtension = (typeof IMAGE_EXTENSIONS)[number];
 export const IMAGE_FILE = /^([0-9a-z]{16})\.(png|jpg|webp|gif)$/;
 /** `<imageId>.json`: the metadata written beside each image. */
 export const SIDECAR_FILE = /^([0-9a-z]{16})\.json$/;
-/** In-progress writes: hidden, so no listing ever shows them. */
-export const PARTIAL_FILE = /^\.[0-9a-z]{16}\.[a-z]+\.partial-[0-9a-f]+$/;
+/** In-progress writes: hidden, so no listing ever shows them. Groups: image id, the writer's pid (hex). */
+export const PARTIAL_FILE = /^\.([0-9a-z]{16})\.[a-z]+\.partial-([0-9a-f]{8})[0-9a-f]{12}$/;
 
 export function isSnowflake(value: unknown): value is string {
 	return typeof value === 'string' && SNOWFLAKE.test(value);
