@@ -1,0 +1,340 @@
+import type { Services } from '../lib/services.js';
+import type { JobFailure } from '../plugins/generation/ImageJobs.js';
+import type { StoredImage } from '../plugins/storage/StorageManager.js';
+import type { StorageFailure } from '../plugins/storage/StorageResult.js';
+import { ExitCode, exitCodeOf } from './exitCodes.js';
+import { formatBytes, formatImages, formatLimitsSource, formatReconcile, formatReport, formatStatus } from './format.js';
+import type { CliIo } from './io.js';
+import {
+	imageIdOption,
+	megabytesOption,
+	optionalString,
+	requiredString,
+	roleIdsOption,
+	userIdOption,
+	wholeNumberOption,
+	type OptionSpecs,
+	type ParsedValues
+} from './options.js';
+import { withProgress } from './progress.js';
+import { UsageError } from './usage.js';
+
+export interface CommandContext {
+	services: Services;
+	io: CliIo;
+}
+
+/** What a command produced: the exit code, the object --json prints, and the text printed otherwise. */
+export interface Outcome {
+	code: ExitCode;
+	json: unknown;
+	/** On stdout when the command succeeded, on stderr when it did not. */
+	text: string;
+}
+
+export interface CliCommand {
+	name: string;
+	/** One line for the command list. */
+	summary: string;
+	/** The usage line after `sapphire-imagine `. */
+	synopsis: string;
+	/** Paragraphs of --help. */
+	description: string[];
+	options: OptionSpecs;
+	/** Checks the options (a mistake throws a UsageError before any service opens) and returns the work to run. */
+	prepare(values: ParsedValues): (context: CommandContext) => Promise<Outcome>;
+}
+
+function succeeded(json: unknown, text: string): Outcome {
+	return { code: ExitCode.Ok, json, text };
+}
+
+/** A service's failure value, printed as it is: `{ ok: false, reason, message, ... }`. */
+function failed(failure: StorageFailure | JobFailure): Outcome {
+	return { code: exitCodeOf(failure.reason), json: failure, text: `${failure.reason}: ${failure.message}` };
+}
+
+const user = { type: 'string', valueName: 'ID', description: 'The Discord user id (17 to 20 digits).' } as const;
+const roles = {
+	type: 'string',
+	valueName: 'ID,ID',
+	description: "The member's role ids, comma-separated: they pick a role tier (ROLE_TIERS), as in Discord."
+} as const;
+
+const status: CliCommand = {
+	name: 'status',
+	summary: "A user's storage, today's generations and the limits in force",
+	synopsis: 'status --user ID [--roles ID,ID]',
+	description: ["Shows a user's quota status: what the bot's /quota shows. With --json, the quota status object."],
+	options: { user, roles },
+	prepare(values) {
+		const userId = userIdOption(values);
+		const roleIds = roleIdsOption(values);
+		return async ({ services }) => {
+			const quota = await services.storage.getQuotaStatus(userId, { roleIds });
+			return succeeded(quota, formatStatus(userId, quota));
+		};
+	}
+};
+
+const generate: CliCommand = {
+	name: 'generate',
+	summary: 'Generate an image for a user and store it (the guarded job)',
+	synopsis: 'generate --user ID --prompt TEXT [--style S] [--seed N] [options]',
+	description: [
+		"Runs the bot's generation job: reserves the user's quota (atomically, before any paid call), asks the configured provider " +
+			'(IMAGE_PROVIDER; the offline `preview` needs no key), stores the image with its metadata and charges the daily allowance. ' +
+			'A failure or Ctrl+C refunds the reservation and stores nothing.',
+		'With --json: { ok: true, image: { id, path, bytes, ... }, status } or { ok: false, reason, message }. ' +
+			'Exit code 3 when a quota denies it (DAILY_LIMIT, USER_QUOTA, GLOBAL_QUOTA), 4 when the provider fails, 2 for invalid input.'
+	],
+	options: {
+		user,
+		prompt: { type: 'string', valueName: 'TEXT', description: 'What to draw.' },
+		style: { type: 'string', valueName: 'S', description: 'A style preset, e.g. analog-film, anime, photographic.' },
+		seed: { type: 'string', valueName: 'N', description: 'Seed (0 or absent: random); the same seed redraws the same image.' },
+		negative: { type: 'string', valueName: 'TEXT', description: 'What to keep out of the image.' },
+		width: { type: 'string', valueName: 'PX', description: 'Width in pixels (64 to 4096); the provider may snap it.' },
+		height: { type: 'string', valueName: 'PX', description: 'Height in pixels (64 to 4096).' },
+		aspect: {
+			type: 'string',
+			valueName: 'W:H',
+			description: 'Aspect ratio, e.g. 16:9 (wins over width and height where the provider uses ratios).'
+		},
+		temp: { type: 'boolean', description: 'Store as a temp file (global cap only; removed by cleanup after STORAGE_CLEANUP_DAYS).' },
+		roles
+	},
+	prepare(values) {
+		const userId = userIdOption(values);
+		const roleIds = roleIdsOption(values);
+		const prompt = requiredString(values, 'prompt', 'TEXT');
+		const request = {
+			prompt,
+			negativePrompt: optionalString(values, 'negative'),
+			stylePreset: optionalString(values, 'style'),
+			seed: wholeNumberOption(values, 'seed', 0, Number.MAX_SAFE_INTEGER),
+			width: wholeNumberOption(values, 'width', 1, Number.MAX_SAFE_INTEGER),
+			height: wholeNumberOption(values, 'height', 1, Number.MAX_SAFE_INTEGER),
+			aspectRatio: optionalString(values, 'aspect')
+		};
+		const temp = values.temp === true;
+		return async ({ services, io }) => {
+			const result = await withProgress(io, 'reserving quota', (progress) =>
+				services.jobs.run({
+					kind: 'text-to-image',
+					userId,
+					roleIds,
+					temp,
+					request,
+					...(io.signal ? { signal: io.signal } : {}),
+					onStatus: (state) =>
+						progress.update(
+							state.state === 'queued' ? `queued (position ${state.position})` : state.state === 'generating' ? 'generating' : 'saving'
+						)
+				})
+			);
+			if (!result.ok) return failed(result);
+			if (!result.stored || !result.status) throw new Error('the generation job ran without storage');
+			const { width, height, seed, provider, model, preview } = result.image;
+			const image = { ...result.stored, width, height, seed, provider, model, preview };
+			const { daily } = result.status;
+			const text = [
+				`Saved image ${image.id} for user ${userId}: ${formatBytes(image.bytes)}, ${width}x${height}, seed ${seed}, ${provider}/${model}` +
+					(preview ? ' (offline preview placeholder, not AI-generated)' : ''),
+				`  ${image.path}`,
+				`Today: ${daily.used} of ${daily.limit} generations used, ${daily.remaining} left.`
+			].join('\n');
+			return succeeded({ ok: true, image, status: result.status }, text);
+		};
+	}
+};
+
+const images: CliCommand = {
+	name: 'images',
+	summary: "List a user's saved images, newest first",
+	synopsis: 'images --user ID',
+	description: ["Lists a user's saved images (not temp files), newest first, from the ledger. With --json: { ok: true, images }."],
+	options: { user },
+	prepare(values) {
+		const userId = userIdOption(values);
+		return async ({ services }) => {
+			const listed = await services.storage.getUserImages(userId);
+			if (!listed.ok) return failed(listed);
+			return succeeded(listed, formatImages(userId, listed.images));
+		};
+	}
+};
+
+const remove: CliCommand = {
+	name: 'delete',
+	summary: "Delete one of a user's images",
+	synopsis: 'delete --user ID --image IMAGE_ID',
+	description: [
+		"Deletes one of the user's images (its file and metadata) and gives its bytes back. Another user's image is NOT_FOUND. " +
+			'With --json: { ok: true, image, freedMb } or { ok: false, reason, message }; exit code 1 when it is not there.'
+	],
+	options: { user, image: { type: 'string', valueName: 'IMAGE_ID', description: 'The image id, as `images` lists it.' } },
+	prepare(values) {
+		const userId = userIdOption(values);
+		const imageId = imageIdOption(values);
+		return async ({ services }) => {
+			const deleted = await services.storage.deleteImage(userId, imageId);
+			if (!deleted.ok) return failed(deleted);
+			return succeeded(deleted, `Deleted image ${deleted.image.id} of user ${userId}: ${deleted.freedMb} MB freed.`);
+		};
+	}
+};
+
+const cleanup: CliCommand = {
+	name: 'cleanup',
+	summary: 'Remove temp files older than STORAGE_CLEANUP_DAYS',
+	synopsis: 'cleanup',
+	description: [
+		'Removes temp files older than STORAGE_CLEANUP_DAYS (what the bot does every CLEANUP_INTERVAL_MINUTES), for cron. ' +
+			'With --json: { deleted, freedMb }.'
+	],
+	options: {},
+	prepare() {
+		return async ({ services, io }) => {
+			const result = await withProgress(io, 'cleaning up temp files', () => services.storage.cleanupOldFiles());
+			const days = services.storage.options.cleanupDays;
+			return succeeded(result, `Removed ${result.deleted} temp file(s) older than ${days} day(s): ${result.freedMb} MB freed.`);
+		};
+	}
+};
+
+const reconcile: CliCommand = {
+	name: 'reconcile',
+	summary: 'Rebuild the quota ledger from the disk',
+	synopsis: 'reconcile',
+	description: [
+		'Walks the storage root and corrects the ledger: images it did not know, rows whose image is gone, wrong sizes and totals, ' +
+			'leftovers of interrupted writes (after an hour) and reservations of jobs that died. Safe while the bot and other ' +
+			'reconciles run. With --json: { added, removed, resized, totalsFixed, partialsRemoved, reservationsReleased, ignored, files, durationMs }.'
+	],
+	options: {},
+	prepare() {
+		return async ({ services, io }) => {
+			const report = await withProgress(io, 'reconciling the ledger with the disk', () => services.storage.reconcile());
+			return succeeded(report, formatReconcile(report));
+		};
+	}
+};
+
+const report: CliCommand = {
+	name: 'report',
+	summary: 'Global use, temp files and the users storing the most',
+	synopsis: 'report [--top N]',
+	description: ['With --json: { global, tempFiles, topUsers: [{ userId, bytes, files, usedMb }] }.'],
+	options: { top: { type: 'string', valueName: 'N', description: 'How many users to list (default 10).' } },
+	prepare(values) {
+		const top = wholeNumberOption(values, 'top', 0, 10_000) ?? 10;
+		return async ({ services }) => {
+			const result = await services.storage.getReport(top);
+			return succeeded(result, formatReport(result, top));
+		};
+	}
+};
+
+const reset: CliCommand = {
+	name: 'reset',
+	summary: "Give back today's allowance, or delete all of a user's saved images",
+	synopsis: 'reset --user ID [--daily] [--storage]',
+	description: [
+		"--daily gives the user today's generations back. --storage deletes every saved image of the user (an admin action: " +
+			'each one is listed). Give one or both.',
+		'With --json: { ok, userId, daily: { previous } | null, storage: { deleted: [image, ...], missing: [id, ...], failed: [{ reason, message }], freedMb } | null, status }.'
+	],
+	options: {
+		user,
+		daily: { type: 'boolean', description: "Reset today's generation count to 0." },
+		storage: { type: 'boolean', description: "Delete all of the user's saved images." }
+	},
+	prepare(values) {
+		const userId = userIdOption(values);
+		const daily = values.daily === true;
+		const storage = values.storage === true;
+		if (!daily && !storage) throw new UsageError('Say what to reset: --daily, --storage, or both.');
+		return async ({ services }) => {
+			const lines: string[] = [];
+			let dailyResult: { previous: number } | null = null;
+			if (daily) {
+				const reset = await services.storage.resetDailyCount(userId);
+				if (!reset.ok) return failed(reset);
+				dailyResult = { previous: reset.previous };
+				lines.push(`Gave user ${userId} today's allowance back (${reset.previous} generation(s) had been used).`);
+			}
+			let storageResult: { deleted: StoredImage[]; missing: string[]; failed: StorageFailure[]; freedMb: number } | null = null;
+			if (storage) {
+				// The same service call as the bot's /quota-admin reset: each image as `delete` would, file first, then its row.
+				const removed = await services.storage.deleteUserImages(userId);
+				if (!removed.ok) return failed(removed);
+				const { ok: _ok, ...rest } = removed;
+				storageResult = rest;
+				for (const image of removed.deleted) lines.push(`Deleted ${image.id} (${formatBytes(image.bytes)}) ${image.path}`);
+				// Listed but its file was already gone (or deleted meanwhile): the ledger row is dropped, nothing else to do.
+				for (const id of removed.missing) lines.push(`Already gone: ${id}`);
+				for (const failure of removed.failed) lines.push(`Could not delete an image: ${failure.reason}: ${failure.message}`);
+				lines.push(`Deleted ${removed.deleted.length} image(s) of user ${userId}: ${removed.freedMb} MB freed.`);
+			}
+			const quota = await services.storage.getQuotaStatus(userId);
+			const ok = (storageResult?.failed.length ?? 0) === 0;
+			return {
+				code: ok ? ExitCode.Ok : ExitCode.Failure,
+				json: { ok, userId, daily: dailyResult, storage: storageResult, status: quota },
+				text: lines.join('\n')
+			};
+		};
+	}
+};
+
+const limits: CliCommand = {
+	name: 'limits',
+	summary: "Show a user's limits, or set or clear an override",
+	synopsis: 'limits --user ID [--daily N] [--storage-mb N] [--clear]',
+	description: [
+		'Without --daily, --storage-mb or --clear: shows the limits in force for the user and where they come from. ' +
+			"With them: sets the user's override, which wins over role tiers and the defaults and survives restarts. " +
+			'Setting replaces the whole override: to override both limits, give both. Other processes (the bot) see a change within 2 s.',
+		'With --json: { ok: true, userId, changed: "set" | "cleared" | null, limits: { dailyGens, storageMb, source, tierName? }, status }.'
+	],
+	options: {
+		user,
+		daily: { type: 'string', valueName: 'N', description: 'Generations per UTC day (0 stops the user from generating).' },
+		'storage-mb': { type: 'string', valueName: 'N', description: 'Storage for saved images, in MB (1 MB = 1,048,576 bytes).' },
+		clear: { type: 'boolean', description: 'Remove the override: tiers and defaults apply again.' },
+		roles
+	},
+	prepare(values) {
+		const userId = userIdOption(values);
+		const roleIds = roleIdsOption(values);
+		const dailyGens = wholeNumberOption(values, 'daily', 0, 1_000_000);
+		const storageMb = megabytesOption(values, 'storage-mb');
+		const clear = values.clear === true;
+		if (clear && (dailyGens !== undefined || storageMb !== undefined))
+			throw new UsageError('--clear cannot be combined with --daily or --storage-mb.');
+		const change = clear ? 'cleared' : dailyGens !== undefined || storageMb !== undefined ? 'set' : null;
+		return async ({ services }) => {
+			if (change) {
+				const override = clear
+					? null
+					: { ...(dailyGens === undefined ? {} : { dailyGens }), ...(storageMb === undefined ? {} : { storageMb }) };
+				const updated = await services.storage.setUserLimits(userId, override);
+				if (!updated.ok) return failed(updated);
+			}
+			const quota = await services.storage.getQuotaStatus(userId, { roleIds });
+			const effective = { dailyGens: quota.daily.limit, storageMb: quota.user.limitMb, ...quota.limits };
+			const head =
+				change === 'cleared'
+					? `Cleared the override of user ${userId}.\n`
+					: change === 'set'
+						? `Set an override for user ${userId}.\n`
+						: '';
+			const text = `${head}User ${userId}: ${effective.dailyGens} generations a day, ${effective.storageMb} MB of storage; from ${formatLimitsSource(quota.limits)}.`;
+			return succeeded({ ok: true, userId, changed: change, limits: effective, status: quota }, text);
+		};
+	}
+};
+
+/** Every command, in the order --help lists them. */
+export const commands: readonly CliCommand[] = [status, generate, images, remove, cleanup, reconcile, report, reset, limits];

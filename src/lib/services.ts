@@ -1,0 +1,83 @@
+import type { Logger } from 'pino';
+import { ImageGenerator } from '../plugins/generation/ImageGenerator.js';
+import { ImageJobs } from '../plugins/generation/ImageJobs.js';
+import { StorageManager, type StorageLogger } from '../plugins/storage/StorageManager.js';
+import type { AppConfig } from './config.js';
+
+/**
+ * When to rebuild the ledger from the disk on open:
+ * - `if-empty`: only when the ledger knows no file (new, or deleted by hand), and wait for it, so a first
+ *   status is right; otherwise trust the ledger (the bot reconciles at start-up, `reconcile` does on demand).
+ * - `background`: always, without waiting (what the storage plugin does in the bot).
+ * - `never`.
+ */
+export type ReconcileOnOpen = 'if-empty' | 'background' | 'never';
+
+export interface ServicesOptions {
+	logger?: Logger;
+	/** Default `if-empty`: a short-lived process (the CLI) must not walk a large store on every call. */
+	reconcile?: ReconcileOnOpen;
+	/** Start the storage's periodic temp clean-up (a long-running process); default false. */
+	automaticCleanup?: boolean;
+}
+
+/** The bot's services without Discord: what the command-line tool and scripts use. */
+export interface Services {
+	readonly config: AppConfig;
+	readonly storage: StorageManager;
+	readonly generator: ImageGenerator;
+	readonly jobs: ImageJobs;
+	/**
+	 * Stops taking jobs, lets running ones finish for up to `graceMs` (default 0: cancel and refund at once),
+	 * then closes the provider's connections and the ledger. Calling it again returns the same promise.
+	 */
+	close(graceMs?: number): Promise<void>;
+}
+
+/** Builds StorageManager, ImageGenerator and ImageJobs from the configuration, as the plugins do in the bot. */
+export async function createServices(config: AppConfig, options: ServicesOptions = {}): Promise<Services> {
+	const reconcile = options.reconcile ?? 'if-empty';
+	const generator = ImageGenerator.create(config.generation);
+	let storage: StorageManager;
+	try {
+		storage = await StorageManager.open(
+			{ ...config.storage, reconcileOnStart: reconcile === 'background' ? true : reconcile === 'if-empty' ? 'if-empty' : false },
+			options.logger ? { logger: storageLoggerOf(options.logger) } : {}
+		);
+	} catch (error) {
+		await generator.close().catch(() => undefined);
+		throw error;
+	}
+	if (options.automaticCleanup) storage.startAutomaticCleanup();
+	const jobs = new ImageJobs(generator, () => storage, {
+		jobTimeoutMs: generator.options.jobTimeoutSeconds * 1000,
+		dailyCost: generator.options.dailyCost
+	});
+
+	let closing: Promise<void> | null = null;
+	return {
+		config,
+		storage,
+		generator,
+		jobs,
+		close: (graceMs = 0) =>
+			(closing ??= (async () => {
+				try {
+					await jobs.drain(graceMs);
+				} finally {
+					await Promise.allSettled([generator.close()]);
+					await storage.close();
+				}
+			})())
+	};
+}
+
+/** The storage's (message, details) logging onto pino's (details, message). */
+function storageLoggerOf(logger: Logger): StorageLogger {
+	const child = logger.child({ source: 'storage' });
+	return {
+		info: (message, details) => child.info(details ?? {}, message),
+		warn: (message, details) => child.warn(details ?? {}, message),
+		error: (message, details) => child.error(details ?? {}, message)
+	};
+}
