@@ -213,48 +213,6 @@ describe('SIGKILL at random moments', () => {
 	 * recognised at once: a bot restarted within the minute drops the phantom row in its start-up reconcile.
 	 */
 	it(
-		'a crash between the ledger commit and the rename, reconciled after the grace: the row is dropped, nothing half-written is listed',
-		{ timeout: 30_000 },
-		async () => {
-			const { root } = await newTempDir('imagine-crash-');
-			const env = cliEnv(root, { MAX_USER_DAILY_GENS: '1000000' });
-			const acknowledged: Acknowledged = { saved: new Map(), deleted: new Set(), deleting: new Set(), crashedAt: [] };
-			const loop = startLoop({
-				storageRoot: root,
-				users: [USER_A],
-				clockSkewMs: CLOCK_SKEW_MS,
-				crashAtImageRename: true,
-				crashAfterSaves: 3,
-				tempShare: 0,
-				deleteShare: 0
-			});
-			expect((await loop.closed).signal).toBe('SIGKILL');
-			collect(loop.output().stdout, acknowledged);
-			const [crashed] = acknowledged.crashedAt;
-			expect(crashed).toBeDefined();
-
-			// Before reconcile the ledger holds the committed row of an image that never appeared.
-			const before = jsonOf<{ images: { id: string }[] }>(await runInProcess(['images', '--user', USER_A, '--json'], env));
-			expect(before.images.map((image) => image.id)).toContain(crashed);
-
-			const reconcile = jsonOf(await runInProcess(['reconcile', '--json'], env));
-			expect(reconcile).toMatchObject({ removed: 1, added: 0 });
-			const disk = await walkStorage(root);
-			expect(disk.images.has(crashed as string)).toBe(false);
-			// What the crash left (the image's hidden partial, its metadata file) belongs to that image alone and is never listed.
-			for (const path of [...disk.partials, ...disk.orphanSidecars]) expect(path).toContain(crashed);
-			expect([...disk.images.keys()].sort()).toEqual([...acknowledged.saved.keys()].sort());
-			await expectLedgerEqualsDisk(env, [USER_A], disk);
-			expect((await runInProcess(['delete', '--user', USER_A, '--image', crashed as string], env)).code).toBe(1);
-		}
-	);
-
-	/*
-	 * A row whose image is missing is normally kept for 60 s (it may be another process's save between commit
-	 * and rename). Partial files carry their writer's pid, so a save whose process died in that window is
-	 * recognised at once: a bot restarted within the minute drops the phantom row in its start-up reconcile.
-	 */
-	it(
 		'a crash between the ledger commit and the rename, reconciled at once (real clock): the ledger equals the disk',
 		{ timeout: 30_000 },
 		async () => {
