@@ -1,6 +1,6 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Subcommand } from '@sapphire/plugin-subcommands';
-import { ApplicationIntegrationType, InteractionContextType, MessageFlags } from 'discord.js';
+import { MessageFlags } from 'discord.js';
 import { imageChoices } from '../lib/responses/autocompleteChoices.js';
 import { attachmentLimitOf } from '../lib/responses/discordLimits.js';
 import { buildFailureEmbed } from '../lib/responses/failureEmbed.js';
@@ -8,6 +8,7 @@ import { buildGalleryPage } from '../lib/responses/gallery.js';
 import { detailsOf } from '../lib/responses/imageDetails.js';
 import { requesterOf } from '../lib/responses/requester.js';
 import { buildImageMessage, deletedImageEmbed } from '../lib/responses/resultMessage.js';
+import { defineCommand } from '../lib/responses/commandDefinition.js';
 
 @ApplyOptions<Subcommand.Options>({
 	description: 'Your saved images',
@@ -20,11 +21,7 @@ import { buildImageMessage, deletedImageEmbed } from '../lib/responses/resultMes
 export class ImagesCommand extends Subcommand {
 	public override registerApplicationCommands(registry: Subcommand.Registry) {
 		registry.registerChatInputCommand((builder) =>
-			builder
-				.setName(this.name)
-				.setDescription(this.description)
-				.setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
-				.setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+			defineCommand(builder, this)
 				.addSubcommand((command) => command.setName('list').setDescription('Your gallery, twelve images a page'))
 				.addSubcommand((command) =>
 					command

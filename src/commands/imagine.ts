@@ -1,10 +1,10 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Command } from '@sapphire/framework';
-import { ApplicationIntegrationType, InteractionContextType } from 'discord.js';
 import { ASPECT_RATIOS, MAX_SEED } from '../plugins/generation/index.js';
 import { styleChoices } from '../lib/responses/autocompleteChoices.js';
 import { NEGATIVE_PROMPT_MAX_LENGTH, PROMPT_MAX_LENGTH } from '../lib/responses/discordLimits.js';
 import { replyWithJob } from '../lib/responses/jobReply.js';
+import { defineCommand } from '../lib/responses/commandDefinition.js';
 
 const ASPECT_NAMES: Record<string, string> = {
 	'1:1': '1:1 square',
@@ -25,11 +25,7 @@ const ASPECT_NAMES: Record<string, string> = {
 export class ImagineCommand extends Command {
 	public override registerApplicationCommands(registry: Command.Registry) {
 		registry.registerChatInputCommand((builder) =>
-			builder
-				.setName(this.name)
-				.setDescription(this.description)
-				.setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
-				.setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+			defineCommand(builder, this)
 				.addStringOption((option) =>
 					option.setName('prompt').setDescription('What to draw').setRequired(true).setMinLength(1).setMaxLength(PROMPT_MAX_LENGTH)
 				)

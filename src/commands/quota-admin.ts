@@ -1,9 +1,10 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Subcommand } from '@sapphire/plugin-subcommands';
-import { ApplicationIntegrationType, InteractionContextType, MessageFlags } from 'discord.js';
+import { MessageFlags } from 'discord.js';
 import { buildResetEmbed } from '../lib/responses/adminEmbeds.js';
 import { buildFailureEmbed } from '../lib/responses/failureEmbed.js';
 import { buildQuotaEmbed } from '../lib/responses/quotaEmbed.js';
+import { defineCommand } from '../lib/responses/commandDefinition.js';
 
 /**
  * The owners' quota tools. They are not subcommands of `/quota`: Discord cannot hide one subcommand from
@@ -21,12 +22,7 @@ import { buildQuotaEmbed } from '../lib/responses/quotaEmbed.js';
 export class QuotaAdminCommand extends Subcommand {
 	public override registerApplicationCommands(registry: Subcommand.Registry) {
 		registry.registerChatInputCommand((builder) =>
-			builder
-				.setName(this.name)
-				.setDescription(this.description)
-				.setDefaultMemberPermissions(0)
-				.setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
-				.setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+			defineCommand(builder, this, 'owners')
 				.addSubcommand((command) =>
 					command
 						.setName('reset')

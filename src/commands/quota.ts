@@ -1,8 +1,9 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Command } from '@sapphire/framework';
-import { ApplicationIntegrationType, InteractionContextType, MessageFlags } from 'discord.js';
+import { MessageFlags } from 'discord.js';
 import { buildQuotaEmbed } from '../lib/responses/quotaEmbed.js';
 import { requesterOf } from '../lib/responses/requester.js';
+import { defineCommand } from '../lib/responses/commandDefinition.js';
 
 /**
  * `/quota`: the caller's own status, with no subcommands. The owners' tools live in `/quota-admin`:
@@ -12,13 +13,7 @@ import { requesterOf } from '../lib/responses/requester.js';
 @ApplyOptions<Command.Options>({ description: 'Your daily allowance and storage' })
 export class QuotaCommand extends Command {
 	public override registerApplicationCommands(registry: Command.Registry) {
-		registry.registerChatInputCommand((builder) =>
-			builder
-				.setName(this.name)
-				.setDescription(this.description)
-				.setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
-				.setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
-		);
+		registry.registerChatInputCommand((builder) => defineCommand(builder, this));
 	}
 
 	public override async chatInputRun(interaction: Command.ChatInputCommandInteraction) {

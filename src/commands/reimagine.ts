@@ -1,11 +1,12 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Command } from '@sapphire/framework';
-import { ApplicationIntegrationType, InteractionContextType, MessageFlags } from 'discord.js';
+import { MessageFlags } from 'discord.js';
 import { checkDeclaredImage, downloadAttachment } from '../lib/responses/attachmentInput.js';
 import { styleChoices } from '../lib/responses/autocompleteChoices.js';
 import { PROMPT_MAX_LENGTH } from '../lib/responses/discordLimits.js';
 import { buildFailureEmbed } from '../lib/responses/failureEmbed.js';
 import { replyWithJob } from '../lib/responses/jobReply.js';
+import { defineCommand } from '../lib/responses/commandDefinition.js';
 
 @ApplyOptions<Command.Options>({
 	description: 'Create a new image from an attached image and a prompt',
@@ -14,11 +15,7 @@ import { replyWithJob } from '../lib/responses/jobReply.js';
 export class ReimagineCommand extends Command {
 	public override registerApplicationCommands(registry: Command.Registry) {
 		registry.registerChatInputCommand((builder) =>
-			builder
-				.setName(this.name)
-				.setDescription(this.description)
-				.setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
-				.setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+			defineCommand(builder, this)
 				.addAttachmentOption((option) =>
 					option.setName('image').setDescription('The image to start from (PNG, JPEG, WebP or GIF)').setRequired(true)
 				)

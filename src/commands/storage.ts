@@ -1,8 +1,9 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Subcommand } from '@sapphire/plugin-subcommands';
-import { ApplicationIntegrationType, InteractionContextType, MessageFlags } from 'discord.js';
+import { MessageFlags } from 'discord.js';
 import { buildCleanupEmbed } from '../lib/responses/adminEmbeds.js';
 import { buildReportEmbed } from '../lib/responses/reportEmbed.js';
+import { defineCommand } from '../lib/responses/commandDefinition.js';
 
 /** Owner only: hidden from members by default permissions (0), and refused to anyone else by OwnerOnly. */
 @ApplyOptions<Subcommand.Options>({
@@ -16,12 +17,7 @@ import { buildReportEmbed } from '../lib/responses/reportEmbed.js';
 export class StorageCommand extends Subcommand {
 	public override registerApplicationCommands(registry: Subcommand.Registry) {
 		registry.registerChatInputCommand((builder) =>
-			builder
-				.setName(this.name)
-				.setDescription(this.description)
-				.setDefaultMemberPermissions(0)
-				.setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
-				.setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+			defineCommand(builder, this, 'owners')
 				.addSubcommand((command) => command.setName('report').setDescription('Disk use, temp files and the users storing the most'))
 				.addSubcommand((command) => command.setName('cleanup').setDescription('Remove temp files older than the clean-up age now'))
 		);

@@ -1,9 +1,10 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Command } from '@sapphire/framework';
-import { ApplicationIntegrationType, InteractionContextType, MessageFlags } from 'discord.js';
+import { MessageFlags } from 'discord.js';
 import { checkDeclaredImage, downloadAttachment } from '../lib/responses/attachmentInput.js';
 import { buildFailureEmbed } from '../lib/responses/failureEmbed.js';
 import { replyWithJob } from '../lib/responses/jobReply.js';
+import { defineCommand } from '../lib/responses/commandDefinition.js';
 
 @ApplyOptions<Command.Options>({
 	description: 'Upscale an attached image to twice its size',
@@ -12,14 +13,9 @@ import { replyWithJob } from '../lib/responses/jobReply.js';
 export class UpscaleCommand extends Command {
 	public override registerApplicationCommands(registry: Command.Registry) {
 		registry.registerChatInputCommand((builder) =>
-			builder
-				.setName(this.name)
-				.setDescription(this.description)
-				.setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
-				.setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
-				.addAttachmentOption((option) =>
-					option.setName('image').setDescription('The image to upscale (PNG, JPEG, WebP or GIF)').setRequired(true)
-				)
+			defineCommand(builder, this).addAttachmentOption((option) =>
+				option.setName('image').setDescription('The image to upscale (PNG, JPEG, WebP or GIF)').setRequired(true)
+			)
 		);
 	}
 
