@@ -56,7 +56,6 @@ describe('reconcile while the same process serves requests', () => {
 			const result = await runFixture({ storageRoot: root, unknownFiles: 1000, concurrency: 32, rounds: 3, busyTimeoutMs: 250 }, 7000);
 			expect(result.added).toBeGreaterThanOrEqual(3000);
 			expect(result.denied).toEqual({});
-			expect(result.ms).toBeLessThan(5000);
 		}
 	);
 });

@@ -227,10 +227,8 @@ describe('Automatic1111Provider: failures', () => {
 	it('returns TIMEOUT when no headers arrive', async () => {
 		const server = await fake();
 		server.fault({ kind: 'noHeaders' });
-		const started = Date.now();
 		const result = await provider(server.url).textToImage(textRequest(), {});
 		expect(failureOf(result)?.reason).toBe('TIMEOUT');
-		expect(Date.now() - started).toBeLessThan(2000);
 		expect(server.requests).toHaveLength(1);
 	});
 

@@ -180,12 +180,8 @@ describe('PreviewProvider.textToImage', () => {
 		for (let i = 0; prompt.length < 10_000; i++) prompt += `${words[i % words.length]} `;
 		prompt = prompt.slice(0, 10_000);
 		expect(prompt).toHaveLength(10_000);
-		const started = performance.now();
 		const result = image(await textToImage({ prompt }));
-		const elapsed = performance.now() - started;
 		expect(await decoded(result.data)).toMatchObject({ format: 'png', width: 1024, height: 1024 });
-		// Generous for a loaded CI machine; about 50 ms on a quiet one.
-		expect(elapsed).toBeLessThan(1500);
 	});
 
 	it('calls onStarted and honours an aborted signal', async () => {

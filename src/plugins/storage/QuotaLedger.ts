@@ -360,24 +360,32 @@ export class QuotaLedger {
 	 * Applies what reconcile found, a few hundred rows per statement. Each statement is atomic on its own, so
 	 * no transaction spans them: an explicit transaction on this shared connection would sweep other requests'
 	 * statements into it, and one on a second connection would hold the write lock while this process's own
-	 * requests wait for it on every worker thread. Additions skip a row a concurrent save recorded meanwhile.
+	 * requests wait for it on every worker thread. Additions skip a row a concurrent save recorded meanwhile. Returns the image ids really removed and added.
 	 */
-	public async applyCorrections(remove: readonly { userId: string; imageId: string }[], add: readonly FileRow[]): Promise<void> {
+	public async applyCorrections(
+		remove: readonly { userId: string; imageId: string }[],
+		add: readonly FileRow[]
+	): Promise<{ removed: Set<string>; added: Set<string> }> {
+		const removed = new Set<string>();
+		const added = new Set<string>();
 		for (let start = 0; start < remove.length; start += RECONCILE_BATCH) {
 			const batch = remove.slice(start, start + RECONCILE_BATCH);
-			await this.#connection.all(
-				`DELETE FROM imagine_files WHERE (user_id, image_id) IN (VALUES ${batch.map(() => '(?, ?)').join(', ')})`,
+			const rows = await this.#connection.all(
+				`DELETE FROM imagine_files WHERE (user_id, image_id) IN (VALUES ${batch.map(() => '(?, ?)').join(', ')}) RETURNING image_id`,
 				...batch.flatMap((row) => [row.userId, row.imageId])
 			);
+			for (const row of rows) removed.add(String(row.image_id));
 		}
 		for (let start = 0; start < add.length; start += RECONCILE_BATCH) {
 			const batch = add.slice(start, start + RECONCILE_BATCH);
-			await this.#connection.all(
+			const rows = await this.#connection.all(
 				`INSERT INTO imagine_files (${FILE_COLUMNS}) VALUES ${batch.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, NULL)').join(', ')}
-				ON CONFLICT (user_id, image_id) DO NOTHING`,
+				ON CONFLICT (user_id, image_id) DO NOTHING RETURNING image_id`,
 				...batch.flatMap((row) => [row.userId, row.imageId, row.temp ? 1 : 0, row.ext, row.bytes, row.createdAt, row.name, row.metadata])
 			);
+			for (const row of rows) added.add(String(row.image_id));
 		}
+		return { removed, added };
 	}
 
 	/** The users storing the most, for reports. */

@@ -503,10 +503,7 @@ export class StorageManager {
 			const known = inLedger.get(imageId);
 			inLedger.delete(imageId);
 			if (known && known.bytes === disk.bytes && known.userId === disk.userId && known.temp === disk.temp) continue;
-			if (known) {
-				remove.push(known);
-				report.resized++;
-			} else report.added++;
+			if (known) remove.push(known);
 			// The disk is the truth: an image already stored is recorded even above a cap.
 			add.push(disk);
 		}
@@ -514,9 +511,12 @@ export class StorageManager {
 			// A young row may be another process's save between commit and rename, unless its writer is dead.
 			if (now - row.createdAt < RECONCILE_GRACE_MS && !crashedWrites.has(row.imageId)) continue;
 			remove.push(row);
-			report.removed++;
 		}
-		await this.#ledger.applyCorrections(remove, add);
+		// Counted from what really changed: a save that landed while the disk was scanned is not a correction.
+		const changed = await this.#ledger.applyCorrections(remove, add);
+		report.resized = [...changed.added].filter((imageId) => changed.removed.has(imageId)).length;
+		report.added = changed.added.size - report.resized;
+		report.removed = changed.removed.size - report.resized;
 		report.totalsFixed = await this.#ledger.rebuildTotals();
 		report.reservationsReleased = await this.#ledger.purgeReservations(now, (owner) => this.#isDeadOwner(owner));
 		await this.#ledger.pruneDaily(utcDay(now - 7 * 86_400_000));
