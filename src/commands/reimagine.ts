@@ -1,11 +1,8 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Command } from '@sapphire/framework';
-import { MessageFlags } from 'discord.js';
-import { checkDeclaredImage, downloadAttachment } from '../lib/responses/attachmentInput.js';
 import { styleChoices } from '../lib/responses/autocompleteChoices.js';
 import { PROMPT_MAX_LENGTH } from '../lib/responses/discordLimits.js';
-import { buildFailureEmbed } from '../lib/responses/failureEmbed.js';
-import { replyWithJob } from '../lib/responses/jobReply.js';
+import { replyWithAttachmentJob } from '../lib/responses/jobReply.js';
 import { defineCommand } from '../lib/responses/commandDefinition.js';
 
 @ApplyOptions<Command.Options>({
@@ -38,26 +35,16 @@ export class ReimagineCommand extends Command {
 		);
 	}
 
-	public override async chatInputRun(interaction: Command.ChatInputCommandInteraction) {
-		const attachment = interaction.options.getAttachment('image', true);
-		const { maxInputMb, maxInputMegapixels } = this.container.generator.options;
-		const limits = { maxBytes: maxInputMb * 1024 * 1024, maxPixels: maxInputMegapixels * 1e6 };
-		const declared = checkDeclaredImage(attachment, limits);
-		if (!declared.ok) return interaction.reply({ embeds: [buildFailureEmbed(declared)], flags: MessageFlags.Ephemeral });
-
-		return replyWithJob(interaction, async () => {
-			const image = await downloadAttachment(attachment, limits.maxBytes);
-			if (!image.ok) return image;
-			return {
-				kind: 'image-to-image',
-				request: {
-					image: image.data,
-					prompt: interaction.options.getString('prompt', true),
-					strength: interaction.options.getNumber('strength') ?? undefined,
-					stylePreset: interaction.options.getString('style') ?? undefined
-				}
-			};
-		});
+	public override chatInputRun(interaction: Command.ChatInputCommandInteraction) {
+		return replyWithAttachmentJob(interaction, (image) => ({
+			kind: 'image-to-image',
+			request: {
+				image,
+				prompt: interaction.options.getString('prompt', true),
+				strength: interaction.options.getNumber('strength') ?? undefined,
+				stylePreset: interaction.options.getString('style') ?? undefined
+			}
+		}));
 	}
 
 	public override autocompleteRun(interaction: Command.AutocompleteInteraction) {

@@ -9,6 +9,7 @@ import {
 	type MessageCreateOptions
 } from 'discord.js';
 import type { JobFailure, JobInput } from '../../plugins/generation/index.js';
+import { checkDeclaredImage, downloadAttachment } from './attachmentInput.js';
 import { buildDenialEmbed } from './denialEmbed.js';
 import { attachmentLimitOf, INTERACTION_TOKEN_LIFETIME_MS } from './discordLimits.js';
 import { buildFailureEmbed } from './failureEmbed.js';
@@ -171,4 +172,24 @@ async function sendToChannel(interaction: GenerationInteraction, payload: Messag
 
 function isGone(error: unknown): boolean {
 	return error instanceof DiscordAPIError && typeof error.code === 'number' && GONE_CODES.has(error.code);
+}
+
+/**
+ * A job that starts from the image attached to a slash command: the attachment's declared type and size are
+ * checked before anything is downloaded (a refusal is private), then the download happens inside the deferred
+ * reply, and `toJob` turns the bytes into the job.
+ */
+export async function replyWithAttachmentJob(
+	interaction: ChatInputCommandInteraction,
+	toJob: (image: Buffer) => JobInput
+): Promise<unknown> {
+	const attachment = interaction.options.getAttachment('image', true);
+	const { maxInputMb, maxInputMegapixels } = container.generator.options;
+	const limits = { maxBytes: maxInputMb * 1024 * 1024, maxPixels: maxInputMegapixels * 1e6 };
+	const declared = checkDeclaredImage(attachment, limits);
+	if (!declared.ok) return interaction.reply({ embeds: [buildFailureEmbed(declared)], flags: MessageFlags.Ephemeral });
+	return replyWithJob(interaction, async () => {
+		const image = await downloadAttachment(attachment, limits.maxBytes);
+		return image.ok ? toJob(image.data) : image;
+	});
 }
