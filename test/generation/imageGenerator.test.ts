@@ -40,6 +40,11 @@ describe('choosing the provider', () => {
 	it('refuses wrong options naming the field, and never echoes a key', () => {
 		expect(() => ImageGenerator.create({ http: { maxConcurrent: 0 } })).toThrow(/http\.maxConcurrent: expected 1 or more \(got 0\)/);
 		expect(() => ImageGenerator.create({ stability: { apiKey: '' } })).toThrow(/stability\.apiKey: .*\(got a value of 0 characters\)/);
+		// A typo beside a key: the error names the keys of the object, never its values.
+		const secret = 'sk-live-0123456789abcdefSECRET';
+		const typo = () => ImageGenerator.create({ stability: { apiKey: secret, modle: 'core' } as never });
+		expect(typo).toThrow(/modle/);
+		expect(typo).not.toThrow(new RegExp(secret));
 	});
 
 	it('lists the style presets', () => {

@@ -165,6 +165,33 @@ describe('the guarded generation job', () => {
 	});
 });
 
+describe('unexpected failures', () => {
+	it('a status callback that throws changes nothing: the job completes and is charged once', async () => {
+		storage = await openTestStorage({ maxUserDailyGens: 1 });
+		const jobs = jobsWith({ provider: 'preview' });
+		const result = await jobs.run({
+			kind: 'text-to-image',
+			userId: USER_A,
+			request: { prompt: 'a lighthouse' },
+			onStatus: () => {
+				throw new Error('a broken progress renderer');
+			}
+		});
+		expect(result.ok).toBe(true);
+		expect((await storage.manager.getQuotaStatus(USER_A)).daily).toMatchObject({ used: 1, pending: 0 });
+	});
+
+	it('an exception inside a job reaches the caller, releases the reservation and leaves nothing unhandled', async () => {
+		storage = await openTestStorage({ maxUserDailyGens: 1 });
+		const jobs = jobsWith({ provider: 'preview' });
+		// A caller bug: an upscale without an image.
+		const broken = jobs.run({ kind: 'upscale', userId: USER_A, request: {} as never });
+		await expect(broken).rejects.toThrow();
+		expect((await storage.manager.getQuotaStatus(USER_A)).daily).toMatchObject({ used: 0, pending: 0, remaining: 1 });
+		expect(jobs.running).toBe(0);
+	});
+});
+
 describe('draining at shutdown', () => {
 	it('refuses new jobs, lets running ones finish', async () => {
 		storage = await openTestStorage();

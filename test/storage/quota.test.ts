@@ -117,6 +117,14 @@ describe('daily generation limit', () => {
 		expect((await storage.manager.reserve(USER_A)).ok).toBe(true);
 	});
 
+	it('a reservation held for a long job keeps counting past the default lifetime', async () => {
+		const clock = new ManualClock();
+		storage = await openTestStorage({ maxUserDailyGens: 1, reservationTtlMinutes: 10 }, { clock: clock.read });
+		expect((await storage.manager.reserve(USER_A, { holdMs: 60 * 60_000 })).ok).toBe(true);
+		clock.advance(30 * 60_000);
+		expect(await storage.manager.reserve(USER_A)).toMatchObject({ ok: false, reason: 'DAILY_LIMIT' });
+	});
+
 	it('a failed save is not charged', async () => {
 		storage = await openTestStorage({ maxUserDailyGens: 1 });
 		const reserved = await storage.manager.reserve(USER_A);

@@ -44,6 +44,9 @@ export interface JobFailure {
 
 export type JobResult = JobSuccess | JobFailure;
 
+/** A reservation outlives its job's time-out by this much, so it never stops counting while the job runs. */
+const RESERVATION_MARGIN_MS = 60_000;
+
 export interface ImageJobsOptions {
 	jobTimeoutMs: number;
 	dailyCost: { textToImage: number; imageToImage: number; upscale: number };
@@ -79,7 +82,8 @@ export class ImageJobs {
 		if (!this.#accepting) return Promise.resolve({ ok: false, reason: 'UNAVAILABLE', message: generationMessages.shuttingDown });
 		const pending = this.#run(job);
 		this.#running.add(pending);
-		void pending.finally(() => this.#running.delete(pending));
+		// The caller handles the job's outcome; this bookkeeping branch must not turn a failure into an unhandled rejection.
+		void pending.finally(() => this.#running.delete(pending)).catch(() => undefined);
 		return pending;
 	}
 
@@ -113,45 +117,54 @@ export class ImageJobs {
 				roleIds: job.roleIds,
 				temp: job.temp,
 				cost: this.#costOf(job.kind),
+				// Held as long as the job may run, so it keeps counting until it commits or is released.
+				holdMs: this.#options.jobTimeoutMs + RESERVATION_MARGIN_MS,
 				...(job.kind === 'upscale' ? { estimatedBytes: Math.max(job.request.image.byteLength * 4, 1) } : {})
 			});
 			if (!held.ok) return held;
 			reservation = held.reservation;
 		}
 
-		let result: GenerationResult;
+		// Progress is a courtesy: a status callback that throws must not break (or leak) the job.
+		const report = (status: JobStatus) => {
+			try {
+				job.onStatus?.(status);
+			} catch {
+				// ignored
+			}
+		};
+		let saved: Awaited<ReturnType<StorageManager['saveImage']>>;
+		let image: GeneratedImage;
 		try {
-			result = await this.#generate(job, {
+			const result = await this.#generate(job, {
 				signal,
-				onQueued: (position) => job.onStatus?.({ state: 'queued', position }),
-				onStarted: () => job.onStatus?.({ state: 'generating', startedAt: Date.now() })
+				onQueued: (position) => report({ state: 'queued', position }),
+				onStarted: () => report({ state: 'generating', startedAt: Date.now() })
+			});
+			if (!result.ok || !storage) {
+				if (reservation) await storage?.release(reservation);
+				return result.ok ? { ok: true, image: result.image, stored: null, status: null } : result;
+			}
+			image = result.image;
+			report({ state: 'saving' });
+			// saveImage commits the reservation, or releases it on any failure of its own.
+			saved = await storage.saveImage({
+				data: image.data,
+				userId: job.userId,
+				roleIds: job.roleIds,
+				temp: job.temp,
+				reservation: reservation ?? undefined,
+				metadata: metadataOf(job, image)
 			});
 		} catch (error) {
-			if (reservation) await storage?.release(reservation);
+			// Unexpected (a bug, a dead ledger): give the quota back before the error goes up.
+			if (reservation) await storage?.release(reservation).catch(() => undefined);
 			throw error;
 		}
-		if (!result.ok) {
-			if (reservation) await storage?.release(reservation);
-			return result;
-		}
-		if (!storage) return { ok: true, image: result.image, stored: null, status: null };
-
-		job.onStatus?.({ state: 'saving' });
-		const saved = await storage.saveImage({
-			data: result.image.data,
-			userId: job.userId,
-			roleIds: job.roleIds,
-			temp: job.temp,
-			reservation: reservation ?? undefined,
-			metadata: metadataOf(job, result.image)
-		});
 		if (!saved.ok) return saved;
-		return {
-			ok: true,
-			image: result.image,
-			stored: saved.image,
-			status: await storage.getQuotaStatus(job.userId, { roleIds: job.roleIds })
-		};
+		// The image is stored and charged: a status that cannot be read now must not turn that into a failure.
+		const status = await storage.getQuotaStatus(job.userId, { roleIds: job.roleIds }).catch(() => null);
+		return { ok: true, image, stored: saved.image, status };
 	}
 
 	#generate(job: JobInput, call: ProviderCall): Promise<GenerationResult> {

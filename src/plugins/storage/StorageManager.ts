@@ -42,6 +42,8 @@ export interface ReserveRequest extends QuotaSubject {
 	cost?: number;
 	/** The image will be a temp file (counts toward the global cap only). */
 	temp?: boolean;
+	/** How long the reservation counts if neither committed nor released; default `reservationTtlMinutes`. */
+	holdMs?: number;
 }
 
 /** Quota held for one job between the check and the save. Commit it with saveImage, or release it. */
@@ -261,7 +263,7 @@ export class StorageManager {
 			cost: Math.max(0, Math.floor(request.cost ?? 1)),
 			temp: request.temp ?? false,
 			createdAt: now,
-			expiresAt: now + this.options.reservationTtlMinutes * 60_000,
+			expiresAt: now + Math.max(this.options.reservationTtlMinutes * 60_000, request.holdMs ?? 0),
 			limits: ledgerLimits
 		};
 		const outcome = await this.#ledger.reserve(
@@ -352,8 +354,8 @@ export class StorageManager {
 			return this.#abandonSave(written, held, error, userId);
 		}
 		if (!committed.ok) {
-			await Promise.all(written.map(discard));
-			await this.release(held);
+			await Promise.all(written.map((file) => discard(file).catch(() => undefined)));
+			await this.release(held).catch(() => undefined);
 			return this.#deny(committed.failed, userId, request);
 		}
 

@@ -98,8 +98,15 @@ export function describeIssues(
 		.map((issue) => {
 			const value = valueAt(input, issue.path);
 			const secret = /key|password|token|secret/i.test(String(issue.path.at(-1) ?? ''));
+			// Never print a whole object: it may hold a key or a password beside the field that is wrong.
 			const got =
-				value === undefined ? '' : secret ? ` (got a value of ${String(value).length} characters)` : ` (got ${JSON.stringify(value)})`;
+				value === undefined
+					? ''
+					: secret
+						? ` (got a value of ${String(value).length} characters)`
+						: typeof value === 'object' && value !== null
+							? ` (got ${Array.isArray(value) ? 'a list' : `an object with keys ${Object.keys(value).join(', ')}`})`
+							: ` (got ${JSON.stringify(value)})`;
 			return `- ${nameOf(issue.path) || '(options)'}: ${issue.message}${got}`;
 		})
 		.join('\n');
