@@ -53,12 +53,12 @@ export class ImagesCommand extends Subcommand {
 
 	public async chatInputShow(interaction: Subcommand.ChatInputCommandInteraction) {
 		const requester = requesterOf(interaction);
-		const found = await this.container.storage.getImagePath(requester.id, interaction.options.getString('id', true).trim());
+		const found = await this.container.storage.readImage(requester.id, interaction.options.getString('id', true).trim());
 		if (!found.ok) return interaction.reply({ embeds: [buildFailureEmbed(found)], flags: MessageFlags.Ephemeral });
 		await interaction.deferReply();
 		const message = await buildImageMessage({
 			details: detailsOf(found.image),
-			data: { path: found.path },
+			data: found.data,
 			owner: { id: requester.id, name: requester.name, avatarUrl: requester.avatarUrl },
 			attachmentLimit: attachmentLimitOf(interaction),
 			heading: 'From the gallery'

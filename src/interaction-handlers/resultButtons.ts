@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { ApplyOptions } from '@sapphire/decorators';
 import { InteractionHandler, InteractionHandlerTypes } from '@sapphire/framework';
 import { MessageFlags, type ButtonInteraction } from 'discord.js';
@@ -34,7 +33,7 @@ export class ResultButtonsHandler extends InteractionHandler {
 			return interaction.update({ content: '', embeds: [deletedImageEmbed(imageId, deleted.freedMb)], components: [], attachments: [] });
 		}
 
-		const found = await this.container.storage.getImagePath(ownerId, imageId);
+		const found = await this.container.storage.readImage(ownerId, imageId);
 		if (!found.ok)
 			return interaction.reply({
 				embeds: [found.reason === 'NOT_FOUND' ? imageGone() : buildFailureEmbed(found)],
@@ -43,17 +42,13 @@ export class ResultButtonsHandler extends InteractionHandler {
 		const details = detailsOf(found.image);
 		switch (action) {
 			case 'upscale':
-				return replyWithJob(interaction, async () => ({
-					kind: 'upscale',
-					request: { image: await readFile(found.path) },
-					sourceImageId: imageId
-				}));
+				return replyWithJob(interaction, { kind: 'upscale', request: { image: found.data }, sourceImageId: imageId });
 			case 'vary':
-				return replyWithJob(interaction, async () => ({
+				return replyWithJob(interaction, {
 					kind: 'image-to-image',
-					request: { image: await readFile(found.path), prompt: details.prompt ?? '', stylePreset: details.style ?? undefined },
+					request: { image: found.data, prompt: details.prompt ?? '', stylePreset: details.style ?? undefined },
 					sourceImageId: imageId
-				}));
+				});
 			case 'reroll':
 				return replyWithJob(interaction, {
 					kind: 'text-to-image',

@@ -67,6 +67,9 @@ describe('saving and listing images', () => {
 		if (!saved.ok) throw new Error(saved.message);
 		expect(await storage.manager.getImagePath(USER_A, saved.image.id)).toMatchObject({ ok: true, path: saved.image.path });
 		expect(await storage.manager.getImagePath(USER_B, saved.image.id)).toMatchObject({ ok: false, reason: 'NOT_FOUND' });
+		const read = await storage.manager.readImage(USER_A, saved.image.id);
+		expect(read.ok && read.data.equals(await readFile(saved.image.path))).toBe(true);
+		expect(await storage.manager.readImage(USER_B, saved.image.id)).toMatchObject({ ok: false, reason: 'NOT_FOUND' });
 		expect(await storage.manager.deleteImage(USER_B, saved.image.id)).toMatchObject({ ok: false, reason: 'NOT_FOUND' });
 		expect(await readFile(saved.image.path)).toBeTruthy();
 	});

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import {
 	ActionRowBuilder,
 	AttachmentBuilder,
@@ -20,7 +19,7 @@ import { discordTimestamp, formatBytes, oneLine, styleLabel, userText } from './
 export interface ImageMessageInput {
 	details: ImageDetails;
 	/** The image bytes as stored, or where they are (a stored image's path, from the storage service). */
-	data: Buffer | { path: string };
+	data: Buffer;
 	/** Who asked for it: the only one the buttons answer. */
 	owner: { id: string; name?: string; avatarUrl?: string | null };
 	/** The owner's quota after the job, for the footer. */
@@ -53,7 +52,7 @@ const PREVIEW_NOTE = '**Preview** · an offline placeholder drawn by the bot, no
  */
 export async function buildImageMessage(input: ImageMessageInput): Promise<ImageMessage> {
 	const { details, owner, status, attachmentLimit } = input;
-	const data = Buffer.isBuffer(input.data) ? input.data : await readFile(input.data.path);
+	const { data } = input;
 	const baseName = `imagine-${details.id ?? 'image'}`;
 	const fitted = await fitImageToLimit(data, details.mimeType, baseName, attachmentLimit);
 

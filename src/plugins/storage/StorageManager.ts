@@ -388,6 +388,17 @@ export class StorageManager {
 		return { ok: true, path: image.path, image };
 	}
 
+	/** An image of the user's with its bytes (for an upscale, a variation, or showing it again). */
+	public async readImage(userId: string, imageId: string): Promise<StorageResult<{ data: Buffer; image: StoredImage }>> {
+		const found = await this.getImagePath(userId, imageId);
+		if (!found.ok) return found;
+		try {
+			return { ok: true, data: await readFile(found.path), image: found.image };
+		} catch (error) {
+			return failure((error as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO', messages.notFound);
+		}
+	}
+
 	/** The user's saved images, newest first. */
 	public async getUserImages(userId: string): Promise<StorageResult<{ images: StoredImage[] }>> {
 		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
