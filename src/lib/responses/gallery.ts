@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { container } from '@sapphire/framework';
 import { ActionRowBuilder, AttachmentBuilder, ButtonBuilder, ButtonStyle, type EmbedBuilder } from 'discord.js';
 import sharp from 'sharp';
 import type { StoredImage } from '../../plugins/storage/index.js';
@@ -57,7 +57,7 @@ export async function buildGalleryPage(input: {
 
 	const shown = images.slice(page * GALLERY_PAGE_SIZE, (page + 1) * GALLERY_PAGE_SIZE);
 	const sheet = await renderContactSheet(
-		shown.map((image, index) => ({ path: image.path, label: `${page * GALLERY_PAGE_SIZE + index + 1} · ${image.id.slice(-6)}` }))
+		shown.map((image, index) => ({ image, label: `${page * GALLERY_PAGE_SIZE + index + 1} · ${image.id.slice(-6)}` }))
 	);
 	const name = `gallery-${page + 1}.webp`;
 	const totalBytes = images.reduce((sum, image) => sum + image.bytes, 0);
@@ -103,7 +103,7 @@ export async function buildGalleryPage(input: {
 }
 
 /** A grid of thumbnails with a label under each; an image that cannot be read becomes a grey cell that says so. */
-export async function renderContactSheet(cells: readonly { path: string; label: string }[]): Promise<Buffer> {
+export async function renderContactSheet(cells: readonly { image: StoredImage; label: string }[]): Promise<Buffer> {
 	const columns = Math.min(GALLERY_COLUMNS, Math.max(1, cells.length));
 	const rows = Math.max(1, Math.ceil(cells.length / GALLERY_COLUMNS));
 	const width = columns * CELL + (columns + 1) * GAP;
@@ -113,7 +113,7 @@ export async function renderContactSheet(cells: readonly { path: string; label: 
 			const left = GAP + (index % GALLERY_COLUMNS) * (CELL + GAP);
 			const top = GAP + Math.floor(index / GALLERY_COLUMNS) * (CELL + LABEL + GAP);
 			return [
-				{ input: await thumbnail(cell.path), left, top },
+				{ input: await thumbnail(cell.image), left, top },
 				{ input: Buffer.from(labelSvg(cell.label)), left, top: top + CELL }
 			];
 		})
@@ -124,10 +124,12 @@ export async function renderContactSheet(cells: readonly { path: string; label: 
 		.toBuffer();
 }
 
-async function thumbnail(path: string): Promise<Buffer> {
+/** A cell's thumbnail, read through the storage service; a placeholder when the image is gone or unreadable. */
+async function thumbnail(image: StoredImage): Promise<Buffer> {
 	try {
-		const data = await readFile(path);
-		return await sharp(data, { limitInputPixels: 100_000_000, animated: false })
+		const read = await container.storage.readImage(image.userId, image.id);
+		if (!read.ok) throw new Error(read.reason);
+		return await sharp(read.data, { limitInputPixels: 100_000_000, animated: false })
 			.rotate()
 			.resize(CELL, CELL, { fit: 'contain', background: BACKGROUND })
 			.png()
