@@ -1,6 +1,5 @@
 import type { Services } from '../lib/services.js';
 import type { JobFailure } from '../plugins/generation/ImageJobs.js';
-import type { StoredImage } from '../plugins/storage/StorageManager.js';
 import type { StorageFailure } from '../plugins/storage/StorageResult.js';
 import { ExitCode, exitCodeOf } from './exitCodes.js';
 import { formatBytes, formatImages, formatLimitsSource, formatReconcile, formatReport, formatStatus } from './format.js';
@@ -256,26 +255,18 @@ const reset: CliCommand = {
 		const storage = values.storage === true;
 		if (!daily && !storage) throw new UsageError('Say what to reset: --daily, --storage, or both.');
 		return async ({ services }) => {
+			const reset = await services.storage.resetUser(userId, { daily, storage });
+			if (!reset.ok) return failed(reset);
 			const lines: string[] = [];
-			let dailyResult: { previous: number } | null = null;
-			if (daily) {
-				const reset = await services.storage.resetDailyCount(userId);
-				if (!reset.ok) return failed(reset);
-				dailyResult = { previous: reset.previous };
-				lines.push(`Gave user ${userId} today's allowance back (${reset.previous} generation(s) had been used).`);
-			}
-			let storageResult: { deleted: StoredImage[]; missing: string[]; failed: StorageFailure[]; freedMb: number } | null = null;
-			if (storage) {
-				// The same service call as the bot's /quota-admin reset: each image as `delete` would, file first, then its row.
-				const removed = await services.storage.deleteUserImages(userId);
-				if (!removed.ok) return failed(removed);
-				const { ok: _ok, ...rest } = removed;
-				storageResult = rest;
-				for (const image of removed.deleted) lines.push(`Deleted ${image.id} (${formatBytes(image.bytes)}) ${image.path}`);
+			const dailyResult = reset.daily;
+			const storageResult = reset.storage;
+			if (dailyResult) lines.push(`Gave user ${userId} today's allowance back (${dailyResult.previous} generation(s) had been used).`);
+			if (storageResult) {
+				for (const image of storageResult.deleted) lines.push(`Deleted ${image.id} (${formatBytes(image.bytes)}) ${image.path}`);
 				// Listed but its file was already gone (or deleted meanwhile): the ledger row is dropped, nothing else to do.
-				for (const id of removed.missing) lines.push(`Already gone: ${id}`);
-				for (const failure of removed.failed) lines.push(`Could not delete an image: ${failure.reason}: ${failure.message}`);
-				lines.push(`Deleted ${removed.deleted.length} image(s) of user ${userId}: ${removed.freedMb} MB freed.`);
+				for (const id of storageResult.missing) lines.push(`Already gone: ${id}`);
+				for (const failure of storageResult.failed) lines.push(`Could not delete an image: ${failure.reason}: ${failure.message}`);
+				lines.push(`Deleted ${storageResult.deleted.length} image(s) of user ${userId}: ${storageResult.freedMb} MB freed.`);
 			}
 			const quota = await services.storage.getQuotaStatus(userId);
 			const ok = (storageResult?.failed.length ?? 0) === 0;
@@ -295,7 +286,7 @@ const limits: CliCommand = {
 	description: [
 		'Without --daily, --storage-mb or --clear: shows the limits in force for the user and where they come from. ' +
 			"With them: sets the user's override, which wins over role tiers and the defaults and survives restarts. " +
-			'Setting replaces the whole override: to override both limits, give both. Other processes (the bot) see a change within 2 s.',
+			'A limit left out keeps its earlier override. Other processes (the bot) see a change within 2 s.',
 		'With --json: { ok: true, userId, changed: "set" | "cleared" | null, limits: { dailyGens, storageMb, source, tierName? }, status }.'
 	],
 	options: {

@@ -56,17 +56,14 @@ export class QuotaAdminCommand extends Subcommand {
 		await interaction.deferReply({ flags: MessageFlags.Ephemeral });
 		const user = interaction.options.getUser('user', true);
 		const what = interaction.options.getString('what') ?? 'daily';
-		const outcome: Parameters<typeof buildResetEmbed>[1] = {};
-		if (what === 'daily' || what === 'both') {
-			const reset = await this.container.storage.resetDailyCount(user.id);
-			if (!reset.ok) return interaction.editReply({ embeds: [buildFailureEmbed(reset)] });
-			outcome.daily = { previous: reset.previous };
-		}
-		if (what === 'storage' || what === 'both') {
-			const removed = await this.container.storage.deleteUserImages(user.id);
-			if (!removed.ok) return interaction.editReply({ embeds: [buildFailureEmbed(removed)] });
-			outcome.storage = { deleted: removed.deleted.length, failed: removed.failed.length, freedMb: removed.freedMb };
-		}
+		const reset = await this.container.storage.resetUser(user.id, { daily: what !== 'storage', storage: what !== 'daily' });
+		if (!reset.ok) return interaction.editReply({ embeds: [buildFailureEmbed(reset)] });
+		const outcome: Parameters<typeof buildResetEmbed>[1] = {
+			...(reset.daily ? { daily: reset.daily } : {}),
+			...(reset.storage
+				? { storage: { deleted: reset.storage.deleted.length, failed: reset.storage.failed.length, freedMb: reset.storage.freedMb } }
+				: {})
+		};
 		return interaction.editReply({ embeds: [buildResetEmbed(user.id, outcome)], allowedMentions: { parse: [] } });
 	}
 
@@ -78,7 +75,7 @@ export class QuotaAdminCommand extends Subcommand {
 		const set = await this.container.storage.setUserLimits(user.id, override);
 		if (!set.ok) return interaction.reply({ embeds: [buildFailureEmbed(set)], flags: MessageFlags.Ephemeral });
 		const note = override
-			? `Personal limits set for <@${user.id}>. A limit left out follows their tier or the defaults.`
+			? `Personal limits set for <@${user.id}>. A limit left out keeps its earlier override, or follows their tier or the defaults.`
 			: `Personal limits cleared for <@${user.id}>: their tier or the defaults apply again.`;
 		return interaction.reply({
 			embeds: [

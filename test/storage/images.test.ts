@@ -110,6 +110,19 @@ describe("an owner's storage reset", () => {
 		expect(temp.ok && (await stat(temp.image.path)).isFile()).toBe(true);
 		expect(other.ok && (await stat(other.image.path)).isFile()).toBe(true);
 		expect(await manager.deleteUserImages('../../etc')).toMatchObject({ ok: false, reason: 'INVALID_NAME' });
+		expect(await manager.resetUser('../../etc', { daily: true, storage: true })).toMatchObject({ ok: false, reason: 'INVALID_NAME' });
+	});
+
+	it('resetUser gives the day back and empties the gallery in one call', async () => {
+		storage = await openTestStorage({ maxUserDailyGens: 1 });
+		const { manager } = storage;
+		const held = await manager.reserve(USER_A);
+		if (!held.ok) throw new Error(held.message);
+		expect((await manager.saveImage({ data: pngBytes(), userId: USER_A, reservation: held.reservation })).ok).toBe(true);
+		const reset = await manager.resetUser(USER_A, { daily: true, storage: true });
+		expect(reset).toMatchObject({ ok: true, daily: { previous: 1 }, storage: { missing: [], failed: [] } });
+		expect(reset.ok && reset.storage?.deleted).toHaveLength(1);
+		expect(await manager.getQuotaStatus(USER_A)).toMatchObject({ daily: { used: 0, remaining: 1 }, user: { files: 0 } });
 	});
 });
 

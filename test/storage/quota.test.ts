@@ -225,9 +225,16 @@ describe('effective limits', () => {
 		for (let i = 0; i < 3; i++) expect((await generate(storage.manager, USER_A)).ok).toBe(true);
 		expect((await generate(storage.manager, USER_A)).ok).toBe(false);
 
+		// A later change of one limit keeps the other override.
+		expect(await storage.manager.setUserLimits(USER_A, { storageMb: 50 })).toMatchObject({
+			ok: true,
+			override: { dailyGens: 3, storageMb: 50 }
+		});
+
 		await storage.manager.close();
 		const reopened = (storage.manager = await storage.reopen());
 		expect((await reopened.getQuotaStatus(USER_A)).daily.limit).toBe(3);
+		expect((await reopened.getQuotaStatus(USER_A)).user.limitMb).toBe(50);
 		await reopened.setUserLimits(USER_A, null);
 		expect((await reopened.getQuotaStatus(USER_A)).daily.limit).toBe(1);
 	});

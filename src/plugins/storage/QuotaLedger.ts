@@ -460,20 +460,31 @@ export class QuotaLedger {
 		return value;
 	}
 
-	/** Sets (or with null, clears) a user's override. Applies at once in this process, within 2 s in others. */
-	public async setOverride(userId: string, override: LimitOverride | null): Promise<void> {
-		if (override === null || (override.dailyGens === undefined && override.storageMb === undefined)) {
-			await this.#keyv.delete(`limits:${userId}`);
-		} else {
-			await this.#keyv.set(`limits:${userId}`, override);
-		}
+	/**
+	 * Changes a user's override: each field given replaces that field, each field left out keeps what was set
+	 * before; `null` clears the whole override. Applies at once in this process, within 2 s in others.
+	 */
+	public async setOverride(userId: string, changes: LimitOverride | null): Promise<LimitOverride | null> {
+		const key = `limits:${userId}`;
+		// Read fresh, not through the cache: the override is merged with what is stored now.
+		const merged = changes === null ? null : { ...((await this.#keyv.get(key)) ?? {}), ...definedFields(changes) };
+		if (merged === null || (merged.dailyGens === undefined && merged.storageMb === undefined)) await this.#keyv.delete(key);
+		else await this.#keyv.set(key, merged);
 		this.#overrideCache.delete(userId);
+		return merged;
 	}
 
 	public async close(): Promise<void> {
 		await this.#keyv.disconnect();
 		await this.#connection.close();
 	}
+}
+
+function definedFields(override: LimitOverride): LimitOverride {
+	return {
+		...(override.dailyGens === undefined ? {} : { dailyGens: override.dailyGens }),
+		...(override.storageMb === undefined ? {} : { storageMb: override.storageMb })
+	};
 }
 
 function toFileRow(row: SqlRow): FileRow {

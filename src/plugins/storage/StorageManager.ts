@@ -289,12 +289,47 @@ export class StorageManager {
 		await this.#ledger.release(reservation.id);
 	}
 
-	/** Sets or clears (null) a user's limit override; it survives restarts. */
-	public async setUserLimits(userId: string, override: LimitOverride | null): Promise<StorageResult<{ status: QuotaStatus }>> {
+	/**
+	 * Changes a user's limit override (it survives restarts): a field given replaces that field, a field left
+	 * out keeps its earlier override; `null` clears the override, so tiers and defaults apply again.
+	 */
+	public async setUserLimits(
+		userId: string,
+		changes: LimitOverride | null
+	): Promise<StorageResult<{ override: LimitOverride | null; status: QuotaStatus }>> {
 		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
-		await this.#ledger.setOverride(userId, override);
+		const override = await this.#ledger.setOverride(userId, changes);
 		this.#events.append({ type: 'limits', userId, override });
-		return { ok: true, status: await this.getQuotaStatus(userId) };
+		return { ok: true, override, status: await this.getQuotaStatus(userId) };
+	}
+
+	/**
+	 * An owner's reset of a user: `daily` gives today's allowance back, `storage` deletes every saved image
+	 * (as `deleteUserImages`). One call for the bot's /quota-admin reset and the command-line tool's `reset`.
+	 */
+	public async resetUser(
+		userId: string,
+		what: { daily?: boolean; storage?: boolean }
+	): Promise<
+		StorageResult<{
+			daily: { previous: number } | null;
+			storage: { deleted: StoredImage[]; missing: string[]; failed: StorageFailure[]; freedMb: number } | null;
+		}>
+	> {
+		let daily: { previous: number } | null = null;
+		if (what.daily) {
+			const reset = await this.resetDailyCount(userId);
+			if (!reset.ok) return reset;
+			daily = { previous: reset.previous };
+		}
+		let storage = null;
+		if (what.storage) {
+			const removed = await this.deleteUserImages(userId);
+			if (!removed.ok) return removed;
+			const { ok: _ok, ...rest } = removed;
+			storage = rest;
+		}
+		return { ok: true, daily, storage };
 	}
 
 	/** Gives a user today's allowance back. Returns how many generations they had used. */
