@@ -74,7 +74,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
 
 	let services: Services;
 	try {
-		services = await createServices(config, { logger, reconcile: 'if-empty' });
+		services = await createServices(config, { logger });
 	} catch (error) {
 		logger.error({ err: error }, 'Could not open the storage');
 		return report(safeIo, json, {

@@ -1,22 +1,17 @@
 import type { Logger } from 'pino';
 import { ImageGenerator } from '../plugins/generation/ImageGenerator.js';
 import { ImageJobs } from '../plugins/generation/ImageJobs.js';
+import type { StorageOptions } from '../plugins/storage/options.js';
 import { StorageManager, type StorageLogger } from '../plugins/storage/StorageManager.js';
 import type { AppConfig } from './config.js';
 
-/**
- * When to rebuild the ledger from the disk on open:
- * - `if-empty`: only when the ledger knows no file (new, or deleted by hand), and wait for it, so a first
- *   status is right; otherwise trust the ledger (the bot reconciles at start-up, `reconcile` does on demand).
- * - `background`: always, without waiting (what the storage plugin does in the bot).
- * - `never`.
- */
-export type ReconcileOnOpen = 'if-empty' | 'background' | 'never';
-
 export interface ServicesOptions {
 	logger?: Logger;
-	/** Default `if-empty`: a short-lived process (the CLI) must not walk a large store on every call. */
-	reconcile?: ReconcileOnOpen;
+	/**
+	 * The storage's `reconcileOnStart`. Default `'if-empty'`: a short-lived process (the CLI) rebuilds a ledger
+	 * that knows no file, but must not walk a large store on every call.
+	 */
+	reconcileOnStart?: StorageOptions['reconcileOnStart'];
 	/** Start the storage's periodic temp clean-up (a long-running process); default false. */
 	automaticCleanup?: boolean;
 }
@@ -36,12 +31,11 @@ export interface Services {
 
 /** Builds StorageManager, ImageGenerator and ImageJobs from the configuration, as the plugins do in the bot. */
 export async function createServices(config: AppConfig, options: ServicesOptions = {}): Promise<Services> {
-	const reconcile = options.reconcile ?? 'if-empty';
 	const generator = ImageGenerator.create(config.generation);
 	let storage: StorageManager;
 	try {
 		storage = await StorageManager.open(
-			{ ...config.storage, reconcileOnStart: reconcile === 'background' ? true : reconcile === 'if-empty' ? 'if-empty' : false },
+			{ ...config.storage, reconcileOnStart: options.reconcileOnStart ?? 'if-empty' },
 			options.logger ? { logger: storageLoggerOf(options.logger) } : {}
 		);
 	} catch (error) {
@@ -49,10 +43,7 @@ export async function createServices(config: AppConfig, options: ServicesOptions
 		throw error;
 	}
 	if (options.automaticCleanup) storage.startAutomaticCleanup();
-	const jobs = new ImageJobs(generator, () => storage, {
-		jobTimeoutMs: generator.options.jobTimeoutSeconds * 1000,
-		dailyCost: generator.options.dailyCost
-	});
+	const jobs = new ImageJobs(generator, () => storage);
 
 	let closing: Promise<void> | null = null;
 	return {

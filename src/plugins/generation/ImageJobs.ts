@@ -67,10 +67,11 @@ export class ImageJobs {
 	#accepting = true;
 
 	/** `storage` is read at each job: the storage plugin opens its ledger after this service is built. */
-	public constructor(generator: ImageGenerator, storage: () => StorageManager | undefined, options: ImageJobsOptions) {
+	public constructor(generator: ImageGenerator, storage: () => StorageManager | undefined, options?: ImageJobsOptions) {
 		this.#generator = generator;
 		this.#storage = storage;
-		this.#options = options;
+		// By default, what the generator was configured with (jobTimeoutSeconds, dailyCost).
+		this.#options = options ?? { jobTimeoutMs: generator.options.jobTimeoutSeconds * 1000, dailyCost: generator.options.dailyCost };
 	}
 
 	/** Jobs in flight now. */

@@ -13,10 +13,7 @@ export class GenerationPlugin extends Plugin {
 	public static override [postInitialization](this: SapphireClient, options: ClientOptions): void {
 		const generator = ImageGenerator.create(options.generation);
 		container.generator = generator;
-		container.imageJobs = new ImageJobs(generator, () => Reflect.get(container, 'storage') as StorageManager | undefined, {
-			jobTimeoutMs: generator.options.jobTimeoutSeconds * 1000,
-			dailyCost: generator.options.dailyCost
-		});
+		container.imageJobs = new ImageJobs(generator, () => Reflect.get(container, 'storage') as StorageManager | undefined);
 		const described = generator.describe();
 		if (!described.configured) {
 			container.logger.warn(`Image generation is not configured: ${generator.options.notConfigured}. Commands will say so.`);
