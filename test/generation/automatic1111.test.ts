@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GenerationResult } from '../../src/plugins/generation/GenerationResult.js';
+import { ImageGenerator } from '../../src/plugins/generation/ImageGenerator.js';
 import { Automatic1111Provider, type Automatic1111ProviderOptions } from '../../src/plugins/generation/providers/automatic1111.js';
 import type { ProviderHttpSettings } from '../../src/plugins/generation/providers/ProviderSettings.js';
 import type { DecodedImage, ProviderTextToImage } from '../../src/plugins/generation/requests.js';
@@ -156,12 +157,22 @@ describe('Automatic1111Provider: image to image and upscale', () => {
 		});
 	});
 
-	it('resizes an upscale that came back at another size to exactly the asked size', async () => {
+	it('an upscale that came back at another size is delivered at exactly the asked size (by ImageGenerator)', async () => {
 		const server = await fake();
 		server.upscaleScaleOverride = 4;
-		const result = await provider(server.url).upscale({ image: await decoded(80, 48), width: 150, height: 90 }, {});
-		expect(result.ok).toBe(true);
-		if (result.ok) expect(await imageSize(result.image.data)).toEqual({ width: 150, height: 90, format: 'png' });
+		const direct = await provider(server.url).upscale({ image: await decoded(80, 48), width: 150, height: 90 }, {});
+		expect(direct.ok && [direct.image.width, direct.image.height]).toEqual([320, 192]);
+		const generator = ImageGenerator.create({
+			provider: 'automatic1111',
+			automatic1111: { host: server.url },
+			http: { retryBaseDelayMs: 10 }
+		});
+		try {
+			const result = await generator.upscaleImage({ image: await pngImage(80, 48), width: 150 });
+			expect(result.ok && (await imageSize(result.image.data))).toEqual({ width: 150, height: 90, format: 'png' });
+		} finally {
+			await generator.close();
+		}
 	});
 });
 

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { generationMessages, type GenerationFailureReason, type GenerationResult } from '../../src/plugins/generation/GenerationResult.js';
+import { ImageGenerator } from '../../src/plugins/generation/ImageGenerator.js';
 import type { ProviderHttpSettings } from '../../src/plugins/generation/providers/ProviderSettings.js';
 import { StabilityProvider, type StabilityProviderOptions } from '../../src/plugins/generation/providers/stability.js';
 import type { DecodedImage, ProviderImageToImage, ProviderTextToImage } from '../../src/plugins/generation/requests.js';
@@ -222,17 +223,32 @@ describe('v2beta image-to-image', () => {
 });
 
 describe('v2beta upscale', () => {
-	it('sends the image to upscale/fast and resizes the 4x answer to exactly the size asked', async () => {
+	it('sends the image to upscale/fast and returns its 4x answer (ImageGenerator resizes it to the size asked)', async () => {
 		const provider = stability();
 		const image = expectImage(await provider.upscale({ image: await decoded(160, 120), width: 320, height: 240 }, {}));
-		expect(image).toMatchObject({ width: 320, height: 240, mimeType: 'image/png', model: 'stable-image-upscale-fast' });
-		expect(await imageSize(image.data)).toMatchObject({ width: 320, height: 240 });
+		expect(image).toMatchObject({ width: 640, height: 480, mimeType: 'image/png', model: 'stable-image-upscale-fast' });
+		expect(await imageSize(image.data)).toMatchObject({ width: 640, height: 480 });
 		const [request] = fake.requests;
 		expect(request?.path).toBe('/v2beta/stable-image/upscale/fast');
 		expect(request?.headers.accept).toBe('image/*');
 		expect(Object.keys(request?.fields ?? {}).sort()).toEqual(['image', 'output_format']);
 		expect(file(request?.fields.image)).toMatchObject({ width: 160, height: 120, type: 'image/png' });
 		expect(fake.problems).toEqual([]);
+	});
+
+	it('through ImageGenerator, a 2x upscale is exactly twice the input', async () => {
+		const generator = ImageGenerator.create({
+			provider: 'stability',
+			stability: { apiKey: STABILITY_TEST_KEY, host: fake.url },
+			http: { retryBaseDelayMs: 10 }
+		});
+		try {
+			const result = await generator.upscaleImage({ image: await pngImage(160, 120) });
+			expect(result.ok && (await imageSize(result.image.data))).toMatchObject({ width: 320, height: 240 });
+			expect(result.ok && [result.image.width, result.image.height]).toEqual([320, 240]);
+		} finally {
+			await generator.close();
+		}
 	});
 
 	it('declares the fast upscaler input box', () => {

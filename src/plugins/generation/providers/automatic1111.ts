@@ -1,7 +1,7 @@
 import { Client } from 'undici';
 import { generationFailure, generationMessages, type GenerationFailure, type GenerationResult } from '../GenerationResult.js';
 import { HttpClient, type HttpResponse } from '../http/HttpClient.js';
-import { inspectOutputImage, resizeImage } from '../imageData.js';
+import { inspectOutputImage } from '../imageData.js';
 import {
 	nearestAspectRatio,
 	type AspectRatio,
@@ -208,19 +208,10 @@ export class Automatic1111Provider implements ImageProvider {
 		});
 		const decoded = await this.#call('/sdapi/v1/extra-single-image', payload, this.#options.http.upscaleTimeoutMs, call, 'image');
 		if (!decoded.ok) return decoded;
-		let data = decoded.data;
-		const output = await inspectOutputImage(data);
+		const output = await inspectOutputImage(decoded.data);
 		if (!output) return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
-		let mimeType = output.mimeType;
-		if (output.width !== request.width || output.height !== request.height) {
-			try {
-				data = await resizeImage(data, request.width, request.height);
-				mimeType = 'image/png';
-			} catch {
-				return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
-			}
-		}
-		return this.#success(data, mimeType, request.width, request.height, 0);
+		// The web UI's fixed 2x may differ from the size asked: ImageGenerator resizes to exactly that.
+		return this.#success(decoded.data, output.mimeType, output.width, output.height, 0);
 	}
 
 	/**

@@ -264,10 +264,8 @@ export class StabilityProvider implements ImageProvider {
 				call
 			);
 		}
-		if (!result.ok || (result.image.width === request.width && result.image.height === request.height)) return result;
-		// The fixed factor (4x fast, 2x esrgan) rarely lands on the size asked: deliver exactly that.
-		const data = await resizeImage(result.image.data, request.width, request.height);
-		return { ok: true, image: { ...result.image, data, mimeType: 'image/png', width: request.width, height: request.height } };
+		// The fixed factor (4x fast, 2x esrgan) rarely lands on the size asked: ImageGenerator resizes to exactly that.
+		return result;
 	}
 
 	public async close(): Promise<void> {
