@@ -2,13 +2,14 @@ import { ApplyOptions } from '@sapphire/decorators';
 import { Subcommand } from '@sapphire/plugin-subcommands';
 import { MessageFlags } from 'discord.js';
 import { imageChoices } from '../lib/responses/autocompleteChoices.js';
-import { attachmentLimitOf } from '../lib/responses/discordLimits.js';
+import { attachmentLimitOf } from '../lib/discord/limits.js';
 import { buildFailureEmbed } from '../lib/responses/failureEmbed.js';
-import { buildGalleryPage } from '../lib/responses/gallery.js';
+import { renderGalleryPage } from '../lib/images/contactSheet.js';
+import { imageMessageFor } from '../lib/images/imageMessage.js';
 import { detailsOf } from '../lib/responses/imageDetails.js';
-import { requesterOf } from '../lib/responses/requester.js';
-import { buildImageMessage, deletedImageEmbed } from '../lib/responses/resultMessage.js';
-import { defineCommand } from '../lib/responses/commandDefinition.js';
+import { requesterOf } from '../lib/discord/requester.js';
+import { deletedImageEmbed } from '../lib/responses/resultMessage.js';
+import { defineCommand } from '../lib/discord/defineCommand.js';
 
 @ApplyOptions<Subcommand.Options>({
 	description: 'Your saved images',
@@ -47,7 +48,7 @@ export class ImagesCommand extends Subcommand {
 		const requester = requesterOf(interaction);
 		const listed = await this.container.storage.getUserImages(requester.id);
 		if (!listed.ok) return interaction.editReply({ embeds: [buildFailureEmbed(listed)] });
-		const page = await buildGalleryPage({ ownerId: requester.id, ownerName: requester.name, images: listed.images, page: 0 });
+		const page = await renderGalleryPage({ ownerId: requester.id, ownerName: requester.name, images: listed.images, page: 0 });
 		return interaction.editReply({ embeds: page.embeds, files: page.files, components: page.components });
 	}
 
@@ -56,7 +57,7 @@ export class ImagesCommand extends Subcommand {
 		const found = await this.container.storage.readImage(requester.id, interaction.options.getString('id', true).trim());
 		if (!found.ok) return interaction.reply({ embeds: [buildFailureEmbed(found)], flags: MessageFlags.Ephemeral });
 		await interaction.deferReply();
-		const message = await buildImageMessage({
+		const message = await imageMessageFor({
 			details: detailsOf(found.image),
 			data: found.data,
 			owner: { id: requester.id, name: requester.name, avatarUrl: requester.avatarUrl },

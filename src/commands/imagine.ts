@@ -2,9 +2,9 @@ import { ApplyOptions } from '@sapphire/decorators';
 import { Command } from '@sapphire/framework';
 import { ASPECT_RATIOS, MAX_SEED } from '../plugins/generation/index.js';
 import { styleChoices } from '../lib/responses/autocompleteChoices.js';
-import { NEGATIVE_PROMPT_MAX_LENGTH, PROMPT_MAX_LENGTH } from '../lib/responses/discordLimits.js';
-import { replyWithJob } from '../lib/responses/jobReply.js';
-import { defineCommand } from '../lib/responses/commandDefinition.js';
+import { NEGATIVE_PROMPT_MAX_LENGTH, PROMPT_MAX_LENGTH } from '../lib/discord/limits.js';
+import { replyWithJob } from '../lib/jobs/jobReply.js';
+import { defineCommand } from '../lib/discord/defineCommand.js';
 
 const ASPECT_NAMES: Record<string, string> = {
 	'1:1': '1:1 square',

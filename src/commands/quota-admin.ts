@@ -4,7 +4,7 @@ import { MessageFlags } from 'discord.js';
 import { buildResetEmbed } from '../lib/responses/adminEmbeds.js';
 import { buildFailureEmbed } from '../lib/responses/failureEmbed.js';
 import { buildQuotaEmbed } from '../lib/responses/quotaEmbed.js';
-import { defineCommand } from '../lib/responses/commandDefinition.js';
+import { defineCommand } from '../lib/discord/defineCommand.js';
 
 /**
  * The owners' quota tools. They are not subcommands of `/quota`: Discord cannot hide one subcommand from

@@ -2,8 +2,8 @@ import { ApplyOptions } from '@sapphire/decorators';
 import { Command } from '@sapphire/framework';
 import { MessageFlags } from 'discord.js';
 import { buildQuotaEmbed } from '../lib/responses/quotaEmbed.js';
-import { requesterOf } from '../lib/responses/requester.js';
-import { defineCommand } from '../lib/responses/commandDefinition.js';
+import { requesterOf } from '../lib/discord/requester.js';
+import { defineCommand } from '../lib/discord/defineCommand.js';
 
 /**
  * `/quota`: the caller's own status, with no subcommands. The owners' tools live in `/quota-admin`:

@@ -1,9 +1,9 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Command } from '@sapphire/framework';
 import { styleChoices } from '../lib/responses/autocompleteChoices.js';
-import { PROMPT_MAX_LENGTH } from '../lib/responses/discordLimits.js';
-import { replyWithAttachmentJob } from '../lib/responses/jobReply.js';
-import { defineCommand } from '../lib/responses/commandDefinition.js';
+import { PROMPT_MAX_LENGTH } from '../lib/discord/limits.js';
+import { replyWithAttachmentJob } from '../lib/jobs/jobReply.js';
+import { defineCommand } from '../lib/discord/defineCommand.js';
 
 @ApplyOptions<Command.Options>({
 	description: 'Create a new image from an attached image and a prompt',

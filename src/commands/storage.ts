@@ -3,7 +3,7 @@ import { Subcommand } from '@sapphire/plugin-subcommands';
 import { MessageFlags } from 'discord.js';
 import { buildCleanupEmbed } from '../lib/responses/adminEmbeds.js';
 import { buildReportEmbed } from '../lib/responses/reportEmbed.js';
-import { defineCommand } from '../lib/responses/commandDefinition.js';
+import { defineCommand } from '../lib/discord/defineCommand.js';
 
 /** Owner only: hidden from members by default permissions (0), and refused to anyone else by OwnerOnly. */
 @ApplyOptions<Subcommand.Options>({

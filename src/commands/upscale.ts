@@ -1,7 +1,7 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Command } from '@sapphire/framework';
-import { replyWithAttachmentJob } from '../lib/responses/jobReply.js';
-import { defineCommand } from '../lib/responses/commandDefinition.js';
+import { replyWithAttachmentJob } from '../lib/jobs/jobReply.js';
+import { defineCommand } from '../lib/discord/defineCommand.js';
 
 @ApplyOptions<Command.Options>({
 	description: 'Upscale an attached image to twice its size',

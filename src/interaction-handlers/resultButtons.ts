@@ -2,10 +2,10 @@ import { ApplyOptions } from '@sapphire/decorators';
 import { InteractionHandler, InteractionHandlerTypes } from '@sapphire/framework';
 import { MessageFlags, type ButtonInteraction } from 'discord.js';
 import { nearestAspectRatio } from '../plugins/generation/index.js';
-import { parseResultButtonId, type ResultButtonTarget } from '../lib/responses/customIds.js';
+import { parseResultButtonId, type ResultButtonTarget } from '../lib/discord/customIds.js';
 import { buildFailureEmbed } from '../lib/responses/failureEmbed.js';
 import { detailsOf } from '../lib/responses/imageDetails.js';
-import { replyWithJob } from '../lib/responses/jobReply.js';
+import { replyWithJob } from '../lib/jobs/jobReply.js';
 import { deletedImageEmbed } from '../lib/responses/resultMessage.js';
 import { imageGone, notYours } from '../lib/responses/buttonNotices.js';
 

@@ -1,7 +1,7 @@
 import { container, type Command } from '@sapphire/framework';
 import { ApplicationCommandOptionType, SlashCommandBuilder, type RESTPostAPIChatInputApplicationCommandsJSONBody } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CommandLimits } from '../../src/lib/responses/discordLimits.js';
+import { CommandLimits } from '../../src/lib/discord/limits.js';
 import { startTestBot, type TestBot } from './helpers/botHarness.js';
 
 let bot: TestBot;

@@ -1,7 +1,8 @@
 import { container } from '@sapphire/framework';
 import { DiscordAPIError, RESTJSONErrorCodes } from 'discord.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { progressText, ProgressReporter } from '../../src/lib/responses/progress.js';
+import { ProgressReporter } from '../../src/lib/jobs/ProgressReporter.js';
+import { progressText } from '../../src/lib/responses/progress.js';
 import { dispatch, startTestBot, type TestBot } from './helpers/botHarness.js';
 import { FakeAutocompleteInteraction, FakeChannel } from './helpers/fakeInteractions.js';
 import { command, imagine, isPrivate, isResult, press, USER_A, userA } from './helpers/flows.js';

@@ -4,23 +4,18 @@ import { describe, expect, it } from 'vitest';
 import { buildCleanupEmbed, buildResetEmbed } from '../../src/lib/responses/adminEmbeds.js';
 import { imageChoices, styleChoices } from '../../src/lib/responses/autocompleteChoices.js';
 import { imageGone, notYours } from '../../src/lib/responses/buttonNotices.js';
-import {
-	galleryPageId,
-	parseGalleryPageId,
-	parseResultButtonId,
-	RESULT_ACTIONS,
-	resultButtonId
-} from '../../src/lib/responses/customIds.js';
+import { galleryPageId, parseGalleryPageId, parseResultButtonId, RESULT_ACTIONS, resultButtonId } from '../../src/lib/discord/customIds.js';
 import { buildDenialEmbed } from '../../src/lib/responses/denialEmbed.js';
 import { buildErrorEmbed, newErrorReference } from '../../src/lib/responses/errorEmbed.js';
 import { buildFailureEmbed } from '../../src/lib/responses/failureEmbed.js';
 import { embedLength, fitEmbed } from '../../src/lib/responses/fitEmbed.js';
-import { buildGalleryPage } from '../../src/lib/responses/gallery.js';
+import { renderGalleryPage } from '../../src/lib/images/contactSheet.js';
+import { imageMessageFor } from '../../src/lib/images/imageMessage.js';
 import type { ImageDetails } from '../../src/lib/responses/imageDetails.js';
 import { progressText } from '../../src/lib/responses/progress.js';
 import { buildQuotaEmbed } from '../../src/lib/responses/quotaEmbed.js';
 import { buildReportEmbed } from '../../src/lib/responses/reportEmbed.js';
-import { buildImageMessage, deletedImageEmbed } from '../../src/lib/responses/resultMessage.js';
+import { deletedImageEmbed } from '../../src/lib/responses/resultMessage.js';
 import { truncate } from '../../src/lib/responses/text.js';
 import { STYLE_PRESETS } from '../../src/plugins/generation/index.js';
 import { makeTempDir } from '../helpers/storageFixtures.js';
@@ -88,7 +83,7 @@ describe('every embed the bot sends stays within Discord’s limits, whatever th
 			const png = await samplePng(64, 64);
 			for (const kind of ['text-to-image', 'image-to-image', 'upscale', 'unknown'] as const) {
 				for (const preview of [true, false]) {
-					const message = await buildImageMessage({
+					const message = await imageMessageFor({
 						details: details(text, { kind, preview }),
 						data: png,
 						owner: { id: MAX_SNOWFLAKE, name: text, avatarUrl: null },
@@ -116,7 +111,7 @@ describe('every embed the bot sends stays within Discord’s limits, whatever th
 					path: `${temp.dir}/missing-${index}.png`,
 					metadata: { prompt: text, kind: 'text-to-image' }
 				}));
-				const page = await buildGalleryPage({ ownerId: MAX_SNOWFLAKE, ownerName: text, images, page: 1 });
+				const page = await renderGalleryPage({ ownerId: MAX_SNOWFLAKE, ownerName: text, images, page: 1 });
 				expectMessageWithinLimits(normalize(page));
 				expect(page.pages).toBe(3);
 				for (const choice of imageChoices(images, '')) {
@@ -210,7 +205,7 @@ describe('images larger than the upload limit', () => {
 		const big = await noisyPng(512, 512);
 		const limit = Math.floor(big.byteLength / 3);
 		const message = normalize(
-			await buildImageMessage({
+			await imageMessageFor({
 				details: details('noise', { width: 512, height: 512 }),
 				data: big,
 				owner: { id: MAX_SNOWFLAKE },
@@ -231,7 +226,7 @@ describe('images larger than the upload limit', () => {
 	it('are sent unchanged when they fit', async () => {
 		const png = await samplePng(64, 64);
 		const message = normalize(
-			await buildImageMessage({ details: details('x'), data: png, owner: { id: MAX_SNOWFLAKE }, attachmentLimit: png.byteLength })
+			await imageMessageFor({ details: details('x'), data: png, owner: { id: MAX_SNOWFLAKE }, attachmentLimit: png.byteLength })
 		);
 		expect(message.files[0]!.data.equals(png)).toBe(true);
 		expect(message.embeds[0]!.fields?.map((field) => field.name)).not.toContain('Compressed for Discord');
@@ -239,7 +234,7 @@ describe('images larger than the upload limit', () => {
 
 	it('are left out, with a note, when nothing fits', async () => {
 		const message = normalize(
-			await buildImageMessage({ details: details('x'), data: await noisyPng(256, 256), owner: { id: MAX_SNOWFLAKE }, attachmentLimit: 100 })
+			await imageMessageFor({ details: details('x'), data: await noisyPng(256, 256), owner: { id: MAX_SNOWFLAKE }, attachmentLimit: 100 })
 		);
 		expect(message.files).toEqual([]);
 		expect(message.embeds[0]!.image).toBeUndefined();

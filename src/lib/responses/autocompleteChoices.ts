@@ -1,6 +1,6 @@
 import type { ApplicationCommandOptionChoiceData } from 'discord.js';
 import type { StoredImage } from '../../plugins/storage/index.js';
-import { CommandLimits } from './discordLimits.js';
+import { CommandLimits } from '../discord/limits.js';
 import { detailsOf } from './imageDetails.js';
 import { formatBytes, oneLine, styleLabel } from './text.js';
 

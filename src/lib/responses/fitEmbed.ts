@@ -1,5 +1,5 @@
 import { EmbedBuilder, type APIEmbed, type APIEmbedField } from 'discord.js';
-import { EmbedLimits } from './discordLimits.js';
+import { EmbedLimits } from '../discord/limits.js';
 import { truncate } from './text.js';
 
 /** Discord refuses an empty field name or value: a zero-width space stands in. */

@@ -1,5 +1,5 @@
 import type { JobKind, JobStatus } from '../../plugins/generation/index.js';
-import { MessageLimits } from './discordLimits.js';
+import { MessageLimits } from '../discord/limits.js';
 import { oneLine, truncate } from './text.js';
 import { escapeMarkdown } from 'discord.js';
 
@@ -31,92 +31,4 @@ export function progressText(input: { kind: JobKind; prompt?: string | null; sta
 			state = `⏳ Starting · ${seconds} s`;
 	}
 	return truncate(`${what}\n${state}`, MessageLimits.content);
-}
-
-export interface ProgressReporterOptions {
-	/** Least time between two edits (Discord rate-limits edits). Default 2 s. */
-	minIntervalMs?: number;
-	/** How often the elapsed time is refreshed while nothing else changes. Default 5 s. */
-	tickMs?: number;
-	now?: () => number;
-}
-
-/**
- * Edits a reply with a job's state, throttled: a state change is shown at once unless an edit went out
- * less than `minIntervalMs` ago (then it is shown when that time is up), and the elapsed time is
- * refreshed every `tickMs`. Edits never overlap, and a failed edit is dropped: progress is a courtesy.
- */
-export class ProgressReporter {
-	readonly #render: (status: JobStatus | null, elapsedMs: number) => string;
-	readonly #edit: (content: string) => Promise<unknown>;
-	readonly #minInterval: number;
-	readonly #now: () => number;
-	readonly #startedAt: number;
-	readonly #ticker: NodeJS.Timeout;
-	#status: JobStatus | null = null;
-	#lastEditAt = Number.NEGATIVE_INFINITY;
-	#lastContent = '';
-	#pending: NodeJS.Timeout | null = null;
-	#inFlight: Promise<unknown> | null = null;
-	#stopped = false;
-
-	public constructor(
-		render: (status: JobStatus | null, elapsedMs: number) => string,
-		edit: (content: string) => Promise<unknown>,
-		options: ProgressReporterOptions = {}
-	) {
-		this.#render = render;
-		this.#edit = edit;
-		this.#minInterval = options.minIntervalMs ?? 2000;
-		this.#now = options.now ?? Date.now;
-		this.#startedAt = this.#now();
-		this.#ticker = setInterval(() => this.#schedule(), options.tickMs ?? 5000);
-		this.#ticker.unref();
-	}
-
-	public get status(): JobStatus | null {
-		return this.#status;
-	}
-
-	/** Shows the first state ("Starting") at once. */
-	public start(): void {
-		this.#schedule();
-	}
-
-	public update(status: JobStatus): void {
-		this.#status = status;
-		this.#schedule();
-	}
-
-	/** Stops editing and waits for an edit in flight, so the final reply is never overwritten by progress. */
-	public async stop(): Promise<void> {
-		this.#stopped = true;
-		clearInterval(this.#ticker);
-		if (this.#pending) clearTimeout(this.#pending);
-		this.#pending = null;
-		await this.#inFlight?.catch(() => undefined);
-	}
-
-	#schedule(): void {
-		if (this.#stopped || this.#pending) return;
-		const wait = this.#lastEditAt + this.#minInterval - this.#now();
-		if (wait > 0 || this.#inFlight) {
-			this.#pending = setTimeout(
-				() => {
-					this.#pending = null;
-					this.#schedule();
-				},
-				Math.max(wait, 50)
-			);
-			this.#pending.unref();
-			return;
-		}
-		const content = this.#render(this.#status, this.#now() - this.#startedAt);
-		if (content === this.#lastContent) return;
-		this.#lastContent = content;
-		this.#lastEditAt = this.#now();
-		this.#inFlight = this.#edit(content)
-			.catch(() => undefined)
-			.finally(() => (this.#inFlight = null));
-	}
 }

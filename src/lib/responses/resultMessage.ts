@@ -8,8 +8,8 @@ import {
 	type EmbedBuilder
 } from 'discord.js';
 import type { QuotaStatus } from '../../plugins/storage/index.js';
-import { resultButtonId } from './customIds.js';
-import { fitImageToLimit, reencodeNote, tooLargeNote } from './fitAttachment.js';
+import { resultButtonId } from '../discord/customIds.js';
+import type { FittedImage } from '../images/fitAttachment.js';
 import { fittedEmbed } from './fitEmbed.js';
 import type { ImageDetails } from './imageDetails.js';
 import { quotaFooter } from './quotaBars.js';
@@ -18,8 +18,10 @@ import { discordTimestamp, formatBytes, oneLine, styleLabel, userText } from './
 
 export interface ImageMessageInput {
 	details: ImageDetails;
-	/** The image bytes as stored, or where they are (a stored image's path, from the storage service). */
-	data: Buffer;
+	/** The image as it will be attached (re-encoded when the original is over the limit); null when no copy fits. */
+	fitted: FittedImage | null;
+	/** Size of the original image in bytes. */
+	originalBytes: number;
 	/** Who asked for it: the only one the buttons answer. */
 	owner: { id: string; name?: string; avatarUrl?: string | null };
 	/** The owner's quota after the job, for the footer. */
@@ -50,11 +52,8 @@ const PREVIEW_NOTE = '**Preview** · an offline placeholder drawn by the bot, no
  * "Today 2/5 · Storage 45.2/500 MB"), the image (re-encoded to fit the upload limit when needed, and the
  * reply says so) and the buttons (Upscale, Re-roll, Vary, Delete) whose ids carry the image id.
  */
-export async function buildImageMessage(input: ImageMessageInput): Promise<ImageMessage> {
-	const { details, owner, status, attachmentLimit } = input;
-	const { data } = input;
-	const baseName = `imagine-${details.id ?? 'image'}`;
-	const fitted = await fitImageToLimit(data, details.mimeType, baseName, attachmentLimit);
+export function buildImageMessage(input: ImageMessageInput): ImageMessage {
+	const { details, owner, status, attachmentLimit, fitted } = input;
 
 	const description: string[] = [];
 	if (details.preview) description.push(PREVIEW_NOTE);
@@ -75,7 +74,7 @@ export async function buildImageMessage(input: ImageMessageInput): Promise<Image
 	if (details.id) fields.push({ name: 'Image id', value: `\`${details.id}\``, inline: true });
 	if (details.createdAt && input.heading) fields.push({ name: 'Created', value: discordTimestamp(details.createdAt, 'f'), inline: true });
 	if (fitted?.reencoded) fields.push({ name: 'Compressed for Discord', value: reencodeNote(fitted, attachmentLimit) ?? '' });
-	if (!fitted) fields.push({ name: 'Not shown', value: tooLargeNote(data.byteLength, attachmentLimit) });
+	if (!fitted) fields.push({ name: 'Not shown', value: tooLargeNote(input.originalBytes, attachmentLimit) });
 
 	const embed: APIEmbed = {
 		color: details.preview ? Colors.preview : Colors.result,
@@ -138,6 +137,26 @@ export function deletedImageEmbed(imageId: string, freedMb: number): EmbedBuilde
 		title: 'Image deleted',
 		description: `Image \`${imageId}\` was deleted and ${formatBytes(freedMb * 1024 * 1024)} freed from your storage.`
 	});
+}
+
+const FORMAT_NAMES: Record<string, string> = { 'image/png': 'PNG', 'image/jpeg': 'JPEG', 'image/webp': 'WebP', 'image/gif': 'GIF' };
+
+/** What a reply says about a re-encoded image. */
+function reencodeNote(fitted: FittedImage, limitBytes: number): string | null {
+	const change = fitted.reencoded;
+	if (!change) return null;
+	const from = FORMAT_NAMES[change.fromMime] ?? 'original';
+	const to = FORMAT_NAMES[change.toMime] ?? 'a smaller file';
+	const scaled = change.scaled ? ', at a smaller size' : '';
+	return (
+		`The original ${from} (${formatBytes(change.fromBytes)}) is over this server's ${formatBytes(limitBytes)} upload limit, ` +
+		`so it is shown as ${to} (${formatBytes(change.toBytes)}${scaled}). The original is kept in your gallery.`
+	);
+}
+
+/** Shown instead of the image when no copy fits the limit. */
+function tooLargeNote(bytes: number, limitBytes: number): string {
+	return `The image (${formatBytes(bytes)}) cannot be shown here: even compressed, it is over this server's ${formatBytes(limitBytes)} upload limit. It is kept in your gallery.`;
 }
 
 function providerLabel(details: ImageDetails): string {

@@ -1,6 +1,6 @@
 import { container, type SapphireClient } from '@sapphire/framework';
 import type { Logger } from 'pino';
-import { settleJobReplies } from '../responses/jobReply.js';
+import { settleJobReplies } from '../jobs/jobReply.js';
 import { ExitCode } from './configuration.js';
 
 export interface ShutdownOptions {

@@ -2,7 +2,7 @@ import { ApplyOptions } from '@sapphire/decorators';
 import { Events, Listener, type ChatInputCommandDeniedPayload, type UserError } from '@sapphire/framework';
 import type { QuotaStatus } from '../../plugins/storage/index.js';
 import { buildDenialEmbed } from '../../lib/responses/denialEmbed.js';
-import { replyPrivately } from '../../lib/responses/privateReply.js';
+import { replyPrivately } from '../../lib/discord/privateReply.js';
 
 /**
  * Sapphire ships no answer to a denied command: this one tells the caller why, privately, with their

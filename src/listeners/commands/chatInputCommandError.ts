@@ -1,6 +1,6 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Events, Listener, type ChatInputCommandErrorPayload } from '@sapphire/framework';
-import { reportInteractionError } from '../../lib/responses/errorReply.js';
+import { reportInteractionError } from '../../lib/discord/errorReply.js';
 
 /** A command that threw: the details go to the log under a short reference; the user gets the reference. */
 @ApplyOptions<Listener.Options>({ event: Events.ChatInputCommandError })

@@ -1,7 +1,7 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Listener } from '@sapphire/framework';
 import { SubcommandPluginEvents, type ChatInputSubcommandErrorPayload } from '@sapphire/plugin-subcommands';
-import { reportInteractionError } from '../../lib/responses/errorReply.js';
+import { reportInteractionError } from '../../lib/discord/errorReply.js';
 
 /** The subcommands plugin catches its subcommands' errors and emits this instead of chatInputCommandError. */
 @ApplyOptions<Listener.Options>({ event: SubcommandPluginEvents.ChatInputSubcommandError })

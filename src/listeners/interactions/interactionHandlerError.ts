@@ -1,6 +1,6 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Events, Listener, type InteractionHandlerError } from '@sapphire/framework';
-import { describeInteraction, reportInteractionError } from '../../lib/responses/errorReply.js';
+import { describeInteraction, reportInteractionError } from '../../lib/discord/errorReply.js';
 
 /** A button (or other interaction handler) that threw. */
 @ApplyOptions<Listener.Options>({ event: Events.InteractionHandlerError })

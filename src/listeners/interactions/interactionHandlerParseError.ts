@@ -1,6 +1,6 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Events, Listener, type InteractionHandlerParseError as ParseErrorPayload } from '@sapphire/framework';
-import { describeInteraction, reportInteractionError } from '../../lib/responses/errorReply.js';
+import { describeInteraction, reportInteractionError } from '../../lib/discord/errorReply.js';
 
 /** An interaction handler whose parse step threw (it should not: it only reads the custom id). */
 @ApplyOptions<Listener.Options>({ event: Events.InteractionHandlerParseError })

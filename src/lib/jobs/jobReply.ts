@@ -9,14 +9,16 @@ import {
 	type MessageCreateOptions
 } from 'discord.js';
 import type { JobFailure, JobInput } from '../../plugins/generation/index.js';
-import { checkDeclaredImage, downloadAttachment } from './attachmentInput.js';
-import { buildDenialEmbed } from './denialEmbed.js';
-import { attachmentLimitOf, INTERACTION_TOKEN_LIFETIME_MS } from './discordLimits.js';
-import { buildFailureEmbed } from './failureEmbed.js';
-import { detailsOf, detailsOfGenerated } from './imageDetails.js';
-import { progressText, ProgressReporter, type ProgressReporterOptions } from './progress.js';
-import { requesterOf } from './requester.js';
-import { buildImageMessage, type ImageMessage } from './resultMessage.js';
+import { checkDeclaredImage, downloadAttachment } from '../discord/attachments.js';
+import { buildDenialEmbed } from '../responses/denialEmbed.js';
+import { attachmentLimitOf, INTERACTION_TOKEN_LIFETIME_MS } from '../discord/limits.js';
+import { buildFailureEmbed } from '../responses/failureEmbed.js';
+import { detailsOf, detailsOfGenerated } from '../responses/imageDetails.js';
+import { progressText } from '../responses/progress.js';
+import { ProgressReporter, type ProgressReporterOptions } from './ProgressReporter.js';
+import { requesterOf } from '../discord/requester.js';
+import type { ImageMessage } from '../responses/resultMessage.js';
+import { imageMessageFor } from '../images/imageMessage.js';
 
 /** The interactions that start a generation: a slash command or a result button. */
 export type GenerationInteraction = ChatInputCommandInteraction | ButtonInteraction;
@@ -107,7 +109,7 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 
 	if (!result.ok) return sendFailure(interaction, failureEmbedOf(result), deadline);
 	const details = result.stored ? detailsOf(result.stored) : detailsOfGenerated(result.image, job);
-	const message = await buildImageMessage({
+	const message = await imageMessageFor({
 		details,
 		data: result.image.data,
 		owner: { id: requester.id, name: requester.name, avatarUrl: requester.avatarUrl },

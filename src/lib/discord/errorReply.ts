@@ -1,6 +1,6 @@
 import { container } from '@sapphire/framework';
 import type { Interaction } from 'discord.js';
-import { buildErrorEmbed, newErrorReference } from './errorEmbed.js';
+import { buildErrorEmbed, newErrorReference } from '../responses/errorEmbed.js';
 import { replyPrivately } from './privateReply.js';
 
 /**

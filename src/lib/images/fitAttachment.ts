@@ -1,8 +1,6 @@
 import sharp from 'sharp';
-import { formatBytes } from './text.js';
 
 const EXTENSIONS: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/gif': 'gif' };
-const FORMAT_NAMES: Record<string, string> = { 'image/png': 'PNG', 'image/jpeg': 'JPEG', 'image/webp': 'WebP', 'image/gif': 'GIF' };
 
 export interface FittedImage {
 	data: Buffer;
@@ -64,22 +62,4 @@ export async function fitImageToLimit(data: Buffer, mimeType: string, baseName: 
 		}
 	}
 	return null;
-}
-
-/** What a reply says about a re-encoded image. */
-export function reencodeNote(fitted: FittedImage, limitBytes: number): string | null {
-	const change = fitted.reencoded;
-	if (!change) return null;
-	const from = FORMAT_NAMES[change.fromMime] ?? 'original';
-	const to = FORMAT_NAMES[change.toMime] ?? 'a smaller file';
-	const scaled = change.scaled ? ', at a smaller size' : '';
-	return (
-		`The original ${from} (${formatBytes(change.fromBytes)}) is over this server's ${formatBytes(limitBytes)} upload limit, ` +
-		`so it is shown as ${to} (${formatBytes(change.toBytes)}${scaled}). The original is kept in your gallery.`
-	);
-}
-
-/** Shown instead of the image when no copy fits the limit. */
-export function tooLargeNote(bytes: number, limitBytes: number): string {
-	return `The image (${formatBytes(bytes)}) cannot be shown here: even compressed, it is over this server's ${formatBytes(limitBytes)} upload limit. It is kept in your gallery.`;
 }

@@ -1,6 +1,6 @@
 import type { Attachment } from 'discord.js';
 import { request, type Dispatcher } from 'undici';
-import { formatBytes } from './text.js';
+import { formatBytes } from '../responses/text.js';
 
 /** What Discord says an upload is; the generator sniffs and decodes the bytes later anyway. */
 const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/jpg', 'image/webp', 'image/gif']);
