@@ -7,10 +7,14 @@ import {
 	assertWritableDirectory,
 	ConfigError,
 	configVariableNames,
+	configVariables,
 	loadConfig,
 	loadDotEnv,
 	requireDiscordToken
 } from '../../src/lib/config.js';
+import { renderConfigTable, renderEnvExample, tableCellsAfter } from '../../src/lib/config/docs.js';
+import { resolveGenerationOptions } from '../../src/plugins/generation/options.js';
+import { resolveStorageOptions } from '../../src/plugins/storage/options.js';
 
 const discordToken = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.secretsecretsecretsecretsecret0123';
 const apiKey = 'sk-abcdefghijklmnopqrstuvwxyz0123456789';
@@ -41,30 +45,24 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
 }
 
 describe('loadConfig defaults', () => {
-	it('uses the documented defaults with an empty environment', () => {
+	it('leaves every option to the plugins with an empty environment, so their defaults apply', () => {
 		const previous = process.cwd();
 		process.chdir(dir);
 		try {
 			const config = loadConfig({});
 			expect(config).toEqual({
-				storage: {
-					storageRoot: join(dir, 'shared'),
-					maxGlobalStorageMb: 5000,
-					maxUserStorageMb: 500,
-					maxUserDailyGens: 5,
-					cleanupDays: 7,
-					estimatedImageMb: 1.5,
-					roleTiers: [],
-					ownerIds: [],
-					ownerLimits: {},
-					cleanupIntervalMinutes: 60
-				},
+				storage: { storageRoot: join(dir, 'shared') },
 				ownerIds: [],
 				generation: { stability: {}, automatic1111: {}, http: {} },
 				secrets: [],
 				logLevel: 'info'
 			});
 			expect(statSync(join(dir, 'shared')).isDirectory()).toBe(true);
+			expect(resolveStorageOptions(config.storage)).toMatchObject({
+				maxGlobalStorageMb: 5000,
+				maxUserDailyGens: 5,
+				cleanupIntervalMinutes: 60
+			});
 		} finally {
 			process.chdir(previous);
 		}
@@ -72,8 +70,9 @@ describe('loadConfig defaults', () => {
 
 	it('treats empty and blank variables as unset', () => {
 		const config = load({ MAX_USER_STORAGE_MB: '', MAX_USER_DAILY_GENS: '  ', LOG_LEVEL: '', DISCORD_TOKEN: '', OWNER_IDS: '' });
-		expect(config.storage.maxUserStorageMb).toBe(500);
-		expect(config.storage.maxUserDailyGens).toBe(5);
+		expect(config.storage.maxUserStorageMb).toBeUndefined();
+		expect(resolveStorageOptions(config.storage).maxUserStorageMb).toBe(500);
+		expect(resolveStorageOptions(config.storage).maxUserDailyGens).toBe(5);
 		expect(config.logLevel).toBe('info');
 		expect(config.discordToken).toBeUndefined();
 		expect(config.ownerIds).toEqual([]);
@@ -123,7 +122,7 @@ describe('loadConfig rejects bad values, naming the variable and the value', () 
 		['MAX_USER_STORAGE_MB', '0', '- MAX_USER_STORAGE_MB: expected a number of megabytes above 0 (got "0")'],
 		['IMAGE_GEN_SIZE_MB', '12abc', '- IMAGE_GEN_SIZE_MB: expected a number of megabytes above 0 (got "12abc")'],
 		['MAX_USER_STORAGE_MB', 'Infinity', '- MAX_USER_STORAGE_MB: expected a number of megabytes above 0 (got "Infinity")'],
-		['STORAGE_CLEANUP_DAYS', 'NaN', '- STORAGE_CLEANUP_DAYS: expected a number of days above 0 (got "NaN")'],
+		['STORAGE_CLEANUP_DAYS', 'NaN', '- STORAGE_CLEANUP_DAYS: expected a number of days above 0, at most 3650 (got "NaN")'],
 		['MAX_USER_DAILY_GENS', '2.5', '- MAX_USER_DAILY_GENS: expected a whole number of generations per day, 0 or more (got "2.5")'],
 		['MAX_USER_DAILY_GENS', '-1', '- MAX_USER_DAILY_GENS: expected a whole number of generations per day, 0 or more (got "-1")'],
 		['OWNER_DAILY_GENS', '1e3', '- OWNER_DAILY_GENS: expected a whole number of generations per day, 0 or more (got "1e3")'],
@@ -278,7 +277,45 @@ describe('.env.example', () => {
 	it('loads as is, giving the defaults', () => {
 		const fromExample = load({ ...example, STORAGE_ROOT: join(dir, 'storage') });
 		const fromNothing = load({});
-		expect(fromExample).toEqual(fromNothing);
+		expect(resolveStorageOptions(fromExample.storage)).toEqual(resolveStorageOptions(fromNothing.storage));
+		expect(resolveGenerationOptions(fromExample.generation)).toEqual(resolveGenerationOptions(fromNothing.generation));
+		expect(fromExample.logLevel).toBe(fromNothing.logLevel);
+	});
+
+	it('is exactly what the table of variables renders (npm run docs:config)', () => {
+		expect(text).toBe(renderEnvExample());
+	});
+});
+
+describe('the README configuration table', () => {
+	const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+	it('lists every variable, its default and its meaning as the table of variables does (npm run docs:config)', () => {
+		expect(tableCellsAfter(readme, '## Configuration')).toEqual(tableCellsAfter(renderConfigTable(), ''));
+	});
+
+	it("documents each plugin option's real default", () => {
+		const storage = resolveStorageOptions({}) as unknown as Record<string, unknown>;
+		const generation = resolveGenerationOptions({}) as unknown as Record<string, unknown>;
+		const checked: string[] = [];
+		for (const row of configVariables) {
+			const literal = /^`([^`]+)`$/.exec(row.documentedDefault)?.[1];
+			// A default written as a pattern (sqlite://<STORAGE_ROOT>/...) or a relative path is not a value to compare.
+			if (!row.option || literal === undefined || literal.includes('<') || row.name === 'STORAGE_ROOT') continue;
+			const [plugin, ...path] = row.option.split('.');
+			const actual = path.reduce<unknown>(
+				(value, key) => (value as Record<string, unknown> | undefined)?.[key],
+				plugin === 'storage' ? storage : generation
+			);
+			const documented = row.parse.parse(literal);
+			// Owners' daily default lives in the limits code, not in the option (which stays unset).
+			if (row.name === 'OWNER_DAILY_GENS') expect(actual).toBeUndefined();
+			else expect(actual, row.name).toEqual(documented);
+			checked.push(row.name);
+		}
+		expect(checked).toEqual(
+			expect.arrayContaining(['MAX_GLOBAL_STORAGE_MB', 'CLEANUP_INTERVAL_MINUTES', 'STABILITY_API', 'GENERATION_CONCURRENCY'])
+		);
 	});
 });
 

@@ -1,0 +1,308 @@
+import { z } from 'zod';
+import type { GenerationOptions } from '../../plugins/generation/options.js';
+import { roleTierSchema, type StorageOptions } from '../../plugins/storage/options.js';
+import { httpUrl, jsonOf, oneOf, positiveNumber, secret, snowflakeList, wholeNumber } from './parsers.js';
+
+/** Log levels accepted in LOG_LEVEL, quietest last. */
+export const logLevelNames = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type LogLevelName = (typeof logLevelNames)[number];
+
+/** What the variables fill in; `loadConfig` turns it into an `AppConfig`. */
+export interface ConfigDraft {
+	storage: StorageOptions;
+	generation: GenerationOptions & {
+		stability: NonNullable<GenerationOptions['stability']>;
+		automatic1111: NonNullable<GenerationOptions['automatic1111']>;
+		http: NonNullable<GenerationOptions['http']>;
+	};
+	ownerIds: string[];
+	discordToken?: string;
+	stabilityApiKey?: string;
+	apiHost?: string;
+	logLevel: LogLevelName;
+	/** Values to mask in logs wherever they appear. */
+	secrets: string[];
+}
+
+export type ConfigGroup = 'Discord' | 'Storage & quotas' | 'Generation' | 'Logging';
+
+/**
+ * One environment variable: how it is parsed, where its value goes, and how it is documented. This table is
+ * the only list of variables: `loadConfig` reads exactly these, and a test checks the README's configuration
+ * table and `.env.example` against it (`npm run docs:config` rewrites both).
+ */
+export interface ConfigVariable<T = unknown> {
+	name: string;
+	group: ConfigGroup;
+	/** The README's "Meaning" and the comment above the variable in `.env.example`. */
+	description: string;
+	/** The README's "Default" cell, as shown (a value in backticks, or words in parentheses). */
+	documentedDefault: string;
+	/** The value `.env.example` gives (empty: the default applies). */
+	example?: string;
+	/** Never echoed, not even in an error: errors give its length instead. */
+	secret?: boolean;
+	parse: z.ZodType<T, string>;
+	/**
+	 * The plugin option it sets, e.g. `storage.maxGlobalStorageMb`. Left unset when the variable is, so the
+	 * plugin's own default applies (a test checks `documentedDefault` against it).
+	 */
+	option?: string;
+	/** For a value that does not go to one option: puts it where it belongs. `values` holds every parsed variable. */
+	apply?: (draft: ConfigDraft, value: T, values: Readonly<Record<string, unknown>>) => void;
+}
+
+function variable<T>(row: ConfigVariable<T>): ConfigVariable {
+	return row as ConfigVariable;
+}
+
+const megabytes = positiveNumber('expected a number of megabytes above 0');
+const dailyGens = wholeNumber('expected a whole number of generations per day, 0 or more');
+
+/** STABILITY_MODEL: a v2beta endpoint, or an SD 3.5 model (served by the sd3 endpoint). */
+const stabilityModels = ['core', 'ultra', 'sd3.5-large', 'sd3.5-large-turbo', 'sd3.5-medium', 'sd3.5-flash'] as const;
+
+const roleTiersExample = '[{"name":"Supporter","roleId":"123456789012345678","dailyGens":20,"storageMb":2000}]';
+
+/** A year: the longest interval worth a setting (longer timers are also handled, see `storage/timers.ts`). */
+export const MAX_CLEANUP_INTERVAL_MINUTES = 525_600;
+/** An hour: no provider takes longer to start answering; a longer setting is a typo. */
+export const MAX_GENERATION_TIMEOUT_SECONDS = 3600;
+export const MAX_CLEANUP_DAYS = 3650;
+
+export const configVariables: readonly ConfigVariable[] = [
+	variable({
+		name: 'DISCORD_TOKEN',
+		group: 'Discord',
+		description: 'The bot token (Discord Developer Portal -> your application -> Bot -> Reset Token). Required to run the bot; never logged.',
+		documentedDefault: '(required to run the bot)',
+		secret: true,
+		parse: secret('expected the bot token alone, without spaces or a "Bot " prefix'),
+		apply: (draft, value) => {
+			draft.discordToken = value;
+			draft.secrets.push(value);
+		}
+	}),
+	variable({
+		name: 'OWNER_IDS',
+		group: 'Discord',
+		description: "Comma-separated Discord user ids of the bot's owners: they get OWNER_DAILY_GENS and the whole global cap.",
+		documentedDefault: '(none)',
+		parse: snowflakeList,
+		apply: (draft, value) => {
+			draft.ownerIds = value;
+			draft.storage.ownerIds = value;
+		}
+	}),
+	variable({
+		name: 'STORAGE_ROOT',
+		group: 'Storage & quotas',
+		description: 'Folder for images, temp files, logs and the quota ledger. Created if missing; must be writable.',
+		documentedDefault: '`shared`',
+		example: 'shared',
+		parse: z.string().trim(),
+		// Checked on disk (and made absolute) by loadConfig.
+		option: 'storage.storageRoot'
+	}),
+	variable({
+		name: 'MAX_GLOBAL_STORAGE_MB',
+		group: 'Storage & quotas',
+		description: 'Cap on everything stored, temp files included, in MB.',
+		documentedDefault: '`5000`',
+		example: '5000',
+		parse: megabytes,
+		option: 'storage.maxGlobalStorageMb'
+	}),
+	variable({
+		name: 'MAX_USER_STORAGE_MB',
+		group: 'Storage & quotas',
+		description: 'Default per-user cap on saved images, in MB.',
+		documentedDefault: '`500`',
+		example: '500',
+		parse: megabytes,
+		option: 'storage.maxUserStorageMb'
+	}),
+	variable({
+		name: 'MAX_USER_DAILY_GENS',
+		group: 'Storage & quotas',
+		description: 'Default generations per user per UTC day (0 turns generation off for users without a tier or override).',
+		documentedDefault: '`5`',
+		example: '5',
+		parse: dailyGens,
+		option: 'storage.maxUserDailyGens'
+	}),
+	variable({
+		name: 'OWNER_DAILY_GENS',
+		group: 'Storage & quotas',
+		description: 'Generations per day for the users in OWNER_IDS (they may use the whole global cap).',
+		documentedDefault: '`100`',
+		parse: dailyGens,
+		option: 'storage.ownerLimits.dailyGens'
+	}),
+	variable({
+		name: 'ROLE_TIERS',
+		group: 'Storage & quotas',
+		description: `JSON array of role tiers; the best tier a member holds wins. Example: ${roleTiersExample}`,
+		documentedDefault: '(none)',
+		parse: jsonOf(
+			z
+				.array(roleTierSchema, { error: `expected a JSON array of tiers like ${roleTiersExample}` })
+				.refine((tiers) => new Set(tiers.map((tier) => tier.roleId)).size === tiers.length, 'expected each roleId at most once'),
+			roleTiersExample
+		),
+		option: 'storage.roleTiers'
+	}),
+	variable({
+		name: 'STORAGE_CLEANUP_DAYS',
+		group: 'Storage & quotas',
+		description: 'Temp files older than this many days are removed by clean-up.',
+		documentedDefault: '`7`',
+		example: '7',
+		parse: positiveNumber(`expected a number of days above 0, at most ${MAX_CLEANUP_DAYS}`, MAX_CLEANUP_DAYS),
+		option: 'storage.cleanupDays'
+	}),
+	variable({
+		name: 'CLEANUP_INTERVAL_MINUTES',
+		group: 'Storage & quotas',
+		description: 'How often clean-up runs on its own, in minutes (0 = never; at most a year).',
+		documentedDefault: '`60`',
+		example: '60',
+		parse: wholeNumber(
+			`expected a whole number of minutes from 0 to ${MAX_CLEANUP_INTERVAL_MINUTES} (a year; 0 turns automatic clean-up off)`,
+			0,
+			MAX_CLEANUP_INTERVAL_MINUTES
+		),
+		option: 'storage.cleanupIntervalMinutes'
+	}),
+	variable({
+		name: 'IMAGE_GEN_SIZE_MB',
+		group: 'Storage & quotas',
+		description: 'What one generation is assumed to store, in MB; reserved before the call, corrected to the real size after.',
+		documentedDefault: '`1.5`',
+		example: '1.5',
+		parse: megabytes,
+		option: 'storage.estimatedImageMb'
+	}),
+	variable({
+		name: 'QUOTA_LEDGER_URI',
+		group: 'Storage & quotas',
+		description: 'Where the quota ledger lives (`sqlite://` only, see Architecture).',
+		documentedDefault: '`sqlite://<STORAGE_ROOT>/quota.sqlite`',
+		parse: z
+			.string()
+			.trim()
+			.regex(/^sqlite:\/\/.+/, 'expected a sqlite:// URI, e.g. sqlite://shared/quota.sqlite'),
+		option: 'storage.ledgerUri'
+	}),
+	variable({
+		name: 'IMAGE_PROVIDER',
+		group: 'Generation',
+		description: '`stability`, `automatic1111` or `preview` (offline placeholders).',
+		documentedDefault: '`stability` with a key, else `preview`',
+		parse: oneOf(['stability', 'automatic1111', 'preview'], 'expected stability, automatic1111 or preview'),
+		option: 'generation.provider'
+	}),
+	variable({
+		name: 'STABILITY_API_KEY',
+		group: 'Generation',
+		description: 'Stability AI key (https://platform.stability.ai/account/keys). Never logged.',
+		documentedDefault: '(none)',
+		secret: true,
+		parse: secret('expected the API key alone, without spaces'),
+		apply: (draft, value) => {
+			draft.stabilityApiKey = value;
+			draft.generation.stability.apiKey = value;
+			draft.secrets.push(value);
+		}
+	}),
+	variable({
+		name: 'API_HOST',
+		group: 'Generation',
+		description: 'Base URL of the image API of the provider chosen.',
+		documentedDefault: '`https://api.stability.ai`, `http://127.0.0.1:7860` for automatic1111',
+		parse: httpUrl,
+		apply: (draft, value, values) => {
+			draft.apiHost = value;
+			if (values.IMAGE_PROVIDER === 'automatic1111') draft.generation.automatic1111.host = value;
+			else draft.generation.stability.host = value;
+		}
+	}),
+	variable({
+		name: 'STABILITY_API',
+		group: 'Generation',
+		description: 'Stability API generation: `v2beta` (current) or `v1` (engines, maintenance only).',
+		documentedDefault: '`v2beta`',
+		parse: oneOf(['v2beta', 'v1'], 'expected v2beta (current) or v1 (engines)'),
+		option: 'generation.stability.api'
+	}),
+	variable({
+		name: 'STABILITY_MODEL',
+		group: 'Generation',
+		description: `v2beta model: ${stabilityModels.map((model) => `\`${model}\``).join(', ')}.`,
+		documentedDefault: '`core`',
+		parse: oneOf(stabilityModels, `expected one of ${stabilityModels.join(', ')}`),
+		apply: (draft, value) => {
+			if (value.startsWith('sd3')) Object.assign(draft.generation.stability, { model: 'sd3', sd3Model: value });
+			else draft.generation.stability.model = value as 'core' | 'ultra';
+		}
+	}),
+	variable({
+		name: 'STABILITY_ENGINE',
+		group: 'Generation',
+		description: 'v1 engine id.',
+		documentedDefault: '`stable-diffusion-xl-1024-v1-0`',
+		parse: z
+			.string()
+			.trim()
+			.regex(/^[a-z0-9.-]{1,100}$/, 'expected a v1 engine id such as stable-diffusion-xl-1024-v1-0'),
+		option: 'generation.stability.engine'
+	}),
+	variable({
+		name: 'A1111_AUTH',
+		group: 'Generation',
+		description: '`user:password` for an AUTOMATIC1111 web UI started with `--api-auth`. Never logged.',
+		documentedDefault: '(none)',
+		secret: true,
+		parse: z.string().regex(/^[^:\s]+:\S+$/, 'expected user:password, as given to the web UI with --api-auth'),
+		apply: (draft, value) => {
+			const [username, ...password] = value.split(':');
+			Object.assign(draft.generation.automatic1111, { username, password: password.join(':') });
+			draft.secrets.push(value, password.join(':'));
+		}
+	}),
+	variable({
+		name: 'GENERATION_CONCURRENCY',
+		group: 'Generation',
+		description: 'Provider requests in flight at once; more wait in a queue users can see.',
+		documentedDefault: '`2`',
+		parse: wholeNumber('expected a whole number of requests, 1 or more', 1, 64),
+		option: 'generation.http.maxConcurrent'
+	}),
+	variable({
+		name: 'GENERATION_TIMEOUT_SECONDS',
+		group: 'Generation',
+		description: `Seconds a generation may take to start answering (at most ${MAX_GENERATION_TIMEOUT_SECONDS}).`,
+		documentedDefault: '`90` for Stability, `300` for AUTOMATIC1111',
+		parse: positiveNumber(`expected a number of seconds above 0, at most ${MAX_GENERATION_TIMEOUT_SECONDS}`, MAX_GENERATION_TIMEOUT_SECONDS),
+		option: 'generation.http.generateTimeoutSeconds'
+	}),
+	variable({
+		name: 'LOG_LEVEL',
+		group: 'Logging',
+		description: '`trace`, `debug`, `info`, `warn`, `error` or `fatal`.',
+		documentedDefault: '`info`',
+		example: 'info',
+		parse: oneOf(logLevelNames, `expected one of ${logLevelNames.join(', ')}`),
+		apply: (draft, value) => {
+			draft.logLevel = value;
+		}
+	})
+];
+
+/** Every variable loadConfig reads, in the order they are documented. */
+export const configVariableNames: readonly string[] = configVariables.map((row) => row.name);
+
+/** The variable that sets a plugin option (`storage.ownerLimits.dailyGens` -> OWNER_DAILY_GENS), to name it in errors. */
+export function variableOfOption(option: string): ConfigVariable | undefined {
+	return configVariables.find((row) => row.option !== undefined && (option === row.option || option.startsWith(`${row.option}.`)));
+}
