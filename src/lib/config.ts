@@ -91,7 +91,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 		if (!checked.success) {
 			const nameOf = (path: PropertyKey[]) => {
 				const row = variableOfOption([prefix, ...path].join('.'));
-				return row ? row.name + path.slice(row.option!.split('.').length - 1).map((key) => `[${String(key)}]`).join('') : path.join('.');
+				return row
+					? row.name +
+							path
+								.slice(row.option!.split('.').length - 1)
+								.map((key) => `[${String(key)}]`)
+								.join('')
+					: path.join('.');
 			};
 			problems.push(...describeIssues(checked.error, options, nameOf).split('\n'));
 		}

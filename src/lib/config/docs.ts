@@ -25,7 +25,8 @@ export function renderEnvExample(): string {
 		if (rows.length === 0) continue;
 		lines.push('', `# --- ${group} ---`);
 		for (const row of rows) {
-			const defaultNote = row.example || row.documentedDefault.startsWith('(') ? '' : ` Default: ${row.documentedDefault.replaceAll('`', '')}.`;
+			const defaultNote =
+				row.example || row.documentedDefault.startsWith('(') ? '' : ` Default: ${row.documentedDefault.replaceAll('`', '')}.`;
 			lines.push(`# ${row.description.replaceAll('`', '')}${defaultNote}`, `${row.name}=${row.example ?? ''}`);
 		}
 	}

@@ -30,7 +30,11 @@ export function wholeNumber(message: string, min = 0, max = Number.MAX_SAFE_INTE
 
 /** One of a fixed list, case-insensitive. */
 export function oneOf<const T extends readonly [string, ...string[]]>(values: T, message: string) {
-	return z.string().trim().toLowerCase().pipe(z.enum(values, { error: message }));
+	return z
+		.string()
+		.trim()
+		.toLowerCase()
+		.pipe(z.enum(values, { error: message }));
 }
 
 export const httpUrl = z

@@ -74,7 +74,8 @@ export const configVariables: readonly ConfigVariable[] = [
 	variable({
 		name: 'DISCORD_TOKEN',
 		group: 'Discord',
-		description: 'The bot token (Discord Developer Portal -> your application -> Bot -> Reset Token). Required to run the bot; never logged.',
+		description:
+			'The bot token (Discord Developer Portal -> your application -> Bot -> Reset Token). Required to run the bot; never logged.',
 		documentedDefault: '(required to run the bot)',
 		secret: true,
 		parse: secret('expected the bot token alone, without spaces or a "Bot " prefix'),
@@ -283,7 +284,10 @@ export const configVariables: readonly ConfigVariable[] = [
 		group: 'Generation',
 		description: `Seconds a generation may take to start answering (at most ${MAX_GENERATION_TIMEOUT_SECONDS}).`,
 		documentedDefault: '`90` for Stability, `300` for AUTOMATIC1111',
-		parse: positiveNumber(`expected a number of seconds above 0, at most ${MAX_GENERATION_TIMEOUT_SECONDS}`, MAX_GENERATION_TIMEOUT_SECONDS),
+		parse: positiveNumber(
+			`expected a number of seconds above 0, at most ${MAX_GENERATION_TIMEOUT_SECONDS}`,
+			MAX_GENERATION_TIMEOUT_SECONDS
+		),
 		option: 'generation.http.generateTimeoutSeconds'
 	}),
 	variable({
