@@ -8,7 +8,8 @@ import { performance } from 'node:perf_hooks';
 import sqlite3 from 'sqlite3';
 import { utcDay } from '../src/plugins/storage/clock.js';
 import type { StorageOptions } from '../src/plugins/storage/options.js';
-import { QuotaLedger, type FileRow, type LedgerLimits, type ReservationRow } from '../src/plugins/storage/QuotaLedger.js';
+import type { FileRow, LedgerLimits, ReservationRow } from '../src/plugins/storage/ledger/QuotaLedger.js';
+import { SqliteLedger } from '../src/plugins/storage/ledger/sqlite/SqliteLedger.js';
 import { StorageManager } from '../src/plugins/storage/StorageManager.js';
 import {
 	fixed,
@@ -184,7 +185,7 @@ async function benchStatus(context: BenchContext, sizes: number[], root: string)
 			const ledgerUri = `sqlite://${step.ledgerFile}`;
 			const manager = await StorageManager.open({ ...GENEROUS, storageRoot: root, ledgerUri, reconcileOnStart: false });
 			// A second ledger on the same file runs the status statement alone.
-			const ledger = await QuotaLedger.open(ledgerUri, BUSY_TIMEOUT_MS);
+			const ledger = await SqliteLedger.open(ledgerUri, BUSY_TIMEOUT_MS);
 			const check = await manager.getQuotaStatus(userAt(0));
 			if (check.global.files !== step.files) throw new Error(`ledger copy for ${step.files} files holds ${check.global.files}`);
 			return { manager, ledger };
@@ -411,7 +412,7 @@ async function benchAdmissions(context: BenchContext): Promise<SuiteResult> {
 	// The ledger and the raw writes share one SQLite file, each through its own connection (as processes would).
 	const ledgerRoot = makeTempDir('ledger');
 	const uri = `sqlite://${join(ledgerRoot, 'quota.sqlite')}`;
-	const ledger = await QuotaLedger.open(uri, BUSY_TIMEOUT_MS);
+	const ledger = await SqliteLedger.open(uri, BUSY_TIMEOUT_MS);
 	const rawStore = new KeyvSqlite({ uri, busyTimeout: BUSY_TIMEOUT_MS });
 	const raw = new Keyv({ store: rawStore });
 	// The ledger runs WAL with synchronous = NORMAL; the baseline gets the same durability so the ratio
@@ -447,7 +448,7 @@ async function benchAdmissions(context: BenchContext): Promise<SuiteResult> {
 			name: imageId,
 			metadata: '{}'
 		};
-		const committed = await ledger.commit(file, { id: row.id, day: row.day, now: row.now }, UNLIMITED);
+		const committed = await ledger.commit(file, { reservationId: row.id, day: row.day, cost: row.cost }, UNLIMITED);
 		if (!committed.ok) throw new Error(`ledger commit denied: ${committed.failed}`);
 	};
 	const ledgerAdmission = async () => {

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { isImageId, isSnowflake } from '../plugins/storage/paths.js';
+import { isImageId, isSnowflake } from '../plugins/storage/ids.js';
 import { UsageError } from './usage.js';
 
 /** One option of a command: what parseArgs needs, plus what --help prints. */

@@ -162,7 +162,7 @@ describe('unexpected errors', () => {
 		bot = await startTestBot();
 		const { imageId } = await imagine(bot, userA);
 		const logged = spyOnErrors();
-		vi.spyOn(container.storage, 'getImagePath').mockRejectedValue(new Error('disk on fire'));
+		vi.spyOn(container.storage, 'readImage').mockRejectedValue(new Error('disk on fire'));
 		const { call } = await press(bot, `imagine:upscale:${USER_A}:${imageId}`, userA, isPrivate);
 		expectReference(call.payload!.embeds[0]!.description, logged);
 	});

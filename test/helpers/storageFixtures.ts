@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StorageManager, type StorageManagerDependencies } from '../../src/plugins/storage/StorageManager.js';
 import type { StorageOptions } from '../../src/plugins/storage/options.js';
+import { SqliteConnection } from '../../src/plugins/storage/ledger/sqlite/SqliteConnection.js';
 
 export const USER_A = '123456789012345678';
 export const USER_B = '223456789012345678';
@@ -54,4 +55,17 @@ export async function openTestStorage(options: StorageOptions = {}, dependencies
 		}
 	};
 	return fixture;
+}
+
+/**
+ * The writer tags of the processes the ledger at `<root>/quota.sqlite` knows as live instances (a partial write
+ * named with one of them belongs to a process that is running).
+ */
+export async function instanceTags(root: string): Promise<string[]> {
+	const connection = await SqliteConnection.open(join(root, 'quota.sqlite'), 5000);
+	try {
+		return (await connection.all('SELECT id FROM imagine_instances ORDER BY started_at')).map((row) => String(row.id));
+	} finally {
+		await connection.close();
+	}
 }

@@ -1,6 +1,6 @@
 import { nextUtcMidnight } from './clock.js';
 import type { EffectiveLimits, LimitSource } from './limits.js';
-import type { UsageSnapshot } from './QuotaLedger.js';
+import type { UsageSnapshot } from './ledger/QuotaLedger.js';
 import { bytesToMb } from './units.js';
 
 export type QuotaLevel = 'OK' | 'WARNING' | 'CRITICAL';

@@ -1,31 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rm, lstat } from 'node:fs/promises';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { discard, publish, syncDirectory, writePartial, type PartialFile } from './atomicFile.js';
 import { systemClock, utcDay, type Clock } from './clock.js';
 import { EventLog } from './EventLog.js';
+import { isImageId, isSnowflake, isValidImageName, mimeTypeOf, newImageId, sniffImageExtension, type ImageExtension } from './ids.js';
+import type { ImageStore, StagedImage } from './images/ImageStore.js';
+import { LocalImageStore } from './images/local/LocalImageStore.js';
+import { parseMetadataText, serializeSidecar, type ImageRef } from './images/records.js';
+import { Instance } from './Instance.js';
+import type { FileRow, LedgerLimits, LimitFailure, LimitOverride, QuotaLedger, UserTotal } from './ledger/QuotaLedger.js';
+import { SqliteLedger } from './ledger/sqlite/SqliteLedger.js';
 import { resolveLimits, type EffectiveLimits } from './limits.js';
 import { resolveStorageOptions, type ResolvedStorageOptions, type StorageOptions } from './options.js';
-import {
-	IMAGE_EXTENSIONS,
-	IMAGE_FILE,
-	isImageId,
-	isSnowflake,
-	isValidImageName,
-	mimeTypeOf,
-	newImageId,
-	PARTIAL_FILE,
-	SIDECAR_FILE,
-	PathEscapeError,
-	sniffImageExtension,
-	StoragePaths,
-	type ImageExtension
-} from './paths.js';
-import { QuotaLedger, type FileRow, type LedgerLimits, type LimitFailure, type LimitOverride, type UserTotal } from './QuotaLedger.js';
 import { buildQuotaStatus, type QuotaStatus } from './QuotaStatus.js';
+import { Reconciler, type ReconcileReport } from './Reconciler.js';
 import { failure, messages, quotaDenial, type StorageFailure, type StorageResult } from './StorageResult.js';
-import { BYTES_PER_MB, bytesToMb, mbToBytes } from './units.js';
+import { bytesToMb, mbToBytes } from './units.js';
+
+export type { ReconcileReport } from './Reconciler.js';
 
 /** The three quota rules, one per precondition. */
 export type QuotaRule = 'daily' | 'user' | 'global';
@@ -90,25 +80,6 @@ export interface CleanupResult {
 	freedMb: number;
 }
 
-export interface ReconcileReport {
-	/** Images on disk the ledger did not know (e.g. after a crash between rename and record). */
-	added: number;
-	/** Ledger rows whose image is gone from disk (e.g. deleted by hand). */
-	removed: number;
-	/** Rows whose size disagreed with the disk. */
-	resized: number;
-	/** Totals that disagreed with the rows and were rebuilt. */
-	totalsFixed: number;
-	/** Leftovers of interrupted writes and metadata without an image, removed. */
-	partialsRemoved: number;
-	/** Reservations whose job is gone (expired or its process died), released. */
-	reservationsReleased: number;
-	/** Symlinks and unknown files found in the storage folders: reported, never followed or counted. */
-	ignored: string[];
-	files: number;
-	durationMs: number;
-}
-
 export interface StorageReport {
 	global: QuotaStatus['global'];
 	tempFiles: number;
@@ -131,51 +102,46 @@ export interface StorageManagerDependencies {
  * more with a long prompt), so an image of the estimated size always commits.
  */
 export const METADATA_ALLOWANCE = 4096;
-/** A row the ledger may show before its file is renamed into place: reconcile leaves such young rows alone. */
-const RECONCILE_GRACE_MS = 60_000;
-/** File system calls reconcile keeps in flight while it scans a folder. */
-const SCAN_CONCURRENCY = 32;
-/** Interrupted writes older than this are certainly dead. */
-const PARTIAL_MAX_AGE_MS = 3_600_000;
-
 const silentLogger: StorageLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /**
- * Quota-managed image storage: the service on `container.storage`.
+ * Quota-managed image storage: the service on `container.storage`. A small facade over two ports: the quota
+ * ledger (what is stored and reserved, so a status is O(1)) and the image store (the bytes; the source of
+ * truth, from which `reconcile()` rebuilds the ledger).
  *
- * Disk layout under the storage root: `images/users/<userId>/<imageId>.<ext>` (+ `<imageId>.json` with
- * the metadata), `temp/`, `logs/events.jsonl`, and the ledger `quota.sqlite`. The disk is the source of
- * truth; the ledger mirrors it so status is O(1), and `reconcile()` rebuilds the ledger from the disk.
+ * The embedded default keeps both under the storage root: `images/users/<userId>/<imageId>.<ext>` (+
+ * `<imageId>.json` with the metadata), `temp/`, `logs/events.jsonl`, and the ledger `quota.sqlite`.
  */
 export class StorageManager {
 	public readonly options: ResolvedStorageOptions;
-	public readonly paths: StoragePaths;
 	readonly #ledger: QuotaLedger;
+	readonly #store: ImageStore;
+	readonly #instance: Instance;
 	readonly #events: EventLog;
 	readonly #clock: Clock;
 	readonly #logger: StorageLogger;
-	readonly #owner = `${hostname()}:${process.pid}`;
 	#cleanupTimer: NodeJS.Timeout | null = null;
 	#closed = false;
 	#startupReconcile: Promise<ReconcileReport | null> = Promise.resolve(null);
 
-	private constructor(options: ResolvedStorageOptions, paths: StoragePaths, ledger: QuotaLedger, dependencies: StorageManagerDependencies) {
+	private constructor(options: ResolvedStorageOptions, ledger: QuotaLedger, store: ImageStore, dependencies: StorageManagerDependencies) {
 		this.options = options;
-		this.paths = paths;
 		this.#ledger = ledger;
+		this.#store = store;
 		this.#clock = dependencies.clock ?? systemClock;
 		this.#logger = dependencies.logger ?? silentLogger;
-		this.#events = new EventLog(paths.logsDir, this.#clock);
+		this.#instance = new Instance(ledger, this.#clock);
+		this.#events = new EventLog(`${options.storageRoot}/logs`, this.#clock);
 	}
 
-	/** Validates options, prepares the folders, opens the ledger and (by default) reconciles it with the disk. */
+	/** Validates options, prepares the store, opens the ledger and (by default) reconciles it with the store. */
 	public static async open(options: StorageOptions | ResolvedStorageOptions = {}, dependencies: StorageManagerDependencies = {}) {
 		// Parsing is idempotent, so already-resolved options go through the same check.
 		const resolved = resolveStorageOptions(options);
-		const paths = new StoragePaths(resolved.storageRoot);
-		await paths.prepare();
-		const ledger = await QuotaLedger.open(resolved.ledgerUri, resolved.busyTimeoutMs);
-		const manager = new StorageManager(resolved, paths, ledger, dependencies);
+		const store = new LocalImageStore(resolved.storageRoot);
+		await store.prepare();
+		const ledger = await SqliteLedger.open(resolved.ledgerUri, resolved.busyTimeoutMs);
+		const manager = new StorageManager(resolved, ledger, store, dependencies);
 		if (resolved.reconcileOnStart) {
 			// A ledger that knows no files (new, or deleted by hand) would report an empty disk: wait for the
 			// rebuild. Otherwise the ledger is right but for a crash's worth of drift: start at once and
@@ -251,6 +217,7 @@ export class StorageManager {
 
 	/** `exactBytes`: a plain save knows its size to the byte, metadata included, so nothing is added. */
 	async #reserve(userId: string, request: ReserveRequest, exactBytes?: number): Promise<StorageResult<{ reservation: Reservation }>> {
+		const owner = await this.#instance.ensureRegistered();
 		const now = this.#clock();
 		const limits = await this.#limitsFor(userId, request, now);
 		const ledgerLimits = this.#ledgerLimits(limits);
@@ -276,7 +243,7 @@ export class StorageManager {
 				temp: reservation.temp,
 				now,
 				expiresAt: reservation.expiresAt,
-				owner: this.#owner
+				owner
 			},
 			ledgerLimits
 		);
@@ -356,12 +323,15 @@ export class StorageManager {
 			if (reservation?.userId === userId) await this.release(reservation).catch(() => undefined);
 			return invalid;
 		}
-		const extension = sniffImageExtension(request.data) as ImageExtension;
+		const ext = sniffImageExtension(request.data) as ImageExtension;
 		const now = this.#clock();
 		const imageId = newImageId(now);
 		const name = request.name ?? imageId;
 		const metadata = request.metadata ?? {};
-		const sidecar = `${JSON.stringify({ id: imageId, userId, name, createdAt: now, temp, ext: extension, metadata })}\n`;
+		const ref: ImageRef = { userId, imageId, temp, ext };
+		// A plain save is charged nothing; a reservation's job is charged its cost on the day it was admitted.
+		const charge = reservation ? { day: reservation.day, cost: reservation.cost } : { day: utcDay(now), cost: 0 };
+		const sidecar = serializeSidecar({ id: imageId, userId, name, createdAt: now, temp, ext, metadata, charge });
 		const bytes = request.data.byteLength + Buffer.byteLength(sidecar);
 
 		let held = reservation;
@@ -371,40 +341,34 @@ export class StorageManager {
 			held = reserved.reservation;
 		}
 
-		const directory = this.paths.directoryFor(userId, temp);
-		const written: PartialFile[] = [];
+		let staged: StagedImage;
 		try {
-			await this.paths.ensureInside(directory, true);
-			written.push(await writePartial(this.paths.sidecarFile(directory, imageId), sidecar));
-			written.push(await writePartial(this.paths.imageFile(directory, imageId, extension), request.data));
+			staged = await this.#store.stage(ref, request.data, sidecar, await this.#instance.ensureRegistered());
 		} catch (error) {
-			return this.#abandonSave(written, held, error, userId);
+			return this.#abandonSave(null, held, error, userId);
 		}
 
-		const row: FileRow = { imageId, userId, temp, ext: extension, bytes, createdAt: now, name, metadata: JSON.stringify(metadata) };
+		const row: FileRow = { imageId, userId, temp, ext, bytes, createdAt: now, name, metadata: JSON.stringify(metadata) };
 		let committed: Awaited<ReturnType<QuotaLedger['commit']>>;
 		try {
-			committed = await this.#ledger.commit(row, { id: held.id, day: held.day, now }, held.limits);
+			committed = await this.#ledger.commit(row, { reservationId: held.id, day: held.day, cost: held.cost }, held.limits);
 		} catch (error) {
-			return this.#abandonSave(written, held, error, userId);
+			return this.#abandonSave(staged, held, error, userId);
 		}
 		if (!committed.ok) {
-			await Promise.all(written.map((file) => discard(file).catch(() => undefined)));
+			await staged.discard().catch(() => undefined);
 			await this.release(held).catch(() => undefined);
 			return this.#deny(committed.failed, userId, request);
 		}
 
 		try {
-			// Metadata first: once the image is visible, everything about it is.
-			for (const file of written) await publish(file);
-			await syncDirectory(directory);
+			await staged.publish();
 		} catch (error) {
 			// Undo in the order a delete uses (files, then the row), so a crash here cannot leave a visible image unrecorded.
-			await rm(this.paths.imageFile(directory, imageId, extension), { force: true }).catch(() => undefined);
-			await rm(this.paths.sidecarFile(directory, imageId), { force: true }).catch(() => undefined);
+			await this.#store.remove(ref).catch(() => undefined);
 			await this.#ledger.removeFile(userId, imageId).catch(() => undefined);
 			await this.#ledger.refundDaily(userId, held.day, held.cost).catch(() => undefined);
-			return this.#abandonSave(written, null, error, userId);
+			return this.#abandonSave(staged, null, error, userId);
 		}
 
 		this.#events.append({ type: 'save', userId, imageId, bytes, temp, reservation: reservation ? reservation.id : null });
@@ -417,28 +381,32 @@ export class StorageManager {
 		if (!isImageId(imageId)) return failure('INVALID_NAME', messages.invalidImageId);
 		const row = await this.#ledger.getFile(userId, imageId);
 		if (!row) return failure('NOT_FOUND', messages.notFound);
-		const image = this.#toStoredImage(row, parseMetadata(row.metadata));
-		const directory = this.paths.directoryFor(userId, row.temp);
-		if (!(await this.paths.isContainedRegularFile(image.path, directory))) return failure('NOT_FOUND', messages.notFound);
+		const image = this.#toStoredImage(row, parseMetadataText(row.metadata));
+		if (!(await this.#store.exists(refOf(row)))) return failure('NOT_FOUND', messages.notFound);
 		return { ok: true, path: image.path, image };
 	}
 
 	/** An image of the user's with its bytes (for an upscale, a variation, or showing it again). */
 	public async readImage(userId: string, imageId: string): Promise<StorageResult<{ data: Buffer; image: StoredImage }>> {
-		const found = await this.getImagePath(userId, imageId);
-		if (!found.ok) return found;
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
+		if (!isImageId(imageId)) return failure('INVALID_NAME', messages.invalidImageId);
+		const row = await this.#ledger.getFile(userId, imageId);
+		if (!row) return failure('NOT_FOUND', messages.notFound);
+		let data: Buffer | null;
 		try {
-			return { ok: true, data: await readFile(found.path), image: found.image };
-		} catch (error) {
-			return failure((error as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO', messages.notFound);
+			data = await this.#store.read(refOf(row));
+		} catch {
+			return failure('IO', messages.notFound);
 		}
+		if (!data) return failure('NOT_FOUND', messages.notFound);
+		return { ok: true, data, image: this.#toStoredImage(row, parseMetadataText(row.metadata)) };
 	}
 
 	/** The user's saved images, newest first. */
 	public async getUserImages(userId: string): Promise<StorageResult<{ images: StoredImage[] }>> {
 		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
 		const rows = await this.#ledger.listFiles(userId);
-		return { ok: true, images: rows.map((row) => this.#toStoredImage(row, parseMetadata(row.metadata))) };
+		return { ok: true, images: rows.map((row) => this.#toStoredImage(row, parseMetadataText(row.metadata))) };
 	}
 
 	/** Deletes one of the user's images and gives its bytes back. */
@@ -517,59 +485,7 @@ export class StorageManager {
 	 * job can no longer finish. Safe while other processes use the same storage.
 	 */
 	public async reconcile(): Promise<ReconcileReport> {
-		const started = performance.now();
-		const now = this.#clock();
-		const report: ReconcileReport = {
-			added: 0,
-			removed: 0,
-			resized: 0,
-			totalsFixed: 0,
-			partialsRemoved: 0,
-			reservationsReleased: 0,
-			ignored: [],
-			files: 0,
-			durationMs: 0
-		};
-		// The ledger is read first so the scan can skip reading the metadata of images it already knows.
-		const inLedger = new Map((await this.#ledger.allFiles()).map((row) => [row.imageId, row]));
-		const onDisk = new Map<string, FileRow>();
-		/** Images whose save was cut short by the death of its process (its partial files are still there). */
-		const crashedWrites = new Set<string>();
-		await this.#scanDirectory(this.paths.tempDir, null, inLedger, onDisk, crashedWrites, report, now);
-		if (await this.#isInsideRoot(this.paths.usersDir, report)) {
-			for (const entry of await readdir(this.paths.usersDir, { withFileTypes: true })) {
-				const path = join(this.paths.usersDir, entry.name);
-				if (entry.isDirectory() && isSnowflake(entry.name))
-					await this.#scanDirectory(path, entry.name, inLedger, onDisk, crashedWrites, report, now);
-				else report.ignored.push(path);
-			}
-		}
-
-		const remove: FileRow[] = [];
-		const add: FileRow[] = [];
-		for (const [imageId, disk] of onDisk) {
-			const known = inLedger.get(imageId);
-			inLedger.delete(imageId);
-			if (known && known.bytes === disk.bytes && known.userId === disk.userId && known.temp === disk.temp) continue;
-			if (known) remove.push(known);
-			// The disk is the truth: an image already stored is recorded even above a cap.
-			add.push(disk);
-		}
-		for (const row of inLedger.values()) {
-			// A young row may be another process's save between commit and rename, unless its writer is dead.
-			if (now - row.createdAt < RECONCILE_GRACE_MS && !crashedWrites.has(row.imageId)) continue;
-			remove.push(row);
-		}
-		// Counted from what really changed: a save that landed while the disk was scanned is not a correction.
-		const changed = await this.#ledger.applyCorrections(remove, add);
-		report.resized = [...changed.added].filter((imageId) => changed.removed.has(imageId)).length;
-		report.added = changed.added.size - report.resized;
-		report.removed = changed.removed.size - report.resized;
-		report.totalsFixed = await this.#ledger.rebuildTotals();
-		report.reservationsReleased = await this.#ledger.purgeReservations(now, (owner) => this.#isDeadOwner(owner));
-		await this.#ledger.pruneDaily(utcDay(now - 7 * 86_400_000));
-		report.files = onDisk.size;
-		report.durationMs = Math.round(performance.now() - started);
+		const report = await new Reconciler(this.#ledger, this.#store, this.#instance, this.#clock).run();
 		this.#events.append({ type: 'reconcile', ...report, ignored: report.ignored.length });
 		return report;
 	}
@@ -594,6 +510,8 @@ export class StorageManager {
 		if (this.#cleanupTimer) clearInterval(this.#cleanupTimer);
 		this.#cleanupTimer = null;
 		await this.#events.close();
+		await this.#instance.close();
+		await this.#store.close();
 		await this.#ledger.close();
 	}
 
@@ -628,8 +546,8 @@ export class StorageManager {
 		return null;
 	}
 
-	async #abandonSave(written: PartialFile[], reservation: Reservation | null, error: unknown, userId: string): Promise<StorageFailure> {
-		await Promise.all(written.map((file) => discard(file).catch(() => undefined)));
+	async #abandonSave(staged: StagedImage | null, reservation: Reservation | null, error: unknown, userId: string): Promise<StorageFailure> {
+		await staged?.discard().catch(() => undefined);
 		// Best effort: if the ledger itself failed, the reservation expires on its own.
 		if (reservation) await this.release(reservation).catch(() => undefined);
 		const code = (error as NodeJS.ErrnoException | null)?.code ?? 'unknown';
@@ -639,13 +557,10 @@ export class StorageManager {
 		return failure('IO', messages.ioSave.replace('to disk.', `to disk${hint}.`));
 	}
 
-	/** Unlinks the image first, then its row: a crash in between leaves a row reconcile drops, never a resurrected image. */
+	/** Removes the image first, then its row: a crash in between leaves a row reconcile drops, never a resurrected image. */
 	async #removeImage(image: StoredImage): Promise<boolean> {
-		const directory = this.paths.directoryFor(image.userId, image.temp);
 		try {
-			await this.paths.ensureInside(directory, false);
-			await rm(image.path, { force: true });
-			await rm(this.paths.sidecarFile(directory, image.id), { force: true });
+			await this.#store.remove({ userId: image.userId, imageId: image.id, temp: image.temp, ext: extensionOf(image.mimeType) });
 		} catch (error) {
 			this.#logger.error('Image delete failed', { userId: image.userId, imageId: image.id, code: (error as NodeJS.ErrnoException).code });
 			return false;
@@ -654,114 +569,7 @@ export class StorageManager {
 		return true;
 	}
 
-	/** A storage folder that leads outside the root (a symlink) is reported and left alone, never followed. */
-	async #isInsideRoot(directory: string, report: ReconcileReport): Promise<boolean> {
-		try {
-			await this.paths.ensureInside(directory, false);
-			return true;
-		} catch (error) {
-			if (!(error instanceof PathEscapeError)) throw error;
-			report.ignored.push(directory);
-			return false;
-		}
-	}
-
-	/**
-	 * Lists one storage folder: images (with their metadata read only when the ledger does not already
-	 * agree on their size), leftovers of interrupted writes, orphaned metadata, and anything else (ignored).
-	 */
-	async #scanDirectory(
-		directory: string,
-		userId: string | null,
-		inLedger: ReadonlyMap<string, FileRow>,
-		onDisk: Map<string, FileRow>,
-		crashedWrites: Set<string>,
-		report: ReconcileReport,
-		now: number
-	) {
-		if (!(await this.#isInsideRoot(directory, report))) return;
-		const entries = await readdir(directory, { withFileTypes: true });
-		const names = new Set(entries.map((entry) => entry.name));
-		await forEachLimited(entries, SCAN_CONCURRENCY, async (entry) => {
-			const path = join(directory, entry.name);
-			const image = IMAGE_FILE.exec(entry.name);
-			if (image && entry.isFile()) {
-				const [, imageId, ext] = image as unknown as [string, string, ImageExtension];
-				const sidecarPath = this.paths.sidecarFile(directory, imageId);
-				const [stats, sidecarStats] = await Promise.all([lstat(path), lstat(sidecarPath).catch(() => null)]);
-				const sidecarBytes = sidecarStats?.isFile() ? sidecarStats.size : 0;
-				const known = inLedger.get(imageId);
-				if (
-					known &&
-					known.temp === (userId === null) &&
-					(userId === null || known.userId === userId) &&
-					known.bytes === stats.size + sidecarBytes
-				) {
-					onDisk.set(imageId, known);
-					return;
-				}
-				const sidecar = await readSidecar(sidecarPath);
-				const owner = userId ?? (isSnowflake(sidecar?.userId) ? sidecar.userId : null);
-				if (!owner) {
-					report.ignored.push(path);
-					return;
-				}
-				onDisk.set(imageId, {
-					imageId,
-					userId: owner,
-					temp: userId === null,
-					ext,
-					bytes: stats.size + (sidecar?.bytes ?? 0),
-					createdAt: plausibleTime(sidecar?.createdAt, now) ?? Math.round(stats.mtimeMs),
-					name: isValidImageName(sidecar?.name) ? sidecar.name : imageId,
-					metadata: JSON.stringify(sidecar?.metadata ?? {})
-				});
-				return;
-			}
-			const orphanSidecar = SIDECAR_FILE.exec(entry.name);
-			if (orphanSidecar && entry.isFile()) {
-				const imageId = orphanSidecar[1] as string;
-				const hasImage = IMAGE_EXTENSIONS.some((ext) => names.has(`${imageId}.${ext}`));
-				// A metadata file is written (and renamed) just before its image: only an old one is an orphan.
-				if (!hasImage && (await isOlderThan(path, RECONCILE_GRACE_MS))) {
-					await rm(path, { force: true });
-					report.partialsRemoved++;
-				}
-				return;
-			}
-			const partial = PARTIAL_FILE.exec(entry.name);
-			if (partial && entry.isFile()) {
-				const writerDead = this.#isDeadProcess(Number.parseInt(partial[2] as string, 16));
-				if (writerDead) crashedWrites.add(partial[1] as string);
-				if (writerDead || (await isOlderThan(path, PARTIAL_MAX_AGE_MS))) {
-					await rm(path, { force: true });
-					report.partialsRemoved++;
-				}
-				return;
-			}
-			report.ignored.push(path);
-		});
-	}
-
-	/** A reservation's owner is `host:pid`: dead when it is this host and that process is gone. */
-	#isDeadOwner(owner: string): boolean {
-		const [host, pid] = owner.split(':');
-		return host === hostname() && this.#isDeadProcess(Number(pid));
-	}
-
-	/** Whether a process of this host has exited (never this process itself). */
-	#isDeadProcess(pid: number): boolean {
-		if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
-		try {
-			process.kill(pid, 0);
-			return false;
-		} catch (error) {
-			return (error as NodeJS.ErrnoException).code === 'ESRCH';
-		}
-	}
-
 	#toStoredImage(row: FileRow, metadata: Record<string, unknown>): StoredImage {
-		const directory = this.paths.directoryFor(row.userId, row.temp);
 		const ext = row.ext as ImageExtension;
 		return {
 			id: row.imageId,
@@ -771,68 +579,16 @@ export class StorageManager {
 			createdAt: new Date(row.createdAt),
 			temp: row.temp,
 			mimeType: mimeTypeOf(ext),
-			path: this.paths.imageFile(directory, row.imageId, ext),
+			path: this.#store.location(refOf(row)),
 			metadata
 		};
 	}
 }
 
-function parseMetadata(text: string | null): Record<string, unknown> {
-	if (!text) return {};
-	try {
-		const value: unknown = JSON.parse(text);
-		return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-	} catch {
-		return {};
-	}
+function refOf(row: FileRow): ImageRef {
+	return { userId: row.userId, imageId: row.imageId, temp: row.temp, ext: row.ext as ImageExtension };
 }
 
-interface Sidecar {
-	userId?: unknown;
-	name?: unknown;
-	createdAt?: unknown;
-	metadata?: unknown;
-	bytes: number;
-}
-
-/** A metadata file's fields and size; a garbled one still has a size, which counts against the quota. */
-async function readSidecar(path: string): Promise<Sidecar | null> {
-	let bytes: number;
-	try {
-		const stats = await lstat(path);
-		if (!stats.isFile()) return null;
-		bytes = stats.size;
-		if (bytes > 1 * BYTES_PER_MB) return { bytes };
-	} catch {
-		return null;
-	}
-	try {
-		const value: unknown = JSON.parse(await readFile(path, 'utf8'));
-		return value && typeof value === 'object' && !Array.isArray(value) ? { ...(value as Record<string, unknown>), bytes } : { bytes };
-	} catch {
-		return { bytes };
-	}
-}
-
-/** A time from a metadata file, if it is a real moment no later than a day from now. */
-function plausibleTime(value: unknown, now: number): number | null {
-	return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= now + 86_400_000 ? (value as number) : null;
-}
-
-/** Runs `task` over `items` with at most `limit` running at once. */
-async function forEachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-	let next = 0;
-	const worker = async () => {
-		while (next < items.length) await task(items[next++] as T);
-	};
-	await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-/** File ages are read against the wall clock: mtimes are, whatever clock the manager was given. */
-async function isOlderThan(path: string, ageMs: number): Promise<boolean> {
-	try {
-		return Date.now() - (await lstat(path)).mtimeMs > ageMs;
-	} catch {
-		return false;
-	}
+function extensionOf(mimeType: string): ImageExtension {
+	return mimeType === 'image/jpeg' ? 'jpg' : (mimeType.slice('image/'.length) as ImageExtension);
 }

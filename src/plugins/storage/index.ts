@@ -6,7 +6,7 @@ export * from './options.js';
 export * from './QuotaStatus.js';
 export * from './StorageResult.js';
 export type { EffectiveLimits, LimitSource } from './limits.js';
-export type { LimitOverride, UserTotal } from './QuotaLedger.js';
+export type { LimitOverride, UserTotal } from './ledger/QuotaLedger.js';
 export type { Clock } from './clock.js';
 export { QuotaIdentifiers, QuotaPrecondition, roleIdsOf } from './preconditions/QuotaPrecondition.js';
 export { DailyLimitPrecondition } from './preconditions/DailyLimit.js';

@@ -1,4 +1,4 @@
-import type { LimitOverride } from './QuotaLedger.js';
+import type { LimitOverride } from './ledger/QuotaLedger.js';
 import type { ResolvedStorageOptions } from './options.js';
 import { mbToBytes } from './units.js';
 

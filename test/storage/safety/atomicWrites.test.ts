@@ -1,8 +1,8 @@
 import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { newImageId } from '../../../src/plugins/storage/paths.js';
-import { ManualClock, openTestStorage, pngBytes, USER_A } from '../../helpers/storageFixtures.js';
+import { newImageId } from '../../../src/plugins/storage/ids.js';
+import { instanceTags, ManualClock, openTestStorage, pngBytes, USER_A } from '../../helpers/storageFixtures.js';
 import { exists, partialFiles } from './disk.js';
 
 /**
@@ -85,11 +85,11 @@ describe('leftovers of an interrupted write', () => {
 		if (!saved.ok) throw new Error(saved.message);
 		const directory = userDir(root);
 		const oldId = newImageId(Date.now() - 3 * 3_600_000);
-		// Partial names carry the writer's pid: these writers are alive (this process and its parent), so only age counts.
-		const writer = (pid: number) => pid.toString(16).padStart(8, '0');
-		const oldPartial = join(directory, `.${oldId}.png.partial-${writer(process.ppid)}abcdef012345`);
-		const oldSidecarPartial = join(directory, `.${oldId}.json.partial-${writer(process.ppid)}123456789abc`);
-		const freshPartial = join(directory, `.${newImageId(Date.now())}.png.partial-${writer(process.pid)}fedcba987654`);
+		// Partial names carry the writer's instance tag: this writer is alive (the manager itself), so only age counts.
+		const [writer] = await instanceTags(root);
+		const oldPartial = join(directory, `.${oldId}.png.partial-${writer}abcdef012345`);
+		const oldSidecarPartial = join(directory, `.${oldId}.json.partial-${writer}123456789abc`);
+		const freshPartial = join(directory, `.${newImageId(Date.now())}.png.partial-${writer}fedcba987654`);
 		const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
 		for (const path of [oldPartial, oldSidecarPartial]) {
 			await writeFile(path, pngBytes(4096).subarray(0, 1000)); // half an image

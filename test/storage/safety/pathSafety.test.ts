@@ -2,7 +2,7 @@ import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StoredImage } from '../../../src/plugins/storage/StorageManager.js';
-import { newImageId } from '../../../src/plugins/storage/paths.js';
+import { newImageId } from '../../../src/plugins/storage/ids.js';
 import { openTestStorage, pngBytes, USER_A, USER_B, USER_C } from '../../helpers/storageFixtures.js';
 import { exists, listTree, snapshotTree } from './disk.js';
 

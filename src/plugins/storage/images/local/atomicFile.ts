@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { partialFileName } from '../records.js';
 
 /**
  * Crash-safe writes: bytes go to a hidden partial file, are fsynced, and only then renamed onto the
@@ -12,10 +12,12 @@ export interface PartialFile {
 	readonly finalPath: string;
 }
 
-export async function writePartial(finalPath: string, data: Uint8Array | string): Promise<PartialFile> {
-	// The writer's pid is part of the name: reconcile can tell a dead process's leftover from a write in progress.
-	const writer = process.pid.toString(16).padStart(8, '0');
-	const partialPath = join(dirname(finalPath), `.${basename(finalPath)}.partial-${writer}${randomBytes(6).toString('hex')}`);
+/**
+ * `writer` (the writing process's tag) is part of the partial's name: reconcile can tell a dead process's leftover
+ * from a write in progress.
+ */
+export async function writePartial(finalPath: string, data: Uint8Array | string, writer: string): Promise<PartialFile> {
+	const partialPath = join(dirname(finalPath), partialFileName(basename(finalPath), writer));
 	// 'wx': never follow or overwrite something already there under this random name.
 	const handle = await open(partialPath, 'wx', 0o644);
 	try {

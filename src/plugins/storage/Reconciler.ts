@@ -1,0 +1,170 @@
+import { utcDay, type Clock } from './clock.js';
+import type { ImageStore, ScannedImage } from './images/ImageStore.js';
+import type { Instance } from './Instance.js';
+import type { FileKey, FileRow, InstanceRow, QuotaLedger } from './ledger/QuotaLedger.js';
+
+export interface ReconcileReport {
+	/** Images in the store the ledger did not know (e.g. after a crash between rename and record). */
+	added: number;
+	/** Ledger rows whose image is gone (e.g. deleted by hand). */
+	removed: number;
+	/** Rows whose size disagreed with the store. */
+	resized: number;
+	/** Totals that disagreed with the rows and were rebuilt. */
+	totalsFixed: number;
+	/** Leftovers of interrupted writes and metadata without an image, removed. */
+	partialsRemoved: number;
+	/** Reservations whose job is gone (expired or its process died), released. */
+	reservationsReleased: number;
+	/** Symlinks and unknown files found in the store: reported, never followed or counted. */
+	ignored: string[];
+	files: number;
+	durationMs: number;
+}
+
+/** A row the ledger may show before its file is renamed into place: reconcile leaves such young rows alone. */
+const GRACE_MS = 60_000;
+/** Interrupted writes older than this are certainly dead. */
+const PARTIAL_MAX_AGE_MS = 3_600_000;
+/** Daily counters older than this can no longer matter. */
+const DAILY_KEEP_DAYS = 7;
+
+/**
+ * Rebuilds a ledger from an image store, for any pair of backends: adds images the ledger does not know, drops
+ * rows whose image is gone, fixes sizes and totals, removes leftovers of interrupted writes, and releases
+ * reservations whose process is gone. Safe while other processes use the same storage: a save landing during
+ * the scan is not a correction, and a file deleted during the scan is simply gone.
+ */
+export class Reconciler {
+	readonly #ledger: QuotaLedger;
+	readonly #store: ImageStore;
+	readonly #instance: Instance;
+	readonly #clock: Clock;
+
+	public constructor(ledger: QuotaLedger, store: ImageStore, instance: Instance, clock: Clock) {
+		this.#ledger = ledger;
+		this.#store = store;
+		this.#instance = instance;
+		this.#clock = clock;
+	}
+
+	public async run(): Promise<ReconcileReport> {
+		const started = performance.now();
+		const now = this.#clock();
+		const report: ReconcileReport = {
+			added: 0,
+			removed: 0,
+			resized: 0,
+			totalsFixed: 0,
+			partialsRemoved: 0,
+			reservationsReleased: 0,
+			ignored: [],
+			files: 0,
+			durationMs: 0
+		};
+		await this.#instance.ensureRegistered();
+		let instances = await this.#readInstances();
+		/**
+		 * A process registers before it reserves or writes anything, so a tag missing from an earlier read belongs
+		 * to a process that registered since: read again before calling it dead.
+		 */
+		const isDead = async (tag: string) => {
+			if (!instances.has(tag)) instances = await this.#readInstances();
+			return this.#instance.isDead(tag, instances, now);
+		};
+
+		// The ledger is read first so the scan can skip reading the metadata of images it already knows.
+		const inLedger = new Map((await this.#ledger.allFiles()).map((row) => [row.imageId, row]));
+		const inStore = new Map<string, FileRow>();
+		/** Images whose save was cut short by the death of its process (its partial files are still there). */
+		const crashedWrites = new Set<string>();
+		await this.#store.scan(async (entry) => {
+			switch (entry.kind) {
+				case 'image': {
+					const row = await this.#rowOf(entry, inLedger.get(entry.imageId));
+					if (row) inStore.set(entry.imageId, row);
+					else report.ignored.push(entry.location);
+					return;
+				}
+				case 'orphan-sidecar':
+					// A sidecar is written (and renamed) just before its image: only an old one is an orphan.
+					if (Date.now() - entry.modifiedAt > GRACE_MS) {
+						await entry.remove();
+						report.partialsRemoved++;
+					}
+					return;
+				case 'partial': {
+					// File ages are read against the wall clock: mtimes are, whatever clock the storage was given.
+					const writerDead = entry.writer !== null && (await isDead(entry.writer));
+					if (writerDead) crashedWrites.add(entry.imageId);
+					if (writerDead || Date.now() - entry.modifiedAt > PARTIAL_MAX_AGE_MS) {
+						await entry.remove();
+						report.partialsRemoved++;
+					}
+					return;
+				}
+				case 'ignored':
+					report.ignored.push(entry.location);
+			}
+		});
+
+		const remove: FileKey[] = [];
+		const add: FileRow[] = [];
+		for (const [imageId, stored] of inStore) {
+			const known = inLedger.get(imageId);
+			inLedger.delete(imageId);
+			if (known && known.bytes === stored.bytes && known.userId === stored.userId && known.temp === stored.temp) continue;
+			if (known) remove.push(known);
+			// The store is the truth: an image already stored is recorded even above a cap.
+			add.push(stored);
+		}
+		for (const row of inLedger.values()) {
+			// A young row may be another process's save between commit and rename, unless its writer is dead.
+			if (now - row.createdAt < GRACE_MS && !crashedWrites.has(row.imageId)) continue;
+			remove.push(row);
+		}
+		// Counted from what really changed: a save that landed while the store was scanned is not a correction.
+		const changed = await this.#ledger.applyCorrections(remove, add);
+		report.resized = [...changed.added].filter((imageId) => changed.removed.has(imageId)).length;
+		report.added = changed.added.size - report.resized;
+		report.removed = changed.removed.size - report.resized;
+		report.totalsFixed = await this.#ledger.rebuildTotals();
+		// Owners are listed first, then judged against a fresh read: every owner listed had registered before.
+		const owners = await this.#ledger.reservationOwners();
+		instances = await this.#readInstances();
+		const deadOwners = [];
+		for (const owner of owners) if (await isDead(owner)) deadOwners.push(owner);
+		report.reservationsReleased = await this.#ledger.purgeReservations(now, deadOwners);
+		const deadTags = [];
+		for (const tag of instances.keys()) if (await isDead(tag)) deadTags.push(tag);
+		await this.#ledger.removeInstances(deadTags);
+		await this.#ledger.pruneDaily(utcDay(now - DAILY_KEEP_DAYS * 86_400_000));
+		report.files = inStore.size;
+		report.durationMs = Math.round(performance.now() - started);
+		return report;
+	}
+
+	async #readInstances(): Promise<Map<string, InstanceRow>> {
+		return new Map((await this.#ledger.instances()).map((row) => [row.id, row]));
+	}
+
+	/** The ledger row an image in the store stands for; the sidecar is read only when the ledger does not already agree. */
+	async #rowOf(entry: ScannedImage, known: FileRow | undefined): Promise<FileRow | null> {
+		if (known && known.temp === entry.temp && (entry.temp || known.userId === entry.folderUserId) && known.bytes === entry.bytes) {
+			return known;
+		}
+		const sidecar = await entry.readSidecar();
+		const userId = entry.folderUserId ?? sidecar?.userId ?? null;
+		if (!userId) return null;
+		return {
+			imageId: entry.imageId,
+			userId,
+			temp: entry.temp,
+			ext: entry.ext,
+			bytes: entry.bytes,
+			createdAt: sidecar?.createdAt ?? Math.round(entry.modifiedAt),
+			name: sidecar?.name ?? entry.imageId,
+			metadata: JSON.stringify(sidecar?.metadata ?? {})
+		};
+	}
+}

@@ -1,0 +1,80 @@
+import type { ParsedSidecar, ImageRef } from './records.js';
+
+/**
+ * The image store port: where image bytes and their sidecars live (the local disk by default, an S3-compatible
+ * bucket across hosts). The storage facade writes through it in three steps, the same for every store:
+ *
+ *   stage (bytes durable, not yet visible) -> commit in the ledger -> publish (visible)
+ *
+ * A store whose objects are visible as soon as they are written (object storage has no rename) says so with
+ * `visibleBeforeCommit`: reconcile then treats an image the ledger does not know as a write that may never have
+ * been committed (an orphan, removed after a grace period) rather than as an image to add.
+ */
+export interface ImageStore {
+	/** Who reads this store: `local` or `s3`. */
+	readonly kind: 'local' | 's3';
+	/** True when a staged image can already be listed and read before it is published (object stores). */
+	readonly visibleBeforeCommit: boolean;
+	/** Creates what the store needs (folders, the identity marker). */
+	prepare(): Promise<void>;
+	/**
+	 * This store's identity, recorded by the ledger on first use: a ledger refuses to describe a different store.
+	 * Created with the store; stable across restarts.
+	 */
+	identity(): Promise<string>;
+	/** Writes the sidecar and the image durably under names no listing shows yet (or as orphans-to-be). */
+	stage(ref: ImageRef, data: Uint8Array, sidecar: string, writer: string): Promise<StagedImage>;
+	/** The image's bytes, or null when it is not there (removed, or not a regular file inside the store). */
+	read(ref: ImageRef): Promise<Buffer | null>;
+	exists(ref: ImageRef): Promise<boolean>;
+	/** Removes the image, then its sidecar. A missing file is not an error; anything else throws. */
+	remove(ref: ImageRef): Promise<void>;
+	/** Where the image is, for people: a file path, or an `s3://bucket/key` address. */
+	location(ref: ImageRef): string;
+	/** Every entry of the store, one call per entry (called concurrently; entries may vanish meanwhile). */
+	scan(onEntry: (entry: ScanEntry) => Promise<void>): Promise<void>;
+	close(): Promise<void>;
+}
+
+/** A staged write: publish makes it visible; discard removes it (before publish). */
+export interface StagedImage {
+	publish(): Promise<void>;
+	discard(): Promise<void>;
+}
+
+/** A whole stored image found by a scan. */
+export interface ScannedImage {
+	kind: 'image';
+	imageId: string;
+	/** Where it is, for reports. */
+	location: string;
+	ext: ImageRef['ext'];
+	temp: boolean;
+	/** The user whose folder it is in; null for temp images (their sidecar names the user). */
+	folderUserId: string | null;
+	/** The image's and its sidecar's bytes: what counts against the quotas. */
+	bytes: number;
+	/** Whether a sidecar is beside it. */
+	hasSidecar: boolean;
+	modifiedAt: number;
+	/** The sidecar's fields; null when there is none or it cannot be read. */
+	readSidecar(): Promise<ParsedSidecar | null>;
+}
+
+/** Leftovers: a write in progress (or abandoned), or a sidecar whose image is not there. */
+export interface ScannedLeftover {
+	kind: 'partial' | 'orphan-sidecar';
+	imageId: string;
+	/** The writer tag of a partial write; null for an orphaned sidecar. */
+	writer: string | null;
+	modifiedAt: number;
+	remove(): Promise<void>;
+}
+
+/** Something in the store that is neither (a symlink, a stray file, a folder that leads outside): reported, never followed or counted. */
+export interface ScannedIgnored {
+	kind: 'ignored';
+	location: string;
+}
+
+export type ScanEntry = ScannedImage | ScannedLeftover | ScannedIgnored;

@@ -1,0 +1,158 @@
+/**
+ * The quota ledger port: what is stored and what is reserved, as the storage facade needs it. Every change that
+ * guards a limit is one atomic conditional statement in the backend (SQLite: one statement under its write
+ * lock; PostgreSQL: the same statement serialised by a lock inside one transaction), never a read in Node
+ * followed by a write. Aggregates (bytes and file counts per user, for temp, for everything) are kept in the
+ * same statement as the row change, which makes a quota status a few key reads whatever the number of files.
+ */
+export interface QuotaLedger extends InstanceRegistry {
+	/** `sqlite` or `postgres`. */
+	readonly kind: string;
+	/** Where it is, for people (a file path or a server address; never a password). */
+	readonly location: string;
+
+	/**
+	 * Reserves one job's bytes and daily cost if, counting every live reservation, all three limits still hold:
+	 * either it fits and is recorded, or nothing changes.
+	 */
+	reserve(row: ReservationRow, limits: LedgerLimits): Promise<AdmissionOutcome>;
+	/**
+	 * Records a stored image if its real size fits what is stored (reservations only gate admission): the
+	 * reservation goes, today's count is charged `charge.cost` and the totals rise, all in one statement.
+	 * Committing the same image twice records it once.
+	 */
+	commit(file: FileRow, commit: CommitCharge, limits: LedgerLimits): Promise<AdmissionOutcome>;
+	/** Gives a reservation's bytes and daily cost back. Safe to call twice; true when it was still held. */
+	release(reservationId: string): Promise<boolean>;
+	/** Everything a quota status needs. `userId` '' for the global figures only. */
+	usage(userId: string, day: string, now: number): Promise<UsageSnapshot>;
+
+	getFile(userId: string, imageId: string): Promise<FileRow | null>;
+	/** A user's saved (non-temp) images, newest first. */
+	listFiles(userId: string): Promise<FileRow[]>;
+	/** Removes a file's row (totals follow) and returns it, or null when there was none. */
+	removeFile(userId: string, imageId: string): Promise<FileRow | null>;
+	tempFilesOlderThan(createdBefore: number): Promise<FileRow[]>;
+	/** The users storing the most. */
+	topUsers(limit: number): Promise<UserTotal[]>;
+
+	/** Every file row, without metadata: what reconcile compares the store with. */
+	allFiles(): Promise<FileRow[]>;
+	/** Applies what reconcile found, in batches that are each atomic. Returns the image ids really removed and added. */
+	applyCorrections(remove: readonly FileKey[], add: readonly FileRow[]): Promise<{ removed: Set<string>; added: Set<string> }>;
+	/** Recomputes the totals from the file rows; says how many scopes were wrong. */
+	rebuildTotals(): Promise<number>;
+	/** The distinct owners of the reservations held now. */
+	reservationOwners(): Promise<string[]>;
+	/** Drops reservations that expired or belong to one of `deadOwners`; returns how many. */
+	purgeReservations(now: number, deadOwners: readonly string[]): Promise<number>;
+	/** Forgets daily counters of days before `beforeDay`. */
+	pruneDaily(beforeDay: string): Promise<void>;
+	/** Sets today's count for a user back to 0 (an admin's reset); returns the count it had. */
+	resetDaily(userId: string, day: string): Promise<number>;
+	/** Takes back a daily charge whose image could not be published after all. */
+	refundDaily(userId: string, day: string, cost: number): Promise<void>;
+
+	getOverride(userId: string, now: number): Promise<LimitOverride | null>;
+	/**
+	 * Changes a user's override atomically: each field given replaces that field, each field left out keeps what
+	 * was set before; `null` clears the whole override. Returns the override now in force.
+	 */
+	setOverride(userId: string, changes: LimitOverride | null): Promise<LimitOverride | null>;
+
+	close(): Promise<void>;
+}
+
+/** Limits in force for one request, already resolved (defaults, tiers, overrides). */
+export interface LedgerLimits {
+	dailyGens: number;
+	userBytes: number;
+	globalBytes: number;
+}
+
+export type LimitFailure = 'DAILY_LIMIT' | 'USER_QUOTA' | 'GLOBAL_QUOTA';
+
+export type AdmissionOutcome = { ok: true } | { ok: false; failed: LimitFailure };
+
+export interface ReservationRow {
+	id: string;
+	userId: string;
+	day: string;
+	bytes: number;
+	cost: number;
+	temp: boolean;
+	now: number;
+	expiresAt: number;
+	/** Who holds it: the process that made it, so a dead process's reservations can be released. */
+	owner: string;
+}
+
+/** What a commit settles: the reservation it ends (if any) and the daily charge for the image. */
+export interface CommitCharge {
+	reservationId: string | null;
+	day: string;
+	cost: number;
+}
+
+export interface FileKey {
+	userId: string;
+	imageId: string;
+}
+
+export interface FileRow extends FileKey {
+	temp: boolean;
+	ext: string;
+	bytes: number;
+	createdAt: number;
+	name: string;
+	/** JSON text of the image's metadata, or null. */
+	metadata: string | null;
+}
+
+export interface UsageSnapshot {
+	globalBytes: number;
+	globalFiles: number;
+	tempBytes: number;
+	tempFiles: number;
+	userBytes: number;
+	userFiles: number;
+	dailyUsed: number;
+	/** Generations reserved today and not yet committed or released. */
+	dailyPending: number;
+	reservedGlobalBytes: number;
+	reservedUserBytes: number;
+}
+
+export interface UserTotal {
+	userId: string;
+	bytes: number;
+	files: number;
+}
+
+/** What an admin set for one user; a missing field falls back to tiers and defaults. */
+export interface LimitOverride {
+	dailyGens?: number;
+	storageMb?: number;
+}
+
+/** A running process that holds reservations or writes images: its lease is its heartbeat. */
+export interface InstanceRow {
+	/** 8 hexadecimal characters, random per process start: what reservations and partial writes name. */
+	id: string;
+	host: string;
+	pid: number;
+	startedAt: number;
+	heartbeatAt: number;
+}
+
+/** The instance registry every ledger backend keeps beside the quotas. */
+export interface InstanceRegistry {
+	registerInstance(instance: InstanceRow): Promise<void>;
+	/** Renews the lease; false when the row is gone (another process judged this one dead and removed it). */
+	heartbeatInstance(id: string, now: number): Promise<boolean>;
+	/** Removes the instance and the reservations it still holds (a clean shutdown). */
+	removeInstance(id: string): Promise<void>;
+	instances(): Promise<InstanceRow[]>;
+	/** Forgets instances judged dead (their reservations are purged separately). */
+	removeInstances(ids: readonly string[]): Promise<void>;
+}

@@ -1,0 +1,306 @@
+import { KeyvSqlite } from '@keyv/sqlite';
+import Keyv from 'keyv';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type {
+	AdmissionOutcome,
+	CommitCharge,
+	FileKey,
+	FileRow,
+	InstanceRow,
+	LedgerLimits,
+	LimitOverride,
+	QuotaLedger,
+	ReservationRow,
+	UsageSnapshot,
+	UserTotal
+} from '../QuotaLedger.js';
+import { COMMIT, COMMIT_CHECKS, FILE_COLUMNS, RESERVE, RESERVE_CHECKS, USAGE } from './admission.js';
+import { applyCorrections, purgeReservations, rebuildTotals } from './maintenance.js';
+import { changeOverride, readOverride } from './overrides.js';
+import { migrate } from './schema.js';
+import { SqliteConnection, type SqlRow } from './SqliteConnection.js';
+
+/** Overrides are read on every reservation; other processes' changes are picked up within this time. */
+const OVERRIDE_CACHE_MS = 2000;
+/** Copies of each hot statement, so concurrent requests overlap (see SqliteConnection.prepare). */
+const HOT_COPIES = 4;
+
+/**
+ * The hot statements are compiled once on the ledger's own connection: compiling a statement costs about
+ * as much as running one of these, and Keyv's adapter compiles every call.
+ */
+function prepareStatements(connection: SqliteConnection) {
+	return {
+		reserve: connection.prepare(RESERVE, HOT_COPIES),
+		reserveChecks: connection.prepare(RESERVE_CHECKS),
+		commit: connection.prepare(COMMIT, HOT_COPIES),
+		commitChecks: connection.prepare(COMMIT_CHECKS),
+		release: connection.prepare('DELETE FROM imagine_reservations WHERE id = $id RETURNING id', HOT_COPIES),
+		usage: connection.prepare(USAGE, HOT_COPIES),
+		getFile: connection.prepare('SELECT * FROM imagine_files WHERE user_id = $user AND image_id = $image'),
+		listFiles: connection.prepare('SELECT * FROM imagine_files WHERE user_id = $user AND temp = 0 ORDER BY image_id DESC'),
+		removeFile: connection.prepare('DELETE FROM imagine_files WHERE user_id = $user AND image_id = $image RETURNING *')
+	};
+}
+
+/**
+ * The embedded ledger: one SQLite file (WAL), shared by every process on the machine. SQLite runs each
+ * statement under its write lock, which holds across processes, so each conditional statement here is an atomic
+ * admission. Keyv opens the same file for the ledger's plain key-value state.
+ */
+export class SqliteLedger implements QuotaLedger {
+	public readonly kind = 'sqlite';
+	public readonly location: string;
+	/** The schema version the file had when it was opened (0: it was created now). */
+	public readonly foundVersion: number;
+	/** Plain key-value state in the ledger's file (read far more than written; nothing here guards a limit). */
+	public readonly keyv: Keyv;
+	readonly #connection: SqliteConnection;
+	readonly #statements: ReturnType<typeof prepareStatements>;
+	readonly #overrideCache = new Map<string, { value: LimitOverride | null; until: number }>();
+
+	private constructor(file: string, connection: SqliteConnection, keyv: Keyv, foundVersion: number) {
+		this.location = file;
+		this.#connection = connection;
+		this.#statements = prepareStatements(connection);
+		this.keyv = keyv;
+		this.foundVersion = foundVersion;
+	}
+
+	/** Opens (and creates or migrates) the ledger behind a `sqlite://` URI. */
+	public static async open(uri: string, busyTimeoutMs: number): Promise<SqliteLedger> {
+		if (!uri.startsWith('sqlite://')) throw new TypeError(`The SQLite ledger needs a sqlite:// URI (got ${uri.split(':')[0]}:)`);
+		const file = uri.slice('sqlite://'.length);
+		mkdirSync(dirname(file), { recursive: true });
+		const connection = await SqliteConnection.open(file, busyTimeoutMs);
+		let foundVersion: number;
+		try {
+			foundVersion = await migrate(connection);
+			// Durable against process crashes; the stored images rebuild the ledger after a power cut. Per connection.
+			await connection.exec('PRAGMA synchronous = NORMAL');
+		} catch (error) {
+			await connection.close().catch(() => undefined);
+			throw error;
+		}
+		const store = new KeyvSqlite({ uri, busyTimeout: busyTimeoutMs });
+		store.on('error', () => undefined); // surfaced by the first query instead
+		return new SqliteLedger(file, connection, new Keyv({ store, namespace: 'imagine' }), foundVersion);
+	}
+
+	public async reserve(row: ReservationRow, limits: LedgerLimits): Promise<AdmissionOutcome> {
+		const parameters = {
+			id: row.id,
+			user: row.userId,
+			day: row.day,
+			bytes: row.bytes,
+			cost: row.cost,
+			temp: row.temp,
+			now: row.now,
+			expiresAt: row.expiresAt,
+			owner: row.owner,
+			...limitParameters(limits)
+		};
+		for (let attempt = 0; attempt < 3; attempt++) {
+			if ((await this.#statements.reserve.all(parameters)).length === 1) return { ok: true };
+			const [checks] = await this.#statements.reserveChecks.all(parameters);
+			// Held already (a retried reservation): once is enough.
+			if (checks?.held) return { ok: true };
+			if (!checks?.daily) return { ok: false, failed: 'DAILY_LIMIT' };
+			if (!checks.user) return { ok: false, failed: 'USER_QUOTA' };
+			if (!checks.global) return { ok: false, failed: 'GLOBAL_QUOTA' };
+			// Another job released in between: the limits fit now, so try again.
+		}
+		return { ok: false, failed: 'GLOBAL_QUOTA' };
+	}
+
+	public async commit(file: FileRow, charge: CommitCharge, limits: LedgerLimits): Promise<AdmissionOutcome> {
+		const parameters = {
+			user: file.userId,
+			image: file.imageId,
+			ext: file.ext,
+			bytes: file.bytes,
+			createdAt: file.createdAt,
+			temp: file.temp,
+			name: file.name,
+			metadata: file.metadata ?? null,
+			reservation: charge.reservationId ?? '',
+			chargeDay: charge.day,
+			chargeCost: charge.cost,
+			...limitParameters(limits)
+		};
+		for (let attempt = 0; attempt < 3; attempt++) {
+			if ((await this.#statements.commit.all(parameters)).length === 1) return { ok: true };
+			const [checks] = await this.#statements.commitChecks.all(parameters);
+			// Recorded already (a retried commit): once is enough.
+			if (checks?.committed) return { ok: true };
+			if (!checks?.user) return { ok: false, failed: 'USER_QUOTA' };
+			if (!checks.global) return { ok: false, failed: 'GLOBAL_QUOTA' };
+			// Space was freed in between: the image fits now, so try again.
+		}
+		return { ok: false, failed: 'GLOBAL_QUOTA' };
+	}
+
+	public async release(reservationId: string): Promise<boolean> {
+		return (await this.#statements.release.all({ id: reservationId })).length > 0;
+	}
+
+	public async usage(userId: string, day: string, now: number): Promise<UsageSnapshot> {
+		const [row] = await this.#statements.usage.all({ user: userId, day, now });
+		const value = (key: string) => Number(row?.[key] ?? 0);
+		return {
+			globalBytes: value('globalBytes'),
+			globalFiles: value('globalFiles'),
+			tempBytes: value('tempBytes'),
+			tempFiles: value('tempFiles'),
+			userBytes: value('userBytes'),
+			userFiles: value('userFiles'),
+			dailyUsed: value('dailyUsed'),
+			dailyPending: value('dailyPending'),
+			reservedGlobalBytes: value('reservedGlobalBytes'),
+			reservedUserBytes: value('reservedUserBytes')
+		};
+	}
+
+	public async getFile(userId: string, imageId: string): Promise<FileRow | null> {
+		const [row] = await this.#statements.getFile.all({ user: userId, image: imageId });
+		return row ? toFileRow(row) : null;
+	}
+
+	public async listFiles(userId: string): Promise<FileRow[]> {
+		return (await this.#statements.listFiles.all({ user: userId })).map(toFileRow);
+	}
+
+	public async removeFile(userId: string, imageId: string): Promise<FileRow | null> {
+		const [row] = await this.#statements.removeFile.all({ user: userId, image: imageId });
+		return row ? toFileRow(row) : null;
+	}
+
+	public async tempFilesOlderThan(createdBefore: number): Promise<FileRow[]> {
+		const rows = await this.#connection.all('SELECT * FROM imagine_files WHERE temp = 1 AND created_at < $before ORDER BY created_at', {
+			before: createdBefore
+		});
+		return rows.map(toFileRow);
+	}
+
+	public async topUsers(limit: number): Promise<UserTotal[]> {
+		const rows = await this.#connection.all(
+			"SELECT substr(scope, 3) AS userId, bytes, files FROM imagine_totals WHERE scope LIKE 'u:%' AND files > 0 ORDER BY bytes DESC LIMIT $limit",
+			{ limit }
+		);
+		return rows.map((row) => ({ userId: String(row.userId), bytes: Number(row.bytes), files: Number(row.files) }));
+	}
+
+	public async allFiles(): Promise<FileRow[]> {
+		const rows = await this.#connection.all(`SELECT ${FILE_COLUMNS.replace('metadata', 'NULL AS metadata')} FROM imagine_files`);
+		return rows.map(toFileRow);
+	}
+
+	public applyCorrections(remove: readonly FileKey[], add: readonly FileRow[]) {
+		return applyCorrections(this.#connection, remove, add);
+	}
+
+	public rebuildTotals(): Promise<number> {
+		return rebuildTotals(this.#connection);
+	}
+
+	public async reservationOwners(): Promise<string[]> {
+		return (await this.#connection.all('SELECT DISTINCT owner FROM imagine_reservations')).map((row) => String(row.owner));
+	}
+
+	public purgeReservations(now: number, deadOwners: readonly string[]): Promise<number> {
+		return purgeReservations(this.#connection, now, deadOwners);
+	}
+
+	public async pruneDaily(beforeDay: string): Promise<void> {
+		await this.#connection.all('DELETE FROM imagine_daily WHERE day < $day', { day: beforeDay });
+	}
+
+	public async resetDaily(userId: string, day: string): Promise<number> {
+		const [row] = await this.#connection.all('DELETE FROM imagine_daily WHERE user_id = $user AND day = $day RETURNING used', {
+			user: userId,
+			day
+		});
+		return Number(row?.used ?? 0);
+	}
+
+	public async refundDaily(userId: string, day: string, cost: number): Promise<void> {
+		if (cost <= 0) return;
+		await this.#connection.all('UPDATE imagine_daily SET used = MAX(0, used - $cost) WHERE user_id = $user AND day = $day', {
+			cost,
+			user: userId,
+			day
+		});
+	}
+
+	public async getOverride(userId: string, now: number): Promise<LimitOverride | null> {
+		const cached = this.#overrideCache.get(userId);
+		if (cached && cached.until > now) return cached.value;
+		const value = await readOverride(this.#connection, userId);
+		this.#overrideCache.set(userId, { value, until: now + OVERRIDE_CACHE_MS });
+		return value;
+	}
+
+	/** Applies at once in this process, within 2 s in others (their override cache). */
+	public async setOverride(userId: string, changes: LimitOverride | null): Promise<LimitOverride | null> {
+		const override = await changeOverride(this.#connection, userId, changes);
+		this.#overrideCache.delete(userId);
+		return override;
+	}
+
+	public async registerInstance(instance: InstanceRow): Promise<void> {
+		await this.#connection.all(
+			`INSERT INTO imagine_instances (id, host, pid, started_at, heartbeat_at) VALUES ($id, $host, $pid, $startedAt, $heartbeatAt)
+			ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
+			{ ...instance }
+		);
+	}
+
+	public async heartbeatInstance(id: string, now: number): Promise<boolean> {
+		return (
+			(await this.#connection.all('UPDATE imagine_instances SET heartbeat_at = $now WHERE id = $id RETURNING id', { id, now })).length > 0
+		);
+	}
+
+	public async removeInstance(id: string): Promise<void> {
+		await this.#connection.all('DELETE FROM imagine_reservations WHERE owner = $id', { id });
+		await this.#connection.all('DELETE FROM imagine_instances WHERE id = $id', { id });
+	}
+
+	public async instances(): Promise<InstanceRow[]> {
+		const rows = await this.#connection.all('SELECT id, host, pid, started_at, heartbeat_at FROM imagine_instances');
+		return rows.map((row) => ({
+			id: String(row.id),
+			host: String(row.host),
+			pid: Number(row.pid),
+			startedAt: Number(row.started_at),
+			heartbeatAt: Number(row.heartbeat_at)
+		}));
+	}
+
+	public async removeInstances(ids: readonly string[]): Promise<void> {
+		for (const id of ids) await this.#connection.all('DELETE FROM imagine_instances WHERE id = $id', { id });
+	}
+
+	public async close(): Promise<void> {
+		await this.keyv.disconnect();
+		await this.#connection.close();
+	}
+}
+
+function limitParameters(limits: LedgerLimits) {
+	return { dailyLimit: limits.dailyGens, userLimit: limits.userBytes, globalLimit: limits.globalBytes };
+}
+
+function toFileRow(row: SqlRow): FileRow {
+	return {
+		imageId: String(row.image_id),
+		userId: String(row.user_id),
+		temp: row.temp === 1,
+		ext: String(row.ext),
+		bytes: Number(row.bytes),
+		createdAt: Number(row.created_at),
+		name: String(row.name),
+		metadata: typeof row.metadata === 'string' ? row.metadata : null
+	};
+}

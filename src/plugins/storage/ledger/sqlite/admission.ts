@@ -1,0 +1,59 @@
+/**
+ * The SQL that guards the limits, shared by the statements that admit and the ones that explain a refusal.
+ * Parameters are named: `$user`, `$day`, `$bytes`, `$cost`, `$temp`, `$now`, and the limits `$dailyLimit`,
+ * `$userLimit`, `$globalLimit`.
+ */
+
+const LIVE = 'expires_at > $now';
+
+/** Today's count plus live reservations plus this job's cost stays within the daily limit (a job costing 0 always fits). */
+export const FITS_DAILY = `($cost = 0 OR COALESCE((SELECT used FROM imagine_daily WHERE user_id = $user AND day = $day), 0)
+	+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE user_id = $user AND day = $day AND ${LIVE}), 0) + $cost <= $dailyLimit)`;
+
+/** The user's stored bytes plus live reservations plus this job's bytes stay within the user's cap (temp files do not count). */
+export const FITS_USER = `($temp = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || $user), 0)
+	+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = $user AND temp = 0 AND ${LIVE}), 0) + $bytes <= $userLimit)`;
+
+/** Everything stored plus every live reservation plus this job's bytes stays within the global cap. */
+export const FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0)
+	+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE ${LIVE}), 0) + $bytes <= $globalLimit)`;
+
+/*
+ * At commit the real size is checked against what is stored, not against other jobs' reservations: the
+ * generation is paid for already, and reservations only gate admission. An image larger than its estimate
+ * then still commits when the store has room; the caps on stored bytes hold either way.
+ */
+export const STORED_FITS_USER = `($temp = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || $user), 0) + $bytes <= $userLimit)`;
+export const STORED_FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0) + $bytes <= $globalLimit)`;
+
+export const RESERVE = `INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, created_at, expires_at, owner)
+	SELECT $id, $user, $day, $bytes, $cost, $temp, $now, $expiresAt, $owner
+	WHERE ${FITS_DAILY} AND ${FITS_USER} AND ${FITS_GLOBAL}
+	ON CONFLICT (id) DO NOTHING
+	RETURNING id`;
+
+export const RESERVE_CHECKS = `SELECT ${FITS_DAILY} AS daily, ${FITS_USER} AS user, ${FITS_GLOBAL} AS global,
+	EXISTS (SELECT 1 FROM imagine_reservations WHERE id = $id) AS held`;
+
+export const FILE_COLUMNS = 'user_id, image_id, temp, ext, bytes, created_at, name, metadata, reservation_id, charge_day, charge_cost';
+
+export const COMMIT = `INSERT INTO imagine_files (${FILE_COLUMNS})
+	SELECT $user, $image, $temp, $ext, $bytes, $createdAt, $name, $metadata, NULLIF($reservation, ''), $chargeDay, $chargeCost
+	WHERE ${STORED_FITS_USER} AND ${STORED_FITS_GLOBAL}
+	ON CONFLICT (user_id, image_id) DO NOTHING
+	RETURNING image_id`;
+
+export const COMMIT_CHECKS = `SELECT ${STORED_FITS_USER} AS user, ${STORED_FITS_GLOBAL} AS global,
+	EXISTS (SELECT 1 FROM imagine_files WHERE user_id = $user AND image_id = $image) AS committed`;
+
+export const USAGE = `SELECT
+	(SELECT bytes FROM imagine_totals WHERE scope = 'global') AS globalBytes,
+	(SELECT files FROM imagine_totals WHERE scope = 'global') AS globalFiles,
+	(SELECT bytes FROM imagine_totals WHERE scope = 'temp') AS tempBytes,
+	(SELECT files FROM imagine_totals WHERE scope = 'temp') AS tempFiles,
+	(SELECT bytes FROM imagine_totals WHERE scope = 'u:' || $user) AS userBytes,
+	(SELECT files FROM imagine_totals WHERE scope = 'u:' || $user) AS userFiles,
+	(SELECT used FROM imagine_daily WHERE user_id = $user AND day = $day) AS dailyUsed,
+	(SELECT SUM(cost) FROM imagine_reservations WHERE user_id = $user AND day = $day AND ${LIVE}) AS dailyPending,
+	(SELECT SUM(bytes) FROM imagine_reservations WHERE ${LIVE}) AS reservedGlobalBytes,
+	(SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = $user AND temp = 0 AND ${LIVE}) AS reservedUserBytes`;

@@ -1,0 +1,171 @@
+import { isSnowflake } from '../../ids.js';
+import type { SqliteConnection } from './SqliteConnection.js';
+
+/**
+ * The SQLite ledger's schema, versioned with `PRAGMA user_version`. Opening a ledger that is already at the
+ * current version runs no DDL and writes nothing (a read-only command on a full disk still works and never
+ * waits for the write lock). Migrations run in one `BEGIN IMMEDIATE` transaction, which takes the write lock
+ * across processes: when several processes start at once, one migrates and the others find the work done.
+ */
+
+/** Version 1: the first schema (ledgers written before versioning report user_version 0 but have these tables). */
+const V1 = `
+CREATE TABLE IF NOT EXISTS imagine_files (
+	user_id TEXT NOT NULL,
+	image_id TEXT NOT NULL,
+	temp INTEGER NOT NULL,
+	ext TEXT NOT NULL,
+	bytes INTEGER NOT NULL,
+	created_at INTEGER NOT NULL,
+	name TEXT NOT NULL,
+	metadata TEXT,
+	reservation_id TEXT,
+	PRIMARY KEY (user_id, image_id)
+);
+CREATE INDEX IF NOT EXISTS imagine_temp_files_by_age ON imagine_files (created_at) WHERE temp = 1;
+CREATE TABLE IF NOT EXISTS imagine_totals (
+	scope TEXT PRIMARY KEY,
+	bytes INTEGER NOT NULL,
+	files INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO imagine_totals (scope, bytes, files) VALUES ('global', 0, 0), ('temp', 0, 0);
+CREATE TABLE IF NOT EXISTS imagine_daily (
+	user_id TEXT NOT NULL,
+	day TEXT NOT NULL,
+	used INTEGER NOT NULL,
+	PRIMARY KEY (user_id, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imagine_reservations (
+	id TEXT PRIMARY KEY,
+	user_id TEXT NOT NULL,
+	day TEXT NOT NULL,
+	bytes INTEGER NOT NULL,
+	cost INTEGER NOT NULL,
+	temp INTEGER NOT NULL,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	owner TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS imagine_files_removed AFTER DELETE ON imagine_files BEGIN
+	UPDATE imagine_totals SET bytes = bytes - OLD.bytes, files = files - 1 WHERE scope = 'global';
+	UPDATE imagine_totals SET bytes = bytes - OLD.bytes, files = files - 1
+		WHERE scope = CASE WHEN OLD.temp = 1 THEN 'temp' ELSE 'u:' || OLD.user_id END;
+END;
+`;
+
+/**
+ * Version 2:
+ * - a stored image names the day and cost it was charged (`charge_day`, `charge_cost`), and the insert trigger
+ *   charges exactly that: a commit always charges, even when its reservation expired and was purged meanwhile;
+ * - per-user overrides move from Keyv into a table of their own, so a change to one field is one atomic upsert
+ *   (a get-then-set through Keyv lost one of two simultaneous changes);
+ * - processes register as instances with a heartbeat: reservations and partial writes name their instance, and
+ *   liveness no longer depends on a pid that a restarted container reuses.
+ */
+const V2 = `
+ALTER TABLE imagine_files ADD COLUMN charge_day TEXT;
+ALTER TABLE imagine_files ADD COLUMN charge_cost INTEGER NOT NULL DEFAULT 0;
+DROP TRIGGER IF EXISTS imagine_files_added;
+CREATE TRIGGER imagine_files_added AFTER INSERT ON imagine_files BEGIN
+	UPDATE imagine_totals SET bytes = bytes + NEW.bytes, files = files + 1 WHERE scope = 'global';
+	INSERT INTO imagine_totals (scope, bytes, files)
+		VALUES (CASE WHEN NEW.temp = 1 THEN 'temp' ELSE 'u:' || NEW.user_id END, NEW.bytes, 1)
+		ON CONFLICT (scope) DO UPDATE SET bytes = bytes + excluded.bytes, files = files + 1;
+	INSERT INTO imagine_daily (user_id, day, used)
+		SELECT NEW.user_id, NEW.charge_day, NEW.charge_cost WHERE NEW.charge_cost > 0 AND NEW.charge_day IS NOT NULL
+		ON CONFLICT (user_id, day) DO UPDATE SET used = used + excluded.used;
+	DELETE FROM imagine_reservations WHERE NEW.reservation_id IS NOT NULL AND id = NEW.reservation_id;
+END;
+CREATE TABLE imagine_overrides (
+	user_id TEXT PRIMARY KEY,
+	daily_gens INTEGER,
+	storage_mb REAL
+) WITHOUT ROWID;
+CREATE TABLE imagine_instances (
+	id TEXT PRIMARY KEY,
+	host TEXT NOT NULL,
+	pid INTEGER NOT NULL,
+	started_at INTEGER NOT NULL,
+	heartbeat_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+/** Each entry takes the schema from version `index` to `index + 1`. */
+const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] = [
+	(connection) => connection.exec(V1),
+	async (connection) => {
+		await connection.exec(V2);
+		await importKeyvOverrides(connection);
+	}
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The schema version of an open ledger (0 for a new file; 1 for a ledger from before versioning). */
+export async function schemaVersion(connection: SqliteConnection): Promise<number> {
+	const [row] = await connection.all('PRAGMA user_version');
+	const version = Number(row?.user_version ?? 0);
+	if (version > 0) return version;
+	const [table] = await connection.all("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'imagine_files'");
+	return table ? 1 : 0;
+}
+
+/**
+ * Brings the ledger to SCHEMA_VERSION. Returns the version it found (0: the ledger is new). A ledger newer than
+ * this code is refused rather than written with assumptions that no longer hold.
+ */
+export async function migrate(connection: SqliteConnection): Promise<number> {
+	const found = await schemaVersion(connection);
+	if (found === SCHEMA_VERSION) return found;
+	if (found > SCHEMA_VERSION) {
+		throw new Error(
+			`The quota ledger has schema version ${found}, newer than this version of sapphire-imagine understands (${SCHEMA_VERSION}): upgrade it.`
+		);
+	}
+	// WAL lets readers and one writer (from any process) work side by side. It is a property of the file, set once.
+	const [mode] = await connection.all('PRAGMA journal_mode');
+	if (mode?.journal_mode !== 'wal') await connection.exec('PRAGMA journal_mode = WAL');
+	await connection.exec('BEGIN IMMEDIATE');
+	try {
+		// Read again under the write lock: another process may have migrated while this one waited.
+		const current = await schemaVersion(connection);
+		for (let version = current; version < SCHEMA_VERSION; version++)
+			await (MIGRATIONS[version] as (c: SqliteConnection) => Promise<void>)(connection);
+		if (current < SCHEMA_VERSION) await connection.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+		await connection.exec('COMMIT');
+	} catch (error) {
+		await connection.exec('ROLLBACK').catch(() => undefined);
+		throw error;
+	}
+	return found;
+}
+
+/** Overrides kept by earlier versions in Keyv's table (`imagine:limits:<id>` -> `{ value: { dailyGens, storageMb } }`). */
+async function importKeyvOverrides(connection: SqliteConnection): Promise<void> {
+	const [keyv] = await connection.all("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'keyv'");
+	if (!keyv) return;
+	const rows = await connection.all("SELECT key, value FROM keyv WHERE key LIKE 'imagine:limits:%'");
+	for (const row of rows) {
+		const userId = String(row.key).slice('imagine:limits:'.length);
+		const override = keyvValue(row.value);
+		if (!isSnowflake(userId) || !override) continue;
+		await connection.all('INSERT OR REPLACE INTO imagine_overrides (user_id, daily_gens, storage_mb) VALUES ($user, $daily, $storage)', {
+			user: userId,
+			daily: override.dailyGens ?? null,
+			storage: override.storageMb ?? null
+		});
+	}
+	await connection.all("DELETE FROM keyv WHERE key LIKE 'imagine:limits:%'");
+}
+
+function keyvValue(text: unknown): { dailyGens?: number; storageMb?: number } | null {
+	try {
+		const parsed = JSON.parse(String(text)) as { value?: unknown };
+		const value = (parsed.value ?? parsed) as { dailyGens?: unknown; storageMb?: unknown };
+		const dailyGens = Number.isSafeInteger(value.dailyGens) && (value.dailyGens as number) >= 0 ? (value.dailyGens as number) : undefined;
+		const storageMb = typeof value.storageMb === 'number' && value.storageMb > 0 ? value.storageMb : undefined;
+		return dailyGens === undefined && storageMb === undefined ? null : { dailyGens, storageMb };
+	} catch {
+		return null;
+	}
+}
