@@ -3,7 +3,9 @@ import { describeIssues } from '../storage/options.js';
 import type { ProviderName } from './GenerationResult.js';
 import type { ProviderHttpSettings } from './providers/ProviderSettings.js';
 
-const seconds = z.number().positive('expected a number of seconds above 0').finite();
+/** Durations are bounded: a typo of a few zeros must be a clear error, not a timer Node fires at once. */
+const seconds = (max: number) => z.number().positive('expected a number of seconds above 0').max(max, `expected ${max} seconds or less`);
+const HOUR = 3600;
 const wholeNumber = (min: number, max: number) =>
 	z.number().int('expected a whole number').min(min, `expected ${min} or more`).max(max, `expected ${max} or less`);
 
@@ -13,19 +15,19 @@ const httpSchema = z
 		maxConcurrent: wholeNumber(1, 64).default(2),
 		/** Requests started per window (Stability allows 150 per 10 s, then locks the key out for 60 s). */
 		maxRequestsPerWindow: wholeNumber(1, 10_000).default(150),
-		windowSeconds: seconds.default(10),
+		windowSeconds: seconds(HOUR).default(10),
 		/** Retries after a 5xx or a dropped connection, with jittered back-off. */
 		maxRetries: wholeNumber(0, 5).default(2),
 		retryBaseDelayMs: wholeNumber(0, 60_000).default(500),
 		/** Waits after a 429 before giving up with RATE_LIMITED. */
 		maxRateLimitRetries: wholeNumber(0, 5).default(1),
 		/** The longest Retry-After worth waiting for inside a job. */
-		maxRateLimitWaitSeconds: seconds.default(60),
+		maxRateLimitWaitSeconds: seconds(HOUR).default(60),
 		/** Time allowed for a generation to start answering. Default: 90 s for Stability, 300 s for a local AUTOMATIC1111. */
-		generateTimeoutSeconds: seconds.optional(),
-		upscaleTimeoutSeconds: seconds.default(60),
+		generateTimeoutSeconds: seconds(HOUR).optional(),
+		upscaleTimeoutSeconds: seconds(HOUR).default(60),
 		/** Longest silence while an image streams in. */
-		bodyTimeoutSeconds: seconds.default(30),
+		bodyTimeoutSeconds: seconds(600).default(30),
 		/** Largest answer accepted from a provider. */
 		maxResponseMb: z.number().positive().finite().default(40)
 	})
@@ -77,8 +79,11 @@ export const generationOptionsSchema = z
 		maxInputMegapixels: z.number().positive().finite().default(40),
 		/** Image-to-image strength when none is given. */
 		defaultStrength: z.number().min(0).max(1).default(0.35),
-		/** A whole job (queue, provider, save) is cancelled and refunded after this long. */
-		jobTimeoutSeconds: seconds.default(600),
+		/**
+		 * A whole job (queue, provider, save) is cancelled and refunded after this long. Default: 600 s, or longer
+		 * when the provider's own time-outs need it (a generation time-out of 50 minutes gets a job of 52).
+		 */
+		jobTimeoutSeconds: seconds(24 * HOUR).optional(),
 		/** Daily generations each kind of job uses. */
 		dailyCost: z
 			.object({
@@ -92,7 +97,8 @@ export const generationOptionsSchema = z
 	.strict();
 
 export type GenerationOptions = z.input<typeof generationOptionsSchema>;
-export type ResolvedGenerationOptions = z.output<typeof generationOptionsSchema> & {
+export type ResolvedGenerationOptions = Omit<z.output<typeof generationOptionsSchema>, 'jobTimeoutSeconds'> & {
+	jobTimeoutSeconds: number;
 	/** The provider in force (after the default), or null when the configured one cannot run (no key). */
 	activeProvider: ProviderName;
 	/** Why generation is off, when it is (e.g. IMAGE_PROVIDER=stability without a key). */
@@ -109,13 +115,21 @@ export function resolveGenerationOptions(input: GenerationOptions | undefined): 
 		activeProvider === 'stability' && !options.stability.apiKey
 			? 'the stability provider is selected but no Stability API key is set'
 			: null;
-	return { ...options, activeProvider, notConfigured };
+	const providerSeconds =
+		activeProvider === 'preview' ? 0 : generateTimeoutSeconds(options.http, activeProvider) + 2 * options.http.bodyTimeoutSeconds;
+	const jobTimeoutSeconds = options.jobTimeoutSeconds ?? Math.max(600, providerSeconds + 60);
+	return { ...options, jobTimeoutSeconds, activeProvider, notConfigured };
+}
+
+/** How long a provider may think before its answer starts: the setting, or 90 s for Stability and 300 s for a local AUTOMATIC1111. */
+function generateTimeoutSeconds(http: z.output<typeof httpSchema>, provider: 'stability' | 'automatic1111'): number {
+	return http.generateTimeoutSeconds ?? (provider === 'automatic1111' ? 300 : 90);
 }
 
 /** The HTTP settings of a provider, in the units the HTTP client uses. */
 export function providerHttpSettings(options: ResolvedGenerationOptions, provider: 'stability' | 'automatic1111'): ProviderHttpSettings {
 	const http = options.http;
-	const generateSeconds = http.generateTimeoutSeconds ?? (provider === 'automatic1111' ? 300 : 90);
+	const generateSeconds = generateTimeoutSeconds(http, provider);
 	return {
 		maxConcurrent: http.maxConcurrent,
 		maxPerWindow: http.maxRequestsPerWindow,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { systemClock, utcDay, type Clock } from './clock.js';
 import { EventLog } from './EventLog.js';
+import { setLongInterval, type RepeatingTimer } from './longTimer.js';
 import { isImageId, isSnowflake, isValidImageName, mimeTypeOf, newImageId, sniffImageExtension, type ImageExtension } from './ids.js';
 import type { ImageStore, StagedImage } from './images/ImageStore.js';
 import { LocalImageStore } from './images/local/LocalImageStore.js';
@@ -120,7 +121,7 @@ export class StorageManager {
 	readonly #events: EventLog;
 	readonly #clock: Clock;
 	readonly #logger: StorageLogger;
-	#cleanupTimer: NodeJS.Timeout | null = null;
+	#cleanupTimer: RepeatingTimer | null = null;
 	#closed = false;
 	#startupReconcile: Promise<ReconcileReport | null> = Promise.resolve(null);
 
@@ -493,13 +494,12 @@ export class StorageManager {
 	/** Runs temp clean-up every `cleanupIntervalMinutes` (no-op when 0). The timer does not keep the process alive. */
 	public startAutomaticCleanup(): void {
 		if (this.#cleanupTimer || this.options.cleanupIntervalMinutes === 0) return;
-		this.#cleanupTimer = setInterval(() => {
+		this.#cleanupTimer = setLongInterval(() => {
 			this.cleanupOldFiles().then(
 				(result) => result.deleted > 0 && this.#logger.info('Temp clean-up', { ...result }),
 				(error: unknown) => this.#logger.error('Temp clean-up failed', { error: String(error) })
 			);
 		}, this.options.cleanupIntervalMinutes * 60_000);
-		this.#cleanupTimer.unref();
 	}
 
 	/** Stops the clean-up timer and closes the event log and the ledger. Calling it again does nothing. */
@@ -507,7 +507,7 @@ export class StorageManager {
 		if (this.#closed) return;
 		this.#closed = true;
 		await this.#startupReconcile;
-		if (this.#cleanupTimer) clearInterval(this.#cleanupTimer);
+		this.#cleanupTimer?.cancel();
 		this.#cleanupTimer = null;
 		await this.#events.close();
 		await this.#instance.close();

@@ -35,8 +35,8 @@ export const storageOptionsSchema = z
 		maxUserStorageMb: megabytes.default(500),
 		/** Default generations per user per UTC day. 0 turns generation off for users without a tier or override. */
 		maxUserDailyGens: count.default(5),
-		/** Temp files older than this many days are removed by clean-up. */
-		cleanupDays: z.number().positive().finite().default(7),
+		/** Temp files older than this many days are removed by clean-up (at most 3650). */
+		cleanupDays: z.number().positive().max(3650, 'expected 3650 days or less').default(7),
 		/** What one generation is assumed to store before its real size is known; reserved up front. */
 		estimatedImageMb: megabytes.default(1.5),
 		/** Keyv URI of the quota ledger. Only sqlite:// is accepted (atomic reservations need conditional SQL). Default: sqlite://<storageRoot>/quota.sqlite */
@@ -50,12 +50,12 @@ export const storageOptionsSchema = z
 		ownerIds: z.array(snowflakeSchema).default([]),
 		/** Limits of the owners. Default: 100 generations a day and the whole global cap. */
 		ownerLimits: limitsSchema.partial().default({}),
-		/** How often temp clean-up runs on its own, in minutes; 0 turns it off. */
-		cleanupIntervalMinutes: count.default(60),
-		/** A reservation whose job never committed or released stops counting after this many minutes. */
-		reservationTtlMinutes: z.number().positive().finite().default(30),
-		/** How long a process waits for another process's write lock on the ledger before failing, in ms. */
-		busyTimeoutMs: count.default(10_000),
+		/** How often temp clean-up runs on its own, in minutes (at most a year); 0 turns it off. */
+		cleanupIntervalMinutes: count.max(525_600, 'expected 525600 minutes (a year) or less').default(60),
+		/** A reservation whose job never committed or released stops counting after this many minutes (at most a week). */
+		reservationTtlMinutes: z.number().positive().max(10_080, 'expected 10080 minutes (a week) or less').default(30),
+		/** How long a process waits for another process's write lock on the ledger before failing, in ms (at most 10 minutes). */
+		busyTimeoutMs: count.max(600_000, 'expected 600000 ms (10 minutes) or less').default(10_000),
 		/**
 		 * Reconcile when the plugin starts: `true` (recommended: a crash or a hand-deleted file is corrected; awaited
 		 * only when the ledger knows no file, in the background otherwise), `'if-empty'` (only a ledger that knows
