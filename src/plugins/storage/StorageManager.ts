@@ -103,6 +103,8 @@ export interface StorageManagerDependencies {
  * more with a long prompt), so an image of the estimated size always commits.
  */
 export const METADATA_ALLOWANCE = 4096;
+/** Waits between attempts of a start-up reconcile that failed; the last repeats. */
+const STARTUP_RECONCILE_RETRY_MS = [1000, 5000, 30_000, 300_000] as const;
 const silentLogger: StorageLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /**
@@ -124,6 +126,8 @@ export class StorageManager {
 	#cleanupTimer: RepeatingTimer | null = null;
 	#closed = false;
 	#startupReconcile: Promise<ReconcileReport | null> = Promise.resolve(null);
+	#reconcileRetry: NodeJS.Timeout | null = null;
+	#retrying: Promise<unknown> | null = null;
 
 	private constructor(options: ResolvedStorageOptions, ledger: QuotaLedger, store: ImageStore, dependencies: StorageManagerDependencies) {
 		this.options = options;
@@ -149,24 +153,37 @@ export class StorageManager {
 			// correct it in the background, so a large store does not hold the bot back.
 			const empty = (await ledger.usage('', '', 0)).globalFiles === 0;
 			if (resolved.reconcileOnStart === 'if-empty' && !empty) return manager;
-			manager.#startupReconcile = manager.reconcile().then(
-				(report) => {
-					if (report.added + report.removed + report.resized + report.totalsFixed + report.partialsRemoved > 0) {
-						manager.#logger.warn('Storage ledger corrected from disk', { ...report });
-					}
-					return report;
-				},
-				(error: unknown) => {
-					manager.#logger.error('Start-up reconcile failed; the ledger is used as it is', { error: String(error) });
-					return null;
-				}
-			);
+			manager.#startupReconcile = manager.#reconcileAtStartup(0);
 			if (empty) await manager.#startupReconcile;
 		}
 		return manager;
 	}
 
-	/** The start-up reconcile's report once it has run (null when it was off or failed). */
+	/**
+	 * The start-up reconcile. One that fails (the ledger locked past the busy time-out, a folder that cannot be
+	 * read) is tried again in the background after 1 s, 5 s, 30 s, then every 5 minutes until it succeeds, so a
+	 * ledger that missed its rebuild does not stay wrong until the next restart.
+	 */
+	async #reconcileAtStartup(attempt: number): Promise<ReconcileReport | null> {
+		try {
+			const report = await this.reconcile();
+			if (report.added + report.removed + report.resized + report.totalsFixed + report.partialsRemoved > 0) {
+				this.#logger.warn('Storage ledger corrected from the image store', { ...report });
+			}
+			return report;
+		} catch (error) {
+			if (this.#closed) return null;
+			const delayMs = STARTUP_RECONCILE_RETRY_MS[Math.min(attempt, STARTUP_RECONCILE_RETRY_MS.length - 1)] as number;
+			this.#logger.error(`Start-up reconcile failed; the ledger is used as it is and reconcile runs again in ${delayMs / 1000} s`, {
+				error: String(error)
+			});
+			this.#reconcileRetry = setTimeout(() => (this.#retrying = this.#reconcileAtStartup(attempt + 1)), delayMs);
+			this.#reconcileRetry.unref();
+			return null;
+		}
+	}
+
+	/** The start-up reconcile's report once it has run (null when it was off or its first attempt failed). */
 	public whenReconciled(): Promise<ReconcileReport | null> {
 		return this.#startupReconcile;
 	}
@@ -506,7 +523,9 @@ export class StorageManager {
 	public async close(): Promise<void> {
 		if (this.#closed) return;
 		this.#closed = true;
+		if (this.#reconcileRetry) clearTimeout(this.#reconcileRetry);
 		await this.#startupReconcile;
+		await this.#retrying;
 		this.#cleanupTimer?.cancel();
 		this.#cleanupTimer = null;
 		await this.#events.close();
