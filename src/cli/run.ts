@@ -4,6 +4,7 @@ import { parseEnv } from 'node:util';
 import { ConfigError, loadConfig, type AppConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { createServices, type Services } from '../lib/services.js';
+import { StorageConfigError } from '../plugins/storage/StorageConfigError.js';
 import { commands, type CliCommand, type Outcome } from './commands.js';
 import { ExitCode, exitCodeOf } from './exitCodes.js';
 import { scrubbed, type CliIo } from './io.js';
@@ -76,6 +77,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
 	try {
 		services = await createServices(config, { logger });
 	} catch (error) {
+		if (error instanceof StorageConfigError) {
+			return report(safeIo, json, {
+				code: ExitCode.Usage,
+				json: { ok: false, reason: 'CONFIG', message: error.message },
+				text: `${PROGRAM} cannot start:\n${error.message}`
+			});
+		}
 		logger.error({ err: error }, 'Could not open the storage');
 		return report(safeIo, json, {
 			code: ExitCode.Failure,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { GenerationOptions } from '../../plugins/generation/options.js';
-import { roleTierSchema, type StorageOptions } from '../../plugins/storage/options.js';
+import { ledgerUriSchema, roleTierSchema, type StorageOptions } from '../../plugins/storage/options.js';
 import { httpUrl, jsonOf, oneOf, positiveNumber, secret, snowflakeList, wholeNumber } from './parsers.js';
 
 /** Log levels accepted in LOG_LEVEL, quietest last. */
@@ -189,10 +189,7 @@ export const configVariables: readonly ConfigVariable[] = [
 		group: 'Storage & quotas',
 		description: 'Where the quota ledger lives (`sqlite://` only, see Architecture).',
 		documentedDefault: '`sqlite://<STORAGE_ROOT>/quota.sqlite`',
-		parse: z
-			.string()
-			.trim()
-			.regex(/^sqlite:\/\/.+/, 'expected a sqlite:// URI, e.g. sqlite://shared/quota.sqlite'),
+		parse: z.string().trim().pipe(ledgerUriSchema),
 		option: 'storage.ledgerUri'
 	}),
 	variable({

@@ -1,9 +1,11 @@
 import { container, type SapphireClient } from '@sapphire/framework';
 import type { Logger } from 'pino';
+import { StorageConfigError } from '../../plugins/storage/StorageConfigError.js';
 import { ExitCode } from './configuration.js';
 
 /** What a failed login means, for the person starting the bot. */
 export function describeLoginFailure(error: unknown): string {
+	if (error instanceof StorageConfigError) return `The storage cannot start: ${error.message}`;
 	const code = (error as { code?: unknown }).code;
 	if (code === 'TokenInvalid')
 		return 'Discord rejected DISCORD_TOKEN: reset it in the Developer Portal (your application -> Bot -> Reset Token) and update .env.';
@@ -33,6 +35,6 @@ export async function loginOrExit(
 		await Reflect.get(container, 'storage')
 			?.close()
 			.catch(() => undefined);
-		exit(ExitCode.Failure);
+		exit(error instanceof StorageConfigError ? ExitCode.Config : ExitCode.Failure);
 	}
 }

@@ -13,6 +13,7 @@ import { resolveLimits, type EffectiveLimits } from './limits.js';
 import { resolveStorageOptions, type ResolvedStorageOptions, type StorageOptions } from './options.js';
 import { buildQuotaStatus, type QuotaStatus } from './QuotaStatus.js';
 import { Reconciler, type ReconcileReport } from './Reconciler.js';
+import { StorageConfigError } from './StorageConfigError.js';
 import { failure, messages, quotaDenial, type StorageFailure, type StorageResult } from './StorageResult.js';
 import { bytesToMb, mbToBytes } from './units.js';
 
@@ -146,6 +147,12 @@ export class StorageManager {
 		const store = new LocalImageStore(resolved.storageRoot);
 		await store.prepare();
 		const ledger = await SqliteLedger.open(resolved.ledgerUri, resolved.busyTimeoutMs);
+		try {
+			await checkLedgerDescribes(ledger, store);
+		} catch (error) {
+			await ledger.close().catch(() => undefined);
+			throw error;
+		}
 		const manager = new StorageManager(resolved, ledger, store, dependencies);
 		if (resolved.reconcileOnStart) {
 			// A ledger that knows no files (new, or deleted by hand) would report an empty disk: wait for the
@@ -602,6 +609,22 @@ export class StorageManager {
 			metadata
 		};
 	}
+}
+
+/**
+ * A ledger knows which store it describes: two storage roots sharing one ledger (QUOTA_LEDGER_URI pointing at
+ * another root's file) would list each other's images at paths that do not exist, delete each other's rows and
+ * erase each other's accounting on reconcile. The first storage to use a ledger claims it; any other is refused.
+ */
+async function checkLedgerDescribes(ledger: QuotaLedger, store: ImageStore): Promise<void> {
+	const ours = await store.identity();
+	const theirs = await ledger.claimStore(ours);
+	if (theirs === ours) return;
+	throw new StorageConfigError(
+		`The quota ledger ${ledger.location} belongs to another storage (store ${theirs}); this storage (${store.describe()}) is store ${ours}. ` +
+			'Two storages must not share a ledger: give this one its own (QUOTA_LEDGER_URI / ledgerUri). If it really is the same storage and ' +
+			`its identity file was lost, restore it with the ledger's id: ${store.identityHint(theirs)}`
+	);
 }
 
 function refOf(row: FileRow): ImageRef {

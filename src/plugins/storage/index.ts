@@ -5,6 +5,7 @@ export * from './StorageManager.js';
 export * from './options.js';
 export * from './QuotaStatus.js';
 export * from './StorageResult.js';
+export { StorageConfigError } from './StorageConfigError.js';
 export type { EffectiveLimits, LimitSource } from './limits.js';
 export type { LimitOverride, UserTotal } from './ledger/QuotaLedger.js';
 export type { Clock } from './clock.js';

@@ -4,6 +4,18 @@ import { z } from 'zod';
 /** Discord ids are snowflakes: 17 to 20 decimal digits. */
 export const snowflakeSchema = z.string().regex(/^\d{17,20}$/, 'expected a Discord id (17 to 20 digits)');
 
+/**
+ * Where the ledger lives. An in-memory SQLite database (`sqlite://:memory:`, Keyv's own default, so people copy it)
+ * would enforce nothing between processes or across a restart and forget every override: refused.
+ */
+export const ledgerUriSchema = z
+	.string()
+	.regex(/^sqlite:\/\/.+/, 'expected a sqlite:// URI, e.g. sqlite://shared/quota.sqlite')
+	.refine(
+		(uri) => !/^sqlite:\/\/(?:file:)?:memory:|[?&]mode=memory\b/i.test(uri),
+		'expected a file: an in-memory ledger forgets every limit and override on restart and is not shared between processes'
+	);
+
 const megabytes = z.number().positive('expected a number of megabytes above 0').finite();
 const count = z.number().int('expected a whole number').min(0, 'expected 0 or more');
 
@@ -39,11 +51,8 @@ export const storageOptionsSchema = z
 		cleanupDays: z.number().positive().max(3650, 'expected 3650 days or less').default(7),
 		/** What one generation is assumed to store before its real size is known; reserved up front. */
 		estimatedImageMb: megabytes.default(1.5),
-		/** Keyv URI of the quota ledger. Only sqlite:// is accepted (atomic reservations need conditional SQL). Default: sqlite://<storageRoot>/quota.sqlite */
-		ledgerUri: z
-			.string()
-			.regex(/^sqlite:\/\/.+/, 'expected a sqlite:// URI, e.g. sqlite://shared/quota.sqlite')
-			.optional(),
+		/** URI of the quota ledger; only `sqlite://<file>` (atomic reservations need conditional SQL). Default: sqlite://<storageRoot>/quota.sqlite */
+		ledgerUri: ledgerUriSchema.optional(),
 		/** Role tiers: role id -> limits. */
 		roleTiers: z.array(roleTierSchema).default([]),
 		/** Users whose limits are `ownerLimits` (unless an admin set an override for them). */

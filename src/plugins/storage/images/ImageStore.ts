@@ -22,6 +22,10 @@ export interface ImageStore {
 	 * Created with the store; stable across restarts.
 	 */
 	identity(): Promise<string>;
+	/** What the store is, for people: a folder, or a bucket and prefix (never a credential). */
+	describe(): string;
+	/** How to restore a lost identity by hand, as an instruction (e.g. the file to write and its content). */
+	identityHint(id: string): string;
 	/** Writes the sidecar and the image durably under names no listing shows yet (or as orphans-to-be). */
 	stage(ref: ImageRef, data: Uint8Array, sidecar: string, writer: string): Promise<StagedImage>;
 	/** The image's bytes, or null when it is not there (removed, or not a regular file inside the store). */

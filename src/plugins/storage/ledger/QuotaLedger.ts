@@ -60,6 +60,12 @@ export interface QuotaLedger extends InstanceRegistry {
 	 */
 	setOverride(userId: string, changes: LimitOverride | null): Promise<LimitOverride | null>;
 
+	/**
+	 * Records that this ledger describes the image store `storeId`, if it describes none yet, and says which store
+	 * it describes. Reads first, so a ledger already claimed is not written to.
+	 */
+	claimStore(storeId: string): Promise<string>;
+
 	close(): Promise<void>;
 }
 

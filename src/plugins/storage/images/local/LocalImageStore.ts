@@ -51,6 +51,14 @@ export class LocalImageStore implements ImageStore {
 		return (this.#identity ??= this.#readOrCreateIdentity());
 	}
 
+	public describe(): string {
+		return this.root;
+	}
+
+	public identityHint(id: string): string {
+		return `write ${JSON.stringify({ id })} to ${join(this.root, IDENTITY_FILE)}`;
+	}
+
 	public async stage(ref: ImageRef, data: Uint8Array, sidecar: string, writer: string): Promise<StagedImage> {
 		const directory = this.#directory(ref);
 		const written: PartialFile[] = [];

@@ -248,6 +248,14 @@ export class SqliteLedger implements QuotaLedger {
 		return override;
 	}
 
+	public async claimStore(storeId: string): Promise<string> {
+		const read = async () => (await this.#connection.all("SELECT value FROM imagine_meta WHERE key = 'store'"))[0]?.value;
+		const claimed = await read();
+		if (typeof claimed === 'string') return claimed;
+		await this.#connection.all("INSERT INTO imagine_meta (key, value) VALUES ('store', $id) ON CONFLICT (key) DO NOTHING", { id: storeId });
+		return String(await read());
+	}
+
 	public async registerInstance(instance: InstanceRow): Promise<void> {
 		await this.#connection.all(
 			`INSERT INTO imagine_instances (id, host, pid, started_at, heartbeat_at) VALUES ($id, $host, $pid, $startedAt, $heartbeatAt)

@@ -60,7 +60,8 @@ END;
  * - per-user overrides move from Keyv into a table of their own, so a change to one field is one atomic upsert
  *   (a get-then-set through Keyv lost one of two simultaneous changes);
  * - processes register as instances with a heartbeat: reservations and partial writes name their instance, and
- *   liveness no longer depends on a pid that a restarted container reuses.
+ *   liveness no longer depends on a pid that a restarted container reuses;
+ * - `imagine_meta` records which image store the ledger describes (a ledger refuses to describe another).
  */
 const V2 = `
 ALTER TABLE imagine_files ADD COLUMN charge_day TEXT;
@@ -80,6 +81,10 @@ CREATE TABLE imagine_overrides (
 	user_id TEXT PRIMARY KEY,
 	daily_gens INTEGER,
 	storage_mb REAL
+) WITHOUT ROWID;
+CREATE TABLE imagine_meta (
+	key TEXT PRIMARY KEY,
+	value TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE imagine_instances (
 	id TEXT PRIMARY KEY,
