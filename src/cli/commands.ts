@@ -209,7 +209,7 @@ const reconcile: CliCommand = {
 	description: [
 		'Walks the storage root and corrects the ledger: images it did not know, rows whose image is gone, wrong sizes and totals, ' +
 			'leftovers of interrupted writes (at once when their process is dead, else after an hour) and reservations of jobs that died. Safe while the bot and other ' +
-			'reconciles run. With --json: { added, removed, resized, totalsFixed, partialsRemoved, reservationsReleased, ignored, files, durationMs }.'
+			'reconciles run. With --json: { added, removed, resized, totalsFixed, partialsRemoved, reservationsReleased, countsRestored, ignored, files, durationMs }.'
 	],
 	options: {},
 	prepare() {

@@ -71,7 +71,8 @@ export function formatReconcile(report: ReconcileReport): string {
 		`${report.resized} resized`,
 		`${report.totalsFixed} totals fixed`,
 		`${report.partialsRemoved} leftovers of interrupted writes removed`,
-		`${report.reservationsReleased} abandoned reservations released`
+		`${report.reservationsReleased} abandoned reservations released`,
+		...(report.countsRestored > 0 ? [`${report.countsRestored} daily generation counts restored from the images`] : [])
 	];
 	const lines = [`Reconciled the ledger with ${plural(report.files, 'file')} on disk in ${report.durationMs} ms: ${changes.join(', ')}.`];
 	if (report.ignored.length > 0) {

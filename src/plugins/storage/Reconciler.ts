@@ -16,6 +16,8 @@ export interface ReconcileReport {
 	partialsRemoved: number;
 	/** Reservations whose job is gone (expired or its process died), released. */
 	reservationsReleased: number;
+	/** Users whose generation count for a recent day was rebuilt from their images (a lost ledger only). */
+	countsRestored: number;
 	/** Symlinks and unknown files found in the store: reported, never followed or counted. */
 	ignored: string[];
 	files: number;
@@ -48,7 +50,12 @@ export class Reconciler {
 		this.#clock = clock;
 	}
 
-	public async run(): Promise<ReconcileReport> {
+	/**
+	 * `restoreCounts`: the ledger knew no image (it is new, or was lost and recreated): today's generation counts
+	 * exist only in a ledger, so they are rebuilt from what each stored image's sidecar says it was charged.
+	 * A ledger that knows its images keeps its own counts (an admin's reset must not come back).
+	 */
+	public async run(options: { restoreCounts?: boolean } = {}): Promise<ReconcileReport> {
 		const started = performance.now();
 		const now = this.#clock();
 		const report: ReconcileReport = {
@@ -58,6 +65,7 @@ export class Reconciler {
 			totalsFixed: 0,
 			partialsRemoved: 0,
 			reservationsReleased: 0,
+			countsRestored: 0,
 			ignored: [],
 			files: 0,
 			durationMs: 0
@@ -76,12 +84,18 @@ export class Reconciler {
 		// The ledger is read first so the scan can skip reading the metadata of images it already knows.
 		const inLedger = new Map((await this.#ledger.allFiles()).map((row) => [row.imageId, row]));
 		const inStore = new Map<string, FileRow>();
+		const charged = new Map<string, number>();
+		const oldestDay = utcDay(now - DAILY_KEEP_DAYS * 86_400_000);
 		/** Images whose save was cut short by the death of its process (its partial files are still there). */
 		const crashedWrites = new Set<string>();
 		await this.#store.scan(async (entry) => {
 			switch (entry.kind) {
 				case 'image': {
-					const row = await this.#rowOf(entry, inLedger.get(entry.imageId));
+					const row = await this.#rowOf(entry, inLedger.get(entry.imageId), (charge) => {
+						if (!options.restoreCounts || charge.day < oldestDay || charge.cost === 0) return;
+						const key = `${charge.userId} ${charge.day}`;
+						charged.set(key, (charged.get(key) ?? 0) + charge.cost);
+					});
 					if (row) inStore.set(entry.imageId, row);
 					else report.ignored.push(entry.location);
 					return;
@@ -129,6 +143,14 @@ export class Reconciler {
 		report.added = changed.added.size - report.resized;
 		report.removed = changed.removed.size - report.resized;
 		report.totalsFixed = await this.#ledger.rebuildTotals();
+		if (charged.size > 0) {
+			const counts = [...charged].map(([key, used]) => {
+				const [userId, day] = key.split(' ') as [string, string];
+				return { userId, day, used };
+			});
+			await this.#ledger.restoreDaily(counts);
+			report.countsRestored = counts.length;
+		}
 		// Owners are listed first, then judged against a fresh read: every owner listed had registered before.
 		const owners = await this.#ledger.reservationOwners();
 		instances = await this.#readInstances();
@@ -149,13 +171,18 @@ export class Reconciler {
 	}
 
 	/** The ledger row an image in the store stands for; the sidecar is read only when the ledger does not already agree. */
-	async #rowOf(entry: ScannedImage, known: FileRow | undefined): Promise<FileRow | null> {
+	async #rowOf(
+		entry: ScannedImage,
+		known: FileRow | undefined,
+		onCharge: (charge: { userId: string; day: string; cost: number }) => void
+	): Promise<FileRow | null> {
 		if (known && known.temp === entry.temp && (entry.temp || known.userId === entry.folderUserId) && known.bytes === entry.bytes) {
 			return known;
 		}
 		const sidecar = await entry.readSidecar();
 		const userId = entry.folderUserId ?? sidecar?.userId ?? null;
 		if (!userId) return null;
+		if (sidecar?.charge) onCharge({ userId, ...sidecar.charge });
 		return {
 			imageId: entry.imageId,
 			userId,

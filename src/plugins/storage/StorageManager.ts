@@ -510,7 +510,8 @@ export class StorageManager {
 	 * job can no longer finish. Safe while other processes use the same storage.
 	 */
 	public async reconcile(): Promise<ReconcileReport> {
-		const report = await new Reconciler(this.#ledger, this.#store, this.#instance, this.#clock).run();
+		const restoreCounts = (await this.#ledger.usage('', '', 0)).globalFiles === 0;
+		const report = await new Reconciler(this.#ledger, this.#store, this.#instance, this.#clock).run({ restoreCounts });
 		this.#events.append({ type: 'reconcile', ...report, ignored: report.ignored.length });
 		return report;
 	}

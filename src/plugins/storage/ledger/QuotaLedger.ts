@@ -46,6 +46,8 @@ export interface QuotaLedger extends InstanceRegistry {
 	reservationOwners(): Promise<string[]>;
 	/** Drops reservations that expired or belong to one of `deadOwners`; returns how many. */
 	purgeReservations(now: number, deadOwners: readonly string[]): Promise<number>;
+	/** Raises daily counters to at least the given counts (a rebuilt ledger's counts, from what the images were charged). */
+	restoreDaily(counts: readonly DailyCount[]): Promise<void>;
 	/** Forgets daily counters of days before `beforeDay`. */
 	pruneDaily(beforeDay: string): Promise<void>;
 	/** Sets today's count for a user back to 0 (an admin's reset); returns the count it had. */
@@ -98,6 +100,12 @@ export interface CommitCharge {
 	reservationId: string | null;
 	day: string;
 	cost: number;
+}
+
+export interface DailyCount {
+	userId: string;
+	day: string;
+	used: number;
 }
 
 export interface FileKey {

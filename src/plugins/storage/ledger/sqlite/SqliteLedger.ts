@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import type {
 	AdmissionOutcome,
 	CommitCharge,
+	DailyCount,
 	FileKey,
 	FileRow,
 	InstanceRow,
@@ -18,6 +19,7 @@ import type {
 import { COMMIT, COMMIT_CHECKS, FILE_COLUMNS, RESERVE, RESERVE_CHECKS, USAGE } from './admission.js';
 import { applyCorrections, purgeReservations, rebuildTotals } from './maintenance.js';
 import { changeOverride, readOverride } from './overrides.js';
+import { StorageConfigError } from '../../StorageConfigError.js';
 import { migrate } from './schema.js';
 import { SqliteConnection, type SqlRow } from './SqliteConnection.js';
 
@@ -73,15 +75,20 @@ export class SqliteLedger implements QuotaLedger {
 		if (!uri.startsWith('sqlite://')) throw new TypeError(`The SQLite ledger needs a sqlite:// URI (got ${uri.split(':')[0]}:)`);
 		const file = uri.slice('sqlite://'.length);
 		mkdirSync(dirname(file), { recursive: true });
-		const connection = await SqliteConnection.open(file, busyTimeoutMs);
+		let connection: SqliteConnection;
 		let foundVersion: number;
+		try {
+			connection = await SqliteConnection.open(file, busyTimeoutMs);
+		} catch (error) {
+			throw explainOpenFailure(error, file);
+		}
 		try {
 			foundVersion = await migrate(connection);
 			// Durable against process crashes; the stored images rebuild the ledger after a power cut. Per connection.
 			await connection.exec('PRAGMA synchronous = NORMAL');
 		} catch (error) {
 			await connection.close().catch(() => undefined);
-			throw error;
+			throw explainOpenFailure(error, file);
 		}
 		const store = new KeyvSqlite({ uri, busyTimeout: busyTimeoutMs });
 		store.on('error', () => undefined); // surfaced by the first query instead
@@ -212,6 +219,16 @@ export class SqliteLedger implements QuotaLedger {
 		return purgeReservations(this.#connection, now, deadOwners);
 	}
 
+	public async restoreDaily(counts: readonly DailyCount[]): Promise<void> {
+		for (const count of counts) {
+			await this.#connection.all(
+				`INSERT INTO imagine_daily (user_id, day, used) VALUES ($user, $day, $used)
+				ON CONFLICT (user_id, day) DO UPDATE SET used = MAX(used, excluded.used)`,
+				{ user: count.userId, day: count.day, used: count.used }
+			);
+		}
+	}
+
 	public async pruneDaily(beforeDay: string): Promise<void> {
 		await this.#connection.all('DELETE FROM imagine_daily WHERE day < $day', { day: beforeDay });
 	}
@@ -294,6 +311,20 @@ export class SqliteLedger implements QuotaLedger {
 		await this.keyv.disconnect();
 		await this.#connection.close();
 	}
+}
+
+/**
+ * A damaged file is named as such, with what to do: the counters exist only in the ledger, but the images and
+ * their sidecars rebuild it (today's generation counts included), so moving the damaged file aside is safe.
+ */
+function explainOpenFailure(error: unknown, file: string): unknown {
+	const code = (error as { code?: unknown } | null)?.code;
+	if (code !== 'SQLITE_CORRUPT' && code !== 'SQLITE_NOTADB') return error;
+	return new StorageConfigError(
+		`The quota ledger ${file} is damaged (${String(code)}: ${(error as Error).message.replace(/^SQLITE_\w+: /, '')}). ` +
+			`Move it aside (mv ${file} ${file}.damaged) and start again: a new ledger is rebuilt from the stored images, ` +
+			"today's generation counts included. Keep the damaged file for a closer look; do not just delete it while the bot runs."
+	);
 }
 
 function limitParameters(limits: LedgerLimits) {
