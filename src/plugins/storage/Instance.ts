@@ -20,7 +20,7 @@ export class Instance {
 	public readonly tag = randomBytes(4).toString('hex');
 	public readonly host = hostname();
 	public readonly pid = process.pid;
-	readonly #registry: InstanceRegistry;
+	#registry: InstanceRegistry;
 	readonly #clock: () => number;
 	#registered: Promise<void> | null = null;
 	#heartbeat: NodeJS.Timeout | null = null;
@@ -56,6 +56,14 @@ export class Instance {
 			if (isDeadProcess(row.pid)) return true;
 		}
 		return now - row.heartbeatAt > LEASE_MS;
+	}
+
+	/** Registers (at the next write) in `registry` from now on: the ledger was replaced by a new one. */
+	public moveTo(registry: InstanceRegistry): void {
+		if (this.#heartbeat) clearInterval(this.#heartbeat);
+		this.#heartbeat = null;
+		this.#registered = null;
+		this.#registry = registry;
 	}
 
 	/** Stops the heartbeat and removes this process's row and its reservations (a clean shutdown). */

@@ -105,6 +105,8 @@ export interface StorageManagerDependencies {
  */
 export const METADATA_ALLOWANCE = 4096;
 /** Waits between attempts of a start-up reconcile that failed; the last repeats. */
+/** How often the storage checks that its ledger file is still the one in use. */
+const LEDGER_CHECK_MS = 10_000;
 const STARTUP_RECONCILE_RETRY_MS = [1000, 5000, 30_000, 300_000] as const;
 const silentLogger: StorageLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -118,7 +120,7 @@ const silentLogger: StorageLogger = { info: () => undefined, warn: () => undefin
  */
 export class StorageManager {
 	public readonly options: ResolvedStorageOptions;
-	readonly #ledger: QuotaLedger;
+	#ledger: QuotaLedger;
 	readonly #store: ImageStore;
 	readonly #instance: Instance;
 	readonly #events: EventLog;
@@ -129,6 +131,10 @@ export class StorageManager {
 	#startupReconcile: Promise<ReconcileReport | null> = Promise.resolve(null);
 	#reconcileRetry: NodeJS.Timeout | null = null;
 	#retrying: Promise<unknown> | null = null;
+	#watchdog: NodeJS.Timeout | null = null;
+	#replacing: Promise<boolean> | null = null;
+	/** Ledgers replaced while in use, closed with this storage (requests may still be finishing on them). */
+	readonly #retired: QuotaLedger[] = [];
 
 	private constructor(options: ResolvedStorageOptions, ledger: QuotaLedger, store: ImageStore, dependencies: StorageManagerDependencies) {
 		this.options = options;
@@ -138,6 +144,8 @@ export class StorageManager {
 		this.#logger = dependencies.logger ?? silentLogger;
 		this.#instance = new Instance(ledger, this.#clock);
 		this.#events = new EventLog(`${options.storageRoot}/logs`, this.#clock);
+		this.#watchdog = setInterval(() => void this.verifyLedger().catch(() => undefined), LEDGER_CHECK_MS);
+		this.#watchdog.unref();
 	}
 
 	/** Validates options, prepares the store, opens the ledger and (by default) reconciles it with the store. */
@@ -516,6 +524,40 @@ export class StorageManager {
 		return report;
 	}
 
+	/**
+	 * Checks that the ledger in use is still the one its URI names (done every 10 s on its own). A ledger file
+	 * deleted or replaced under a running process would leave it on the old one and every other process (the
+	 * command-line tool, other shards) on a new one: the storage reopens the ledger at its URI and rebuilds it from
+	 * the image store, today's counts included. Returns what happened, or null when all is well.
+	 */
+	public async verifyLedger(): Promise<string | null> {
+		if (this.#closed) return null;
+		const problem = await this.#ledger.verify();
+		if (!problem) return null;
+		this.#replacing ??= this.#replaceLedger(problem).finally(() => (this.#replacing = null));
+		await this.#replacing;
+		return problem;
+	}
+
+	async #replaceLedger(problem: string): Promise<boolean> {
+		this.#logger.error(`Storage: ${problem}; opening the ledger again and rebuilding it from the image store`, {
+			ledger: this.#ledger.location
+		});
+		let replacement: QuotaLedger;
+		try {
+			replacement = await SqliteLedger.open(this.options.ledgerUri, this.options.busyTimeoutMs);
+			await checkLedgerDescribes(replacement, this.#store);
+		} catch (error) {
+			this.#logger.error('Storage: the ledger could not be opened again; the one in use is kept', { error: String(error) });
+			return false;
+		}
+		this.#retired.push(this.#ledger);
+		this.#ledger = replacement;
+		this.#instance.moveTo(replacement);
+		await this.reconcile().catch((error: unknown) => this.#logger.error('Storage: rebuilding the new ledger failed', { error: String(error) }));
+		return true;
+	}
+
 	/** Runs temp clean-up every `cleanupIntervalMinutes` (no-op when 0). The timer does not keep the process alive. */
 	public startAutomaticCleanup(): void {
 		if (this.#cleanupTimer || this.options.cleanupIntervalMinutes === 0) return;
@@ -532,6 +574,8 @@ export class StorageManager {
 		if (this.#closed) return;
 		this.#closed = true;
 		if (this.#reconcileRetry) clearTimeout(this.#reconcileRetry);
+		if (this.#watchdog) clearInterval(this.#watchdog);
+		await this.#replacing;
 		await this.#startupReconcile;
 		await this.#retrying;
 		this.#cleanupTimer?.cancel();
@@ -540,6 +584,7 @@ export class StorageManager {
 		await this.#instance.close();
 		await this.#store.close();
 		await this.#ledger.close();
+		for (const ledger of this.#retired.splice(0)) await ledger.close().catch(() => undefined);
 	}
 
 	// ---------------------------------------------------------------- internals

@@ -65,3 +65,28 @@ describe('a damaged ledger', () => {
 		storage.manager = await storage.reopen();
 	});
 });
+
+describe('a ledger file deleted while the storage runs', () => {
+	it('is noticed; the storage opens the ledger again and rebuilds it, so every process shares one ledger', async () => {
+		const errors: string[] = [];
+		storage = await openTestStorage(
+			{ maxUserDailyGens: 5 },
+			{ logger: { info: () => undefined, warn: () => undefined, error: (message) => errors.push(message) } }
+		);
+		await generate(storage.manager, USER_A);
+		await generate(storage.manager, USER_A);
+		expect(await storage.manager.verifyLedger()).toBeNull();
+		for (const suffix of ['', '-wal', '-shm']) await rm(join(storage.root, `quota.sqlite${suffix}`), { force: true });
+
+		expect(await storage.manager.verifyLedger()).toMatch(/quota\.sqlite was deleted while in use$/);
+		expect(errors[0]).toMatch(/was deleted while in use; opening the ledger again and rebuilding it from the image store$/);
+		const status = await storage.manager.getQuotaStatus(USER_A);
+		expect({ files: status.user.files, used: status.daily.used }).toEqual({ files: 2, used: 2 });
+		// The command-line tool (another process) now reads the same ledger as the running storage.
+		const other = await storage.reopen({ reconcileOnStart: false });
+		expect((await other.getQuotaStatus(USER_A)).user.files).toBe(2);
+		await generate(storage.manager, USER_A);
+		expect((await other.getQuotaStatus(USER_A)).daily.used).toBe(3);
+		await other.close();
+	});
+});

@@ -67,6 +67,11 @@ export interface QuotaLedger extends InstanceRegistry {
 	 * it describes. Reads first, so a ledger already claimed is not written to.
 	 */
 	claimStore(storeId: string): Promise<string>;
+	/**
+	 * Whether the ledger in use is still the one its URI names: null when it is, otherwise what happened (a file
+	 * deleted or replaced while the process runs, which would leave this process and every other on two ledgers).
+	 */
+	verify(): Promise<string | null>;
 
 	close(): Promise<void>;
 }

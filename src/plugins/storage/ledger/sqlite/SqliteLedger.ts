@@ -1,6 +1,7 @@
 import { KeyvSqlite } from '@keyv/sqlite';
 import Keyv from 'keyv';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type {
 	AdmissionOutcome,
@@ -61,9 +62,13 @@ export class SqliteLedger implements QuotaLedger {
 	readonly #connection: SqliteConnection;
 	readonly #statements: ReturnType<typeof prepareStatements>;
 	readonly #overrideCache = new Map<string, { value: LimitOverride | null; until: number }>();
+	/** The file this connection has open, to notice it being deleted or replaced under the process. */
+	readonly #file: { dev: number; ino: number };
 
 	private constructor(file: string, connection: SqliteConnection, keyv: Keyv, foundVersion: number) {
 		this.location = file;
+		const { dev, ino } = statSync(file);
+		this.#file = { dev, ino };
 		this.#connection = connection;
 		this.#statements = prepareStatements(connection);
 		this.keyv = keyv;
@@ -263,6 +268,13 @@ export class SqliteLedger implements QuotaLedger {
 		const override = await changeOverride(this.#connection, userId, changes);
 		this.#overrideCache.delete(userId);
 		return override;
+	}
+
+	public async verify(): Promise<string | null> {
+		const now = await stat(this.location).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : Promise.reject(error)));
+		if (!now) return `the ledger file ${this.location} was deleted while in use`;
+		if (now.dev !== this.#file.dev || now.ino !== this.#file.ino) return `the ledger file ${this.location} was replaced while in use`;
+		return null;
 	}
 
 	public async claimStore(storeId: string): Promise<string> {
