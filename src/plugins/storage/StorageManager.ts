@@ -554,7 +554,9 @@ export class StorageManager {
 		this.#retired.push(this.#ledger);
 		this.#ledger = replacement;
 		this.#instance.moveTo(replacement);
-		await this.reconcile().catch((error: unknown) => this.#logger.error('Storage: rebuilding the new ledger failed', { error: String(error) }));
+		await this.reconcile().catch((error: unknown) =>
+			this.#logger.error('Storage: rebuilding the new ledger failed', { error: String(error) })
+		);
 		return true;
 	}
 
