@@ -17,6 +17,11 @@ export interface AppConfig {
 	stabilityApiKey?: string;
 	/** Base URL of the image API (API_HOST), without a trailing slash; unset means the provider's own default. */
 	apiHost?: string;
+	/**
+	 * For tests only (DISCORD_API_URL): where discord.js sends REST calls instead of https://discord.com/api, such as a
+	 * Discord stand-in on loopback; the gateway URL then comes from that server too. The bot token goes there.
+	 */
+	discordApiUrl?: string;
 	/** Options for the generation plugin (`new SapphireClient({ generation: config.generation })`). */
 	generation: GenerationOptions;
 	/** Secret values to mask in logs wherever they appear. */

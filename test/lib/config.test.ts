@@ -93,6 +93,7 @@ describe('loadConfig defaults', () => {
 			DISCORD_TOKEN: ` ${discordToken}\n`,
 			STABILITY_API_KEY: apiKey,
 			API_HOST: 'http://localhost:7860/',
+			DISCORD_API_URL: 'http://127.0.0.1:41234/',
 			LOG_LEVEL: 'DEBUG'
 		});
 		expect(config.storage).toMatchObject({
@@ -111,6 +112,7 @@ describe('loadConfig defaults', () => {
 		expect(config.discordToken).toBe(discordToken);
 		expect(config.stabilityApiKey).toBe(apiKey);
 		expect(config.apiHost).toBe('http://localhost:7860');
+		expect(config.discordApiUrl).toBe('http://127.0.0.1:41234');
 		expect(config.logLevel).toBe('debug');
 	});
 });
@@ -133,6 +135,11 @@ describe('loadConfig rejects bad values, naming the variable and the value', () 
 			'API_HOST',
 			'ftp://files.example.com',
 			'- API_HOST: expected an http(s) URL such as https://api.stability.ai (got "ftp://files.example.com")'
+		],
+		[
+			'DISCORD_API_URL',
+			'127.0.0.1:8080',
+			'- DISCORD_API_URL: expected an http(s) URL such as http://127.0.0.1:8080 (got "127.0.0.1:8080")'
 		],
 		['LOG_LEVEL', 'verbose', '- LOG_LEVEL: expected one of trace, debug, info, warn, error, fatal (got "verbose")']
 	])('%s=%s', (name, value, line) => {

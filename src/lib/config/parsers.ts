@@ -37,18 +37,21 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T,
 		.pipe(z.enum(values, { error: message }));
 }
 
-export const httpUrl = z
-	.string()
-	.trim()
-	.refine((raw) => {
-		try {
-			const url = new URL(raw);
-			return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-		} catch {
-			return false;
-		}
-	}, 'expected an http(s) URL such as https://api.stability.ai')
-	.transform((raw) => raw.replace(/\/+$/, ''));
+/** An http(s) URL, without a trailing slash; `example` is what the error message suggests. */
+export function httpUrl(example: string) {
+	return z
+		.string()
+		.trim()
+		.refine((raw) => {
+			try {
+				const url = new URL(raw);
+				return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+			} catch {
+				return false;
+			}
+		}, `expected an http(s) URL such as ${example}`)
+		.transform((raw) => raw.replace(/\/+$/, ''));
+}
 
 /** A secret pasted with a space inside (often a "Bot " prefix or a line break) would fail later with a confusing 401. */
 export function secret(message: string) {

@@ -17,6 +17,7 @@ export interface ConfigDraft {
 	};
 	ownerIds: string[];
 	discordToken?: string;
+	discordApiUrl?: string;
 	stabilityApiKey?: string;
 	apiHost?: string;
 	logLevel: LogLevelName;
@@ -82,6 +83,16 @@ export const configVariables: readonly ConfigVariable[] = [
 		apply: (draft, value) => {
 			draft.discordToken = value;
 			draft.secrets.push(value);
+		}
+	}),
+	variable({
+		name: 'DISCORD_API_URL',
+		group: 'Discord',
+		description: 'For tests only: where REST calls and the token go instead of https://discord.com/api (a Discord stand-in).',
+		documentedDefault: '(Discord)',
+		parse: httpUrl('http://127.0.0.1:8080'),
+		apply: (draft, value) => {
+			draft.discordApiUrl = value;
 		}
 	}),
 	variable({
@@ -218,7 +229,7 @@ export const configVariables: readonly ConfigVariable[] = [
 		group: 'Generation',
 		description: 'Base URL of the image API of the provider chosen.',
 		documentedDefault: '`https://api.stability.ai`, `http://127.0.0.1:7860` for automatic1111',
-		parse: httpUrl,
+		parse: httpUrl('https://api.stability.ai'),
 		apply: (draft, value, values) => {
 			draft.apiHost = value;
 			if (values.IMAGE_PROVIDER === 'automatic1111') draft.generation.automatic1111.host = value;

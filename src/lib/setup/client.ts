@@ -15,7 +15,10 @@ const piecesDirectory = fileURLToPath(new URL('../../', import.meta.url));
  */
 export function createClient(config: AppConfig, logger: Logger): SapphireClient {
 	ApplicationCommandRegistries.setDefaultBehaviorWhenNotIdentical(RegisterBehavior.BulkOverwrite);
+	// Said loudly: with DISCORD_API_URL set, the token goes to that server and not to Discord.
+	if (config.discordApiUrl) logger.warn(`DISCORD_API_URL is set: talking to ${config.discordApiUrl} instead of Discord (for tests only)`);
 	const client = new SapphireClient({
+		...(config.discordApiUrl ? { rest: { api: config.discordApiUrl } } : {}),
 		intents: [GatewayIntentBits.Guilds],
 		loadMessageCommandListeners: false,
 		baseUserDirectory: piecesDirectory,

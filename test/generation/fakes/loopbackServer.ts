@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /**
  * A real HTTP server on 127.0.0.1 (a free port) for the fake providers: it keeps track of its sockets so
@@ -25,6 +26,11 @@ export class LoopbackServer {
 			server.#server.listen(0, '127.0.0.1', () => resolve());
 		});
 		return server;
+	}
+
+	/** Hands HTTP upgrade requests (websockets) to `handler`; their sockets are closed by `close()` too. */
+	public onUpgrade(handler: (request: IncomingMessage, socket: Duplex, head: Buffer) => void): void {
+		this.#server.on('upgrade', handler);
 	}
 
 	public get url(): string {
