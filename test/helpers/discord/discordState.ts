@@ -58,7 +58,8 @@ export interface InteractionRecord {
 	name: string;
 	user: APIUser;
 	guildId: string | null;
-	channelId: string | null;
+	/** The channel it came from (a DM channel outside servers). */
+	channelId: string;
 	createdAt: number;
 	attachmentSizeLimit: number;
 	/** The callback type Discord accepted, or null while unanswered. */

@@ -4,7 +4,7 @@ import type { InteractionRecord } from './discordState.js';
 import { isEmptyMessage, largestFile, MessageFlag, resolveAttachments, type MessageBody } from './messageBodies.js';
 import { snowflake, type MessageFields } from './payloads.js';
 import type { UploadedFile } from './requestBody.js';
-import type { Route, RouteAnswer, RouteEnvironment } from './restServer.js';
+import type { Route, RouteAnswer, RouteContext, RouteEnvironment } from './restServer.js';
 
 /** Interaction callback types (Discord's "Interaction Callback Type"). */
 export const CallbackType = {
@@ -57,7 +57,7 @@ export function interactionRoutes(env: RouteEnvironment): Route[] {
 	): MessageFields => {
 		const existing = base.existing;
 		const ephemeral = (base.flags & MessageFlag.Ephemeral) !== 0;
-		const channelId = existing?.channel_id ?? record.channelId ?? record.user.id;
+		const channelId = existing?.channel_id ?? record.channelId;
 		return {
 			id: base.id,
 			channelId,
@@ -92,6 +92,22 @@ export function interactionRoutes(env: RouteEnvironment): Route[] {
 		);
 		return { status: 200, body: edited };
 	};
+
+	/** A route of the interaction's webhook (`/webhooks/:applicationId/:token...`): `handle` runs once the token is usable. */
+	const webhookRoute = (
+		method: Route['method'],
+		suffix: string,
+		handle: (record: InteractionRecord, context: RouteContext) => RouteAnswer | DiscordError
+	): Route => ({
+		method,
+		path: `/webhooks/:applicationId/:token${suffix}`,
+		auth: false,
+		interactionOf: byToken,
+		handle: (context) => {
+			const record = webhookInteraction(context.params);
+			return 'status' in record ? record : handle(record, context);
+		}
+	});
 
 	return [
 		{
@@ -156,72 +172,35 @@ export function interactionRoutes(env: RouteEnvironment): Route[] {
 				};
 			}
 		},
-		{
-			method: 'GET',
-			path: '/webhooks/:applicationId/:token/messages/:messageId',
-			auth: false,
-			interactionOf: byToken,
-			handle: ({ params }) => {
-				const record = webhookInteraction(params);
-				if ('status' in record) return record;
-				const stored = messageOf(record, params.messageId!);
-				return stored ? { status: 200, body: stored.message } : DiscordErrors.unknownMessage();
-			}
-		},
-		{
-			method: 'PATCH',
-			path: '/webhooks/:applicationId/:token/messages/:messageId',
-			auth: false,
-			interactionOf: byToken,
-			handle: ({ params, body }) => {
-				const record = webhookInteraction(params);
-				if ('status' in record) return record;
-				return edit(record, params.messageId!, (body.json ?? {}) as MessageBody, body.files);
-			}
-		},
-		{
-			method: 'DELETE',
-			path: '/webhooks/:applicationId/:token/messages/:messageId',
-			auth: false,
-			interactionOf: byToken,
-			handle: ({ params }) => {
-				const record = webhookInteraction(params);
-				if ('status' in record) return record;
-				const stored = messageOf(record, params.messageId!);
-				if (!stored) return DiscordErrors.unknownMessage();
-				state.messages.delete(stored.message.id);
-				if (stored.message.id === record.originalMessageId) record.originalMessageId = null;
-				else record.followUpIds.delete(stored.message.id);
-				return { status: 204 };
-			}
-		},
-		{
-			method: 'POST',
-			path: '/webhooks/:applicationId/:token',
-			auth: false,
-			interactionOf: byToken,
-			handle: ({ params, body }) => {
-				const record = webhookInteraction(params);
-				if ('status' in record) return record;
-				const data = (body.json ?? {}) as MessageBody;
-				if (isEmptyMessage(data, body.files)) return DiscordErrors.emptyMessage();
-				if (largestFile(body.files) > record.attachmentSizeLimit) return DiscordErrors.entityTooLarge();
-				const original = record.originalMessageId ? state.messages.get(record.originalMessageId) : undefined;
-				let answer: RouteAnswer | DiscordError;
-				if (original && (original.message.flags ?? 0) & MessageFlag.Loading) {
-					answer = edit(record, '@original', data, body.files);
-				} else {
-					const id = snowflake();
-					const created = state.storeMessage(
-						fieldsOf(record, data, body.files, { id, flags: (data.flags ?? 0) & MessageFlag.Ephemeral }),
-						record.id
-					);
-					record.followUpIds.add(id);
-					answer = { status: 200, body: created };
-				}
-				// Interaction follow-ups always answer with the message (`wait` is implied).
-				return answer;
-			}
-		}
+		webhookRoute('GET', '/messages/:messageId', (record, { params }) => {
+			const stored = messageOf(record, params.messageId!);
+			return stored ? { status: 200, body: stored.message } : DiscordErrors.unknownMessage();
+		}),
+		webhookRoute('PATCH', '/messages/:messageId', (record, { params, body }) =>
+			edit(record, params.messageId!, (body.json ?? {}) as MessageBody, body.files)
+		),
+		webhookRoute('DELETE', '/messages/:messageId', (record, { params }) => {
+			const stored = messageOf(record, params.messageId!);
+			if (!stored) return DiscordErrors.unknownMessage();
+			state.messages.delete(stored.message.id);
+			if (stored.message.id === record.originalMessageId) record.originalMessageId = null;
+			else record.followUpIds.delete(stored.message.id);
+			return { status: 204 };
+		}),
+		webhookRoute('POST', '', (record, { body }) => {
+			const data = (body.json ?? {}) as MessageBody;
+			if (isEmptyMessage(data, body.files)) return DiscordErrors.emptyMessage();
+			if (largestFile(body.files) > record.attachmentSizeLimit) return DiscordErrors.entityTooLarge();
+			const original = record.originalMessageId ? state.messages.get(record.originalMessageId) : undefined;
+			if (original && (original.message.flags ?? 0) & MessageFlag.Loading) return edit(record, '@original', data, body.files);
+			const id = snowflake();
+			const created = state.storeMessage(
+				fieldsOf(record, data, body.files, { id, flags: (data.flags ?? 0) & MessageFlag.Ephemeral }),
+				record.id
+			);
+			record.followUpIds.add(id);
+			// Interaction follow-ups always answer with the message (`wait` is implied).
+			return { status: 200, body: created };
+		})
 	];
 }

@@ -34,6 +34,9 @@ export interface Route {
 	handle(context: RouteContext): RouteAnswer | DiscordError | Promise<RouteAnswer | DiscordError>;
 }
 
+/** A held-back answer the stand-in gave up on because it is stopping: the socket is closed without one. */
+const ABANDONED = Symbol('abandoned');
+
 interface CompiledRoute extends Route {
 	name: string;
 	pattern: RegExp;
@@ -109,17 +112,23 @@ export class RestServer {
 		const timeline = match?.route.interactionOf?.(match.params);
 		if (timeline) recorder.attribute(recorded, timeline);
 
-		let answer: RouteAnswer | DiscordError;
+		let answer: RouteAnswer | DiscordError | typeof ABANDONED;
 		try {
 			const body = await readBody(request);
 			recorded.body = body.json;
 			recorded.files = body.files;
 			answer = await this.#answer(match, recorded, url.searchParams, body);
 		} catch (error) {
-			if (!(error instanceof InvalidBodyError)) throw error;
-			answer = { status: 400, body: { code: 50109, message: error.message } };
+			// A stand-in bug answers 500 and is recorded like any answer, so a test shows it instead of hanging.
+			answer =
+				error instanceof InvalidBodyError
+					? { status: 400, body: { code: 50109, message: error.message } }
+					: { status: 500, body: { code: 0, message: `500: Internal Server Error (stand-in: ${(error as Error).message})` } };
 		}
-		if (answer.status === -1) return;
+		if (answer === ABANDONED) {
+			response.destroy();
+			return;
+		}
 		const headers = 'headers' in answer ? (answer.headers ?? {}) : {};
 		if (answer.body === undefined || answer.status === 204) {
 			response.writeHead(answer.status, headers).end();
@@ -134,7 +143,7 @@ export class RestServer {
 		recorded: RecordedRequest,
 		query: URLSearchParams,
 		body: ParsedBody
-	): Promise<RouteAnswer | DiscordError> {
+	): Promise<RouteAnswer | DiscordError | typeof ABANDONED> {
 		const { faults } = this.#options;
 		if (!match) return DiscordErrors.notFound();
 		if (match.route.auth && (recorded.auth !== 'bot' || faults.rejectToken)) return DiscordErrors.unauthorized();
@@ -145,7 +154,7 @@ export class RestServer {
 			try {
 				await sleep(delay, undefined, { signal: controller.signal });
 			} catch {
-				return { status: -1 };
+				return ABANDONED;
 			} finally {
 				this.#pending.delete(controller);
 			}

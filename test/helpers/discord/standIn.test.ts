@@ -136,6 +136,47 @@ describe('login', () => {
 	});
 });
 
+describe('application commands', () => {
+	it('bulk overwrite, globally and in a server: ids kept for names that stay, invalid definitions refused with 50035', async () => {
+		const discord = await start();
+		const client = await loggedIn(discord);
+		const commands = client.application!.commands;
+		const first = await commands.set([
+			{ name: 'quota', description: 'Your allowance' },
+			{ name: 'imagine', description: 'Draw', options: [{ type: 3, name: 'prompt', description: 'What', required: true }] }
+		]);
+		const second = await commands.set([{ name: 'quota', description: 'Your allowance, again' }]);
+		expect(second.first()!.id).toBe(first.find((command) => command.name === 'quota')!.id);
+		expect(discord.commands().map((command) => command.name)).toEqual(['quota']);
+
+		await commands.set([{ name: 'gallery', description: 'Server only' }], discord.guild.id);
+		expect(discord.commands(discord.guild.id).map((command) => command.name)).toEqual(['gallery']);
+		expect((await commands.fetch({ guildId: discord.guild.id })).map((command) => command.name)).toEqual(['gallery']);
+
+		const refused = await commands.set([{ name: 'Not Valid', description: '' }]).catch((error: unknown) => error);
+		expect(refused).toMatchObject({ status: 400, code: 50035 });
+		expect(discord.commands().map((command) => command.name)).toEqual(['quota']);
+	});
+
+	it('a dispatched command carries the registered command id and types its options from the definition', async () => {
+		const discord = await start();
+		const client = await loggedIn(discord);
+		const [registered] = [
+			...(
+				await client.application!.commands.set([
+					{ name: 'imagine', description: 'Draw', options: [{ type: 10, name: 'strength', description: 'How much' }] }
+				])
+			).values()
+		];
+		const received = nextInteraction<ChatInputCommandInteraction>(client, async () => undefined);
+		discord.chatInput({ name: 'imagine', options: { strength: 1 } });
+		const interaction = await received;
+		expect(interaction.commandId).toBe(registered!.id);
+		// 1 would be an integer option if typed by its value; the definition says number.
+		expect(interaction.options.get('strength')).toMatchObject({ type: 10, value: 1 });
+	});
+});
+
 describe('interactions', () => {
 	it('a slash command arrives as discord.js sees a real one: options, attachment, member with roles, permissions, limits', async () => {
 		const discord = await start({ guilds: [{ roles: [{ name: 'Supporter' }], premiumTier: 2 }] });
@@ -164,6 +205,23 @@ describe('interactions', () => {
 		expect(interaction.authorizingIntegrationOwners.guildId).toBe(discord.guild.id);
 		// The stand-in is Discord's CDN for the upload too.
 		expect(Buffer.from(await (await fetch(upload.url)).arrayBuffer()).toString()).toBe('not really a png');
+	});
+
+	it('a slash command in a DM with the bot: no server, the user instead of a member, the DM context', async () => {
+		const discord = await start();
+		const client = await loggedIn(discord);
+		const received = nextInteraction<ChatInputCommandInteraction>(client, (interaction) => interaction.reply('hello'));
+		const timeline = discord.chatInput({ name: 'quota', guild: null });
+		const interaction = await received;
+		expect(interaction.guildId).toBeNull();
+		expect(interaction.member).toBeNull();
+		expect(interaction.user.id).toBe(discord.member.id);
+		// A DM channel is only cached with Partials.Channel, as against Discord; its id is always there.
+		expect(interaction.channelId).toMatch(/^\d{17,20}$/);
+		expect(interaction.channelId).not.toBe(discord.channel.id);
+		expect(interaction.context).toBe(1);
+		expect(interaction.attachmentSizeLimit).toBe(10 * 1024 * 1024);
+		expect(callbacksOf(timeline)[0]!.status).toBe(204);
 	});
 
 	it('records one acknowledgement (an ephemeral reply); a second callback is refused with 40060', async () => {
