@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import { systemClock, utcDay, type Clock } from './clock.js';
 import { EventLog } from './EventLog.js';
 import { setLongInterval, type RepeatingTimer } from './longTimer.js';
 import { isImageId, isSnowflake, isValidImageName, mimeTypeOf, newImageId, sniffImageExtension, type ImageExtension } from './ids.js';
 import type { ImageStore, StagedImage } from './images/ImageStore.js';
+import { freeBytes, isDiskFull } from './images/local/diskSpace.js';
 import { LocalImageStore } from './images/local/LocalImageStore.js';
 import { parseMetadataText, serializeSidecar, type ImageRef } from './images/records.js';
 import { Instance } from './Instance.js';
@@ -154,7 +156,7 @@ export class StorageManager {
 		const resolved = resolveStorageOptions(options);
 		const store = new LocalImageStore(resolved.storageRoot);
 		await store.prepare();
-		const ledger = await SqliteLedger.open(resolved.ledgerUri, resolved.busyTimeoutMs);
+		const ledger = await openLedger(resolved, store, dependencies.logger ?? silentLogger);
 		try {
 			await checkLedgerDescribes(ledger, store);
 		} catch (error) {
@@ -244,7 +246,7 @@ export class StorageManager {
 			return await this.#reserve(userId, request, exactBytes);
 		} catch (error) {
 			this.#ledgerFailed('reserve', userId, error);
-			return failure('IO', messages.ledgerUnavailable);
+			return failure('IO', (await isDiskFull(error, this.options.storageRoot)) ? messages.diskFull : messages.ledgerUnavailable);
 		}
 	}
 
@@ -627,7 +629,8 @@ export class StorageManager {
 		const code = (error as NodeJS.ErrnoException | null)?.code ?? 'unknown';
 		this.#logger.error('Image save failed', { userId, code });
 		this.#events.append({ type: 'denial', userId, reason: 'IO', code });
-		const hint = code === 'ENOSPC' ? ' (the disk is full)' : code === 'EACCES' || code === 'EPERM' ? ' (permission denied)' : '';
+		const full = await isDiskFull(error, this.options.storageRoot);
+		const hint = full ? ' (the disk is full)' : code === 'EACCES' || code === 'EPERM' ? ' (permission denied)' : '';
 		return failure('IO', messages.ioSave.replace('to disk.', `to disk${hint}.`));
 	}
 
@@ -640,6 +643,8 @@ export class StorageManager {
 			return false;
 		}
 		await this.#ledger.removeFile(image.userId, image.id);
+		// Space was freed: the reserve given up on a full disk comes back once there is room.
+		await this.#store.restoreSpaceReserve?.();
 		return true;
 	}
 
@@ -656,6 +661,34 @@ export class StorageManager {
 			path: this.#store.location(refOf(row)),
 			metadata
 		};
+	}
+}
+
+/**
+ * Opens the ledger; on a full disk (SQLite cannot even create its shared-memory file) the store's space reserve is
+ * given up and the ledger opened again, so deletes and clean-up, which free space, can still run.
+ */
+async function openLedger(options: ResolvedStorageOptions, store: ImageStore, logger: StorageLogger): Promise<QuotaLedger> {
+	const open = () => SqliteLedger.open(options.ledgerUri, options.busyTimeoutMs);
+	const folder = dirname(options.ledgerUri.slice('sqlite://'.length));
+	try {
+		return await open();
+	} catch (error) {
+		if (!(await isDiskFull(error, folder))) throw error;
+		if (await store.releaseSpaceReserve?.()) {
+			logger.warn(`The disk holding ${folder} is full: gave up the storage's 1 MiB space reserve so the ledger can open. Free some space.`);
+			try {
+				return await open();
+			} catch (again) {
+				if (!(await isDiskFull(again, folder))) throw again;
+			}
+		}
+		const free = await freeBytes(folder);
+		throw new Error(
+			`The disk holding ${folder} is full (${free ?? 'no'} bytes free), so the quota ledger cannot be opened. ` +
+				'Free some space on that disk (deleting images or old temp files frees it), then try again.',
+			{ cause: error }
+		);
 	}
 }
 

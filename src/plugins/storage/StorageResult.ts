@@ -53,5 +53,6 @@ export const messages = {
 	notFound: 'No image with that id in your gallery. See /images list for your images.',
 	ioSave: 'The image could not be saved: the server could not write it to disk. Nothing was stored or charged.',
 	ledgerUnavailable: 'Your quota could not be checked right now, so nothing was started. Try again in a minute.',
+	diskFull: "The bot's disk is full, so nothing was started or charged. Try again later.",
 	ioDelete: 'The image could not be deleted: the server could not remove it from disk. Try again later.'
 } as const;

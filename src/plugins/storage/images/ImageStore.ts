@@ -26,6 +26,14 @@ export interface ImageStore {
 	describe(): string;
 	/** How to restore a lost identity by hand, as an instruction (e.g. the file to write and its content). */
 	identityHint(id: string): string;
+	/**
+	 * A store on a disk it shares with the ledger keeps a little space in reserve: on a full disk it gives it up so
+	 * the ledger can still open and deletes and clean-up (which free space) can run. Object stores have no such
+	 * disk and do not implement these.
+	 */
+	releaseSpaceReserve?(): Promise<boolean>;
+	/** Puts the reserve back once there is room again. */
+	restoreSpaceReserve?(): Promise<void>;
 	/** Writes the sidecar and the image durably under names no listing shows yet (or as orphans-to-be). */
 	stage(ref: ImageRef, data: Uint8Array, sidecar: string, writer: string): Promise<StagedImage>;
 	/** The image's bytes, or null when it is not there (removed, or not a regular file inside the store). */

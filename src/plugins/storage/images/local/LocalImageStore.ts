@@ -18,7 +18,14 @@ import {
 	type ParsedSidecar
 } from '../records.js';
 import { discard, publish, syncDirectory, writePartial, type PartialFile } from './atomicFile.js';
+import { freeBytes } from './diskSpace.js';
 import { PathEscapeError, StoragePaths } from './StoragePaths.js';
+
+/** Space kept in reserve on the storage's disk, given up when it is full (see `releaseSpaceReserve`). */
+const RESERVE_FILE = '.imagine-reserve';
+const RESERVE_BYTES = 1024 * 1024;
+/** The reserve is put back only when the disk has this much room besides. */
+const RESTORE_RESERVE_ABOVE_BYTES = 2 * RESERVE_BYTES;
 
 /** File system calls a scan keeps in flight in one folder. */
 const SCAN_CONCURRENCY = 32;
@@ -45,6 +52,29 @@ export class LocalImageStore implements ImageStore {
 
 	public async prepare(): Promise<void> {
 		await this.#paths.prepare([USERS_FOLDER, TEMP_FOLDER, 'logs']);
+		await this.restoreSpaceReserve();
+	}
+
+	/** Deletes the reserve file (1 MiB); true when there was one to give up. */
+	public async releaseSpaceReserve(): Promise<boolean> {
+		const path = join(this.root, RESERVE_FILE);
+		if (!(await lstatIfPresent(path))) return false;
+		await rm(path, { force: true });
+		return true;
+	}
+
+	/** Creates the reserve file when it is missing and the disk has room to spare; never fails. */
+	public async restoreSpaceReserve(): Promise<void> {
+		const path = join(this.root, RESERVE_FILE);
+		try {
+			if (await lstatIfPresent(path)) return;
+			const free = await freeBytes(this.root);
+			if (free !== null && free < RESTORE_RESERVE_ABOVE_BYTES) return;
+			// Real zeros, not a sparse file: the blocks must be allocated to be worth giving back.
+			await writeFile(path, Buffer.alloc(RESERVE_BYTES), { flag: 'wx', flush: true });
+		} catch {
+			await rm(path, { force: true }).catch(() => undefined);
+		}
 	}
 
 	public identity(): Promise<string> {
