@@ -1,6 +1,8 @@
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ImageGenerator } from '../../src/plugins/generation/ImageGenerator.js';
+import { resolveGenerationOptions } from '../../src/plugins/generation/options.js';
+import type { ImageProvider } from '../../src/plugins/generation/requests.js';
 
 let generator: ImageGenerator | undefined;
 afterEach(async () => {
@@ -125,5 +127,42 @@ describe('results', () => {
 		const wider = await preview().upscaleImage({ image: input, width: 900 });
 		expect(wider.ok && [wider.image.width, wider.image.height]).toEqual([900, 600]);
 		expect(await preview().upscaleImage({ image: input, width: 1201 })).toMatchObject({ ok: false, reason: 'INVALID_INPUT' });
+	});
+});
+
+describe("a provider's answer", () => {
+	/** A provider that answers every generation with `image`, as a misbehaving server would. */
+	function answering(image: Buffer) {
+		const provider: ImageProvider = {
+			name: 'preview',
+			model: 'oversize-test',
+			limits: {
+				maxPromptLength: 100,
+				input: { minSide: 1, maxSide: 4096, maxPixels: 4_194_304 },
+				upscaleInput: { minSide: 1, maxSide: 4096, maxPixels: 4_194_304 },
+				maxOutputPixels: 4_194_304
+			},
+			resolveSize: () => ({ width: 1024, height: 1024, aspectRatio: '1:1' }),
+			textToImage: async () => ({
+				ok: true,
+				image: { data: image, mimeType: 'image/png', width: 1, height: 1, seed: 1, provider: 'preview', model: 'x', preview: true }
+			}),
+			imageToImage: async () => ({ ok: false, reason: 'PROVIDER_ERROR', message: 'unused' }),
+			upscale: async () => ({ ok: false, reason: 'PROVIDER_ERROR', message: 'unused' }),
+			close: async () => undefined
+		};
+		generator = new ImageGenerator(resolveGenerationOptions({ provider: 'preview' }), provider);
+		return generator;
+	}
+
+	it('larger than the provider can make is refused unread (PROVIDER_ERROR), not decoded, stored and re-encoded', async () => {
+		const huge = await png(6000, 4000); // 24 MP: more than this provider's 4 MP
+		const result = await answering(huge).textToImage({ prompt: 'a lighthouse' });
+		expect(result).toMatchObject({ ok: false, reason: 'PROVIDER_ERROR' });
+	});
+
+	it('within what the provider can make is accepted with its real size', async () => {
+		const result = await answering(await png(2048, 2048)).textToImage({ prompt: 'a lighthouse' });
+		expect(result).toMatchObject({ ok: true, image: { width: 2048, height: 2048, mimeType: 'image/png' } });
 	});
 });

@@ -172,7 +172,8 @@ export class ImageGenerator {
 	async #checked(pending: Promise<GenerationResult>, exactSize: { width: number; height: number } | null): Promise<GenerationResult> {
 		const result = await pending;
 		if (!result.ok) return result;
-		const output = await inspectOutputImage(result.image.data);
+		// The one check every provider's answer passes: a whole image, no larger than the provider can make.
+		const output = await inspectOutputImage(result.image.data, this.#provider?.limits.maxOutputPixels);
 		if (!output) return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
 		if (exactSize && (output.width !== exactSize.width || output.height !== exactSize.height)) {
 			const data = await resizeImage(result.image.data, exactSize.width, exactSize.height);

@@ -1,6 +1,9 @@
 import sharp from 'sharp';
 import type { DecodedImage } from './requests.js';
 
+/** No provider returns more than a 4096 x 4096 upscale; anything larger is not read at all. */
+export const MAX_OUTPUT_PIXELS = 16_777_216;
+
 /** The formats providers return and users may upload. */
 const MIME_BY_FORMAT: Record<string, string> = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp', gif: 'image/gif' };
 
@@ -77,15 +80,16 @@ export interface OutputImage {
  * short). The header is parsed and the format's end marker checked, without decoding the pixels: a
  * decode would hold several times the image in memory for every job in flight.
  */
-export async function inspectOutputImage(data: Buffer): Promise<OutputImage | null> {
+export async function inspectOutputImage(data: Buffer, maxPixels = MAX_OUTPUT_PIXELS): Promise<OutputImage | null> {
 	let metadata: sharp.Metadata;
 	try {
-		metadata = await sharp(data, { limitInputPixels: 100_000_000 }).metadata();
+		metadata = await sharp(data, { limitInputPixels: maxPixels }).metadata();
 	} catch {
 		return null;
 	}
 	const mimeType = metadata.format ? MIME_BY_FORMAT[metadata.format] : undefined;
 	if (!mimeType || !metadata.width || !metadata.height || !isComplete(data, metadata.format as string)) return null;
+	if (metadata.width * metadata.height > maxPixels) return null;
 	return { width: metadata.width, height: metadata.height, mimeType };
 }
 
@@ -113,7 +117,7 @@ function isComplete(data: Buffer, format: string): boolean {
 
 /** Resizes an image to exactly width x height (used after an upscale that overshoots), keeping its format as PNG. */
 export async function resizeImage(data: Buffer, width: number, height: number): Promise<Buffer> {
-	return sharp(data, { limitInputPixels: 100_000_000 }).resize(width, height, { fit: 'fill' }).png().toBuffer();
+	return sharp(data, { limitInputPixels: MAX_OUTPUT_PIXELS }).resize(width, height, { fit: 'fill' }).png().toBuffer();
 }
 
 function mb(bytes: number): string {

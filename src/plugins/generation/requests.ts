@@ -110,6 +110,11 @@ export interface ProviderLimits {
 	/** Input images are resized to fit these before they are sent. */
 	input: { minSide: number; maxSide: number; maxPixels: number };
 	upscaleInput: { minSide: number; maxSide: number; maxPixels: number };
+	/**
+	 * The most pixels this provider can return (its largest upscale). A larger answer is refused unread: decoding,
+	 * storing and re-encoding a 100 MP image for Discord takes minutes and is never what was asked for.
+	 */
+	maxOutputPixels: number;
 }
 
 export interface ImageProvider {

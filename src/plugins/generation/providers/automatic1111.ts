@@ -113,7 +113,9 @@ export class Automatic1111Provider implements ImageProvider {
 		maxPromptLength: 10_000,
 		input: { minSide: MIN_SIDE, maxSide: MAX_SIDE, maxPixels: 4_194_304 },
 		// Upscaled 2x: at most 4096 px a side and 16 MP out.
-		upscaleInput: { minSide: MIN_SIDE, maxSide: MAX_SIDE, maxPixels: 4_194_304 }
+		upscaleInput: { minSide: MIN_SIDE, maxSide: MAX_SIDE, maxPixels: 4_194_304 },
+		// A 2x upscale of a 2048 px side.
+		maxOutputPixels: (2 * MAX_SIDE) ** 2
 	};
 
 	readonly #options: Automatic1111ProviderOptions;

@@ -41,7 +41,8 @@ export class PreviewProvider implements ImageProvider {
 	public readonly limits: ProviderLimits = {
 		maxPromptLength: 10_000,
 		input: { minSide: MIN_SIDE, maxSide: MAX_SIDE, maxPixels: MAX_INPUT_PIXELS },
-		upscaleInput: { minSide: 32, maxSide: MAX_SIDE, maxPixels: MAX_INPUT_PIXELS }
+		upscaleInput: { minSide: 32, maxSide: MAX_SIDE, maxPixels: MAX_INPUT_PIXELS },
+		maxOutputPixels: MAX_UPSCALE_PIXELS
 	};
 
 	public resolveSize(asked: { width?: number; height?: number; aspectRatio?: AspectRatio }): Dimensions | string {

@@ -103,13 +103,16 @@ export class StabilityProvider implements ImageProvider {
 						// Resized to an engine size before sending: this box only bounds the work.
 						input: { minSide: 128, maxSide: 2048, maxPixels: V1_MAX_PIXELS },
 						// esrgan doubles each side by default; 1 MP in keeps the output under its 4 MP cap.
-						upscaleInput: { minSide: 64, maxSide: 2048, maxPixels: 1_048_576 }
+						upscaleInput: { minSide: 64, maxSide: 2048, maxPixels: 1_048_576 },
+						maxOutputPixels: V1_UPSCALE_MAX_PIXELS
 					}
 				: {
 						maxPromptLength: 10_000,
 						// 4 MP as PNG stays under 10 MiB for most images; a larger one is sent as JPEG (see imagePart).
 						input: { minSide: 64, maxSide: 16_384, maxPixels: 4_194_304 },
-						upscaleInput: { minSide: 32, maxSide: 1536, maxPixels: 1_048_576 }
+						upscaleInput: { minSide: 32, maxSide: 1536, maxPixels: 1_048_576 },
+						// upscale/fast returns 4x, at most 16 MP.
+						maxOutputPixels: 16_777_216
 					};
 	}
 
