@@ -42,7 +42,8 @@ describe('PreviewProvider: identity and limits', () => {
 		expect(provider.limits).toEqual({
 			maxPromptLength: 10_000,
 			input: { minSide: 64, maxSide: 2048, maxPixels: 4_194_304 },
-			upscaleInput: { minSide: 32, maxSide: 2048, maxPixels: 4_194_304 }
+			upscaleInput: { minSide: 32, maxSide: 2048, maxPixels: 4_194_304 },
+			maxOutputPixels: 16_777_216
 		});
 	});
 

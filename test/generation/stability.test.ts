@@ -255,7 +255,9 @@ describe('v2beta upscale', () => {
 		expect(stability().limits).toEqual({
 			maxPromptLength: 10_000,
 			input: { minSide: 64, maxSide: 16_384, maxPixels: 4_194_304 },
-			upscaleInput: { minSide: 32, maxSide: 1536, maxPixels: 1_048_576 }
+			upscaleInput: { minSide: 32, maxSide: 1536, maxPixels: 1_048_576 },
+			// upscale/fast: 4x a 1 MP input, at most 16 MP.
+			maxOutputPixels: 16_777_216
 		});
 	});
 });
