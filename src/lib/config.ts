@@ -2,7 +2,7 @@ import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { generationOptionsSchema, type GenerationOptions } from '../plugins/generation/options.js';
-import { describeIssues, storageOptionsSchema, type StorageOptions } from '../plugins/storage/options.js';
+import { describeIssues, storageOptionsSchema, withoutPassword, type StorageOptions } from '../plugins/storage/options.js';
 import { configVariables, variableOfOption, type ConfigDraft, type ConfigVariable, type LogLevelName } from './config/variables.js';
 
 export { configVariableNames, configVariables, logLevelNames, type LogLevelName } from './config/variables.js';
@@ -170,7 +170,7 @@ function describeEnvIssue(row: ConfigVariable, issue: Issue, value: string): str
 	const label = row.name + issue.path.map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`)).join('');
 	let got: string;
 	if (row.secret) got = `a value of ${value.trim().length} characters`;
-	else if (issue.path.length === 0) got = quote(value);
+	else if (issue.path.length === 0) got = quote(withoutPassword(value));
 	else {
 		// A field inside a JSON variable (ROLE_TIERS[0].roleId): show that field, not the whole JSON.
 		const inner = valueAt(safeJsonParse(value), issue.path);

@@ -129,7 +129,11 @@ describe('loadConfig rejects bad values, naming the variable and the value', () 
 		['MAX_USER_DAILY_GENS', '-1', '- MAX_USER_DAILY_GENS: expected a whole number of generations per day, 0 or more (got "-1")'],
 		['OWNER_DAILY_GENS', '1e3', '- OWNER_DAILY_GENS: expected a whole number of generations per day, 0 or more (got "1e3")'],
 		['CLEANUP_INTERVAL_MINUTES', 'hourly', '- CLEANUP_INTERVAL_MINUTES: expected a whole number of minutes'],
-		['QUOTA_LEDGER_URI', 'redis://localhost', '- QUOTA_LEDGER_URI: expected a sqlite:// URI'],
+		[
+			'QUOTA_LEDGER_URI',
+			'redis://localhost',
+			'- QUOTA_LEDGER_URI: expected sqlite://<file> (e.g. sqlite://shared/quota.sqlite) or postgres://'
+		],
 		['API_HOST', 'api.stability.ai', '- API_HOST: expected an http(s) URL such as https://api.stability.ai (got "api.stability.ai")'],
 		[
 			'API_HOST',
@@ -360,5 +364,24 @@ describe('generation variables', () => {
 		expect(error.message).toContain('- GENERATION_CONCURRENCY: expected a whole number of requests, 1 or more');
 		expect(error.message).toContain('- A1111_AUTH: expected user:password');
 		expect(error.message).not.toContain('no-colon-secret');
+	});
+});
+
+describe('a PostgreSQL ledger URI', () => {
+	it('is accepted, its password is masked in logs, and never shown back in an error', () => {
+		const config = load({
+			QUOTA_LEDGER_URI: 'postgres://bot:s3cr%2Ft-pass@db.internal:5432/imagine?sslmode=require',
+			QUOTA_LEDGER_POOL_SIZE: '3'
+		});
+		expect(config.storage).toMatchObject({
+			ledgerUri: 'postgres://bot:s3cr%2Ft-pass@db.internal:5432/imagine?sslmode=require',
+			ledgerPoolSize: 3
+		});
+		expect(config.secrets).toEqual(expect.arrayContaining(['s3cr%2Ft-pass', 's3cr/t-pass']));
+		const error = configError({ QUOTA_LEDGER_URI: 'postgres://bot:hunter2-secret@db host/imagine', QUOTA_LEDGER_POOL_SIZE: '500' });
+		expect(error.message).toContain('- QUOTA_LEDGER_URI: expected sqlite://<file>');
+		expect(error.message).toContain('postgres://bot:***@db host/imagine');
+		expect(error.message).not.toContain('hunter2-secret');
+		expect(error.message).toContain('- QUOTA_LEDGER_POOL_SIZE: expected a whole number of connections from 1 to 50 (got "500")');
 	});
 });

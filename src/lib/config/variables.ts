@@ -198,10 +198,23 @@ export const configVariables: readonly ConfigVariable[] = [
 	variable({
 		name: 'QUOTA_LEDGER_URI',
 		group: 'Storage & quotas',
-		description: 'Where the quota ledger lives (`sqlite://` only, see Architecture).',
+		description:
+			'Where the quota ledger lives: `sqlite://<file>` (one machine) or `postgres://user:password@host:5432/database` (shared by several hosts; TLS with `?sslmode=require`, a schema with `?options=-c%20search_path%3Dname`). The password is never logged.',
 		documentedDefault: '`sqlite://<STORAGE_ROOT>/quota.sqlite`',
 		parse: z.string().trim().pipe(ledgerUriSchema),
-		option: 'storage.ledgerUri'
+		option: 'storage.ledgerUri',
+		apply: (draft, value) => {
+			const password = /^[a-z][a-z0-9+.-]*:\/\/[^/:@\s]*:([^@/\s]+)@/i.exec(value)?.[1];
+			if (password) draft.secrets.push(password, decodeURIComponent(password));
+		}
+	}),
+	variable({
+		name: 'QUOTA_LEDGER_POOL_SIZE',
+		group: 'Storage & quotas',
+		description: 'Connections to a PostgreSQL ledger each process keeps at most (1 to 50).',
+		documentedDefault: '`2`',
+		parse: wholeNumber('expected a whole number of connections from 1 to 50', 1, 50),
+		option: 'storage.ledgerPoolSize'
 	}),
 	variable({
 		name: 'IMAGE_PROVIDER',

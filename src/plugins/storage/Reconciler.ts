@@ -55,7 +55,12 @@ export class Reconciler {
 	 * exist only in a ledger, so they are rebuilt from what each stored image's sidecar says it was charged.
 	 * A ledger that knows its images keeps its own counts (an admin's reset must not come back).
 	 */
-	public async run(options: { restoreCounts?: boolean } = {}): Promise<ReconcileReport> {
+	public run(options: { restoreCounts?: boolean } = {}): Promise<ReconcileReport> {
+		// One reconcile at a time across every host sharing the ledger: two would correct each other's corrections.
+		return this.#ledger.exclusive('reconcile', () => this.#run(options));
+	}
+
+	async #run(options: { restoreCounts?: boolean }): Promise<ReconcileReport> {
 		const started = performance.now();
 		const now = this.#clock();
 		const report: ReconcileReport = {

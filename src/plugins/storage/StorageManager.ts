@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { dirname } from 'node:path';
 import { systemClock, utcDay, type Clock } from './clock.js';
 import { EventLog } from './EventLog.js';
 import { setLongInterval, type RepeatingTimer } from './longTimer.js';
 import { isImageId, isSnowflake, isValidImageName, mimeTypeOf, newImageId, sniffImageExtension, type ImageExtension } from './ids.js';
 import type { ImageStore, StagedImage } from './images/ImageStore.js';
-import { freeBytes, isDiskFull } from './images/local/diskSpace.js';
+import { isDiskFull } from './images/local/diskSpace.js';
+import { openLedger } from './ledger/openLedger.js';
 import { LocalImageStore } from './images/local/LocalImageStore.js';
 import { parseMetadataText, serializeSidecar, type ImageRef } from './images/records.js';
 import { Instance } from './Instance.js';
 import type { FileRow, LedgerLimits, LimitFailure, LimitOverride, QuotaLedger, UserTotal } from './ledger/QuotaLedger.js';
-import { SqliteLedger } from './ledger/sqlite/SqliteLedger.js';
 import { resolveLimits, type EffectiveLimits } from './limits.js';
 import { resolveStorageOptions, type ResolvedStorageOptions, type StorageOptions } from './options.js';
 import { buildQuotaStatus, type QuotaStatus } from './QuotaStatus.js';
@@ -547,7 +546,7 @@ export class StorageManager {
 		});
 		let replacement: QuotaLedger;
 		try {
-			replacement = await SqliteLedger.open(this.options.ledgerUri, this.options.busyTimeoutMs);
+			replacement = await openLedger(this.options, this.#store, this.#logger);
 			await checkLedgerDescribes(replacement, this.#store);
 		} catch (error) {
 			this.#logger.error('Storage: the ledger could not be opened again; the one in use is kept', { error: String(error) });
@@ -661,34 +660,6 @@ export class StorageManager {
 			path: this.#store.location(refOf(row)),
 			metadata
 		};
-	}
-}
-
-/**
- * Opens the ledger; on a full disk (SQLite cannot even create its shared-memory file) the store's space reserve is
- * given up and the ledger opened again, so deletes and clean-up, which free space, can still run.
- */
-async function openLedger(options: ResolvedStorageOptions, store: ImageStore, logger: StorageLogger): Promise<QuotaLedger> {
-	const open = () => SqliteLedger.open(options.ledgerUri, options.busyTimeoutMs);
-	const folder = dirname(options.ledgerUri.slice('sqlite://'.length));
-	try {
-		return await open();
-	} catch (error) {
-		if (!(await isDiskFull(error, folder))) throw error;
-		if (await store.releaseSpaceReserve?.()) {
-			logger.warn(`The disk holding ${folder} is full: gave up the storage's 1 MiB space reserve so the ledger can open. Free some space.`);
-			try {
-				return await open();
-			} catch (again) {
-				if (!(await isDiskFull(again, folder))) throw again;
-			}
-		}
-		const free = await freeBytes(folder);
-		throw new Error(
-			`The disk holding ${folder} is full (${free ?? 'no'} bytes free), so the quota ledger cannot be opened. ` +
-				'Free some space on that disk (deleting images or old temp files frees it), then try again.',
-			{ cause: error }
-		);
 	}
 }
 

@@ -5,12 +5,16 @@ import { z } from 'zod';
 export const snowflakeSchema = z.string().regex(/^\d{17,20}$/, 'expected a Discord id (17 to 20 digits)');
 
 /**
- * Where the ledger lives. An in-memory SQLite database (`sqlite://:memory:`, Keyv's own default, so people copy it)
+ * Where the ledger lives: `sqlite://<file>` (embedded, one machine) or `postgres://user:password@host/db` (a server
+ * shared by every host). An in-memory SQLite database (`sqlite://:memory:`, Keyv's own default, so people copy it)
  * would enforce nothing between processes or across a restart and forget every override: refused.
  */
 export const ledgerUriSchema = z
 	.string()
-	.regex(/^sqlite:\/\/.+/, 'expected a sqlite:// URI, e.g. sqlite://shared/quota.sqlite')
+	.regex(
+		/^(?:sqlite:\/\/.+|postgres(?:ql)?:\/\/[^/\s]+(?:\/\S*)?)$/i,
+		'expected sqlite://<file> (e.g. sqlite://shared/quota.sqlite) or postgres://user:password@host:5432/database'
+	)
 	.refine(
 		(uri) => !/^sqlite:\/\/(?:file:)?:memory:|[?&]mode=memory\b/i.test(uri),
 		'expected a file: an in-memory ledger forgets every limit and override on restart and is not shared between processes'
@@ -53,6 +57,10 @@ export const storageOptionsSchema = z
 		estimatedImageMb: megabytes.default(1.5),
 		/** URI of the quota ledger; only `sqlite://<file>` (atomic reservations need conditional SQL). Default: sqlite://<storageRoot>/quota.sqlite */
 		ledgerUri: ledgerUriSchema.optional(),
+		/** Connections to a PostgreSQL ledger this process keeps at most (32 processes x 2 stay below PostgreSQL's default 100). */
+		ledgerPoolSize: z.number().int('expected a whole number').min(1, 'expected 1 or more').max(50, 'expected 50 or less').default(2),
+		/** TLS options for a PostgreSQL ledger (node-postgres `ssl`: a CA, a client certificate...); `sslmode` in the URI also works. */
+		ledgerTls: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
 		/** Role tiers: role id -> limits. */
 		roleTiers: z.array(roleTierSchema).default([]),
 		/** Users whose limits are `ownerLimits` (unless an admin set an override for them). */
@@ -115,10 +123,15 @@ export function describeIssues(
 						? ` (got a value of ${String(value).length} characters)`
 						: typeof value === 'object' && value !== null
 							? ` (got ${Array.isArray(value) ? 'a list' : `an object with keys ${Object.keys(value).join(', ')}`})`
-							: ` (got ${JSON.stringify(value)})`;
+							: ` (got ${JSON.stringify(typeof value === 'string' ? withoutPassword(value) : value)})`;
 			return `- ${nameOf(issue.path) || '(options)'}: ${issue.message}${got}`;
 		})
 		.join('\n');
+}
+
+/** A URI's password (`postgres://user:secret@host`) replaced by `***`, wherever a value is shown back. */
+export function withoutPassword(text: string): string {
+	return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@\s]*:)[^@/\s]*@/i, '$1***@');
 }
 
 function valueAt(input: unknown, path: PropertyKey[]): unknown {

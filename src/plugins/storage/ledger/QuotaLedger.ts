@@ -72,6 +72,11 @@ export interface QuotaLedger extends InstanceRegistry {
 	 * deleted or replaced while the process runs, which would leave this process and every other on two ledgers).
 	 */
 	verify(): Promise<string | null>;
+	/**
+	 * Runs `task` while no other process (of any host sharing the ledger) runs a task of the same `purpose`:
+	 * one reconcile at a time. A ledger that only one host can use may simply run it.
+	 */
+	exclusive<T>(purpose: string, task: () => Promise<T>): Promise<T>;
 
 	close(): Promise<void>;
 }

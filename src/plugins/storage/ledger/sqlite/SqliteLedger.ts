@@ -277,6 +277,11 @@ export class SqliteLedger implements QuotaLedger {
 		return null;
 	}
 
+	/** One host only, and reconciles beside each other are safe on SQLite (each correction is one statement). */
+	public exclusive<T>(_purpose: string, task: () => Promise<T>): Promise<T> {
+		return task();
+	}
+
 	public async claimStore(storeId: string): Promise<string> {
 		const read = async () => (await this.#connection.all("SELECT value FROM imagine_meta WHERE key = 'store'"))[0]?.value;
 		const claimed = await read();

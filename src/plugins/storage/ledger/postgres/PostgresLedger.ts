@@ -1,0 +1,510 @@
+import type { ConnectionOptions } from 'node:tls';
+import type pg from 'pg';
+import type {
+	AdmissionOutcome,
+	CommitCharge,
+	DailyCount,
+	FileKey,
+	FileRow,
+	InstanceRow,
+	LedgerLimits,
+	LimitFailure,
+	LimitOverride,
+	QuotaLedger,
+	ReservationRow,
+	UsageSnapshot,
+	UserTotal
+} from '../QuotaLedger.js';
+import { migratePostgres } from './schema.js';
+
+export interface PostgresLedgerOptions {
+	/** Connections this process keeps at most (32 processes x 2 stay far below PostgreSQL's default 100). */
+	poolSize: number;
+	/** TLS options for the connection (CA, client certificate...), passed to node-postgres as `ssl`. */
+	tls?: ConnectionOptions | boolean;
+	/** How long to wait for a free connection or a new one before failing, in ms. */
+	connectTimeoutMs: number;
+}
+
+/** Overrides are read on every reservation; other processes' changes are picked up within this time. */
+const OVERRIDE_CACHE_MS = 2000;
+/** Reconcile writes this many rows per statement. */
+const RECONCILE_BATCH = 500;
+/** A failed call is tried once more after this pause when the connection itself failed (the pool reconnects). */
+const RECONNECT_PAUSE_MS = 250;
+
+/** Errors meaning the connection, not the statement, failed: safe to try again on a fresh connection. */
+const CONNECTION_ERRORS = new Set([
+	'ECONNRESET',
+	'ECONNREFUSED',
+	'EPIPE',
+	'ETIMEDOUT',
+	'57P01',
+	'57P02',
+	'57P03',
+	'08000',
+	'08003',
+	'08006'
+]);
+
+/**
+ * The ledger on a PostgreSQL server, shared by every host of a bot. Same tables, triggers and single conditional
+ * statements as the SQLite ledger, serialised by an advisory lock where PostgreSQL's snapshots need it (see
+ * schema.ts). A small pool per process; a lost connection fails the call (the storage turns it into an `IO`
+ * value, never a wrong denial) and the pool reconnects by itself. Every call that may be retried is idempotent
+ * (reservations and images by their ids), so a retry after a connection lost mid-call never charges twice.
+ */
+export class PostgresLedger implements QuotaLedger {
+	public readonly kind = 'postgres';
+	public readonly location: string;
+	public readonly foundVersion: number;
+	readonly #pool: pg.Pool;
+	readonly #pg: typeof pg;
+	readonly #connectionString: string;
+	readonly #options: PostgresLedgerOptions;
+	readonly #overrideCache = new Map<string, { value: LimitOverride | null; until: number }>();
+
+	private constructor(driver: typeof pg, pool: pg.Pool, uri: string, options: PostgresLedgerOptions, foundVersion: number) {
+		this.#pg = driver;
+		this.#pool = pool;
+		this.#connectionString = uri;
+		this.#options = options;
+		this.location = describePostgresUri(uri);
+		this.foundVersion = foundVersion;
+	}
+
+	public static async open(driver: typeof pg, uri: string, options: PostgresLedgerOptions): Promise<PostgresLedger> {
+		const pool = new driver.Pool({
+			connectionString: uri,
+			max: options.poolSize,
+			idleTimeoutMillis: 30_000,
+			connectionTimeoutMillis: options.connectTimeoutMs,
+			...(options.tls === undefined ? {} : { ssl: options.tls })
+		});
+		// An idle connection that dies (a server restart) is reported here; without a listener it would crash the process.
+		pool.on('error', () => undefined);
+		let foundVersion: number;
+		try {
+			const client = await pool.connect();
+			try {
+				foundVersion = await migratePostgres(client);
+			} finally {
+				client.release();
+			}
+		} catch (error) {
+			await pool.end().catch(() => undefined);
+			throw error;
+		}
+		return new PostgresLedger(driver, pool, uri, options, foundVersion);
+	}
+
+	public async reserve(row: ReservationRow, limits: LedgerLimits): Promise<AdmissionOutcome> {
+		const [result] = await this.#query<{ outcome: string }>(
+			'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS outcome',
+			[
+				row.id,
+				row.userId,
+				row.day,
+				row.bytes,
+				row.cost,
+				row.temp,
+				row.now,
+				row.expiresAt,
+				row.owner,
+				limits.dailyGens,
+				limits.userBytes,
+				limits.globalBytes
+			]
+		);
+		return outcomeOf(result?.outcome);
+	}
+
+	public async commit(file: FileRow, charge: CommitCharge, limits: LedgerLimits): Promise<AdmissionOutcome> {
+		const [result] = await this.#query<{ outcome: string }>(
+			'SELECT imagine_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) AS outcome',
+			[
+				file.userId,
+				file.imageId,
+				file.temp,
+				file.ext,
+				file.bytes,
+				file.createdAt,
+				file.name,
+				file.metadata,
+				charge.reservationId,
+				charge.day,
+				charge.cost,
+				limits.userBytes,
+				limits.globalBytes
+			]
+		);
+		return outcomeOf(result?.outcome);
+	}
+
+	public async release(reservationId: string): Promise<boolean> {
+		return (await this.#query('DELETE FROM imagine_reservations WHERE id = $1 RETURNING id', [reservationId])).length > 0;
+	}
+
+	public async usage(userId: string, day: string, now: number): Promise<UsageSnapshot> {
+		const [row] = await this.#query<Record<string, string | null>>(
+			`SELECT
+				(SELECT bytes FROM imagine_totals WHERE scope = 'global') AS "globalBytes",
+				(SELECT files FROM imagine_totals WHERE scope = 'global') AS "globalFiles",
+				(SELECT bytes FROM imagine_totals WHERE scope = 'temp') AS "tempBytes",
+				(SELECT files FROM imagine_totals WHERE scope = 'temp') AS "tempFiles",
+				(SELECT bytes FROM imagine_totals WHERE scope = 'u:' || $1) AS "userBytes",
+				(SELECT files FROM imagine_totals WHERE scope = 'u:' || $1) AS "userFiles",
+				(SELECT used FROM imagine_daily WHERE user_id = $1 AND day = $2) AS "dailyUsed",
+				(SELECT SUM(cost) FROM imagine_reservations WHERE user_id = $1 AND day = $2 AND expires_at > $3) AS "dailyPending",
+				(SELECT SUM(bytes) FROM imagine_reservations WHERE expires_at > $3) AS "reservedGlobalBytes",
+				(SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = $1 AND NOT temp AND expires_at > $3) AS "reservedUserBytes"`,
+			[userId, day, now]
+		);
+		const value = (key: string) => Number(row?.[key] ?? 0);
+		return {
+			globalBytes: value('globalBytes'),
+			globalFiles: value('globalFiles'),
+			tempBytes: value('tempBytes'),
+			tempFiles: value('tempFiles'),
+			userBytes: value('userBytes'),
+			userFiles: value('userFiles'),
+			dailyUsed: value('dailyUsed'),
+			dailyPending: value('dailyPending'),
+			reservedGlobalBytes: value('reservedGlobalBytes'),
+			reservedUserBytes: value('reservedUserBytes')
+		};
+	}
+
+	public async getFile(userId: string, imageId: string): Promise<FileRow | null> {
+		const [row] = await this.#query<PgFileRow>('SELECT * FROM imagine_files WHERE user_id = $1 AND image_id = $2', [userId, imageId]);
+		return row ? toFileRow(row) : null;
+	}
+
+	public async listFiles(userId: string): Promise<FileRow[]> {
+		return (
+			await this.#query<PgFileRow>('SELECT * FROM imagine_files WHERE user_id = $1 AND NOT temp ORDER BY image_id DESC', [userId])
+		).map(toFileRow);
+	}
+
+	public async removeFile(userId: string, imageId: string): Promise<FileRow | null> {
+		const [row] = await this.#query<PgFileRow>('DELETE FROM imagine_files WHERE user_id = $1 AND image_id = $2 RETURNING *', [
+			userId,
+			imageId
+		]);
+		return row ? toFileRow(row) : null;
+	}
+
+	public async tempFilesOlderThan(createdBefore: number): Promise<FileRow[]> {
+		return (
+			await this.#query<PgFileRow>('SELECT * FROM imagine_files WHERE temp AND created_at < $1 ORDER BY created_at', [createdBefore])
+		).map(toFileRow);
+	}
+
+	public async topUsers(limit: number): Promise<UserTotal[]> {
+		const rows = await this.#query<{ userId: string; bytes: string; files: string }>(
+			`SELECT substr(scope, 3) AS "userId", bytes, files FROM imagine_totals WHERE scope LIKE 'u:%' AND files > 0 ORDER BY bytes DESC LIMIT $1`,
+			[limit]
+		);
+		return rows.map((row) => ({ userId: row.userId, bytes: Number(row.bytes), files: Number(row.files) }));
+	}
+
+	public async allFiles(): Promise<FileRow[]> {
+		const rows = await this.#query<PgFileRow>(
+			'SELECT user_id, image_id, temp, ext, bytes, created_at, name, NULL AS metadata FROM imagine_files'
+		);
+		return rows.map(toFileRow);
+	}
+
+	public async applyCorrections(
+		remove: readonly FileKey[],
+		add: readonly FileRow[]
+	): Promise<{ removed: Set<string>; added: Set<string> }> {
+		const removed = new Set<string>();
+		const added = new Set<string>();
+		for (let start = 0; start < remove.length; start += RECONCILE_BATCH) {
+			const batch = remove.slice(start, start + RECONCILE_BATCH);
+			const rows = await this.#query<{ image_id: string }>(
+				`DELETE FROM imagine_files f USING unnest($1::text[], $2::text[]) AS d(user_id, image_id)
+				WHERE f.user_id = d.user_id AND f.image_id = d.image_id RETURNING f.image_id`,
+				[batch.map((row) => row.userId), batch.map((row) => row.imageId)]
+			);
+			for (const row of rows) removed.add(row.image_id);
+		}
+		for (let start = 0; start < add.length; start += RECONCILE_BATCH) {
+			const batch = add.slice(start, start + RECONCILE_BATCH);
+			// A row rebuilt from the store charges nothing: its generation was counted (or not) when it was made.
+			const rows = await this.#query<{ image_id: string }>(
+				`INSERT INTO imagine_files (user_id, image_id, temp, ext, bytes, created_at, name, metadata)
+				SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])
+				ON CONFLICT (user_id, image_id) DO NOTHING RETURNING image_id`,
+				[
+					batch.map((row) => row.userId),
+					batch.map((row) => row.imageId),
+					batch.map((row) => row.temp),
+					batch.map((row) => row.ext),
+					batch.map((row) => row.bytes),
+					batch.map((row) => row.createdAt),
+					batch.map((row) => row.name),
+					batch.map((row) => row.metadata)
+				]
+			);
+			for (const row of rows) added.add(row.image_id);
+		}
+		return { removed, added };
+	}
+
+	/**
+	 * Recomputes the totals from the file rows, under the admission lock: a commit landing between the sums and the
+	 * write would otherwise be overwritten by a total computed without it.
+	 */
+	public async rebuildTotals(): Promise<number> {
+		return this.#transaction(async (client) => {
+			await client.query("SELECT pg_advisory_xact_lock(imagine_lock_key('admission'))");
+			const wrong = await client.query(
+				`WITH actual AS (
+					SELECT 'global' AS scope, COALESCE(SUM(bytes), 0)::BIGINT AS bytes, COUNT(*)::BIGINT AS files FROM imagine_files
+					UNION ALL SELECT 'temp', COALESCE(SUM(bytes), 0)::BIGINT, COUNT(*)::BIGINT FROM imagine_files WHERE temp
+					UNION ALL SELECT 'u:' || user_id, SUM(bytes)::BIGINT, COUNT(*)::BIGINT FROM imagine_files WHERE NOT temp GROUP BY user_id
+				)
+				INSERT INTO imagine_totals (scope, bytes, files)
+				SELECT a.scope, a.bytes, a.files FROM actual a LEFT JOIN imagine_totals t ON t.scope = a.scope
+				WHERE (t.scope IS NULL AND (a.bytes <> 0 OR a.files <> 0)) OR t.bytes <> a.bytes OR t.files <> a.files
+				ON CONFLICT (scope) DO UPDATE SET bytes = EXCLUDED.bytes, files = EXCLUDED.files
+				RETURNING scope`
+			);
+			const stale = await client.query(
+				`DELETE FROM imagine_totals WHERE scope LIKE 'u:%' AND (files <> 0 OR bytes <> 0)
+					AND substr(scope, 3) NOT IN (SELECT user_id FROM imagine_files WHERE NOT temp)
+				RETURNING scope`
+			);
+			return (wrong.rowCount ?? 0) + (stale.rowCount ?? 0);
+		});
+	}
+
+	public async reservationOwners(): Promise<string[]> {
+		return (await this.#query<{ owner: string }>('SELECT DISTINCT owner FROM imagine_reservations')).map((row) => row.owner);
+	}
+
+	public async purgeReservations(now: number, deadOwners: readonly string[]): Promise<number> {
+		const expired = await this.#query('DELETE FROM imagine_reservations WHERE expires_at <= $1 RETURNING id', [now]);
+		const dead =
+			deadOwners.length === 0
+				? []
+				: await this.#query('DELETE FROM imagine_reservations WHERE owner = ANY($1::text[]) RETURNING id', [deadOwners]);
+		return expired.length + dead.length;
+	}
+
+	public async restoreDaily(counts: readonly DailyCount[]): Promise<void> {
+		if (counts.length === 0) return;
+		await this.#query(
+			`INSERT INTO imagine_daily (user_id, day, used) SELECT * FROM unnest($1::text[], $2::text[], $3::integer[])
+			ON CONFLICT (user_id, day) DO UPDATE SET used = GREATEST(imagine_daily.used, EXCLUDED.used)`,
+			[counts.map((count) => count.userId), counts.map((count) => count.day), counts.map((count) => count.used)]
+		);
+	}
+
+	public async pruneDaily(beforeDay: string): Promise<void> {
+		await this.#query('DELETE FROM imagine_daily WHERE day < $1', [beforeDay]);
+	}
+
+	public async resetDaily(userId: string, day: string): Promise<number> {
+		const [row] = await this.#query<{ used: number }>('DELETE FROM imagine_daily WHERE user_id = $1 AND day = $2 RETURNING used', [
+			userId,
+			day
+		]);
+		return Number(row?.used ?? 0);
+	}
+
+	public async refundDaily(userId: string, day: string, cost: number): Promise<void> {
+		if (cost <= 0) return;
+		// Not idempotent: never retried (a refund applied twice would give a generation away).
+		await this.#query('UPDATE imagine_daily SET used = GREATEST(0, used - $1) WHERE user_id = $2 AND day = $3', [cost, userId, day], false);
+	}
+
+	public async getOverride(userId: string, now: number): Promise<LimitOverride | null> {
+		const cached = this.#overrideCache.get(userId);
+		if (cached && cached.until > now) return cached.value;
+		const [row] = await this.#query<{ daily_gens: number | null; storage_mb: number | null }>(
+			'SELECT daily_gens, storage_mb FROM imagine_overrides WHERE user_id = $1',
+			[userId]
+		);
+		const value = row ? toOverride(row.daily_gens, row.storage_mb) : null;
+		this.#overrideCache.set(userId, { value, until: now + OVERRIDE_CACHE_MS });
+		return value;
+	}
+
+	public async setOverride(userId: string, changes: LimitOverride | null): Promise<LimitOverride | null> {
+		this.#overrideCache.delete(userId);
+		if (changes === null) {
+			await this.#query('DELETE FROM imagine_overrides WHERE user_id = $1', [userId]);
+			return null;
+		}
+		if (changes.dailyGens === undefined && changes.storageMb === undefined) return this.getOverride(userId, Number.NEGATIVE_INFINITY);
+		const [row] = await this.#query<{ daily_gens: number | null; storage_mb: number | null }>(
+			`INSERT INTO imagine_overrides (user_id, daily_gens, storage_mb) VALUES ($1, $2, $3)
+			ON CONFLICT (user_id) DO UPDATE SET
+				daily_gens = COALESCE(EXCLUDED.daily_gens, imagine_overrides.daily_gens),
+				storage_mb = COALESCE(EXCLUDED.storage_mb, imagine_overrides.storage_mb)
+			RETURNING daily_gens, storage_mb`,
+			[userId, changes.dailyGens ?? null, changes.storageMb ?? null]
+		);
+		return row ? toOverride(row.daily_gens, row.storage_mb) : null;
+	}
+
+	public async claimStore(storeId: string): Promise<string> {
+		const read = async () => (await this.#query<{ value: string }>("SELECT value FROM imagine_meta WHERE key = 'store'"))[0]?.value;
+		const claimed = await read();
+		if (claimed !== undefined) return claimed;
+		await this.#query("INSERT INTO imagine_meta (key, value) VALUES ('store', $1) ON CONFLICT (key) DO NOTHING", [storeId]);
+		return String(await read());
+	}
+
+	public async verify(): Promise<string | null> {
+		// A server's database is not a file that can be deleted under the process.
+		return null;
+	}
+
+	public async registerInstance(instance: InstanceRow): Promise<void> {
+		await this.#query(
+			`INSERT INTO imagine_instances (id, host, pid, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at`,
+			[instance.id, instance.host, instance.pid, instance.startedAt, instance.heartbeatAt]
+		);
+	}
+
+	public async heartbeatInstance(id: string, now: number): Promise<boolean> {
+		return (await this.#query('UPDATE imagine_instances SET heartbeat_at = $2 WHERE id = $1 RETURNING id', [id, now])).length > 0;
+	}
+
+	public async removeInstance(id: string): Promise<void> {
+		await this.#query('DELETE FROM imagine_reservations WHERE owner = $1', [id]);
+		await this.#query('DELETE FROM imagine_instances WHERE id = $1', [id]);
+	}
+
+	public async instances(): Promise<InstanceRow[]> {
+		const rows = await this.#query<{ id: string; host: string; pid: number; started_at: string; heartbeat_at: string }>(
+			'SELECT id, host, pid, started_at, heartbeat_at FROM imagine_instances'
+		);
+		return rows.map((row) => ({
+			id: row.id,
+			host: row.host,
+			pid: row.pid,
+			startedAt: Number(row.started_at),
+			heartbeatAt: Number(row.heartbeat_at)
+		}));
+	}
+
+	public async removeInstances(ids: readonly string[]): Promise<void> {
+		if (ids.length > 0) await this.#query('DELETE FROM imagine_instances WHERE id = ANY($1::text[])', [ids]);
+	}
+
+	/**
+	 * Runs `task` while holding a lock that only one process of all hosts can hold (reconcile: one at a time). The
+	 * lock is held by a connection of its own, outside the pool, so the task's own queries never wait for it.
+	 */
+	public async exclusive<T>(purpose: string, task: () => Promise<T>): Promise<T> {
+		const client = new this.#pg.Client({
+			connectionString: this.#connectionString,
+			connectionTimeoutMillis: this.#options.connectTimeoutMs,
+			...(this.#options.tls === undefined ? {} : { ssl: this.#options.tls })
+		});
+		client.on('error', () => undefined);
+		await client.connect();
+		try {
+			await client.query('SELECT pg_advisory_lock(imagine_lock_key($1))', [purpose]);
+			return await task();
+		} finally {
+			await client.end().catch(() => undefined);
+		}
+	}
+
+	public async close(): Promise<void> {
+		await this.#pool.end();
+	}
+
+	async #query<T extends Record<string, unknown> = Record<string, unknown>>(
+		sql: string,
+		values: unknown[] = [],
+		retry = true
+	): Promise<T[]> {
+		try {
+			return (await this.#pool.query<T>(sql, values)).rows;
+		} catch (error) {
+			if (!retry || !isConnectionError(error)) throw error;
+			await new Promise((resolve) => setTimeout(resolve, RECONNECT_PAUSE_MS));
+			return (await this.#pool.query<T>(sql, values)).rows;
+		}
+	}
+
+	async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+		const client = await this.#pool.connect();
+		try {
+			await client.query('BEGIN');
+			const result = await work(client);
+			await client.query('COMMIT');
+			return result;
+		} catch (error) {
+			await client.query('ROLLBACK').catch(() => undefined);
+			throw error;
+		} finally {
+			client.release();
+		}
+	}
+}
+
+interface PgFileRow extends Record<string, unknown> {
+	user_id: string;
+	image_id: string;
+	temp: boolean;
+	ext: string;
+	bytes: string;
+	created_at: string;
+	name: string;
+	metadata: string | null;
+}
+
+function toFileRow(row: PgFileRow): FileRow {
+	return {
+		imageId: row.image_id,
+		userId: row.user_id,
+		temp: row.temp,
+		ext: row.ext,
+		bytes: Number(row.bytes),
+		createdAt: Number(row.created_at),
+		name: row.name,
+		metadata: row.metadata
+	};
+}
+
+function toOverride(dailyGens: number | null, storageMb: number | null): LimitOverride | null {
+	const override: LimitOverride = {
+		...(dailyGens === null ? {} : { dailyGens }),
+		...(storageMb === null ? {} : { storageMb })
+	};
+	return override.dailyGens === undefined && override.storageMb === undefined ? null : override;
+}
+
+function outcomeOf(outcome: string | undefined): AdmissionOutcome {
+	if (outcome === 'ok') return { ok: true };
+	if (outcome === 'DAILY_LIMIT' || outcome === 'USER_QUOTA' || outcome === 'GLOBAL_QUOTA')
+		return { ok: false, failed: outcome as LimitFailure };
+	throw new Error(`The ledger answered an unknown admission outcome: ${String(outcome)}`);
+}
+
+function isConnectionError(error: unknown): boolean {
+	const code = (error as { code?: unknown } | null)?.code;
+	if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
+	return (
+		error instanceof Error && /Connection terminated|connection timeout|Client has encountered a connection error/i.test(error.message)
+	);
+}
+
+/** `postgres://user@host:5432/db`: where the ledger is, without the password (or any query parameter). */
+export function describePostgresUri(uri: string): string {
+	try {
+		const url = new URL(uri);
+		return `${url.protocol}//${url.username ? `${decodeURIComponent(url.username)}@` : ''}${url.host}${url.pathname}`;
+	} catch {
+		return 'postgres://(unreadable address)';
+	}
+}

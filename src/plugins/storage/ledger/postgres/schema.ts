@@ -1,0 +1,214 @@
+import type { PoolClient } from 'pg';
+
+/**
+ * The PostgreSQL ledger's schema, versioned in `imagine_meta` ('schema_version'). Opening a ledger at the current
+ * version reads one row and writes nothing. Migrations run in one transaction under an advisory lock, so several
+ * hosts starting at once migrate once: the others wait, then find the work done.
+ *
+ * Everything lives in the connection's current schema (`search_path`), so several bots, or tests, can share one
+ * database in schemas of their own; advisory lock keys are derived from the schema name for the same reason.
+ *
+ * Why a lock at all, when SQLite needs none: PostgreSQL runs `INSERT … SELECT … WHERE <fits>` on a snapshot taken
+ * when the statement starts, so two admissions at the same moment would both see the same sums and both fit.
+ * `imagine_reserve` and `imagine_commit` take a transaction-scoped advisory lock and then run the same single
+ * conditional statement as SQLite does; inside a plpgsql function each statement takes a fresh snapshot, so the
+ * statement after the lock sees every admission committed before it. One round trip, one transaction.
+ */
+
+const V1 = `
+CREATE TABLE IF NOT EXISTS imagine_meta (
+	key TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+CREATE TABLE imagine_files (
+	user_id TEXT NOT NULL,
+	image_id TEXT NOT NULL,
+	temp BOOLEAN NOT NULL,
+	ext TEXT NOT NULL,
+	bytes BIGINT NOT NULL,
+	created_at BIGINT NOT NULL,
+	name TEXT NOT NULL,
+	metadata TEXT,
+	reservation_id TEXT,
+	charge_day TEXT,
+	charge_cost INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (user_id, image_id)
+);
+CREATE INDEX imagine_temp_files_by_age ON imagine_files (created_at) WHERE temp;
+CREATE TABLE imagine_totals (
+	scope TEXT PRIMARY KEY,
+	bytes BIGINT NOT NULL,
+	files BIGINT NOT NULL
+);
+INSERT INTO imagine_totals (scope, bytes, files) VALUES ('global', 0, 0), ('temp', 0, 0);
+CREATE TABLE imagine_daily (
+	user_id TEXT NOT NULL,
+	day TEXT NOT NULL,
+	used INTEGER NOT NULL,
+	PRIMARY KEY (user_id, day)
+);
+CREATE TABLE imagine_reservations (
+	id TEXT PRIMARY KEY,
+	user_id TEXT NOT NULL,
+	day TEXT NOT NULL,
+	bytes BIGINT NOT NULL,
+	cost INTEGER NOT NULL,
+	temp BOOLEAN NOT NULL,
+	created_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	owner TEXT NOT NULL
+);
+CREATE INDEX imagine_reservations_by_user ON imagine_reservations (user_id, day);
+CREATE TABLE imagine_overrides (
+	user_id TEXT PRIMARY KEY,
+	daily_gens INTEGER,
+	storage_mb DOUBLE PRECISION
+);
+CREATE TABLE imagine_instances (
+	id TEXT PRIMARY KEY,
+	host TEXT NOT NULL,
+	pid INTEGER NOT NULL,
+	started_at BIGINT NOT NULL,
+	heartbeat_at BIGINT NOT NULL
+);
+
+CREATE FUNCTION imagine_lock_key(purpose TEXT) RETURNS BIGINT LANGUAGE sql STABLE AS $$
+	SELECT hashtext(current_schema() || ':imagine:' || purpose)::BIGINT
+$$;
+
+CREATE FUNCTION imagine_files_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE imagine_totals SET bytes = bytes + NEW.bytes, files = files + 1 WHERE scope = 'global';
+	INSERT INTO imagine_totals (scope, bytes, files)
+		VALUES (CASE WHEN NEW.temp THEN 'temp' ELSE 'u:' || NEW.user_id END, NEW.bytes, 1)
+		ON CONFLICT (scope) DO UPDATE SET bytes = imagine_totals.bytes + EXCLUDED.bytes, files = imagine_totals.files + 1;
+	IF NEW.charge_cost > 0 AND NEW.charge_day IS NOT NULL THEN
+		INSERT INTO imagine_daily (user_id, day, used) VALUES (NEW.user_id, NEW.charge_day, NEW.charge_cost)
+			ON CONFLICT (user_id, day) DO UPDATE SET used = imagine_daily.used + EXCLUDED.used;
+	END IF;
+	IF NEW.reservation_id IS NOT NULL THEN
+		DELETE FROM imagine_reservations WHERE id = NEW.reservation_id;
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER imagine_files_added AFTER INSERT ON imagine_files FOR EACH ROW EXECUTE FUNCTION imagine_files_added();
+
+CREATE FUNCTION imagine_files_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE imagine_totals SET bytes = bytes - OLD.bytes, files = files - 1 WHERE scope = 'global';
+	UPDATE imagine_totals SET bytes = bytes - OLD.bytes, files = files - 1
+		WHERE scope = CASE WHEN OLD.temp THEN 'temp' ELSE 'u:' || OLD.user_id END;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER imagine_files_removed AFTER DELETE ON imagine_files FOR EACH ROW EXECUTE FUNCTION imagine_files_removed();
+
+-- Admits a reservation when the daily count, the user's bytes and the global bytes all still fit, counting live
+-- reservations. Returns 'ok' or the first limit that does not fit. Idempotent on the reservation id.
+CREATE FUNCTION imagine_reserve(
+	p_id TEXT, p_user TEXT, p_day TEXT, p_bytes BIGINT, p_cost INTEGER, p_temp BOOLEAN, p_now BIGINT, p_expires BIGINT,
+	p_owner TEXT, p_daily_limit INTEGER, p_user_limit BIGINT, p_global_limit BIGINT
+) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+	daily_fits BOOLEAN;
+	user_fits BOOLEAN;
+BEGIN
+	PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'));
+	INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, created_at, expires_at, owner)
+		SELECT p_id, p_user, p_day, p_bytes, p_cost, p_temp, p_now, p_expires, p_owner
+		WHERE (p_cost = 0 OR COALESCE((SELECT used FROM imagine_daily WHERE user_id = p_user AND day = p_day), 0)
+				+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE user_id = p_user AND day = p_day AND expires_at > p_now), 0)
+				+ p_cost <= p_daily_limit)
+			AND (p_temp OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || p_user), 0)
+				+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = p_user AND NOT temp AND expires_at > p_now), 0)
+				+ p_bytes <= p_user_limit)
+			AND (COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0)
+				+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE expires_at > p_now), 0)
+				+ p_bytes <= p_global_limit)
+		ON CONFLICT (id) DO NOTHING;
+	IF FOUND OR EXISTS (SELECT 1 FROM imagine_reservations WHERE id = p_id) THEN
+		RETURN 'ok';
+	END IF;
+	-- Refused: say which limit, for the message the user sees.
+	daily_fits := p_cost = 0 OR COALESCE((SELECT used FROM imagine_daily WHERE user_id = p_user AND day = p_day), 0)
+		+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE user_id = p_user AND day = p_day AND expires_at > p_now), 0)
+		+ p_cost <= p_daily_limit;
+	IF NOT daily_fits THEN RETURN 'DAILY_LIMIT'; END IF;
+	user_fits := p_temp OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || p_user), 0)
+		+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = p_user AND NOT temp AND expires_at > p_now), 0)
+		+ p_bytes <= p_user_limit;
+	IF NOT user_fits THEN RETURN 'USER_QUOTA'; END IF;
+	RETURN 'GLOBAL_QUOTA';
+END $$;
+
+-- Records a stored image when its real size fits what is stored; the insert trigger charges the day, raises the
+-- totals and ends the reservation. Returns 'ok' or the limit that does not fit. Idempotent on the image.
+CREATE FUNCTION imagine_commit(
+	p_user TEXT, p_image TEXT, p_temp BOOLEAN, p_ext TEXT, p_bytes BIGINT, p_created_at BIGINT, p_name TEXT, p_metadata TEXT,
+	p_reservation TEXT, p_charge_day TEXT, p_charge_cost INTEGER, p_user_limit BIGINT, p_global_limit BIGINT
+) RETURNS TEXT LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'));
+	INSERT INTO imagine_files (user_id, image_id, temp, ext, bytes, created_at, name, metadata, reservation_id, charge_day, charge_cost)
+		SELECT p_user, p_image, p_temp, p_ext, p_bytes, p_created_at, p_name, p_metadata, p_reservation, p_charge_day, p_charge_cost
+		WHERE (p_temp OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || p_user), 0) + p_bytes <= p_user_limit)
+			AND COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0) + p_bytes <= p_global_limit
+		ON CONFLICT (user_id, image_id) DO NOTHING;
+	IF FOUND OR EXISTS (SELECT 1 FROM imagine_files WHERE user_id = p_user AND image_id = p_image) THEN
+		RETURN 'ok';
+	END IF;
+	IF NOT p_temp AND COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || p_user), 0) + p_bytes > p_user_limit THEN
+		RETURN 'USER_QUOTA';
+	END IF;
+	RETURN 'GLOBAL_QUOTA';
+END $$;
+`;
+
+/** Each entry takes the schema from version `index` to `index + 1`. */
+const MIGRATIONS: readonly string[] = [V1];
+
+export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * The version recorded in `imagine_meta`, or 0 when the table does not exist. The table is queried, never looked up
+ * in the catalog: a catalog lookup (`to_regclass`) can answer from this session's stale cache after another host
+ * created the table, while a query that names the table always resolves it afresh.
+ */
+async function versionOf(client: PoolClient, inTransaction: boolean): Promise<number> {
+	if (inTransaction) await client.query('SAVEPOINT imagine_version');
+	try {
+		const row = await client.query<{ value: string }>("SELECT value FROM imagine_meta WHERE key = 'schema_version'");
+		if (inTransaction) await client.query('RELEASE SAVEPOINT imagine_version');
+		return Number(row.rows[0]?.value ?? 0);
+	} catch (error) {
+		if ((error as { code?: unknown }).code !== '42P01') throw error; // undefined_table
+		if (inTransaction) await client.query('ROLLBACK TO SAVEPOINT imagine_version');
+		return 0;
+	}
+}
+
+/** Brings the schema to the current version; returns the version found (0: new). A newer schema is refused. */
+export async function migratePostgres(client: PoolClient): Promise<number> {
+	const found = await versionOf(client, false);
+	if (found === POSTGRES_SCHEMA_VERSION) return found;
+	if (found > POSTGRES_SCHEMA_VERSION) {
+		throw new Error(
+			`The quota ledger has schema version ${found}, newer than this version of sapphire-imagine understands (${POSTGRES_SCHEMA_VERSION}): upgrade it.`
+		);
+	}
+	await client.query('BEGIN');
+	try {
+		// A constant key (this function may not exist yet), scoped by schema name like every other lock.
+		await client.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':imagine:migrate'))");
+		const current = await versionOf(client, true);
+		for (let version = current; version < POSTGRES_SCHEMA_VERSION; version++) await client.query(MIGRATIONS[version] as string);
+		await client.query(
+			"INSERT INTO imagine_meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+			[String(POSTGRES_SCHEMA_VERSION)]
+		);
+		await client.query('COMMIT');
+	} catch (error) {
+		await client.query('ROLLBACK').catch(() => undefined);
+		throw error;
+	}
+	return found;
+}
