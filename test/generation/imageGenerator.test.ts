@@ -24,7 +24,13 @@ async function png(width: number, height: number): Promise<Buffer> {
 describe('choosing the provider', () => {
 	it('uses the offline preview provider when no key is set, and says so', () => {
 		generator = ImageGenerator.create({});
-		expect(generator.describe()).toEqual({ provider: 'preview', model: 'preview', configured: true, preview: true });
+		expect(generator.describe()).toEqual({
+			provider: 'preview',
+			model: 'preview',
+			configured: true,
+			preview: true,
+			supports: { imageToImage: true, upscale: true }
+		});
 	});
 
 	it('uses Stability when a key is set', () => {
@@ -47,6 +53,25 @@ describe('choosing the provider', () => {
 		const typo = () => ImageGenerator.create({ stability: { apiKey: secret, modle: 'core' } as never });
 		expect(typo).toThrow(/modle/);
 		expect(typo).not.toThrow(new RegExp(secret));
+	});
+
+	it('refuses extra ComfyUI headers that would break requests, naming the header and never printing a value', () => {
+		const token = 'Bearer proxy-secret-0123456789';
+		const broken = (headers: unknown) => () => ImageGenerator.create({ provider: 'comfyui', comfyui: { headers: headers as never } });
+		expect(broken({ 'X-Token': `${token}\r\nX-Injected: 1` })).toThrow(
+			'- comfyui.headers: the value of X-Token must be one line (got an object with keys X-Token)'
+		);
+		expect(broken({ Host: 'elsewhere' })).toThrow('Host is set by the client itself and cannot be replaced');
+		expect(broken({ 'Bad Name': 'x' })).toThrow('"Bad Name" is not a valid header name');
+		expect(broken(token)).toThrow(/comfyui\.headers: .*\(got a value of 30 characters\)/);
+		for (const headers of [{ 'X-Token': `${token}\n` }, token]) expect(broken(headers)).not.toThrow(/proxy-secret/);
+	});
+
+	it('refuses an OpenAI model name or base URL that cannot be right', () => {
+		expect(() => ImageGenerator.create({ openai: { model: 'gpt image 1' } })).toThrow(
+			/openai\.model: expected a model name such as gpt-image-1/
+		);
+		expect(() => ImageGenerator.create({ openai: { baseUrl: 'api.openai.com/v1' } })).toThrow(/openai\.baseUrl/);
 	});
 
 	it('lists the style presets', () => {
@@ -136,6 +161,7 @@ describe("a provider's answer", () => {
 		const provider: ImageProvider = {
 			name: 'preview',
 			model: 'oversize-test',
+			supports: { imageToImage: true, upscale: true },
 			limits: {
 				maxPromptLength: 100,
 				input: { minSide: 1, maxSide: 4096, maxPixels: 4_194_304 },

@@ -1,7 +1,24 @@
-export type ProviderName = 'stability' | 'automatic1111' | 'preview';
+export type ProviderName = 'stability' | 'automatic1111' | 'comfyui' | 'openai' | 'preview';
+
+/** How users and logs name each provider. */
+export const PROVIDER_LABELS: Record<ProviderName, string> = {
+	stability: 'Stability AI',
+	automatic1111: 'Stable Diffusion (local)',
+	comfyui: 'ComfyUI',
+	openai: 'OpenAI',
+	preview: 'Offline preview'
+};
 
 export type GenerationFailureReason =
-	'NOT_CONFIGURED' | 'INVALID_INPUT' | 'CONTENT_FILTERED' | 'RATE_LIMITED' | 'AUTH' | 'TIMEOUT' | 'UNAVAILABLE' | 'PROVIDER_ERROR';
+	| 'NOT_CONFIGURED'
+	| 'UNSUPPORTED'
+	| 'INVALID_INPUT'
+	| 'CONTENT_FILTERED'
+	| 'RATE_LIMITED'
+	| 'AUTH'
+	| 'TIMEOUT'
+	| 'UNAVAILABLE'
+	| 'PROVIDER_ERROR';
 
 /** An expected failure: a value with a code and a message a Discord user understands. */
 export interface GenerationFailure {
@@ -12,16 +29,37 @@ export interface GenerationFailure {
 	retryAfterMs?: number;
 }
 
+/**
+ * An input that had no effect: OpenAI has no seed, no negative prompt and no strength; an owner's ComfyUI
+ * workflow may have no place for a negative prompt.
+ */
+export type UnusedInput = 'seed' | 'negativePrompt' | 'strength';
+
+/** What a call used, as the provider reported it (OpenAI's token counts), for a credit budget to read. */
+export interface ProviderUsage {
+	inputTokens: number;
+	outputTokens: number;
+	totalTokens: number;
+	/** Of the input tokens, those of the prompt's text and of input images, when the provider splits them. */
+	inputTextTokens?: number;
+	inputImageTokens?: number;
+}
+
 export interface GeneratedImage {
 	data: Buffer;
 	mimeType: string;
 	width: number;
 	height: number;
+	/** The seed used; 0 when the provider has none (then `unusedInputs` lists `seed`) or for an upscale. */
 	seed: number;
 	provider: ProviderName;
 	model: string;
 	/** True for the offline preview provider: the image is a placeholder, not an AI generation. */
 	preview: boolean;
+	/** Inputs that had no effect on the image, so a reply and the stored metadata can say so. */
+	unusedInputs?: UnusedInput[];
+	/** The provider's own account of the call, when it gives one. */
+	usage?: ProviderUsage;
 }
 
 export type GenerationResult = { ok: true; image: GeneratedImage } | GenerationFailure;
@@ -30,9 +68,15 @@ export function generationFailure(reason: GenerationFailureReason, message: stri
 	return retryAfterMs === undefined ? { ok: false, reason, message } : { ok: false, reason, message, retryAfterMs };
 }
 
+/** A kind of job the configured provider does not do at all (OpenAI cannot upscale), said before any call. */
+export function unsupportedFailure(provider: ProviderName, model: string, what: string): GenerationFailure {
+	return generationFailure('UNSUPPORTED', generationMessages.unsupported(`${PROVIDER_LABELS[provider]} (${model})`, what));
+}
+
 /** The messages users see; provider details go to the log, never into a reply. */
 export const generationMessages = {
 	notConfigured: 'Image generation is not configured on this bot. Ask the bot owner to set an image provider.',
+	unsupported: (provider: string, what: string) => `${provider} cannot ${what}, so this bot cannot do it right now. Nothing was charged.`,
 	contentFiltered: "The image provider's safety filter blocked this request. Try a different prompt.",
 	auth: "The image provider rejected the bot's credentials. The bot owner has to check the API key; nothing was charged.",
 	timeout: 'The image provider took too long to answer. Nothing was charged; try again.',

@@ -1,6 +1,7 @@
 import {
 	generationFailure,
 	generationMessages,
+	unsupportedFailure,
 	type GenerationFailure,
 	type GenerationResult,
 	type ProviderName
@@ -8,6 +9,8 @@ import {
 import { decodeInputImage, inspectOutputImage, resizeImage } from './imageData.js';
 import { providerHttpSettings, resolveGenerationOptions, type GenerationOptions, type ResolvedGenerationOptions } from './options.js';
 import { Automatic1111Provider } from './providers/automatic1111.js';
+import { ComfyUIProvider } from './providers/comfyui/ComfyUIProvider.js';
+import { OpenAIProvider } from './providers/openai/OpenAIProvider.js';
 import { PreviewProvider } from './providers/preview.js';
 import { StabilityProvider } from './providers/stability.js';
 import {
@@ -19,6 +22,7 @@ import {
 	type ImageProvider,
 	type ImageToImageRequest,
 	type ProviderCall,
+	type ProviderSupport,
 	type StylePreset,
 	type TextToImageRequest,
 	type UpscaleRequest
@@ -31,6 +35,8 @@ export interface GeneratorDescription {
 	configured: boolean;
 	/** True for the offline preview provider. */
 	preview: boolean;
+	/** Which kinds of job beyond text-to-image the provider does (OpenAI: no upscale); a bot can leave out what cannot work. */
+	supports: ProviderSupport;
 }
 
 /** The largest result an upscale may ask for (16 MP, Stability's own cap). */
@@ -61,7 +67,8 @@ export class ImageGenerator {
 			provider: this.options.activeProvider,
 			model: this.#provider?.model ?? 'none',
 			configured: this.#provider !== null,
-			preview: this.options.activeProvider === 'preview'
+			preview: this.options.activeProvider === 'preview',
+			supports: { ...(this.#provider?.supports ?? { imageToImage: false, upscale: false }) }
 		};
 	}
 
@@ -93,6 +100,7 @@ export class ImageGenerator {
 	public async imageToImage(request: ImageToImageRequest, call: ProviderCall = {}): Promise<GenerationResult> {
 		const provider = this.#provider;
 		if (!provider) return generationFailure('NOT_CONFIGURED', generationMessages.notConfigured);
+		if (!provider.supports.imageToImage) return unsupportedFailure(provider.name, provider.model, 'change an image with a prompt');
 		const common = this.#checkCommon(request, provider);
 		if ('ok' in common) return common;
 		const strength = request.strength ?? this.options.defaultStrength;
@@ -106,6 +114,7 @@ export class ImageGenerator {
 	public async upscaleImage(request: UpscaleRequest, call: ProviderCall = {}): Promise<GenerationResult> {
 		const provider = this.#provider;
 		if (!provider) return generationFailure('NOT_CONFIGURED', generationMessages.notConfigured);
+		if (!provider.supports.upscale) return unsupportedFailure(provider.name, provider.model, 'upscale images');
 		const original = await this.#decode(request.image, {
 			minSide: 1,
 			maxSide: Number.MAX_SAFE_INTEGER,
@@ -193,15 +202,23 @@ function createProvider(options: ResolvedGenerationOptions): ImageProvider {
 			});
 		case 'automatic1111':
 			return new Automatic1111Provider({ ...options.automatic1111, http: providerHttpSettings(options, 'automatic1111') });
+		case 'comfyui':
+			return new ComfyUIProvider({
+				...options.comfyui,
+				workflows: options.comfyuiWorkflows,
+				http: providerHttpSettings(options, 'comfyui')
+			});
+		case 'openai':
+			return new OpenAIProvider({ ...options.openai, http: providerHttpSettings(options, 'openai') });
 		case 'preview':
 			return new PreviewProvider();
 	}
 }
 
-/** Resolved options carry two computed fields the schema (strict) does not know. */
+/** Resolved options carry computed fields the schema (strict) does not know. */
 function stripResolved(input?: GenerationOptions | ResolvedGenerationOptions): GenerationOptions | undefined {
 	if (!input || !('activeProvider' in input)) return input;
-	const { activeProvider: _active, notConfigured: _notConfigured, ...rest } = input;
+	const { activeProvider: _active, notConfigured: _notConfigured, comfyuiWorkflows: _workflows, ...rest } = input;
 	return rest as GenerationOptions;
 }
 

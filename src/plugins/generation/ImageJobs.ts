@@ -12,8 +12,14 @@ export type JobInput =
 
 export type JobKind = JobInput['kind'];
 
-/** What a job is doing, for a reply that shows progress. */
-export type JobStatus = { state: 'queued'; position: number } | { state: 'generating'; startedAt: number } | { state: 'saving' };
+/**
+ * What a job is doing, for a reply that shows progress: its place in a queue (the bot's own, or the provider's:
+ * ComfyUI's real queue), generating (with the provider's step count when it reports one), saving.
+ */
+export type JobStatus =
+	| { state: 'queued'; position: number }
+	| { state: 'generating'; startedAt: number; progress?: { value: number; max: number } }
+	| { state: 'saving' };
 
 export type JobRequest = JobInput & {
 	userId: string;
@@ -136,11 +142,16 @@ export class ImageJobs {
 		};
 		let saved: Awaited<ReturnType<StorageManager['saveImage']>>;
 		let image: GeneratedImage;
+		let startedAt = Date.now();
 		try {
 			const result = await this.#generate(job, {
 				signal,
 				onQueued: (position) => report({ state: 'queued', position }),
-				onStarted: () => report({ state: 'generating', startedAt: Date.now() })
+				onStarted: () => {
+					startedAt = Date.now();
+					report({ state: 'generating', startedAt });
+				},
+				onProgress: (value, max) => report({ state: 'generating', startedAt, progress: { value, max } })
 			});
 			if (!result.ok || !storage) {
 				if (reservation) await storage?.release(reservation);
@@ -194,7 +205,10 @@ function metadataOf(job: JobInput, image: GeneratedImage): Record<string, unknow
 		seed: image.seed,
 		width: image.width,
 		height: image.height,
-		preview: image.preview
+		preview: image.preview,
+		// Said where it applies, so a reply (and a credit budget) can read it back from the stored image.
+		...(image.unusedInputs?.length ? { unusedInputs: image.unusedInputs } : {}),
+		...(image.usage ? { usage: image.usage } : {})
 	};
 	switch (job.kind) {
 		case 'text-to-image':

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { describeIssues } from '../storage/options.js';
 import type { ProviderName } from './GenerationResult.js';
+import { extraHeaderProblems } from './http/extraHeaders.js';
+import { loadWorkflowFolder, workflowSet, WorkflowError, type ComfyWorkflows } from './providers/comfyui/workflows.js';
 import type { ProviderHttpSettings } from './providers/ProviderSettings.js';
 
 /** Durations are bounded: a typo of a few zeros must be a clear error, not a timer Node fires at once. */
@@ -8,6 +10,11 @@ const seconds = (max: number) => z.number().positive('expected a number of secon
 const HOUR = 3600;
 const wholeNumber = (min: number, max: number) =>
 	z.number().int('expected a whole number').min(min, `expected ${min} or more`).max(max, `expected ${max} or less`);
+
+/** Extra headers: checked as a whole, so an error names a header and never prints its value. */
+const extraHeadersSchema = z.record(z.string(), z.unknown()).superRefine((headers, ctx) => {
+	for (const message of extraHeaderProblems(headers)) ctx.addIssue({ code: 'custom', message });
+}) as unknown as z.ZodType<Record<string, string>, Record<string, string>>;
 
 const httpSchema = z
 	.object({
@@ -23,7 +30,10 @@ const httpSchema = z
 		maxRateLimitRetries: wholeNumber(0, 5).default(1),
 		/** The longest Retry-After worth waiting for inside a job. */
 		maxRateLimitWaitSeconds: seconds(HOUR).default(60),
-		/** Time allowed for a generation to start answering. Default: 90 s for Stability, 300 s for a local AUTOMATIC1111. */
+		/**
+		 * Time allowed for a generation to start answering (for ComfyUI: the longest silence of its queue and
+		 * progress messages). Default: 90 s for Stability, 180 s for OpenAI, 300 s for a local AUTOMATIC1111 or ComfyUI.
+		 */
 		generateTimeoutSeconds: seconds(HOUR).optional(),
 		upscaleTimeoutSeconds: seconds(HOUR).default(60),
 		/** Longest silence while an image streams in. */
@@ -36,7 +46,7 @@ const httpSchema = z
 export const generationOptionsSchema = z
 	.object({
 		/** Which provider; default: `stability` when a Stability key is set, otherwise the offline `preview`. */
-		provider: z.enum(['stability', 'automatic1111', 'preview']).optional(),
+		provider: z.enum(['stability', 'automatic1111', 'comfyui', 'openai', 'preview']).optional(),
 		stability: z
 			.object({
 				apiKey: z.string().min(1).optional(),
@@ -72,6 +82,42 @@ export const generationOptionsSchema = z
 			})
 			.strict()
 			.prefault({}),
+		comfyui: z
+			.object({
+				url: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8188'),
+				/** `{{checkpoint}}` of the default workflows: a file in ComfyUI's models/checkpoints. */
+				checkpoint: z
+					.string()
+					.min(1)
+					.max(500)
+					.regex(/^[^\r\n\0]+$/, 'expected a file name on one line')
+					.default('v1-5-pruned-emaonly.safetensors'),
+				/** A folder holding text-to-image.json, image-to-image.json and/or upscale.json (API format) to use instead of the defaults. */
+				workflowsDir: z.string().min(1).optional(),
+				/** Sent with every request and the websocket handshake, e.g. a proxy's token. Never logged. */
+				headers: extraHeadersSchema.default({}),
+				steps: wholeNumber(1, 150).default(20),
+				cfgScale: z.number().min(0).max(35).default(7),
+				/** Side of the square made when no size is asked (512 suits SD 1.5 checkpoints, 1024 SDXL ones). */
+				defaultSide: wholeNumber(64, 2048).default(512)
+			})
+			.strict()
+			.prefault({}),
+		openai: z
+			.object({
+				/** Needed for api.openai.com; a compatible server elsewhere may need none. */
+				apiKey: z.string().min(1).optional(),
+				/** Includes the version path, as the official SDK's does. */
+				baseUrl: z.url({ protocol: /^https?$/ }).default('https://api.openai.com/v1'),
+				model: z
+					.string()
+					.regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$/, 'expected a model name such as gpt-image-1 or dall-e-3')
+					.default('gpt-image-1'),
+				/** gpt-image: low, medium, high or auto; dall-e-3: standard or hd. The API's default when absent. */
+				quality: z.enum(['auto', 'low', 'medium', 'high', 'standard', 'hd']).optional()
+			})
+			.strict()
+			.prefault({}),
 		http: httpSchema.prefault({}),
 		/** Largest image a user may send for image-to-image or upscale. */
 		maxInputMb: z.number().positive().finite().default(10),
@@ -103,6 +149,8 @@ export type ResolvedGenerationOptions = Omit<z.output<typeof generationOptionsSc
 	activeProvider: ProviderName;
 	/** Why generation is off, when it is (e.g. IMAGE_PROVIDER=stability without a key). */
 	notConfigured: string | null;
+	/** ComfyUI's workflows: the shipped defaults, replaced by the files of `comfyui.workflowsDir` where it has them. */
+	comfyuiWorkflows: ComfyWorkflows;
 };
 
 /** Validates the plugin's options; throws one error naming every bad field, its value and what was expected. */
@@ -111,23 +159,56 @@ export function resolveGenerationOptions(input: GenerationOptions | undefined): 
 	if (!parsed.success) throw new TypeError(`Invalid generation options:\n${describeIssues(parsed.error, input)}`);
 	const options = parsed.data;
 	const activeProvider: ProviderName = options.provider ?? (options.stability.apiKey ? 'stability' : 'preview');
-	const notConfigured =
-		activeProvider === 'stability' && !options.stability.apiKey
-			? 'the stability provider is selected but no Stability API key is set'
-			: null;
 	const providerSeconds =
 		activeProvider === 'preview' ? 0 : generateTimeoutSeconds(options.http, activeProvider) + 2 * options.http.bodyTimeoutSeconds;
 	const jobTimeoutSeconds = options.jobTimeoutSeconds ?? Math.max(600, providerSeconds + 60);
-	return { ...options, jobTimeoutSeconds, activeProvider, notConfigured };
+	return {
+		...options,
+		jobTimeoutSeconds,
+		activeProvider,
+		notConfigured: whyNotConfigured(options, activeProvider),
+		comfyuiWorkflows: comfyuiWorkflows(options)
+	};
 }
 
-/** How long a provider may think before its answer starts: the setting, or 90 s for Stability and 300 s for a local AUTOMATIC1111. */
-function generateTimeoutSeconds(http: z.output<typeof httpSchema>, provider: 'stability' | 'automatic1111'): number {
-	return http.generateTimeoutSeconds ?? (provider === 'automatic1111' ? 300 : 90);
+/**
+ * A generation's default time-out per provider: a hosted API answers within 90 s (Stability) or a few minutes
+ * (OpenAI's gpt-image at high quality); a local GPU may take minutes (and for ComfyUI the time-out is the longest
+ * silence of its queue, which moves only as other prompts finish).
+ */
+const DEFAULT_GENERATE_SECONDS = { stability: 90, openai: 180, automatic1111: 300, comfyui: 300 } as const;
+
+/** How long a provider may think before its answer starts: the setting, or the provider's default. */
+function generateTimeoutSeconds(http: z.output<typeof httpSchema>, provider: keyof typeof DEFAULT_GENERATE_SECONDS): number {
+	return http.generateTimeoutSeconds ?? DEFAULT_GENERATE_SECONDS[provider];
+}
+
+function whyNotConfigured(options: z.output<typeof generationOptionsSchema>, provider: ProviderName): string | null {
+	if (provider === 'stability' && !options.stability.apiKey) return 'the stability provider is selected but no Stability API key is set';
+	// OpenAI itself needs a key; a compatible server at another address may not.
+	if (provider === 'openai' && !options.openai.apiKey && new URL(options.openai.baseUrl).hostname === 'api.openai.com') {
+		return 'the openai provider is selected but no OpenAI API key is set';
+	}
+	return null;
+}
+
+/** The owner's workflow files are read and checked here, at start-up, so a broken one stops the bot with its name. */
+function comfyuiWorkflows(options: z.output<typeof generationOptionsSchema>): ComfyWorkflows {
+	const dir = options.comfyui.workflowsDir;
+	if (dir === undefined) return workflowSet();
+	try {
+		return workflowSet(loadWorkflowFolder(dir));
+	} catch (error) {
+		if (error instanceof WorkflowError) throw new TypeError(`Invalid generation options:\n- comfyui.workflowsDir: ${error.message}`);
+		throw error;
+	}
 }
 
 /** The HTTP settings of a provider, in the units the HTTP client uses. */
-export function providerHttpSettings(options: ResolvedGenerationOptions, provider: 'stability' | 'automatic1111'): ProviderHttpSettings {
+export function providerHttpSettings(
+	options: ResolvedGenerationOptions,
+	provider: keyof typeof DEFAULT_GENERATE_SECONDS
+): ProviderHttpSettings {
 	const http = options.http;
 	const generateSeconds = generateTimeoutSeconds(http, provider);
 	return {

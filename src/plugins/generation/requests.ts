@@ -100,8 +100,18 @@ export interface ProviderUpscale {
 /** Per-call hooks and cancellation. */
 export interface ProviderCall {
 	signal?: AbortSignal;
+	/** The request's place in a queue (1 = next): the bot's own limiter, or the provider's queue (ComfyUI). */
 	onQueued?: (position: number) => void;
+	/** The provider started working on the request. */
 	onStarted?: () => void;
+	/** Steps done of the current stage (ComfyUI's sampler steps), as the provider reports them. */
+	onProgress?: (value: number, max: number) => void;
+}
+
+/** Which kinds of job a provider can do at all; the generator refuses the others (UNSUPPORTED) before any call. */
+export interface ProviderSupport {
+	imageToImage: boolean;
+	upscale: boolean;
 }
 
 /** Limits the generator checks before any call. */
@@ -121,6 +131,7 @@ export interface ImageProvider {
 	readonly name: ProviderName;
 	readonly model: string;
 	readonly limits: ProviderLimits;
+	readonly supports: ProviderSupport;
 	/** The size this provider will produce for what was asked, or a message saying what it accepts. */
 	resolveSize(asked: { width?: number; height?: number; aspectRatio?: AspectRatio }): Dimensions | string;
 	textToImage(request: ProviderTextToImage, call: ProviderCall): Promise<GenerationResult>;
@@ -143,6 +154,12 @@ export function nearestAspectRatio(width: number, height: number): AspectRatio {
 		}
 	}
 	return best;
+}
+
+/** An aspect ratio's width over its height: 16:9 -> 1.78. */
+export function ratioOf(aspectRatio: AspectRatio): number {
+	const [w, h] = aspectRatio.split(':').map(Number) as [number, number];
+	return w / h;
 }
 
 export function isStylePreset(value: unknown): value is StylePreset {

@@ -114,15 +114,16 @@ export function describeIssues(
 	return error.issues
 		.map((issue) => {
 			const value = valueAt(input, issue.path);
-			const secret = /key|password|token|secret/i.test(String(issue.path.at(-1) ?? ''));
+			// Extra headers are secrets too: they usually carry a proxy's token.
+			const secret = /key|password|token|secret|authorization|headers/i.test(String(issue.path.at(-1) ?? ''));
 			// Never print a whole object: it may hold a key or a password beside the field that is wrong.
 			const got =
 				value === undefined
 					? ''
-					: secret
-						? ` (got a value of ${String(value).length} characters)`
-						: typeof value === 'object' && value !== null
-							? ` (got ${Array.isArray(value) ? 'a list' : `an object with keys ${Object.keys(value).join(', ')}`})`
+					: typeof value === 'object' && value !== null
+						? ` (got ${Array.isArray(value) ? 'a list' : `an object with keys ${Object.keys(value).join(', ')}`})`
+						: secret
+							? ` (got a value of ${String(value).length} characters)`
 							: ` (got ${JSON.stringify(typeof value === 'string' ? withoutPassword(value) : value)})`;
 			return `- ${nameOf(issue.path) || '(options)'}: ${issue.message}${got}`;
 		})

@@ -27,6 +27,12 @@ export interface HttpClientOptions {
 	maxRateLimitWaitMs: number;
 	/** What a 429 without Retry-After means (Stability locks a key out for 60 s). */
 	defaultRateLimitWaitMs: number;
+	/**
+	 * How long a 429 asks to wait, in ms. Undefined when it does not say (then `defaultRateLimitWaitMs`);
+	 * null when waiting cannot help (OpenAI's `insufficient_quota`): the 429 then goes back to the provider
+	 * as an answer, for it to explain. Default: the Retry-After header.
+	 */
+	rateLimitWait?: (response: HttpResponse) => number | null | undefined;
 }
 
 export interface HttpOperation {
@@ -98,7 +104,10 @@ export class HttpClient {
 				operation.onStarted?.();
 				const response = await this.#send(operation, signal);
 				if (response.status === 429) {
-					waitMs = retryAfterMs(response.headers['retry-after']) ?? this.#options.defaultRateLimitWaitMs;
+					const advised = this.#rateLimitWait(response);
+					// Waiting cannot help (no quota left): the provider explains the 429 itself.
+					if (advised === null) return { ok: true, response };
+					waitMs = advised ?? this.#options.defaultRateLimitWaitMs;
 					if (rateLimits >= this.#options.maxRateLimitRetries || waitMs > this.#options.maxRateLimitWaitMs) {
 						const seconds = Math.max(1, Math.ceil(waitMs / 1000));
 						return {
@@ -172,6 +181,10 @@ export class HttpClient {
 		const headers: Record<string, string | undefined> = {};
 		for (const [name, value] of Object.entries(response.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
 		return { status: response.statusCode, headers, body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received) };
+	}
+
+	#rateLimitWait(response: HttpResponse): number | null | undefined {
+		return this.#options.rateLimitWait ? this.#options.rateLimitWait(response) : retryAfterMs(response.headers['retry-after']);
 	}
 
 	#backoff(attempt: number): number {

@@ -1,32 +1,31 @@
 import { Client } from 'undici';
 import { generationFailure, generationMessages, type GenerationFailure, type GenerationResult } from '../GenerationResult.js';
 import { HttpClient, type HttpResponse } from '../http/HttpClient.js';
+import { parseJsonBody } from '../http/jsonBody.js';
 import { inspectOutputImage } from '../imageData.js';
 import {
-	nearestAspectRatio,
 	type AspectRatio,
 	type Dimensions,
 	type ImageProvider,
 	type ProviderCall,
 	type ProviderImageToImage,
 	type ProviderLimits,
+	type ProviderSupport,
 	type ProviderTextToImage,
-	type ProviderUpscale,
-	type StylePreset
+	type ProviderUpscale
 } from '../requests.js';
 import { failureFromResponse } from './httpFailures.js';
+import { promptWithStyle } from './promptStyle.js';
 import { requestLimits, type ProviderHttpSettings } from './ProviderSettings.js';
+import { sdDefaultSide, SD_MAX_SIDE, SD_MIN_SIDE, snapSide, stableDiffusionSize } from './stableDiffusionSize.js';
 
 /**
  * AUTOMATIC1111's stable-diffusion-webui (started with `--api`), usually on the owner's own GPU.
  *
- * - Sizes: SD works in multiples of 8 (the latent is 1/8 of the image). Sizes the user gives are rounded
- *   to the nearest multiple of 8; sizes we derive (from an aspect ratio or the default) are multiples of 64
- *   where that keeps the aspect ratio label, else of 8. 64..2048 px a side. With nothing asked the image is
- *   `defaultSide` square (512, SD 1.5's native size; set 1024 for SDXL checkpoints); an aspect ratio alone
- *   keeps about that area. When both width and height are given they win over the aspect ratio.
+ * - Sizes: see `stableDiffusionSize` (multiples of 8, 64..2048 px a side). With nothing asked the image is
+ *   `defaultSide` square (512, SD 1.5's native size; set 1024 for SDXL checkpoints).
  * - Styles: the webui has no style presets (its `styles` field names the owner's saved prompt styles), so a
- *   preset is folded into the prompt as a short suffix, e.g. `a cat` + anime -> `a cat, anime style`.
+ *   preset is folded into the prompt as a short suffix (`promptWithStyle`).
  * - Prompt length: the webui has no hard cap (long prompts are split into 75-token chunks); 10,000 characters
  *   keeps requests and logs sane.
  * - Time-outs: a generation on a local GPU can take minutes, so it gets `generateTimeoutMs` (300 s by
@@ -72,50 +71,23 @@ export interface Automatic1111Progress {
 }
 
 const LABEL = 'The Stable Diffusion server';
-const MIN_SIDE = 64;
-const MAX_SIDE = 2048;
-const SIZE_MESSAGE = `Stable Diffusion (AUTOMATIC1111) makes images from ${MIN_SIDE} to ${MAX_SIDE} px a side.`;
+const SIZE_MESSAGE = `Stable Diffusion (AUTOMATIC1111) makes images from ${SD_MIN_SIDE} to ${SD_MAX_SIDE} px a side.`;
 const DEFAULT_PROGRESS_TIMEOUT_MS = 2000;
 const PROGRESS_MAX_BYTES = 256 * 1024;
-
-/** What each Stability style preset means as words in a prompt. */
-const STYLE_SUFFIX: Record<StylePreset, string> = {
-	'3d-model': '3d model render',
-	'analog-film': 'analog film photo',
-	anime: 'anime style',
-	cinematic: 'cinematic still',
-	'comic-book': 'comic book style',
-	'digital-art': 'digital art',
-	enhance: 'highly detailed',
-	'fantasy-art': 'fantasy art',
-	isometric: 'isometric view',
-	'line-art': 'line art',
-	'low-poly': 'low poly',
-	'modeling-compound': 'clay model',
-	'neon-punk': 'neon punk style',
-	origami: 'origami paper art',
-	photographic: 'photograph',
-	'pixel-art': 'pixel art',
-	'tile-texture': 'seamless tileable texture'
-};
-
-/** The prompt sent to the web UI: the style preset, if any, folded in as a suffix. */
-export function promptWithStyle(prompt: string, style: StylePreset | undefined): string {
-	return style ? `${prompt}, ${STYLE_SUFFIX[style]}` : prompt;
-}
 
 type Decoded = { ok: true; data: Buffer; info: unknown } | GenerationFailure;
 
 export class Automatic1111Provider implements ImageProvider {
 	public readonly name = 'automatic1111' as const;
 	public readonly model = 'stable-diffusion-webui';
+	public readonly supports: ProviderSupport = { imageToImage: true, upscale: true };
 	public readonly limits: ProviderLimits = {
 		maxPromptLength: 10_000,
-		input: { minSide: MIN_SIDE, maxSide: MAX_SIDE, maxPixels: 4_194_304 },
+		input: { minSide: SD_MIN_SIDE, maxSide: SD_MAX_SIDE, maxPixels: 4_194_304 },
 		// Upscaled 2x: at most 4096 px a side and 16 MP out.
-		upscaleInput: { minSide: MIN_SIDE, maxSide: MAX_SIDE, maxPixels: 4_194_304 },
+		upscaleInput: { minSide: SD_MIN_SIDE, maxSide: SD_MAX_SIDE, maxPixels: 4_194_304 },
 		// A 2x upscale of a 2048 px side.
-		maxOutputPixels: (2 * MAX_SIDE) ** 2
+		maxOutputPixels: (2 * SD_MAX_SIDE) ** 2
 	};
 
 	readonly #options: Automatic1111ProviderOptions;
@@ -139,7 +111,7 @@ export class Automatic1111Provider implements ImageProvider {
 		const encoded = credentials === undefined ? undefined : Buffer.from(credentials, 'utf8').toString('base64');
 		this.#authorization = encoded === undefined ? undefined : `Basic ${encoded}`;
 		this.#secrets = [password, encoded].filter((secret): secret is string => typeof secret === 'string' && secret.length > 0);
-		this.#defaultSide = Math.min(MAX_SIDE, Math.max(MIN_SIDE, Math.round((options.defaultSide ?? 512) / 64) * 64));
+		this.#defaultSide = sdDefaultSide(options.defaultSide);
 		this.#progressTimeoutMs = options.progressTimeoutMs ?? DEFAULT_PROGRESS_TIMEOUT_MS;
 		const { http } = options;
 		this.#http = new HttpClient({
@@ -157,27 +129,7 @@ export class Automatic1111Provider implements ImageProvider {
 	}
 
 	public resolveSize(asked: { width?: number; height?: number; aspectRatio?: AspectRatio }): Dimensions | string {
-		const { width, height, aspectRatio } = asked;
-		for (const side of [width, height]) {
-			if (side !== undefined && !(Number.isFinite(side) && side >= MIN_SIDE && side <= MAX_SIDE)) return SIZE_MESSAGE;
-		}
-		if (width !== undefined && height !== undefined) return dimensions(snap(width, 8), snap(height, 8));
-		const ratio = aspectRatio ? ratioOf(aspectRatio) : 1;
-		let w: number;
-		let h: number;
-		if (width !== undefined) [w, h] = [width, width / ratio];
-		else if (height !== undefined) [w, h] = [height * ratio, height];
-		else [w, h] = [this.#defaultSide * Math.sqrt(ratio), this.#defaultSide / Math.sqrt(ratio)];
-		// Keep the ratio inside the box (a 2048 px width at 9:21 would need a 4779 px height).
-		const down = Math.min(1, MAX_SIDE / Math.max(w, h));
-		[w, h] = [w * down, h * down];
-		const up = Math.max(1, MIN_SIDE / Math.min(w, h));
-		[w, h] = [w * up, h * up];
-		const label = nearestAspectRatio(w, h);
-		const given = down === 1 && up === 1 ? (width !== undefined ? 'width' : height !== undefined ? 'height' : null) : null;
-		const coarse: [number, number] = [given === 'width' ? snap(w, 8) : snap(w, 64), given === 'height' ? snap(h, 8) : snap(h, 64)];
-		if (nearestAspectRatio(...coarse) === label) return dimensions(...coarse);
-		return dimensions(snap(w, 8), snap(h, 8));
+		return stableDiffusionSize(asked, this.#defaultSide, SIZE_MESSAGE);
 	}
 
 	public async textToImage(request: ProviderTextToImage, call: ProviderCall): Promise<GenerationResult> {
@@ -195,8 +147,8 @@ export class Automatic1111Provider implements ImageProvider {
 			...this.#common(request),
 			init_images: [request.image.data.toString('base64')],
 			denoising_strength: Math.min(1, Math.max(0, request.strength)),
-			width: snap(request.image.width, 8),
-			height: snap(request.image.height, 8)
+			width: snapSide(request.image.width, 8),
+			height: snapSide(request.image.height, 8)
 		});
 		return this.#generate('/sdapi/v1/img2img', payload, request.seed, call);
 	}
@@ -234,7 +186,7 @@ export class Automatic1111Provider implements ImageProvider {
 			});
 			const body = await readCapped(response.body as AsyncIterable<Buffer> & { destroy(): unknown }, PROGRESS_MAX_BYTES);
 			if (response.statusCode !== 200 || !body) return null;
-			return parseProgress(parseJson(body));
+			return parseProgress(parseJsonBody(body));
 		} catch {
 			return null;
 		}
@@ -287,7 +239,7 @@ export class Automatic1111Provider implements ImageProvider {
 		if (!outcome.ok) return this.#redact(outcome.failure);
 		const { response } = outcome;
 		if (response.status < 200 || response.status > 299) return this.#redact(this.#statusFailure(response));
-		const parsed = parseJson(response.body) as { images?: unknown; image?: unknown; info?: unknown } | undefined;
+		const parsed = parseJsonBody(response.body) as { images?: unknown; image?: unknown; info?: unknown } | undefined;
 		if (!parsed || typeof parsed !== 'object') return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
 		const base64 = field === 'images' ? (Array.isArray(parsed.images) ? (parsed.images[0] as unknown) : undefined) : parsed.image;
 		if (typeof base64 !== 'string' || base64.length === 0) return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
@@ -344,29 +296,6 @@ function parseHost(host: string): { origin: string; basePath: string; username?:
 		username: url.username ? decodeURIComponent(url.username) : undefined,
 		password: url.password ? decodeURIComponent(url.password) : undefined
 	};
-}
-
-function ratioOf(aspectRatio: AspectRatio): number {
-	const [w, h] = aspectRatio.split(':').map(Number) as [number, number];
-	return w / h;
-}
-
-/** The nearest multiple of `step`, within MIN_SIDE..MAX_SIDE (both multiples of 64). */
-function snap(value: number, step: number): number {
-	return Math.min(MAX_SIDE, Math.max(MIN_SIDE, Math.round(value / step) * step));
-}
-
-function dimensions(width: number, height: number): Dimensions {
-	return { width, height, aspectRatio: nearestAspectRatio(width, height) };
-}
-
-/** The JSON in a body, or undefined; the text exists only during the parse. */
-function parseJson(body: Buffer): unknown {
-	try {
-		return JSON.parse(body.toString('utf8')) as unknown;
-	} catch {
-		return undefined;
-	}
 }
 
 function stripDataUrl(base64: string): string {

@@ -34,7 +34,10 @@ export function failureFromResponse(response: HttpResponse, providerLabel: strin
 	}
 }
 
-/** A short, printable summary of a JSON error body: `name: first error` (Stability: `{ name, errors[] }` or `{ name, message }`). */
+/**
+ * A short, printable summary of a JSON error body: `name: first error` (Stability: `{ name, errors[] }` or
+ * `{ name, message }`; OpenAI and ComfyUI: `{ error: { message } }`).
+ */
 export function errorDetail(body: Buffer): string {
 	if (body.length === 0 || body.length > 64 * 1024) return '';
 	try {
@@ -45,19 +48,28 @@ export function errorDetail(body: Buffer): string {
 			detail?: unknown;
 			error?: unknown;
 		};
-		const first = Array.isArray(parsed.errors) ? parsed.errors[0] : (parsed.message ?? parsed.detail ?? parsed.error);
+		// OpenAI and ComfyUI nest theirs: `{ error: { message, ... } }`.
+		const nested = parsed.error && typeof parsed.error === 'object' ? (parsed.error as { message?: unknown }).message : undefined;
+		const first = Array.isArray(parsed.errors) ? parsed.errors[0] : (parsed.message ?? parsed.detail ?? nested ?? parsed.error);
 		const text = [parsed.name, first].filter((part) => typeof part === 'string' && part.length > 0).join(': ');
-		return sanitize(text);
+		return printableSummary(text);
 	} catch {
 		return '';
 	}
 }
 
-function sanitize(text: string): string {
-	// Printable characters only, and short: this may end up in a Discord reply.
+/** A provider's own words, made safe for a reply: printable characters only, one line, at most `max` characters. */
+export function printableSummary(text: string, max = 200): string {
 	const printable = text
 		.replace(/[^\p{L}\p{N}\p{P}\p{Zs}]/gu, ' ')
 		.replace(/\s+/g, ' ')
 		.trim();
-	return printable.length > 200 ? `${printable.slice(0, 197)}...` : printable;
+	return printable.length > max ? `${printable.slice(0, max - 3)}...` : printable;
+}
+
+/** The failure with every secret in its message masked: a server may echo what it was sent (a key, a header). */
+export function withoutSecrets(failure: GenerationFailure, secrets: readonly string[]): GenerationFailure {
+	let message = failure.message;
+	for (const secret of secrets) if (secret.length > 0 && message.includes(secret)) message = message.split(secret).join('[redacted]');
+	return message === failure.message ? failure : { ...failure, message };
 }

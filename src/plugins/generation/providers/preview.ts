@@ -5,12 +5,14 @@ import {
 	ASPECT_RATIOS,
 	MAX_SEED,
 	nearestAspectRatio,
+	ratioOf,
 	type AspectRatio,
 	type Dimensions,
 	type ImageProvider,
 	type ProviderCall,
 	type ProviderImageToImage,
 	type ProviderLimits,
+	type ProviderSupport,
 	type ProviderTextToImage,
 	type ProviderUpscale
 } from '../requests.js';
@@ -38,6 +40,7 @@ const PNG_OPTIONS: sharp.PngOptions = { compressionLevel: 4, adaptiveFiltering: 
 export class PreviewProvider implements ImageProvider {
 	public readonly name = 'preview' as const;
 	public readonly model = 'preview';
+	public readonly supports: ProviderSupport = { imageToImage: true, upscale: true };
 	public readonly limits: ProviderLimits = {
 		maxPromptLength: 10_000,
 		input: { minSide: MIN_SIDE, maxSide: MAX_SIDE, maxPixels: MAX_INPUT_PIXELS },
@@ -167,11 +170,6 @@ function done(data: Buffer, width: number, height: number, seed: number): Genera
 function pickSeed(seed: number | undefined): number | null {
 	if (seed === undefined || seed === 0) return randomInt(1, MAX_SEED + 1);
 	return Number.isInteger(seed) && seed >= 1 && seed <= MAX_SEED ? seed : null;
-}
-
-function ratioOf(aspectRatio: AspectRatio): number {
-	const [w, h] = aspectRatio.split(':').map(Number) as [number, number];
-	return w / h;
 }
 
 function side(value: number): number {

@@ -12,10 +12,11 @@ import {
 	type ProviderCall,
 	type ProviderImageToImage,
 	type ProviderLimits,
+	type ProviderSupport,
 	type ProviderTextToImage,
 	type ProviderUpscale
 } from '../requests.js';
-import { failureFromResponse } from './httpFailures.js';
+import { failureFromResponse, withoutSecrets } from './httpFailures.js';
 import { requestLimits, type ProviderHttpSettings } from './ProviderSettings.js';
 
 export interface StabilityProviderOptions {
@@ -86,6 +87,7 @@ export class StabilityProvider implements ImageProvider {
 	public readonly name = 'stability' as const;
 	public readonly model: string;
 	public readonly limits: ProviderLimits;
+	public readonly supports: ProviderSupport = { imageToImage: true, upscale: true };
 	readonly #options: StabilityProviderOptions;
 	readonly #http: HttpClient;
 	readonly #prefix: string;
@@ -313,9 +315,7 @@ export class StabilityProvider implements ImageProvider {
 
 	/** The provider's error text is passed on for 400/422: make sure it never carries our key back. */
 	#scrub(failure: GenerationFailure): GenerationFailure {
-		const key = this.#options.apiKey;
-		if (!key || !failure.message.includes(key)) return failure;
-		return { ...failure, message: failure.message.split(key).join('[redacted]') };
+		return withoutSecrets(failure, [this.#options.apiKey]);
 	}
 
 	#isSdxl(): boolean {
