@@ -73,7 +73,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 
 	const draft: ConfigDraft = {
 		storage: {},
-		generation: { stability: {}, automatic1111: {}, http: {} },
+		generation: { stability: {}, automatic1111: {}, comfyui: {}, openai: {}, http: {} },
 		ownerIds: [],
 		logLevel: 'info',
 		secrets: []

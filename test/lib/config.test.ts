@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
@@ -53,7 +53,7 @@ describe('loadConfig defaults', () => {
 			expect(config).toEqual({
 				storage: { storageRoot: join(dir, 'shared') },
 				ownerIds: [],
-				generation: { stability: {}, automatic1111: {}, http: {} },
+				generation: { stability: {}, automatic1111: {}, comfyui: {}, openai: {}, http: {} },
 				secrets: [],
 				logLevel: 'info'
 			});
@@ -358,7 +358,7 @@ describe('generation variables', () => {
 			GENERATION_CONCURRENCY: '0',
 			A1111_AUTH: 'no-colon-secret'
 		});
-		expect(error.message).toContain('- IMAGE_PROVIDER: expected stability, automatic1111 or preview (got "midjourney")');
+		expect(error.message).toContain('- IMAGE_PROVIDER: expected stability, automatic1111, comfyui, openai or preview (got "midjourney")');
 		expect(error.message).toContain('- STABILITY_MODEL: expected one of core, ultra');
 		expect(error.message).toContain('- STABILITY_API: expected v2beta (current) or v1 (engines)');
 		expect(error.message).toContain('- GENERATION_CONCURRENCY: expected a whole number of requests, 1 or more');
@@ -383,5 +383,85 @@ describe('a PostgreSQL ledger URI', () => {
 		expect(error.message).toContain('postgres://bot:***@db host/imagine');
 		expect(error.message).not.toContain('hunter2-secret');
 		expect(error.message).toContain('- QUOTA_LEDGER_POOL_SIZE: expected a whole number of connections from 1 to 50 (got "500")');
+describe('ComfyUI and OpenAI variables', () => {
+	const workflow = {
+		'1': { class_type: 'LoadImage', inputs: { image: '{{image}}' } },
+		'2': { class_type: 'SaveImage', inputs: { filename_prefix: 'x', images: ['1', 0] } }
+	};
+
+	function workflowFolder(files: Record<string, unknown>): string {
+		const folder = join(dir, 'workflows');
+		mkdirSync(folder, { recursive: true });
+		for (const [name, content] of Object.entries(files)) writeFileSync(join(folder, name), JSON.stringify(content));
+		return folder;
+	}
+
+	it("map onto the plugin's comfyui and openai options; headers, the key and a URL password are secrets", () => {
+		const folder = workflowFolder({ 'upscale.json': workflow });
+		const config = load({
+			IMAGE_PROVIDER: 'ComfyUI',
+			COMFYUI_URL: 'http://artist:pa55word@gpu-box:8188/',
+			COMFYUI_CHECKPOINT: 'sdxl/juggernaut XL.safetensors',
+			COMFYUI_WORKFLOWS: folder,
+			COMFYUI_HEADERS: '{"X-Proxy-Token":"proxy-token-value-123","CF-Access-Client-Id":"client-id-value"}',
+			OPENAI_API_KEY: apiKey,
+			OPENAI_BASE_URL: 'https://my-resource.openai.azure.com/openai/v1/',
+			OPENAI_IMAGE_MODEL: 'dall-e-3'
+		});
+		expect(config.generation).toMatchObject({
+			provider: 'comfyui',
+			comfyui: {
+				url: 'http://artist:pa55word@gpu-box:8188',
+				checkpoint: 'sdxl/juggernaut XL.safetensors',
+				workflowsDir: folder,
+				headers: { 'X-Proxy-Token': 'proxy-token-value-123', 'CF-Access-Client-Id': 'client-id-value' }
+			},
+			openai: { apiKey, baseUrl: 'https://my-resource.openai.azure.com/openai/v1', model: 'dall-e-3' }
+		});
+		expect(config.secrets).toEqual(expect.arrayContaining([apiKey, 'proxy-token-value-123', 'client-id-value', 'pa55word']));
+		expect(load({ IMAGE_PROVIDER: 'openai' }).generation.provider).toBe('openai');
+	});
+
+	it.each([
+		['COMFYUI_URL', 'gpu-box:8188', '- COMFYUI_URL: expected an http(s) URL such as http://127.0.0.1:8188 (got "gpu-box:8188")'],
+		[
+			'OPENAI_BASE_URL',
+			'api.openai.com/v1',
+			'- OPENAI_BASE_URL: expected an http(s) URL such as https://api.openai.com/v1 (got "api.openai.com/v1")'
+		],
+		['OPENAI_IMAGE_MODEL', 'gpt image', '- OPENAI_IMAGE_MODEL: expected a model name such as gpt-image-1 or dall-e-3 (got "gpt image")'],
+		['OPENAI_API_KEY', 'sk-one two', '- OPENAI_API_KEY: expected the API key alone, without spaces (got a value of 10 characters)']
+	])('%s=%s', (name, value, line) => {
+		const error = configError({ [name]: value });
+		expect(error.problems).toEqual([line]);
+	});
+
+	it('COMFYUI_HEADERS that is not JSON, or holds a header that cannot be sent, is refused without printing it', () => {
+		const notJson = configError({ COMFYUI_HEADERS: "{'X-Proxy-Token': 'tok-secret-value'}" });
+		expect(notJson.problems).toEqual([
+			'- COMFYUI_HEADERS: expected JSON like {"X-Proxy-Token":"..."}, but it does not parse (got a value of 37 characters)'
+		]);
+		const twoLines = configError({ COMFYUI_HEADERS: '{"X-Proxy-Token":"tok-secret-value\\r\\nHost: evil"}' });
+		expect(twoLines.problems).toEqual([
+			expect.stringMatching(/^- COMFYUI_HEADERS: the value of X-Proxy-Token must be one line \(got a value of \d+ characters\)$/)
+		]);
+		const notObject = configError({ COMFYUI_HEADERS: '["tok-secret-value"]' });
+		expect(notObject.message).toContain('- COMFYUI_HEADERS: expected an object of header names and values');
+		for (const error of [notJson, twoLines, notObject]) expect(error.message).not.toContain('tok-secret-value');
+	});
+
+	it('COMFYUI_WORKFLOWS: a folder that is not there, or a file without the placeholders, names the file', () => {
+		const missing = configError({ COMFYUI_WORKFLOWS: join(dir, 'nowhere'), MAX_USER_STORAGE_MB: 'lots' });
+		expect(missing.problems).toHaveLength(2);
+		expect(missing.message).toMatch(
+			/^- COMFYUI_WORKFLOWS: expected a folder of ComfyUI workflows \(API format\), but the folder .*nowhere cannot be read \(ENOENT\) \(got ".*nowhere"\)$/m
+		);
+
+		const folder = workflowFolder({ 'text-to-image.json': workflow });
+		const lacking = configError({ COMFYUI_WORKFLOWS: folder });
+		expect(lacking.problems).toEqual([
+			expect.stringContaining(`${join(folder, 'text-to-image.json')}: uses {{image}}, which text-to-image workflows do not fill`)
+		]);
+		expect(lacking.message).toContain('lacks the placeholder {{seed}}');
 	});
 });

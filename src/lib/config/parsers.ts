@@ -1,4 +1,7 @@
+import { resolve } from 'node:path';
 import { z } from 'zod';
+import { extraHeaderProblems } from '../../plugins/generation/http/extraHeaders.js';
+import { loadWorkflowFolder, WorkflowError } from '../../plugins/generation/providers/comfyui/workflows.js';
 import { snowflakeSchema } from '../../plugins/storage/options.js';
 
 /**
@@ -94,4 +97,46 @@ export function jsonOf<T extends z.ZodType>(schema: T, example: string) {
 			}
 		})
 		.pipe(schema);
+}
+
+/** A JSON object of extra headers. Unlike `jsonOf`, a parse error does not quote the text: it holds a proxy's secret. */
+export const extraHeadersJson = z.string().transform((raw, ctx) => {
+	let parsed: unknown;
+	try {
+		parsed = JSON.parse(raw);
+	} catch {
+		ctx.addIssue({ code: 'custom', message: 'expected JSON like {"X-Proxy-Token":"..."}, but it does not parse' });
+		return z.NEVER;
+	}
+	const problems = extraHeaderProblems(parsed);
+	for (const message of problems) ctx.addIssue({ code: 'custom', message });
+	return problems.length > 0 ? z.NEVER : (parsed as Record<string, string>);
+});
+
+/**
+ * A folder of ComfyUI workflows, read and checked now (the folder, each file's JSON, format and placeholders), so
+ * a broken one stops start-up with the file and the reason; the generation plugin reads the same files when it
+ * starts. The value is the folder's absolute path.
+ */
+export const workflowFolder = z
+	.string()
+	.trim()
+	.transform((raw, ctx) => {
+		try {
+			loadWorkflowFolder(raw);
+			return resolve(raw);
+		} catch (error) {
+			if (!(error instanceof WorkflowError)) throw error;
+			ctx.addIssue({ code: 'custom', message: `expected a folder of ComfyUI workflows (API format), but ${error.message}` });
+			return z.NEVER;
+		}
+	});
+
+/** The password of a URL with credentials (http://user:password@host), to keep it out of logs; undefined without one. */
+export function passwordIn(url: string): string | undefined {
+	try {
+		return decodeURIComponent(new URL(url).password) || undefined;
+	} catch {
+		return undefined;
+	}
 }

@@ -1,7 +1,18 @@
 import { z } from 'zod';
 import type { GenerationOptions } from '../../plugins/generation/options.js';
 import { ledgerUriSchema, roleTierSchema, type StorageOptions } from '../../plugins/storage/options.js';
-import { httpUrl, jsonOf, oneOf, positiveNumber, secret, snowflakeList, wholeNumber } from './parsers.js';
+import {
+	extraHeadersJson,
+	httpUrl,
+	jsonOf,
+	oneOf,
+	passwordIn,
+	positiveNumber,
+	secret,
+	snowflakeList,
+	wholeNumber,
+	workflowFolder
+} from './parsers.js';
 
 /** Log levels accepted in LOG_LEVEL, quietest last. */
 export const logLevelNames = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -13,6 +24,8 @@ export interface ConfigDraft {
 	generation: GenerationOptions & {
 		stability: NonNullable<GenerationOptions['stability']>;
 		automatic1111: NonNullable<GenerationOptions['automatic1111']>;
+		comfyui: NonNullable<GenerationOptions['comfyui']>;
+		openai: NonNullable<GenerationOptions['openai']>;
 		http: NonNullable<GenerationOptions['http']>;
 	};
 	ownerIds: string[];
@@ -219,9 +232,12 @@ export const configVariables: readonly ConfigVariable[] = [
 	variable({
 		name: 'IMAGE_PROVIDER',
 		group: 'Generation',
-		description: '`stability`, `automatic1111` or `preview` (offline placeholders).',
+		description: '`stability`, `automatic1111`, `comfyui`, `openai` or `preview` (offline placeholders). See Providers.',
 		documentedDefault: '`stability` with a key, else `preview`',
-		parse: oneOf(['stability', 'automatic1111', 'preview'], 'expected stability, automatic1111 or preview'),
+		parse: oneOf(
+			['stability', 'automatic1111', 'comfyui', 'openai', 'preview'],
+			'expected stability, automatic1111, comfyui, openai or preview'
+		),
 		option: 'generation.provider'
 	}),
 	variable({
@@ -240,7 +256,7 @@ export const configVariables: readonly ConfigVariable[] = [
 	variable({
 		name: 'API_HOST',
 		group: 'Generation',
-		description: 'Base URL of the image API of the provider chosen.',
+		description: 'Base URL of the Stability or AUTOMATIC1111 API, whichever is chosen (ComfyUI and OpenAI have their own below).',
 		documentedDefault: '`https://api.stability.ai`, `http://127.0.0.1:7860` for automatic1111',
 		parse: httpUrl('https://api.stability.ai'),
 		apply: (draft, value, values) => {
@@ -293,6 +309,79 @@ export const configVariables: readonly ConfigVariable[] = [
 		}
 	}),
 	variable({
+		name: 'COMFYUI_URL',
+		group: 'Generation',
+		description: "ComfyUI's address (`user:password@` in it becomes HTTP Basic auth).",
+		documentedDefault: '`http://127.0.0.1:8188`',
+		parse: httpUrl('http://127.0.0.1:8188'),
+		option: 'generation.comfyui.url',
+		apply: (draft, value) => {
+			const password = passwordIn(value);
+			if (password) draft.secrets.push(password);
+		}
+	}),
+	variable({
+		name: 'COMFYUI_CHECKPOINT',
+		group: 'Generation',
+		description: "The checkpoint file (in ComfyUI's `models/checkpoints`) the default workflows load: their `{{checkpoint}}`.",
+		documentedDefault: '`v1-5-pruned-emaonly.safetensors`',
+		parse: z
+			.string()
+			.trim()
+			.regex(/^[^\r\n\0]{1,500}$/, 'expected a checkpoint file name such as v1-5-pruned-emaonly.safetensors'),
+		option: 'generation.comfyui.checkpoint'
+	}),
+	variable({
+		name: 'COMFYUI_WORKFLOWS',
+		group: 'Generation',
+		description:
+			'A folder with your own `text-to-image.json`, `image-to-image.json` and/or `upscale.json` (ComfyUI API format, with placeholders; see ComfyUI workflows), each replacing the default of its kind. Checked at start-up.',
+		documentedDefault: '(the shipped workflows)',
+		parse: workflowFolder,
+		option: 'generation.comfyui.workflowsDir'
+	}),
+	variable({
+		name: 'COMFYUI_HEADERS',
+		group: 'Generation',
+		description:
+			'JSON of extra headers for every ComfyUI request and its websocket, for a proxy\'s auth: `{"X-Proxy-Token":"..."}`. Never logged.',
+		documentedDefault: '(none)',
+		secret: true,
+		parse: extraHeadersJson,
+		option: 'generation.comfyui.headers',
+		apply: (draft, value) => draft.secrets.push(...Object.values(value))
+	}),
+	variable({
+		name: 'OPENAI_API_KEY',
+		group: 'Generation',
+		description: 'OpenAI key: required for api.openai.com; an OpenAI-compatible server elsewhere may need none. Never logged.',
+		documentedDefault: '(none)',
+		secret: true,
+		parse: secret('expected the API key alone, without spaces'),
+		option: 'generation.openai.apiKey',
+		apply: (draft, value) => draft.secrets.push(value)
+	}),
+	variable({
+		name: 'OPENAI_BASE_URL',
+		group: 'Generation',
+		description:
+			"Includes the version path, as the official SDK's does. Azure OpenAI: `https://<resource>.openai.azure.com/openai/v1`; or a compatible server's URL.",
+		documentedDefault: '`https://api.openai.com/v1`',
+		parse: httpUrl('https://api.openai.com/v1'),
+		option: 'generation.openai.baseUrl'
+	}),
+	variable({
+		name: 'OPENAI_IMAGE_MODEL',
+		group: 'Generation',
+		description: "`gpt-image-1` (or another `gpt-image-*`), `dall-e-3`, `dall-e-2`, or a compatible server's model name.",
+		documentedDefault: '`gpt-image-1`',
+		parse: z
+			.string()
+			.trim()
+			.regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$/, 'expected a model name such as gpt-image-1 or dall-e-3'),
+		option: 'generation.openai.model'
+	}),
+	variable({
 		name: 'GENERATION_CONCURRENCY',
 		group: 'Generation',
 		description: 'Provider requests in flight at once; more wait in a queue users can see.',
@@ -303,8 +392,8 @@ export const configVariables: readonly ConfigVariable[] = [
 	variable({
 		name: 'GENERATION_TIMEOUT_SECONDS',
 		group: 'Generation',
-		description: `Seconds a generation may take to start answering (at most ${MAX_GENERATION_TIMEOUT_SECONDS}).`,
-		documentedDefault: '`90` for Stability, `300` for AUTOMATIC1111',
+		description: `Seconds a generation may take to start answering (at most ${MAX_GENERATION_TIMEOUT_SECONDS}); for ComfyUI, the longest silence of its queue and progress.`,
+		documentedDefault: '`90` for Stability, `180` for OpenAI, `300` for AUTOMATIC1111 and ComfyUI',
 		parse: positiveNumber(
 			`expected a number of seconds above 0, at most ${MAX_GENERATION_TIMEOUT_SECONDS}`,
 			MAX_GENERATION_TIMEOUT_SECONDS
