@@ -1,5 +1,5 @@
 import type { Services } from '../lib/services.js';
-import type { JobFailure } from '../plugins/generation/ImageJobs.js';
+import type { JobFailure, JobStatus } from '../plugins/generation/ImageJobs.js';
 import type { StorageFailure } from '../plugins/storage/StorageResult.js';
 import { ExitCode, exitCodeOf } from './exitCodes.js';
 import { formatBytes, formatImages, formatLimitsSource, formatReconcile, formatReport, formatStatus } from './format.js';
@@ -82,9 +82,11 @@ const generate: CliCommand = {
 	synopsis: 'generate --user ID --prompt TEXT [--style S] [--seed N] [options]',
 	description: [
 		"Runs the bot's generation job: reserves the user's quota (atomically, before any paid call), asks the configured provider " +
-			'(IMAGE_PROVIDER; the offline `preview` needs no key), stores the image with its metadata and charges the daily allowance. ' +
-			'A failure or Ctrl+C refunds the reservation and stores nothing.',
-		'With --json: { ok: true, image: { id, path, bytes, ... }, status } or { ok: false, reason, message }. ' +
+			'(IMAGE_PROVIDER: stability, automatic1111, comfyui, openai; the offline `preview` needs no key), stores the image with its ' +
+			'metadata and charges the daily allowance. A failure or Ctrl+C refunds the reservation and stores nothing (a ComfyUI prompt ' +
+			'is taken off its queue).',
+		'With --json: { ok: true, image: { id, path, bytes, ..., unusedInputs?, usage? }, status } or { ok: false, reason, message }; ' +
+			'unusedInputs lists what the provider could not use (OpenAI: seed, negativePrompt), usage its token counts. ' +
 			'Exit code 3 when a quota denies it (DAILY_LIMIT, USER_QUOTA, GLOBAL_QUOTA), 4 when the provider fails, 2 for invalid input.'
 	],
 	options: {
@@ -126,27 +128,48 @@ const generate: CliCommand = {
 					temp,
 					request,
 					...(io.signal ? { signal: io.signal } : {}),
-					onStatus: (state) =>
-						progress.update(
-							state.state === 'queued' ? `queued (position ${state.position})` : state.state === 'generating' ? 'generating' : 'saving'
-						)
+					onStatus: (state) => progress.update(statusLine(state))
 				})
 			);
 			if (!result.ok) return failed(result);
 			if (!result.stored || !result.status) throw new Error('the generation job ran without storage');
-			const { width, height, seed, provider, model, preview } = result.image;
-			const image = { ...result.stored, width, height, seed, provider, model, preview };
+			const { width, height, seed, provider, model, preview, unusedInputs, usage } = result.image;
+			const image = {
+				...result.stored,
+				width,
+				height,
+				seed,
+				provider,
+				model,
+				preview,
+				...(unusedInputs?.length ? { unusedInputs } : {}),
+				...(usage ? { usage } : {})
+			};
 			const { daily } = result.status;
+			const seedText = unusedInputs?.includes('seed') ? 'no seed' : `seed ${seed}`;
 			const text = [
-				`Saved image ${image.id} for user ${userId}: ${formatBytes(image.bytes)}, ${width}x${height}, seed ${seed}, ${provider}/${model}` +
+				`Saved image ${image.id} for user ${userId}: ${formatBytes(image.bytes)}, ${width}x${height}, ${seedText}, ${provider}/${model}` +
 					(preview ? ' (offline preview placeholder, not AI-generated)' : ''),
 				`  ${image.path}`,
+				...(unusedInputs?.length ? [`Not used by ${provider}: ${unusedInputs.join(', ')}.`] : []),
 				`Today: ${daily.used} of ${daily.limit} generations used, ${daily.remaining} left.`
 			].join('\n');
 			return succeeded({ ok: true, image, status: result.status }, text);
 		};
 	}
 };
+
+/** The progress line of a job: its queue place, its steps while it generates (ComfyUI), saving. */
+function statusLine(status: JobStatus): string {
+	switch (status.state) {
+		case 'queued':
+			return `queued (position ${status.position})`;
+		case 'generating':
+			return status.progress ? `generating (step ${status.progress.value}/${status.progress.max})` : 'generating';
+		case 'saving':
+			return 'saving';
+	}
+}
 
 const images: CliCommand = {
 	name: 'images',

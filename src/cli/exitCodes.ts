@@ -18,6 +18,7 @@ const byReason: Readonly<Record<string, ExitCode>> = {
 	USER_QUOTA: ExitCode.QuotaDenied,
 	GLOBAL_QUOTA: ExitCode.QuotaDenied,
 	NOT_CONFIGURED: ExitCode.ProviderFailure,
+	UNSUPPORTED: ExitCode.ProviderFailure,
 	CONTENT_FILTERED: ExitCode.ProviderFailure,
 	RATE_LIMITED: ExitCode.ProviderFailure,
 	AUTH: ExitCode.ProviderFailure,

@@ -62,7 +62,8 @@ export class ImagesCommand extends Subcommand {
 			data: found.data,
 			owner: { id: requester.id, name: requester.name, avatarUrl: requester.avatarUrl },
 			attachmentLimit: attachmentLimitOf(interaction),
-			heading: 'From the gallery'
+			heading: 'From the gallery',
+			supports: this.container.generator.describe().supports
 		});
 		return interaction.editReply({ ...message, allowedMentions: { parse: [] } });
 	}

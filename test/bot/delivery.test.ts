@@ -27,6 +27,13 @@ describe('progress', () => {
 		expect(progressText({ kind: 'image-to-image', prompt: 'x', status: { state: 'saving' }, elapsedMs: 0 })).toBe('**x**\n💾 Saving · 0 s');
 	});
 
+	it("shows the provider's step count while it generates (ComfyUI's sampler steps)", () => {
+		const status = { state: 'generating', startedAt: 0, progress: { value: 12, max: 30 } } as const;
+		expect(progressText({ kind: 'text-to-image', prompt: 'a fox', status, elapsedMs: 14_500 })).toBe(
+			'**a fox**\n🎨 Imagining · step 12/30 · 14 s'
+		);
+	});
+
 	it('edits are throttled: a burst of states becomes one edit showing the latest, and none after stop', async () => {
 		const edits: { content: string; at: number }[] = [];
 		const reporter = new ProgressReporter(

@@ -69,6 +69,7 @@ function details(text: string, overrides: Partial<ImageDetails> = {}): ImageDeta
 		width: 1536,
 		height: 640,
 		preview: false,
+		unusedInputs: [],
 		sourceImageId: null,
 		createdAt: new Date(),
 		mimeType: 'image/png',
@@ -197,6 +198,46 @@ describe('custom ids', () => {
 		}
 		expect(parseGalleryPageId('imagine:page:123456789012345678:-1:prev')).toBeNull();
 		expect(parseGalleryPageId('imagine:page:123456789012345678:1:sideways')).toBeNull();
+	});
+});
+
+describe('what the provider did not use, and cannot do', () => {
+	it('an OpenAI result shows no seed and says which inputs were not applied', async () => {
+		const message = normalize(
+			await buildImageMessage({
+				details: details('a fox', { provider: 'openai', model: 'gpt-image-1', seed: null, unusedInputs: ['seed', 'negativePrompt'] }),
+				data: await samplePng(64, 64),
+				owner: { id: MAX_SNOWFLAKE },
+				attachmentLimit: 10 * 1024 * 1024
+			})
+		);
+		const fields = message.embeds[0]!.fields ?? [];
+		expect(fields.map((field) => field.name)).not.toContain('Seed');
+		expect(fields).toEqual(
+			expect.arrayContaining([
+				{ name: 'Avoid (not used)', value: expect.any(String) },
+				{ name: 'Provider', value: 'OpenAI · gpt-image-1', inline: true },
+				{ name: 'Not used', value: 'The seed and the negative prompt had no effect: OpenAI does not take them.' }
+			])
+		);
+	});
+
+	it('buttons the provider cannot serve are left out (OpenAI: no Upscale; dall-e-3: no Vary either)', async () => {
+		const actions = async (supports: { imageToImage: boolean; upscale: boolean }) => {
+			const message = normalize(
+				await buildImageMessage({
+					details: details('a fox'),
+					data: await samplePng(64, 64),
+					owner: { id: MAX_SNOWFLAKE },
+					attachmentLimit: 10 * 1024 * 1024,
+					supports
+				})
+			);
+			return message.components[0]!.components.map((button) => parseResultButtonId(button.custom_id!)?.action);
+		};
+		expect(await actions({ imageToImage: true, upscale: true })).toEqual(['upscale', 'reroll', 'vary', 'delete']);
+		expect(await actions({ imageToImage: true, upscale: false })).toEqual(['reroll', 'vary', 'delete']);
+		expect(await actions({ imageToImage: false, upscale: false })).toEqual(['reroll', 'delete']);
 	});
 });
 

@@ -114,7 +114,8 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 		data: result.image.data,
 		owner: { id: requester.id, name: requester.name, avatarUrl: requester.avatarUrl },
 		status: result.status,
-		attachmentLimit: attachmentLimitOf(interaction)
+		attachmentLimit: attachmentLimitOf(interaction),
+		supports: container.generator.describe().supports
 	});
 	await deliver(interaction, message, deadline, requester.id);
 }

@@ -12,6 +12,7 @@ const TITLES: Record<string, string> = {
 	TIMEOUT: 'The image service took too long',
 	UNAVAILABLE: 'The image service is unavailable',
 	NOT_CONFIGURED: 'Image generation is off',
+	UNSUPPORTED: 'Not available with this image service',
 	AUTH: 'The image service refused the bot',
 	PROVIDER_ERROR: 'The image could not be made',
 	IO: 'The image could not be saved'

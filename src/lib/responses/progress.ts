@@ -11,7 +11,7 @@ const VERBS: Record<JobKind, string> = {
 
 /**
  * The text of a reply while a job runs, Midjourney style: what is being made, for whom, and its state
- * ("In queue: position 3", "Generating · 12 s", "Saving").
+ * ("In queue: position 3", "Imagining · step 12/30 · 14 s" when the provider counts its steps, "Saving").
  */
 export function progressText(input: { kind: JobKind; prompt?: string | null; status: JobStatus | null; elapsedMs: number }): string {
 	const seconds = Math.max(0, Math.floor(input.elapsedMs / 1000));
@@ -21,9 +21,11 @@ export function progressText(input: { kind: JobKind; prompt?: string | null; sta
 		case 'queued':
 			state = `⏳ In queue: position ${input.status.position} · ${seconds} s`;
 			break;
-		case 'generating':
-			state = `🎨 ${VERBS[input.kind]} · ${seconds} s`;
+		case 'generating': {
+			const progress = input.status.progress;
+			state = `🎨 ${VERBS[input.kind]}${progress ? ` · step ${progress.value}/${progress.max}` : ''} · ${seconds} s`;
 			break;
+		}
 		case 'saving':
 			state = `💾 Saving · ${seconds} s`;
 			break;

@@ -7,6 +7,7 @@ import {
 	type APIEmbedField,
 	type EmbedBuilder
 } from 'discord.js';
+import { PROVIDER_LABELS, type ProviderName, type ProviderSupport, type UnusedInput } from '../../plugins/generation/index.js';
 import type { QuotaStatus } from '../../plugins/storage/index.js';
 import { resultButtonId } from '../discord/customIds.js';
 import type { FittedImage } from '../images/fitAttachment.js';
@@ -30,6 +31,8 @@ export interface ImageMessageInput {
 	attachmentLimit: number;
 	/** A title in place of the default one (e.g. "From your gallery"). */
 	heading?: string;
+	/** What the bot's provider can do now: the buttons it cannot serve (OpenAI's Upscale) are left out. Default: everything. */
+	supports?: ProviderSupport;
 }
 
 export interface ImageMessage {
@@ -47,6 +50,8 @@ const TITLES: Record<ImageDetails['kind'], string> = {
 
 const PREVIEW_NOTE = '**Preview** · an offline placeholder drawn by the bot, not an AI image: no image provider is configured yet.';
 
+const UNUSED_WORDS: Record<UnusedInput, string> = { seed: 'seed', negativePrompt: 'negative prompt', strength: 'strength' };
+
 /**
  * A result: the embed (prompt, style, seed, provider, previews marked as such, a footer like
  * "Today 2/5 · Storage 45.2/500 MB"), the image (re-encoded to fit the upload limit when needed, and the
@@ -61,7 +66,10 @@ export function buildImageMessage(input: ImageMessageInput): ImageMessage {
 	else if (details.kind === 'upscale') description.push('Upscaled to twice the size.');
 
 	const fields: APIEmbedField[] = [];
-	if (details.negativePrompt) fields.push({ name: 'Avoid', value: userText(details.negativePrompt, 1024) });
+	const unused = new Set(details.unusedInputs);
+	if (details.negativePrompt) {
+		fields.push({ name: unused.has('negativePrompt') ? 'Avoid (not used)' : 'Avoid', value: userText(details.negativePrompt, 1024) });
+	}
 	if (details.style) fields.push({ name: 'Style', value: styleLabel(details.style), inline: true });
 	if (details.seed !== null) fields.push({ name: 'Seed', value: `\`${details.seed}\``, inline: true });
 	if (details.strength !== null && details.kind === 'image-to-image') {
@@ -71,6 +79,8 @@ export function buildImageMessage(input: ImageMessageInput): ImageMessage {
 		fields.push({ name: 'Size', value: `${details.width}×${details.height}`, inline: true });
 	}
 	fields.push({ name: 'Provider', value: providerLabel(details), inline: true });
+	// Said plainly, so nobody reuses a seed that meant nothing or wonders why "avoid" was ignored.
+	if (unused.size > 0) fields.push({ name: 'Not used', value: unusedNote([...unused], oneLine(providerName(details.provider), 100)) });
 	if (details.id) fields.push({ name: 'Image id', value: `\`${details.id}\``, inline: true });
 	if (details.createdAt && input.heading) fields.push({ name: 'Created', value: discordTimestamp(details.createdAt, 'f'), inline: true });
 	if (fitted?.reencoded) fields.push({ name: 'Compressed for Discord', value: reencodeNote(fitted, attachmentLimit) ?? '' });
@@ -89,15 +99,22 @@ export function buildImageMessage(input: ImageMessageInput): ImageMessage {
 	return {
 		embeds: [fittedEmbed(embed)],
 		files: fitted ? [new AttachmentBuilder(fitted.data, { name: fitted.name, description: altText(details) })] : [],
-		components: details.id ? [resultButtons(owner.id, details)] : []
+		components: details.id ? [resultButtons(owner.id, details, input.supports)] : []
 	};
 }
 
-/** The row under a result. Re-roll and Vary need a prompt; an upscale is not upscaled again. */
-export function resultButtons(ownerId: string, details: ImageDetails): ActionRowBuilder<ButtonBuilder> {
+/**
+ * The row under a result. Re-roll and Vary need a prompt; an upscale is not upscaled again; what the provider
+ * cannot do (`supports`) is not offered.
+ */
+export function resultButtons(
+	ownerId: string,
+	details: ImageDetails,
+	supports: ProviderSupport = { imageToImage: true, upscale: true }
+): ActionRowBuilder<ButtonBuilder> {
 	const id = details.id!;
 	const row = new ActionRowBuilder<ButtonBuilder>();
-	if (details.kind !== 'upscale') {
+	if (details.kind !== 'upscale' && supports.upscale) {
 		row.addComponents(
 			new ButtonBuilder()
 				.setCustomId(resultButtonId('upscale', ownerId, id))
@@ -112,13 +129,17 @@ export function resultButtons(ownerId: string, details: ImageDetails): ActionRow
 				.setCustomId(resultButtonId('reroll', ownerId, id))
 				.setLabel('Re-roll')
 				.setEmoji('🎲')
-				.setStyle(ButtonStyle.Secondary),
-			new ButtonBuilder()
-				.setCustomId(resultButtonId('vary', ownerId, id))
-				.setLabel('Vary')
-				.setEmoji('🎨')
 				.setStyle(ButtonStyle.Secondary)
 		);
+		if (supports.imageToImage) {
+			row.addComponents(
+				new ButtonBuilder()
+					.setCustomId(resultButtonId('vary', ownerId, id))
+					.setLabel('Vary')
+					.setEmoji('🎨')
+					.setStyle(ButtonStyle.Secondary)
+			);
+		}
 	}
 	row.addComponents(
 		new ButtonBuilder()
@@ -161,13 +182,19 @@ function tooLargeNote(bytes: number, limitBytes: number): string {
 
 function providerLabel(details: ImageDetails): string {
 	if (details.preview) return 'Offline preview (not AI)';
-	const provider =
-		details.provider === 'stability'
-			? 'Stability AI'
-			: details.provider === 'automatic1111'
-				? 'Stable Diffusion (local)'
-				: details.provider;
-	return oneLine([provider ?? 'Unknown', details.model].filter(Boolean).join(' · '), 200);
+	return oneLine([providerName(details.provider), details.model].filter(Boolean).join(' · '), 200);
+}
+
+/** "The seed and the negative prompt had no effect: OpenAI does not take them." */
+function unusedNote(unused: UnusedInput[], provider: string): string {
+	const names = unused.map((input) => `the ${UNUSED_WORDS[input]}`);
+	const list = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : (names[0] as string);
+	return `${list.charAt(0).toUpperCase()}${list.slice(1)} had no effect: ${provider} does not take ${names.length > 1 ? 'them' : 'it'}.`;
+}
+
+function providerName(provider: string | null): string {
+	if (provider === null) return 'Unknown';
+	return Object.hasOwn(PROVIDER_LABELS, provider) ? PROVIDER_LABELS[provider as ProviderName] : provider;
 }
 
 /** Alt text for screen readers (Discord allows 1024 characters). */

@@ -16,6 +16,7 @@ export {
 	type AspectRatio,
 	type ImageProvider,
 	type ImageToImageRequest,
+	type ProviderSupport,
 	type StylePreset,
 	type TextToImageRequest,
 	type UpscaleRequest
