@@ -204,7 +204,7 @@ describe('custom ids', () => {
 describe('what the provider did not use, and cannot do', () => {
 	it('an OpenAI result shows no seed and says which inputs were not applied', async () => {
 		const message = normalize(
-			await buildImageMessage({
+			await imageMessageFor({
 				details: details('a fox', { provider: 'openai', model: 'gpt-image-1', seed: null, unusedInputs: ['seed', 'negativePrompt'] }),
 				data: await samplePng(64, 64),
 				owner: { id: MAX_SNOWFLAKE },
@@ -225,7 +225,7 @@ describe('what the provider did not use, and cannot do', () => {
 	it('buttons the provider cannot serve are left out (OpenAI: no Upscale; dall-e-3: no Vary either)', async () => {
 		const actions = async (supports: { imageToImage: boolean; upscale: boolean }) => {
 			const message = normalize(
-				await buildImageMessage({
+				await imageMessageFor({
 					details: details('a fox'),
 					data: await samplePng(64, 64),
 					owner: { id: MAX_SNOWFLAKE },

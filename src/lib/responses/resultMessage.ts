@@ -9,7 +9,7 @@ import {
 } from 'discord.js';
 import { PROVIDER_LABELS, type ProviderName, type ProviderSupport, type UnusedInput } from '../../plugins/generation/index.js';
 import type { QuotaStatus } from '../../plugins/storage/index.js';
-import { resultButtonId } from '../discord/customIds.js';
+import { resultButtonId, type ResultAction } from '../discord/customIds.js';
 import type { FittedImage } from '../images/fitAttachment.js';
 import { fittedEmbed } from './fitEmbed.js';
 import type { ImageDetails } from './imageDetails.js';
@@ -113,41 +113,17 @@ export function resultButtons(
 	supports: ProviderSupport = { imageToImage: true, upscale: true }
 ): ActionRowBuilder<ButtonBuilder> {
 	const id = details.id!;
-	const row = new ActionRowBuilder<ButtonBuilder>();
-	if (details.kind !== 'upscale' && supports.upscale) {
-		row.addComponents(
-			new ButtonBuilder()
-				.setCustomId(resultButtonId('upscale', ownerId, id))
-				.setLabel('Upscale 2×')
-				.setEmoji('🔍')
-				.setStyle(ButtonStyle.Secondary)
-		);
-	}
-	if (details.prompt) {
-		row.addComponents(
-			new ButtonBuilder()
-				.setCustomId(resultButtonId('reroll', ownerId, id))
-				.setLabel('Re-roll')
-				.setEmoji('🎲')
-				.setStyle(ButtonStyle.Secondary)
-		);
-		if (supports.imageToImage) {
-			row.addComponents(
-				new ButtonBuilder()
-					.setCustomId(resultButtonId('vary', ownerId, id))
-					.setLabel('Vary')
-					.setEmoji('🎨')
-					.setStyle(ButtonStyle.Secondary)
-			);
-		}
-	}
-	row.addComponents(
+	const button = (action: ResultAction, label: string, emoji: string, style = ButtonStyle.Secondary) =>
 		new ButtonBuilder()
-			.setCustomId(resultButtonId('delete', ownerId, id))
-			.setLabel('Delete')
-			.setEmoji('🗑️')
-			.setStyle(ButtonStyle.Danger)
-	);
+			.setCustomId(resultButtonId(action, ownerId, id))
+			.setLabel(label)
+			.setEmoji(emoji)
+			.setStyle(style);
+	const row = new ActionRowBuilder<ButtonBuilder>();
+	if (details.kind !== 'upscale' && supports.upscale) row.addComponents(button('upscale', 'Upscale 2×', '🔍'));
+	if (details.prompt) row.addComponents(button('reroll', 'Re-roll', '🎲'));
+	if (details.prompt && supports.imageToImage) row.addComponents(button('vary', 'Vary', '🎨'));
+	row.addComponents(button('delete', 'Delete', '🗑️', ButtonStyle.Danger));
 	return row;
 }
 

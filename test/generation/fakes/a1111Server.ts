@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { LoopbackServer } from './loopbackServer.js';
+import { LoopbackServer, readBody } from './loopbackServer.js';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { pngImage } from './images.js';
@@ -284,10 +284,4 @@ async function isImage(base64: string): Promise<boolean> {
 	} catch {
 		return false;
 	}
-}
-
-async function readBody(request: IncomingMessage): Promise<Buffer> {
-	const chunks: Buffer[] = [];
-	for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
-	return Buffer.concat(chunks);
 }

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { Request } from 'undici';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { pngImage } from './images.js';
-import { LoopbackServer } from './loopbackServer.js';
+import { LoopbackServer, readBody } from './loopbackServer.js';
 
 /**
  * A ComfyUI stand-in on 127.0.0.1, written from ComfyUI's public server documentation (docs.comfy.org, "Server
@@ -666,10 +666,4 @@ function json(response: ServerResponse, status: number, value: unknown): void {
 	const text = JSON.stringify(value);
 	response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
 	response.end(text);
-}
-
-async function readBody(request: IncomingMessage): Promise<Buffer> {
-	const chunks: Buffer[] = [];
-	for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
-	return Buffer.concat(chunks);
 }

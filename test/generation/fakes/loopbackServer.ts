@@ -43,3 +43,10 @@ export class LoopbackServer {
 		await new Promise<void>((resolve) => this.#server.close(() => resolve()));
 	}
 }
+
+/** A request's whole body. */
+export async function readBody(request: IncomingMessage): Promise<Buffer> {
+	const chunks: Buffer[] = [];
+	for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
+	return Buffer.concat(chunks);
+}

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import sharp from 'sharp';
 import { Request } from 'undici';
 import { pngImage } from './images.js';
-import { LoopbackServer } from './loopbackServer.js';
+import { LoopbackServer, readBody } from './loopbackServer.js';
 
 /**
  * An OpenAI Images API stand-in on 127.0.0.1, written from OpenAI's API reference ("Images": create, edit; "Error
@@ -319,10 +319,4 @@ function sendError(
 	const text = JSON.stringify({ error: { message, type, param, code, ...(innerError ? { inner_error: innerError } : {}) } });
 	response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
 	response.end(text);
-}
-
-async function readBody(request: IncomingMessage): Promise<Buffer> {
-	const chunks: Buffer[] = [];
-	for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
-	return Buffer.concat(chunks);
 }

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { LoopbackServer } from './loopbackServer.js';
+import { LoopbackServer, readBody } from './loopbackServer.js';
 import sharp from 'sharp';
 import { Request } from 'undici';
 import { pngImage } from './images.js';
@@ -295,12 +295,6 @@ function parseRoute(path: string): Route | null {
 	if (!v1) return null;
 	const kind = v1[2] === 'text-to-image' ? 'v1-text' : v1[2] === 'image-to-image' ? 'v1-image' : 'v1-upscale';
 	return { api: 'v1', kind, engine: decodeURIComponent(v1[1] as string) };
-}
-
-async function readBody(request: IncomingMessage): Promise<Buffer> {
-	const chunks: Buffer[] = [];
-	for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
-	return Buffer.concat(chunks);
 }
 
 async function parseFields(request: IncomingMessage, body: Buffer, route: Route, record: RecordedRequest): Promise<void> {

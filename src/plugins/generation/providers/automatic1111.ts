@@ -17,7 +17,7 @@ import {
 import { failureFromResponse } from './httpFailures.js';
 import { promptWithStyle } from './promptStyle.js';
 import { requestLimits, type ProviderHttpSettings } from './ProviderSettings.js';
-import { sdDefaultSide, SD_MAX_SIDE, SD_MIN_SIDE, snapSide, stableDiffusionSize } from './stableDiffusionSize.js';
+import { sdDefaultSide, SD_MAX_SIDE, SD_MIN_SIDE, SD_SERVER_LIMITS, snapSide, stableDiffusionSize } from './stableDiffusionSize.js';
 
 /**
  * AUTOMATIC1111's stable-diffusion-webui (started with `--api`), usually on the owner's own GPU.
@@ -81,14 +81,7 @@ export class Automatic1111Provider implements ImageProvider {
 	public readonly name = 'automatic1111' as const;
 	public readonly model = 'stable-diffusion-webui';
 	public readonly supports: ProviderSupport = { imageToImage: true, upscale: true };
-	public readonly limits: ProviderLimits = {
-		maxPromptLength: 10_000,
-		input: { minSide: SD_MIN_SIDE, maxSide: SD_MAX_SIDE, maxPixels: 4_194_304 },
-		// Upscaled 2x: at most 4096 px a side and 16 MP out.
-		upscaleInput: { minSide: SD_MIN_SIDE, maxSide: SD_MAX_SIDE, maxPixels: 4_194_304 },
-		// A 2x upscale of a 2048 px side.
-		maxOutputPixels: (2 * SD_MAX_SIDE) ** 2
-	};
+	public readonly limits: ProviderLimits = SD_SERVER_LIMITS;
 
 	readonly #options: Automatic1111ProviderOptions;
 	readonly #http: HttpClient;

@@ -1,4 +1,4 @@
-import { nearestAspectRatio, ratioOf, type AspectRatio, type Dimensions } from '../requests.js';
+import { nearestAspectRatio, ratioOf, type AspectRatio, type Dimensions, type ProviderLimits } from '../requests.js';
 
 /**
  * Sizes for the local Stable Diffusion servers (AUTOMATIC1111, ComfyUI). SD works in multiples of 8 (the latent
@@ -9,6 +9,17 @@ import { nearestAspectRatio, ratioOf, type AspectRatio, type Dimensions } from '
  */
 export const SD_MIN_SIDE = 64;
 export const SD_MAX_SIDE = 2048;
+
+/** What a local Stable Diffusion server takes: inputs resized into 64..2048 px a side and 4 MP. */
+export const SD_SERVER_LIMITS: ProviderLimits = {
+	// Neither server caps a prompt (long ones are split into 75-token chunks); 10,000 characters keeps requests and logs sane.
+	maxPromptLength: 10_000,
+	input: { minSide: SD_MIN_SIDE, maxSide: SD_MAX_SIDE, maxPixels: 4_194_304 },
+	// Upscaled 2x: at most 4096 px a side and 16 MP out.
+	upscaleInput: { minSide: SD_MIN_SIDE, maxSide: SD_MAX_SIDE, maxPixels: 4_194_304 },
+	// A 2x upscale of a 2048 px side (an owner's ComfyUI upscale workflow must stay within it too).
+	maxOutputPixels: (2 * SD_MAX_SIDE) ** 2
+};
 
 /** `defaultSide` rounded to a multiple of 64 within the bounds (512 suits SD 1.5 checkpoints, 1024 SDXL). */
 export function sdDefaultSide(side: number | undefined): number {

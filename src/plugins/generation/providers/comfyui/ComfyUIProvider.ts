@@ -26,7 +26,7 @@ import {
 import { failureFromResponse, withoutSecrets } from '../httpFailures.js';
 import { promptWithStyle } from '../promptStyle.js';
 import type { ProviderHttpSettings } from '../ProviderSettings.js';
-import { SD_MAX_SIDE, SD_MIN_SIDE, sdDefaultSide, stableDiffusionSize } from '../stableDiffusionSize.js';
+import { SD_MAX_SIDE, SD_MIN_SIDE, SD_SERVER_LIMITS, sdDefaultSide, stableDiffusionSize } from '../stableDiffusionSize.js';
 import { chosenImage, historyOutcome, queuePlace, refusalText, type ImageRef } from './comfyMessages.js';
 import { PromptWatch, type WatchOutcome } from './promptWatch.js';
 import { fillWorkflow, placeholdersOf, type ComfyWorkflows, type Placeholder, type WorkflowKind } from './workflows.js';
@@ -89,14 +89,7 @@ export class ComfyUIProvider implements ImageProvider {
 	public readonly name = 'comfyui' as const;
 	public readonly model: string;
 	public readonly supports: ProviderSupport = { imageToImage: true, upscale: true };
-	public readonly limits: ProviderLimits = {
-		maxPromptLength: 10_000,
-		input: { minSide: SD_MIN_SIDE, maxSide: SD_MAX_SIDE, maxPixels: 4_194_304 },
-		// Upscaled 2x: at most 4096 px a side and 16 MP out.
-		upscaleInput: { minSide: SD_MIN_SIDE, maxSide: SD_MAX_SIDE, maxPixels: 4_194_304 },
-		// The shipped upscale doubles a 2048 px side; an owner's workflow must stay within that too.
-		maxOutputPixels: (2 * SD_MAX_SIDE) ** 2
-	};
+	public readonly limits: ProviderLimits = SD_SERVER_LIMITS;
 
 	readonly #options: ComfyUIProviderOptions;
 	readonly #http: HttpClient;

@@ -1,4 +1,43 @@
-import type { ComfyWorkflows } from './workflows.js';
+import type { ComfyWorkflows, WorkflowNode } from './workflows.js';
+
+/** The nodes text-to-image and image-to-image share: checkpoint, the two prompts, decode, save. */
+const checkpoint: WorkflowNode = {
+	class_type: 'CheckpointLoaderSimple',
+	inputs: { ckpt_name: '{{checkpoint}}' },
+	_meta: { title: 'Load Checkpoint' }
+};
+const prompt: WorkflowNode = { class_type: 'CLIPTextEncode', inputs: { text: '{{prompt}}', clip: ['4', 1] }, _meta: { title: 'Prompt' } };
+const negative: WorkflowNode = {
+	class_type: 'CLIPTextEncode',
+	inputs: { text: '{{negative_prompt}}', clip: ['4', 1] },
+	_meta: { title: 'Negative prompt' }
+};
+const decode: WorkflowNode = { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['4', 2] }, _meta: { title: 'VAE Decode' } };
+const save: WorkflowNode = {
+	class_type: 'SaveImage',
+	inputs: { filename_prefix: 'sapphire-imagine', images: ['8', 0] },
+	_meta: { title: 'Save Image' }
+};
+
+/** The KSampler of both: the latent it starts from, and how much of it to change. */
+function sampler(latent: string, denoise: number | string): WorkflowNode {
+	return {
+		class_type: 'KSampler',
+		inputs: {
+			seed: '{{seed}}',
+			steps: '{{steps}}',
+			cfg: '{{cfg}}',
+			sampler_name: 'euler',
+			scheduler: 'normal',
+			denoise,
+			model: ['4', 0],
+			positive: ['6', 0],
+			negative: ['7', 0],
+			latent_image: [latent, 0]
+		},
+		_meta: { title: 'KSampler' }
+	};
+}
 
 /**
  * The workflows shipped with the plugin, in ComfyUI's API format, with our placeholders (see workflows.ts).
@@ -14,57 +53,27 @@ import type { ComfyWorkflows } from './workflows.js';
  */
 export const DEFAULT_WORKFLOWS: ComfyWorkflows = {
 	'text-to-image': {
-		'4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: '{{checkpoint}}' }, _meta: { title: 'Load Checkpoint' } },
+		'4': checkpoint,
 		'5': {
 			class_type: 'EmptyLatentImage',
 			inputs: { width: '{{width}}', height: '{{height}}', batch_size: 1 },
 			_meta: { title: 'Empty Latent Image' }
 		},
-		'6': { class_type: 'CLIPTextEncode', inputs: { text: '{{prompt}}', clip: ['4', 1] }, _meta: { title: 'Prompt' } },
-		'7': { class_type: 'CLIPTextEncode', inputs: { text: '{{negative_prompt}}', clip: ['4', 1] }, _meta: { title: 'Negative prompt' } },
-		'3': {
-			class_type: 'KSampler',
-			inputs: {
-				seed: '{{seed}}',
-				steps: '{{steps}}',
-				cfg: '{{cfg}}',
-				sampler_name: 'euler',
-				scheduler: 'normal',
-				denoise: 1,
-				model: ['4', 0],
-				positive: ['6', 0],
-				negative: ['7', 0],
-				latent_image: ['5', 0]
-			},
-			_meta: { title: 'KSampler' }
-		},
-		'8': { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['4', 2] }, _meta: { title: 'VAE Decode' } },
-		'9': { class_type: 'SaveImage', inputs: { filename_prefix: 'sapphire-imagine', images: ['8', 0] }, _meta: { title: 'Save Image' } }
+		'6': prompt,
+		'7': negative,
+		'3': sampler('5', 1),
+		'8': decode,
+		'9': save
 	},
 	'image-to-image': {
-		'4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: '{{checkpoint}}' }, _meta: { title: 'Load Checkpoint' } },
+		'4': checkpoint,
 		'10': { class_type: 'LoadImage', inputs: { image: '{{image}}' }, _meta: { title: 'Load Image' } },
 		'11': { class_type: 'VAEEncode', inputs: { pixels: ['10', 0], vae: ['4', 2] }, _meta: { title: 'VAE Encode' } },
-		'6': { class_type: 'CLIPTextEncode', inputs: { text: '{{prompt}}', clip: ['4', 1] }, _meta: { title: 'Prompt' } },
-		'7': { class_type: 'CLIPTextEncode', inputs: { text: '{{negative_prompt}}', clip: ['4', 1] }, _meta: { title: 'Negative prompt' } },
-		'3': {
-			class_type: 'KSampler',
-			inputs: {
-				seed: '{{seed}}',
-				steps: '{{steps}}',
-				cfg: '{{cfg}}',
-				sampler_name: 'euler',
-				scheduler: 'normal',
-				denoise: '{{strength}}',
-				model: ['4', 0],
-				positive: ['6', 0],
-				negative: ['7', 0],
-				latent_image: ['11', 0]
-			},
-			_meta: { title: 'KSampler' }
-		},
-		'8': { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['4', 2] }, _meta: { title: 'VAE Decode' } },
-		'9': { class_type: 'SaveImage', inputs: { filename_prefix: 'sapphire-imagine', images: ['8', 0] }, _meta: { title: 'Save Image' } }
+		'6': prompt,
+		'7': negative,
+		'3': sampler('11', '{{strength}}'),
+		'8': decode,
+		'9': save
 	},
 	upscale: {
 		'1': { class_type: 'LoadImage', inputs: { image: '{{image}}' }, _meta: { title: 'Load Image' } },
