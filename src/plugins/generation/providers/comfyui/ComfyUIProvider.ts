@@ -61,8 +61,8 @@ const SIZE_MESSAGE = `ComfyUI (Stable Diffusion) makes images from ${SD_MIN_SIDE
 const UPLOAD_SUBFOLDER = 'sapphire-imagine';
 /** A websocket message larger than this (a huge preview) closes the socket; the job then polls. */
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-/** Time allowed to a control request (queue, history, interrupt): small JSON answers. */
-const CONTROL_TIMEOUT_MS = 10_000;
+/** Time allowed to a control request (queue, history, interrupt): small JSON answers; a cancel must not hang on a dead server. */
+const CONTROL_TIMEOUT_MS = 5000;
 const CONTROL_MAX_BYTES = 8 * 1024 * 1024;
 
 const messages = {
@@ -345,7 +345,7 @@ export class ComfyUIProvider implements ImageProvider {
 			...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: () => body }),
 			headersTimeoutMs: CONTROL_TIMEOUT_MS,
 			bodyTimeoutMs: CONTROL_TIMEOUT_MS,
-			totalTimeoutMs: 2 * CONTROL_TIMEOUT_MS,
+			totalTimeoutMs: CONTROL_TIMEOUT_MS,
 			maxResponseBytes: CONTROL_MAX_BYTES
 		});
 		if (!outcome.ok || outcome.response.status !== 200) return undefined;

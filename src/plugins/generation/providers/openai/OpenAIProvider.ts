@@ -84,7 +84,8 @@ export class OpenAIProvider implements ImageProvider {
 	}
 
 	public async textToImage(request: ProviderTextToImage, call: ProviderCall): Promise<GenerationResult> {
-		const size = nearestModelSize(this.#profile, request.size);
+		// One of the model's sizes: ImageGenerator asked resolveSize for it.
+		const { size } = request;
 		const body = JSON.stringify({
 			model: this.#options.model,
 			prompt: promptWithStyle(request.prompt, request.stylePreset),
