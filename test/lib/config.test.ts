@@ -430,6 +430,12 @@ describe('ComfyUI and OpenAI variables', () => {
 			'- OPENAI_BASE_URL: expected an http(s) URL such as https://api.openai.com/v1 (got "api.openai.com/v1")'
 		],
 		['OPENAI_IMAGE_MODEL', 'gpt image', '- OPENAI_IMAGE_MODEL: expected a model name such as gpt-image-1 or dall-e-3 (got "gpt image")'],
+		[
+			'COMFYUI_CHECKPOINT',
+			'model.safetensors\nrm -rf',
+			'- COMFYUI_CHECKPOINT: expected a checkpoint file name such as v1-5-pruned-emaonly.safetensors (got "model.safetensors\\nrm -rf")'
+		],
+		['IMAGE_PROVIDER', 'comfy', '- IMAGE_PROVIDER: expected stability, automatic1111, comfyui, openai or preview (got "comfy")'],
 		['OPENAI_API_KEY', 'sk-one two', '- OPENAI_API_KEY: expected the API key alone, without spaces (got a value of 10 characters)']
 	])('%s=%s', (name, value, line) => {
 		const error = configError({ [name]: value });
