@@ -188,6 +188,11 @@ describe('OpenAI: faults', () => {
 		],
 		['a 200 whose image is not an image', { kind: 'notImage' }, 'PROVIDER_ERROR'],
 		['a 200 with a URL and no base64 (never fetched)', { kind: 'urlOnly' }, 'PROVIDER_ERROR'],
+		[
+			'an image larger than the model makes (2048 x 2048 from gpt-image-1)',
+			{ kind: 'imageOfSize', width: 2048, height: 2048 },
+			'PROVIDER_ERROR'
+		],
 		['a server that never answers', { kind: 'noHeaders' }, 'TIMEOUT']
 	])('%s: %s', async (_name, fault, reason) => {
 		const server = await fake();

@@ -31,6 +31,8 @@ export type OpenAIFault =
 	| { kind: 'notImage' }
 	/** 200 with a URL and no b64_json (what dall-e answers without response_format). */
 	| { kind: 'urlOnly' }
+	/** 200 with an image of this size, whatever was asked (a misbehaving compatible server). */
+	| { kind: 'imageOfSize'; width: number; height: number }
 	/** Reads the request and never answers. */
 	| { kind: 'noHeaders' };
 
@@ -205,7 +207,12 @@ export class FakeOpenAIServer {
 		const rules = MODELS[model] as ModelRules;
 		const size = String(record.fields.size ?? '1024x1024');
 		const [width, height] = (size === 'auto' ? '1024x1024' : size).split('x').map(Number) as [number, number];
-		const image = fault?.kind === 'notImage' ? Buffer.from('<html>not an image</html>') : await pngImage(width, height);
+		const image =
+			fault?.kind === 'notImage'
+				? Buffer.from('<html>not an image</html>')
+				: fault?.kind === 'imageOfSize'
+					? await pngImage(fault.width, fault.height)
+					: await pngImage(width, height);
 		const data =
 			fault?.kind === 'urlOnly' ? [{ url: 'http://169.254.169.254/latest/meta-data/' }] : [{ b64_json: image.toString('base64') }];
 		const answer = {
