@@ -383,6 +383,9 @@ describe('a PostgreSQL ledger URI', () => {
 		expect(error.message).toContain('postgres://bot:***@db host/imagine');
 		expect(error.message).not.toContain('hunter2-secret');
 		expect(error.message).toContain('- QUOTA_LEDGER_POOL_SIZE: expected a whole number of connections from 1 to 50 (got "500")');
+	});
+});
+
 describe('ComfyUI and OpenAI variables', () => {
 	const workflow = {
 		'1': { class_type: 'LoadImage', inputs: { image: '{{image}}' } },
