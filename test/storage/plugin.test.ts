@@ -1,9 +1,12 @@
 import '../../src/plugins/storage/register.js';
-import { container, type Precondition, type SapphireClient } from '@sapphire/framework';
+import { existsSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
+import { join } from 'node:path';
+import { container, Logger, LogLevel, SapphireClient, type Precondition } from '@sapphire/framework';
 import type { ChatInputCommandInteraction } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StorageManager } from '../../src/plugins/storage/StorageManager.js';
-import { startWithoutGateway } from '../helpers/sapphireHarness.js';
+import { loginWithoutGateway, startWithoutGateway } from '../helpers/sapphireHarness.js';
 import { makeTempDir, pngBytes, USER_A } from '../helpers/storageFixtures.js';
 
 let client: SapphireClient | undefined;
@@ -52,6 +55,62 @@ describe('the storage plugin, registered with one import', () => {
 		await startBot({});
 		const names = [...container.stores.get('preconditions').keys()];
 		expect(names).toEqual(expect.arrayContaining(['DailyLimit', 'UserStorage', 'GlobalStorage']));
+	});
+});
+
+/** Sapphire's logger, keeping the lines instead of printing them. */
+class CollectingLogger extends Logger {
+	public readonly lines: string[] = [];
+	public constructor() {
+		super(LogLevel.Debug);
+	}
+	public override write(_level: LogLevel, ...values: readonly unknown[]): void {
+		this.lines.push(values.map(String).join(' '));
+	}
+}
+
+describe('the storage plugin over the life of a client', () => {
+	it('closes the ledger with client.destroy(): nothing is left open and the WAL files are gone', async () => {
+		const bot = await startBot({});
+		const root = container.storage.options.storageRoot;
+		const saved = await container.storage.saveImage({ data: pngBytes(1024), userId: USER_A });
+		expect(saved.ok).toBe(true);
+		expect(existsSync(join(root, 'quota.sqlite-wal'))).toBe(true);
+
+		await bot.destroy();
+
+		expect(existsSync(join(root, 'quota.sqlite-wal'))).toBe(false);
+		expect(existsSync(join(root, 'quota.sqlite-shm'))).toBe(false);
+		await expect(container.storage.getQuotaStatus(USER_A)).rejects.toThrow();
+		// The image it saved is still there for the next start.
+		const reopened = await StorageManager.open({ storageRoot: root, cleanupIntervalMinutes: 0 });
+		expect((await reopened.getQuotaStatus(USER_A)).user.files).toBe(1);
+		await reopened.close();
+	});
+
+	it('resolves a relative storageRoot once, against the working directory the client was built in, and says where', async () => {
+		const built = await makeTempDir();
+		const later = await makeTempDir();
+		const previous = process.cwd();
+		const logger = new CollectingLogger();
+		try {
+			process.chdir(built.dir);
+			client = new SapphireClient({ intents: [], baseUserDirectory: null, logger: { instance: logger }, storage: { storageRoot: 'data' } });
+			// A bot that changes directory before login (a process manager, a library) keeps its data where it was.
+			process.chdir(later.dir);
+			await loginWithoutGateway(client);
+		} finally {
+			process.chdir(previous);
+		}
+		const expected = join(await realpath(built.dir), 'data');
+		expect(await realpath(container.storage.options.storageRoot)).toBe(expected);
+		expect(existsSync(join(later.dir, 'data'))).toBe(false);
+		const told = logger.lines.filter((line) => line.includes('Images and the quota ledger are stored in'));
+		expect(told).toHaveLength(1);
+		expect(told[0]).toContain(join(built.dir, 'data'));
+		expect(told[0]).toContain('storageRoot "data", relative to the working directory');
+		await client.destroy();
+		await Promise.all([built.cleanup(), later.cleanup()]);
 	});
 });
 
