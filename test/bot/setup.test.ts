@@ -131,7 +131,7 @@ describe('start-up', () => {
 		expect(stderr).toContain('DISCORD_TOKEN is not set');
 	});
 
-	it("Sapphire's own folder loader finds every piece of the bot, whatever the working directory", async () => {
+	it("Sapphire's own folder loader finds every piece of the bot, whatever the working directory, and no second error reporter", async () => {
 		const cwd = await tempRoot();
 		const script = fileURLToPath(new URL('./fixtures/loadPiecesFromFolders.ts', import.meta.url));
 		const { code, stdout } = await runTsx([script, `${cwd}/root`], cwd);
@@ -139,7 +139,10 @@ describe('start-up', () => {
 		const loaded = JSON.parse(stdout) as Record<string, string[]>;
 		expect(loaded.commands).toEqual(['images', 'imagine', 'quota', 'quota-admin', 'reimagine', 'storage', 'upscale']);
 		expect(loaded['interaction-handlers']).toEqual(['galleryButtons', 'resultButtons']);
-		expect(loaded.preconditions).toEqual(expect.arrayContaining(['OwnerOnly', 'DailyLimit', 'UserStorage', 'GlobalStorage']));
+		// PluginSubcommandCooldown comes with the subcommands plugin's register: subcommands with cooldowns need it.
+		expect(loaded.preconditions).toEqual(
+			expect.arrayContaining(['OwnerOnly', 'DailyLimit', 'UserStorage', 'GlobalStorage', 'PluginSubcommandCooldown'])
+		);
 		expect(loaded.listeners).toEqual(
 			expect.arrayContaining([
 				'ready',
@@ -147,10 +150,15 @@ describe('start-up', () => {
 				'chatInputCommandError',
 				'chatInputSubcommandError',
 				'commandAutocompleteInteractionError',
+				'commandApplicationCommandRegistryError',
 				'interactionHandlerError',
-				'interactionHandlerParseError'
+				'interactionHandlerParseError',
+				'listenerError'
 			])
 		);
+		// Each error is reported once: CoreChatInputCommandError, CoreListenerError, PluginChatInputSubcommandError...
+		// (the framework's and the subcommands plugin's error listeners) would log it a second time.
+		expect(loaded.listeners!.filter((name) => /^(Core|Plugin).*Error$/.test(name))).toEqual([]);
 	});
 
 	it('when ready, logs one line with the provider, the limits and the storage root', async () => {

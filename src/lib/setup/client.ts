@@ -21,6 +21,10 @@ export function createClient(config: AppConfig, logger: Logger): SapphireClient 
 		...(config.discordApiUrl ? { rest: { api: config.discordApiUrl } } : {}),
 		intents: [GatewayIntentBits.Guilds],
 		loadMessageCommandListeners: false,
+		// The bot's listeners/ report every error (with a reference for the user); the framework's defaults and
+		// the subcommands plugin's would log each one a second time.
+		loadDefaultErrorListeners: false,
+		loadSubcommandErrorListeners: false,
 		baseUserDirectory: piecesDirectory,
 		logger: { instance: new PinoSapphireLogger(logger) },
 		owners: config.ownerIds,
