@@ -3,7 +3,25 @@
  * `sapphire-imagine`: the operator's command-line tool (package.json `bin`). Everything lives in ./cli/run.ts;
  * this file only connects it to the process: arguments, streams, signals and the exit code.
  */
-import { runCli } from './cli/run.js';
+import { ExitCode } from './cli/exitCodes.js';
+import type * as CliModule from './cli/run.js';
+
+/**
+ * pino is an optional peer dependency, so a bot that installs this package for its plugins is not made to
+ * install it too; the command needs it. Say how to get it instead of printing a module-resolution stack.
+ */
+async function loadCli(): Promise<typeof CliModule> {
+	try {
+		return await import('./cli/run.js');
+	} catch (error) {
+		const { code, message } = error as NodeJS.ErrnoException;
+		if (code !== 'ERR_MODULE_NOT_FOUND' || !message.includes("'pino'")) throw error;
+		process.stderr.write('sapphire-imagine: this command logs with pino, which is not installed here. Run: npm install pino@^10\n');
+		return process.exit(ExitCode.Usage);
+	}
+}
+
+const { runCli } = await loadCli();
 
 const controller = new AbortController();
 let signals = 0;
