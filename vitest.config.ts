@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
 
@@ -15,11 +15,25 @@ export default defineConfig({
 		]
 	},
 	test: {
-		include: ['test/**/*.test.ts'],
 		environment: 'node',
 		// Tests use real SQLite files and child processes: give slow machines room.
 		testTimeout: 30_000,
 		hookTimeout: 30_000,
-		pool: 'forks'
+		pool: 'forks',
+		projects: [
+			{ extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, 'test/packaging/**'] } },
+			{
+				extends: true,
+				test: {
+					// Packs the package and installs it into generated bots from the npm registry (sqlite3 compiles from
+					// source): minutes, not seconds. It runs after the unit project, never beside it on the shared cores.
+					name: 'packaging',
+					include: ['test/packaging/**/*.test.ts'],
+					testTimeout: 120_000,
+					hookTimeout: 1_200_000,
+					sequence: { groupOrder: 1 }
+				}
+			}
+		]
 	}
 });
