@@ -1,6 +1,6 @@
 // Three small Sapphire bots written as a stranger would write them from the README, one per module system
 // (CommonJS JavaScript, TypeScript compiled to CommonJS, ES modules), each with a command, a listener and a
-// precondition of its own. Each starts up to login; when Discord (a loopback stub) refuses the token it prints
+// precondition of its own. Each starts up to login; when Discord (the loopback stand-in) refuses the token it prints
 // one `REPORT {json}` line saying what the plugins gave it, destroys the client and exits.
 // The TypeScript sources are also type-checked as an ES module bot and under `moduleResolution: bundler`.
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -194,7 +194,7 @@ declare module '@sapphire/framework' {
 }
 
 /**
- * The client, its login and the report, the same in every bot. DISCORD_API points discord.js's REST at the stub,
+ * The client, its login and the report, the same in every bot. DISCORD_API_URL points discord.js's REST at the stand-in,
  * which refuses the token. discord.js then destroys the client, after the plugins' hooks ran and every store
  * loaded: the bot looks around just before that (its own destroy wrapper runs first), and once more after.
  */
@@ -202,7 +202,7 @@ function clientSource({ typed = false } = {}): string {
 	const t = (annotation: string) => (typed ? annotation : '');
 	return `const client = new SapphireClient({
 	intents: [GatewayIntentBits.Guilds],
-	rest: { api: process.env.DISCORD_API${t('!')} },
+	rest: { api: process.env.DISCORD_API_URL${t('!')} },
 	storage: { storageRoot: 'data', maxUserDailyGens: 3 }
 });
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectSuccess, freshCopy, REPO, run, type Run } from './checkout.js';
 import { RUNNABLE_BOTS, TYPESCRIPT_BOTS, writeConsumerBots, type ConsumerVersions } from './consumerBots.js';
-import { startDiscordStub, type DiscordStub } from './discordStub.js';
+import { DiscordStandIn } from '../helpers/discord/DiscordStandIn.js';
 
 const TSC = join(REPO, 'node_modules/typescript/bin/tsc');
 
@@ -29,7 +29,7 @@ async function installedVersion(name: string): Promise<string> {
 let work: string;
 let tarball: string;
 let tarballFiles: string[];
-let stub: DiscordStub;
+let discord: DiscordStandIn;
 
 beforeAll(async () => {
 	work = await mkdtemp(join(tmpdir(), 'imagine-packaging-'));
@@ -39,11 +39,13 @@ beforeAll(async () => {
 	const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
 	tarball = join(work, info!.filename);
 	tarballFiles = info!.files.map((file) => file.path);
-	stub = await startDiscordStub();
+	// Discord refuses the token (as after a reset in the Developer Portal): login fails at its first request.
+	discord = await DiscordStandIn.start();
+	discord.faults.rejectToken = true;
 });
 
 afterAll(async () => {
-	await stub?.close();
+	await discord?.stop();
 	if (work) await rm(work, { recursive: true, force: true });
 });
 
@@ -116,21 +118,17 @@ describe.each([
 	it.each(RUNNABLE_BOTS)('starts the $name bot up to login with the plugins in place', async ({ name, entry }) => {
 		const dir = await realpath(join(bots(), name));
 		await rm(join(dir, 'data'), { recursive: true, force: true });
-		const before = stub.requests.length;
-		const started = await run(
-			process.execPath,
-			[entry],
-			dir,
-			{ DISCORD_TOKEN: 'stub-token-for-the-packaging-test', DISCORD_API: stub.url },
-			60_000
-		);
+		const before = discord.recorder.requests.length;
+		const started = await run(process.execPath, [entry], dir, { DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl }, 60_000);
 		// Exactly one warning, from the generation plugin: no Stability key, so images come from the preview provider.
 		expect(started.stderr.split('\n').filter(Boolean)).toEqual([expect.stringContaining('No Stability API key')]);
 		// It ends by itself once the client is destroyed: nothing the plugins opened keeps it alive.
 		expect(started.code).toBe(0);
 
-		// It reached login: the first request of client.login() came to the stub.
-		expect(stub.requests.slice(before)).toEqual([{ method: 'GET', path: '/v10/gateway/bot', authorized: true }]);
+		// It reached login: the first request of client.login() came to the stand-in, with the bot's token.
+		expect(discord.recorder.requests.slice(before).map(({ route, auth, status }) => ({ route, auth, status }))).toEqual([
+			{ route: 'GET /gateway/bot', auth: 'rejected', status: 401 }
+		]);
 		const line = started.stdout.split('\n').find((text) => text.startsWith('REPORT '));
 		expect(line, started.stdout).toBeDefined();
 		const report = JSON.parse(line!.slice('REPORT '.length)) as Record<string, unknown>;
