@@ -127,7 +127,7 @@ describe.each([
 
 		// It reached login: the first request of client.login() came to the stand-in, with the bot's token.
 		expect(discord.recorder.requests.slice(before).map(({ route, auth, status }) => ({ route, auth, status }))).toEqual([
-			{ route: 'GET /gateway/bot', auth: 'rejected', status: 401 }
+			{ route: 'GET /gateway/bot', auth: 'bot', status: 401 }
 		]);
 		const line = started.stdout.split('\n').find((text) => text.startsWith('REPORT '));
 		expect(line, started.stdout).toBeDefined();
