@@ -1,12 +1,72 @@
 /**
- * Keeps a provider's requests in bounds: at most `maxConcurrent` in flight, and at most `maxPerWindow`
- * started in any `windowMs` (Stability locks a key out for 60 s past 150 requests in 10 s). Waiters are
+ * Keeps work in bounds: at most `maxConcurrent` at once and, with a rate window, at most `maxPerWindow`
+ * requests in any `windowMs` (Stability locks a key out for 60 s past 150 requests in 10 s). Waiters are
  * served in order and told their place in the queue whenever it changes, so a bot can show "queued: 3".
+ * The HTTP clients use it for requests, the generator for jobs, the image work for sharp pipelines.
  */
 export interface RequestLimiterOptions {
 	maxConcurrent: number;
-	maxPerWindow: number;
-	windowMs: number;
+	/** A rate limit: at most `maxPerWindow` requests per `windowMs` (see {@link SlidingWindow}). Omitted: none. */
+	maxPerWindow?: number;
+	windowMs?: number;
+	/** A rate window kept elsewhere (for instance one shared by every process using the same key); wins over the two above. */
+	window?: RateWindow;
+}
+
+/**
+ * Where a rate limit's places are counted: the one interface a window kept elsewhere implements. A request
+ * takes a place when it is sent and gives it back when it has ended; the window decides how long the place
+ * still counts after that.
+ */
+export interface RateWindow {
+	/** A place for a request sent now; when the window is full, the milliseconds until a place may free up (Infinity: when a request ends). */
+	claim(): WindowPlace | number;
+}
+
+export interface WindowPlace {
+	/** The request has ended (answered, failed or abandoned). */
+	end(): void;
+}
+
+/**
+ * The window in memory. A place is held from when the request is sent until one whole window after it
+ * ended. Counting from the start alone is not enough: the provider counts a request when it arrives, or
+ * perhaps when it answers, and either can fall up to the request's duration later than the send, so two
+ * requests sent a window apart could land in one window of the provider's and earn a 429, which at
+ * Stability locks the key out for 60 s. Holding the place until one window after the end is safe whatever
+ * the provider counts; with quick answers (where a window fills at all) it costs next to nothing, and
+ * for slow generations the number in flight is the binding limit anyway.
+ */
+export class SlidingWindow implements RateWindow {
+	readonly #maxPerWindow: number;
+	readonly #windowMs: number;
+	#inFlight = 0;
+	/** When the places of ended requests free, earliest first (each is "now + window" on a monotonic clock). */
+	readonly #freeing: number[] = [];
+
+	public constructor(maxPerWindow: number, windowMs: number) {
+		this.#maxPerWindow = maxPerWindow;
+		this.#windowMs = windowMs;
+	}
+
+	public claim(): WindowPlace | number {
+		// A monotonic clock: a wall clock stepped back (NTP, a resumed VM) would stall the window.
+		const now = performance.now();
+		while (this.#freeing.length > 0 && (this.#freeing[0] as number) <= now) this.#freeing.shift();
+		if (this.#inFlight + this.#freeing.length >= this.#maxPerWindow) {
+			return this.#freeing.length > 0 ? (this.#freeing[0] as number) - now : Number.POSITIVE_INFINITY;
+		}
+		this.#inFlight++;
+		let ended = false;
+		return {
+			end: () => {
+				if (ended) return;
+				ended = true;
+				this.#inFlight--;
+				this.#freeing.push(performance.now() + this.#windowMs);
+			}
+		};
+	}
 }
 
 interface Waiter {
@@ -19,14 +79,19 @@ interface Waiter {
 }
 
 export class RequestLimiter {
-	readonly #options: RequestLimiterOptions;
+	readonly #maxConcurrent: number;
+	readonly #window: RateWindow | null;
 	readonly #queue: Waiter[] = [];
-	readonly #starts: number[] = [];
 	#active = 0;
 	#timer: NodeJS.Timeout | null = null;
 
 	public constructor(options: RequestLimiterOptions) {
-		this.#options = options;
+		this.#maxConcurrent = options.maxConcurrent;
+		this.#window =
+			options.window ??
+			(options.maxPerWindow !== undefined && options.windowMs !== undefined
+				? new SlidingWindow(options.maxPerWindow, options.windowMs)
+				: null);
 	}
 
 	public get active(): number {
@@ -58,23 +123,31 @@ export class RequestLimiter {
 		});
 	}
 
+	/** Runs `work` when its turn comes and frees the place when it settles. */
+	public async run<T>(work: () => Promise<T>, signal?: AbortSignal, onPosition?: (position: number) => void): Promise<T> {
+		const release = await this.acquire(signal, onPosition);
+		try {
+			return await work();
+		} finally {
+			release();
+		}
+	}
+
 	#pump(): void {
-		// A monotonic clock: a wall clock stepped back (NTP, a resumed VM) would stall the window.
-		const now = performance.now();
-		while (this.#starts.length > 0 && (this.#starts[0] as number) <= now - this.#options.windowMs) this.#starts.shift();
-		while (this.#queue.length > 0 && this.#active < this.#options.maxConcurrent) {
-			if (this.#starts.length >= this.#options.maxPerWindow) {
-				this.#wakeAt((this.#starts[0] as number) + this.#options.windowMs);
+		while (this.#queue.length > 0 && this.#active < this.#maxConcurrent) {
+			const place = this.#window?.claim() ?? null;
+			if (typeof place === 'number') {
+				if (Number.isFinite(place)) this.#wakeIn(place);
 				return;
 			}
 			const waiter = this.#queue.shift() as Waiter;
 			if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
 			this.#active++;
-			this.#starts.push(now);
 			let released = false;
 			waiter.resolve(() => {
 				if (released) return;
 				released = true;
+				place?.end();
 				this.#active--;
 				this.#pump();
 				this.#announcePositions();
@@ -82,7 +155,7 @@ export class RequestLimiter {
 		}
 	}
 
-	#wakeAt(time: number): void {
+	#wakeIn(ms: number): void {
 		if (this.#timer) return;
 		this.#timer = setTimeout(
 			() => {
@@ -90,7 +163,7 @@ export class RequestLimiter {
 				this.#pump();
 				this.#announcePositions();
 			},
-			Math.max(1, time - performance.now())
+			Math.max(1, Math.ceil(ms))
 		);
 	}
 
