@@ -1,5 +1,6 @@
 import { container } from '@sapphire/framework';
 import sharp from 'sharp';
+import { runImageWork } from '../../plugins/generation/imageWork.js';
 import type { StoredImage } from '../../plugins/storage/index.js';
 import { buildGalleryPage, galleryCells, GALLERY_COLUMNS, type GalleryPage, type GalleryPageInput } from '../responses/gallery.js';
 
@@ -30,10 +31,12 @@ export async function renderContactSheet(cells: readonly { image: StoredImage; l
 			];
 		})
 	);
-	return sharp({ create: { width, height, channels: 4, background: BACKGROUND } })
-		.composite(layers.flat())
-		.webp({ quality: 80 })
-		.toBuffer();
+	return runImageWork(() =>
+		sharp({ create: { width, height, channels: 4, background: BACKGROUND } })
+			.composite(layers.flat())
+			.webp({ quality: 80 })
+			.toBuffer()
+	);
 }
 
 /** A cell's thumbnail, read through the storage service; a placeholder when the image is gone or unreadable. */
@@ -41,13 +44,15 @@ async function thumbnail(image: StoredImage): Promise<Buffer> {
 	try {
 		const read = await container.storage.readImage(image.userId, image.id);
 		if (!read.ok) throw new Error(read.reason);
-		return await sharp(read.data, { limitInputPixels: 100_000_000, animated: false })
-			.rotate()
-			.resize(CELL, CELL, { fit: 'contain', background: BACKGROUND })
-			.png()
-			.toBuffer();
+		return await runImageWork(() =>
+			sharp(read.data, { limitInputPixels: 100_000_000, animated: false })
+				.rotate()
+				.resize(CELL, CELL, { fit: 'contain', background: BACKGROUND })
+				.png()
+				.toBuffer()
+		);
 	} catch {
-		return sharp(Buffer.from(placeholderSvg())).png().toBuffer();
+		return runImageWork(() => sharp(Buffer.from(placeholderSvg())).png().toBuffer());
 	}
 }
 

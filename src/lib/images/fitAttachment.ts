@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { runImageWork } from '../../plugins/generation/imageWork.js';
 
 const EXTENSIONS: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/gif': 'gif' };
 
@@ -45,12 +46,14 @@ export async function fitImageToLimit(data: Buffer, mimeType: string, baseName: 
 		return null;
 	}
 	for (const attempt of ATTEMPTS) {
-		const pipeline = sharp(data, { animated: false }).rotate();
-		if (attempt.scale < 1 && width > 0) pipeline.resize({ width: Math.max(16, Math.round(width * attempt.scale)) });
-		const output =
-			attempt.format === 'webp'
-				? await pipeline.webp({ quality: attempt.quality, effort: 4 }).toBuffer()
-				: await pipeline.flatten({ background: '#ffffff' }).jpeg({ quality: attempt.quality, mozjpeg: true }).toBuffer();
+		// One attempt at a time through the image work queue, so a long fit never holds its place between attempts.
+		const output = await runImageWork(() => {
+			const pipeline = sharp(data, { animated: false }).rotate();
+			if (attempt.scale < 1 && width > 0) pipeline.resize({ width: Math.max(16, Math.round(width * attempt.scale)) });
+			return attempt.format === 'webp'
+				? pipeline.webp({ quality: attempt.quality, effort: 4 }).toBuffer()
+				: pipeline.flatten({ background: '#ffffff' }).jpeg({ quality: attempt.quality, mozjpeg: true }).toBuffer();
+		});
 		if (output.byteLength <= limitBytes) {
 			const toMime = attempt.format === 'webp' ? 'image/webp' : 'image/jpeg';
 			return {

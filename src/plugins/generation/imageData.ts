@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { runImageWork } from './imageWork.js';
 import type { DecodedImage } from './requests.js';
 
 /** No provider returns more than a 4096 x 4096 upscale; anything larger is not read at all. */
@@ -49,11 +50,13 @@ export async function decodeInputImage(
 		return { ok: false, message: `The image is too long and thin (at most ${Math.floor(box.maxSide / box.minSide)}:1).` };
 	}
 	try {
-		const { data: png, info } = await sharp(data, { limitInputPixels: limits.maxPixels, failOn: 'truncated' })
-			.rotate()
-			.resize(target.width, target.height, { fit: 'fill' })
-			.png()
-			.toBuffer({ resolveWithObject: true });
+		const { data: png, info } = await runImageWork(() =>
+			sharp(data, { limitInputPixels: limits.maxPixels, failOn: 'truncated' })
+				.rotate()
+				.resize(target.width, target.height, { fit: 'fill' })
+				.png()
+				.toBuffer({ resolveWithObject: true })
+		);
 		return { ok: true, image: { data: png, width: info.width, height: info.height } };
 	} catch {
 		return { ok: false, message: 'The image is damaged or cut off and cannot be read. Try another file.' };
@@ -117,7 +120,7 @@ function isComplete(data: Buffer, format: string): boolean {
 
 /** Resizes an image to exactly width x height (used after an upscale that overshoots), keeping its format as PNG. */
 export async function resizeImage(data: Buffer, width: number, height: number): Promise<Buffer> {
-	return sharp(data, { limitInputPixels: MAX_OUTPUT_PIXELS }).resize(width, height, { fit: 'fill' }).png().toBuffer();
+	return runImageWork(() => sharp(data, { limitInputPixels: MAX_OUTPUT_PIXELS }).resize(width, height, { fit: 'fill' }).png().toBuffer());
 }
 
 function mb(bytes: number): string {

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import sharp from 'sharp';
 import { generationFailure, generationMessages, type GenerationResult } from '../GenerationResult.js';
+import { runImageWork } from '../imageWork.js';
 import {
 	ASPECT_RATIOS,
 	MAX_SEED,
@@ -76,7 +77,7 @@ export class PreviewProvider implements ImageProvider {
 		let data: Buffer;
 		try {
 			const svg = sceneSvg({ width, height, seed, prompt: request.prompt, stylePreset: request.stylePreset, opacity: 1 });
-			data = await sharp(Buffer.from(svg, 'utf8')).removeAlpha().png(PNG_OPTIONS).toBuffer();
+			data = await runImageWork(() => sharp(Buffer.from(svg, 'utf8')).removeAlpha().png(PNG_OPTIONS).toBuffer());
 		} catch {
 			return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
 		}
@@ -104,12 +105,14 @@ export class PreviewProvider implements ImageProvider {
 				opacity: 0.2 + 0.5 * strength,
 				subtitle: 'image to image'
 			});
-			data = await sharp(input.data)
-				.flatten({ background: '#000000' })
-				.composite([{ input: Buffer.from(overlay, 'utf8'), top: 0, left: 0 }])
-				.removeAlpha()
-				.png(PNG_OPTIONS)
-				.toBuffer();
+			data = await runImageWork(() =>
+				sharp(input.data)
+					.flatten({ background: '#000000' })
+					.composite([{ input: Buffer.from(overlay, 'utf8'), top: 0, left: 0 }])
+					.removeAlpha()
+					.png(PNG_OPTIONS)
+					.toBuffer()
+			);
 		} catch {
 			return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
 		}
@@ -140,12 +143,14 @@ export class PreviewProvider implements ImageProvider {
 		let data: Buffer;
 		try {
 			const label = upscaleLabelSvg(width, height);
-			data = await sharp(input.data)
-				.resize(width, height, { fit: 'fill', kernel: sharp.kernel.lanczos3 })
-				.composite([{ input: Buffer.from(label.svg, 'utf8'), top: 0, left: 0 }])
-				.removeAlpha()
-				.png(PNG_OPTIONS)
-				.toBuffer();
+			data = await runImageWork(() =>
+				sharp(input.data)
+					.resize(width, height, { fit: 'fill', kernel: sharp.kernel.lanczos3 })
+					.composite([{ input: Buffer.from(label.svg, 'utf8'), top: 0, left: 0 }])
+					.removeAlpha()
+					.png(PNG_OPTIONS)
+					.toBuffer()
+			);
 		} catch {
 			return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
 		}

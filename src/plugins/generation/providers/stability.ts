@@ -3,6 +3,7 @@ import { FormData } from 'undici';
 import { generationFailure, generationMessages, type GenerationFailure, type GenerationResult } from '../GenerationResult.js';
 import { HttpClient, type HttpOperation } from '../http/HttpClient.js';
 import { inspectOutputImage, resizeImage } from '../imageData.js';
+import { runImageWork } from '../imageWork.js';
 import {
 	nearestAspectRatio,
 	type AspectRatio,
@@ -382,7 +383,9 @@ function pngBlob(data: Buffer): Blob {
 /** The input as PNG, or as JPEG when the PNG would push the request over Stability's 10 MiB. */
 async function imagePart(data: Buffer): Promise<{ blob: Blob; filename: string }> {
 	if (data.length <= MAX_IMAGE_PART_BYTES) return { blob: pngBlob(data), filename: 'image.png' };
-	const jpeg = await sharp(data, { limitInputPixels: 100_000_000 }).flatten({ background: '#ffffff' }).jpeg({ quality: 92 }).toBuffer();
+	const jpeg = await runImageWork(() =>
+		sharp(data, { limitInputPixels: 100_000_000 }).flatten({ background: '#ffffff' }).jpeg({ quality: 92 }).toBuffer()
+	);
 	return { blob: new Blob([jpeg], { type: 'image/jpeg' }), filename: 'image.jpg' };
 }
 
