@@ -3,9 +3,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ImageGenerator } from '../../src/plugins/generation/ImageGenerator.js';
 import { ImageJobs, type JobStatus } from '../../src/plugins/generation/ImageJobs.js';
+import { imageWorkLoad } from '../../src/plugins/generation/imageWork.js';
 import type { GenerationOptions } from '../../src/plugins/generation/options.js';
 import { openTestStorage, USER_A, USER_B } from '../helpers/storageFixtures.js';
-import { FakeStabilityServer, STABILITY_TEST_KEY, type StabilityFault } from './fakes/stabilityServer.js';
+import { generationMessages } from '../../src/plugins/generation/GenerationResult.js';
+import { FakeStabilityServer, STABILITY_TEST_KEY, type RateLimitRule, type StabilityFault } from './fakes/stabilityServer.js';
 
 type Storage = Awaited<ReturnType<typeof openTestStorage>>;
 let storage: Storage | undefined;
@@ -29,17 +31,17 @@ const fastHttp: GenerationOptions['http'] = {
 	maxRateLimitWaitSeconds: 0.2
 };
 
-function jobsWith(options: GenerationOptions, withStorage = true) {
-	generator = ImageGenerator.create(options);
+function jobsWith(options: GenerationOptions, withStorage = true, jobTimeoutMs = 5000) {
+	generator ??= ImageGenerator.create(options);
 	return new ImageJobs(generator, () => (withStorage ? storage?.manager : undefined), {
-		jobTimeoutMs: 5000,
+		jobTimeoutMs,
 		dailyCost: { textToImage: 1, imageToImage: 1, upscale: 1 }
 	});
 }
 
-async function stabilityJobs() {
-	fake = await FakeStabilityServer.start();
-	return jobsWith({ provider: 'stability', stability: { apiKey: STABILITY_TEST_KEY, host: fake.url }, http: fastHttp });
+async function stabilityJobs(more: Partial<GenerationOptions> = {}, rateLimit?: RateLimitRule) {
+	fake = await FakeStabilityServer.start(rateLimit ? { rateLimit } : {});
+	return jobsWith({ provider: 'stability', stability: { apiKey: STABILITY_TEST_KEY, host: fake.url }, http: fastHttp, ...more });
 }
 
 async function storedFiles(root: string, userId: string): Promise<string[]> {
@@ -163,6 +165,77 @@ describe('the guarded generation job', () => {
 		const result = await jobs.run({ kind: 'text-to-image', userId: USER_B, request: { prompt: 'unstored' } });
 		expect(result).toMatchObject({ ok: true, stored: null, status: null });
 	});
+});
+
+describe('the queue', () => {
+	it('every provider, the offline preview included, works on at most `concurrency` jobs; the others wait and see their place', async () => {
+		storage = await openTestStorage({ maxUserDailyGens: 20 });
+		const jobs = jobsWith({ provider: 'preview', concurrency: 1 });
+		// The preview draws with sharp: while the jobs run, count the drawings under way.
+		let mostDrawing = 0;
+		const sampler = setInterval(() => (mostDrawing = Math.max(mostDrawing, imageWorkLoad().running)), 1);
+		const positions: number[][] = [];
+		const results = await Promise.all(
+			Array.from({ length: 5 }, (_, index) => {
+				const seen: number[] = [];
+				positions.push(seen);
+				return jobs.run({
+					kind: 'text-to-image',
+					userId: USER_A,
+					request: { prompt: `queued ${index}`, width: 512, height: 512 },
+					onStatus: (status) => {
+						if (status.state === 'queued') seen.push(status.position);
+						if (status.state === 'generating') mostDrawing = Math.max(mostDrawing, generator!.queue.running);
+					}
+				});
+			})
+		);
+		clearInterval(sampler);
+		expect(results.every((result) => result.ok)).toBe(true);
+		expect(mostDrawing).toBe(1);
+		// One started at once; each other one waited behind those that came before it and moved up as they finished.
+		expect(positions.sort((a, b) => a.length - b.length)).toEqual([[], [1], [2, 1], [3, 2, 1], [4, 3, 2, 1]]);
+		expect(generator?.queue).toEqual({ running: 0, waiting: 0 });
+	});
+
+	it('a job whose time runs out while it waits never reaches the provider, says why, and is refunded', async () => {
+		storage = await openTestStorage({ maxUserDailyGens: 10 });
+		const patient = await stabilityJobs({ concurrency: 1, http: { ...fastHttp, generateTimeoutSeconds: 5 } });
+		const hasty = jobsWith({}, true, 200);
+		fake?.script({ kind: 'slow', ms: 1000 });
+		const first = patient.run({ kind: 'text-to-image', userId: USER_A, request: { prompt: 'slow one' } });
+		await new Promise((resolve) => setTimeout(resolve, 50));
+		const queued = await Promise.all(
+			Array.from({ length: 4 }, (_, index) =>
+				hasty.run({ kind: 'text-to-image', userId: USER_A, request: { prompt: `too late ${index}` } })
+			)
+		);
+		expect(queued).toEqual(Array.from({ length: 4 }, () => ({ ok: false, reason: 'TIMEOUT', message: generationMessages.queueTimeout })));
+		expect(fake?.requests).toHaveLength(1);
+		expect((await storage.manager.getQuotaStatus(USER_A)).daily).toMatchObject({ used: 0, pending: 1 });
+		expect((await first).ok).toBe(true);
+		expect((await storage.manager.getQuotaStatus(USER_A)).daily).toMatchObject({ used: 1, pending: 0 });
+	});
+
+	it('a queue of 1,000 jobs under the rate limit: no 429, and every job that times out waiting is refunded', async () => {
+		storage = await openTestStorage({ maxUserDailyGens: 2000, maxUserStorageMb: 1_000_000, maxGlobalStorageMb: 1_000_000 });
+		// Stability's rule (150 requests within a window, then a lock-out), with the window scaled from 10 s to 1 s.
+		const rule: RateLimitRule = { maxRequests: 150, windowMs: 1000, lockoutMs: 60_000 };
+		await stabilityJobs({ concurrency: 16, http: { ...fastHttp, maxRequestsPerWindow: 150, windowSeconds: 1 } }, rule);
+		const timed = jobsWith({}, true, 3000);
+		const results = await Promise.all(
+			Array.from({ length: 1000 }, (_, index) => timed.run({ kind: 'text-to-image', userId: USER_A, request: { prompt: `job ${index}` } }))
+		);
+		const succeeded = results.filter((result) => result.ok).length;
+		const failures = results.filter((result) => !result.ok);
+		expect(fake?.rateLimited).toBe(0);
+		expect(succeeded).toBeGreaterThan(0);
+		// Three windows of 150 cannot carry 1,000 jobs: the rest timed out, each one refunded.
+		expect(failures.length).toBeGreaterThan(0);
+		expect(new Set(failures.map((failure) => !failure.ok && failure.reason))).toEqual(new Set(['TIMEOUT']));
+		expect(fake?.busiestWindow()).toBeLessThanOrEqual(150);
+		expect((await storage.manager.getQuotaStatus(USER_A)).daily).toMatchObject({ used: succeeded, pending: 0 });
+	}, 30_000);
 });
 
 describe('unexpected failures', () => {

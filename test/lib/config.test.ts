@@ -344,10 +344,9 @@ describe('generation variables', () => {
 			stability: {}
 		});
 		expect(local.secrets).toEqual(expect.arrayContaining(['artist:pa:ss', 'pa:ss']));
-		expect(load({ GENERATION_CONCURRENCY: '4', GENERATION_TIMEOUT_SECONDS: '120' }).generation.http).toEqual({
-			maxConcurrent: 4,
-			generateTimeoutSeconds: 120
-		});
+		const generation = load({ GENERATION_CONCURRENCY: '4', GENERATION_TIMEOUT_SECONDS: '120' }).generation;
+		expect(generation.concurrency).toBe(4);
+		expect(generation.http).toEqual({ generateTimeoutSeconds: 120 });
 	});
 
 	it('refuses wrong values, naming each, and never echoes a credential', () => {
@@ -361,7 +360,7 @@ describe('generation variables', () => {
 		expect(error.message).toContain('- IMAGE_PROVIDER: expected stability, automatic1111, comfyui, openai or preview (got "midjourney")');
 		expect(error.message).toContain('- STABILITY_MODEL: expected one of core, ultra');
 		expect(error.message).toContain('- STABILITY_API: expected v2beta (current) or v1 (engines)');
-		expect(error.message).toContain('- GENERATION_CONCURRENCY: expected a whole number of requests, 1 or more');
+		expect(error.message).toContain('- GENERATION_CONCURRENCY: expected a whole number of generations, 1 or more');
 		expect(error.message).toContain('- A1111_AUTH: expected user:password');
 		expect(error.message).not.toContain('no-colon-secret');
 	});

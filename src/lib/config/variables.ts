@@ -384,10 +384,11 @@ export const configVariables: readonly ConfigVariable[] = [
 	variable({
 		name: 'GENERATION_CONCURRENCY',
 		group: 'Generation',
-		description: 'Provider requests in flight at once; more wait in a queue users can see.',
+		description:
+			'Generations the provider works on at once, the offline preview included; more wait in a queue whose place users see.',
 		documentedDefault: '`2`',
-		parse: wholeNumber('expected a whole number of requests, 1 or more', 1, 64),
-		option: 'generation.http.maxConcurrent'
+		parse: wholeNumber('expected a whole number of generations, 1 or more', 1, 64),
+		option: 'generation.concurrency'
 	}),
 	variable({
 		name: 'GENERATION_TIMEOUT_SECONDS',

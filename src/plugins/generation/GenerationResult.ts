@@ -80,6 +80,7 @@ export const generationMessages = {
 	contentFiltered: "The image provider's safety filter blocked this request. Try a different prompt.",
 	auth: "The image provider rejected the bot's credentials. The bot owner has to check the API key; nothing was charged.",
 	timeout: 'The image provider took too long to answer. Nothing was charged; try again.',
+	queueTimeout: 'Too many images were waiting and yours did not start in time. Nothing was charged; try again in a few minutes.',
 	unavailable: 'The image provider cannot be reached right now. Nothing was charged; try again in a few minutes.',
 	providerError: 'The image provider failed to create the image. Nothing was charged; try again.',
 	rateLimited: (seconds: number) => `The image provider is busy (rate limit). Try again in ${seconds} s.`,

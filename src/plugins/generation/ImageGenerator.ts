@@ -6,6 +6,7 @@ import {
 	type GenerationResult,
 	type ProviderName
 } from './GenerationResult.js';
+import { RequestLimiter } from './http/RequestLimiter.js';
 import { decodeInputImage, inspectOutputImage, resizeImage } from './imageData.js';
 import { providerHttpSettings, resolveGenerationOptions, type GenerationOptions, type ResolvedGenerationOptions } from './options.js';
 import { Automatic1111Provider } from './providers/automatic1111.js';
@@ -45,15 +46,23 @@ const MAX_UPSCALE_PIXELS = 16_777_216;
 /**
  * Image generation on `container.generator`: checks every input before any call (prompt length, style,
  * size, strength, seed; input images sniffed, decoded, capped and resized), then asks the configured
- * provider. Results are values: `{ ok: true, image }` or `{ ok: false, reason, message }`.
+ * provider, at most `concurrency` generations at once, whichever the provider: the others wait in order
+ * and are told their place (`onQueued`). Results are values: `{ ok: true, image }` or `{ ok: false, reason, message }`.
  */
 export class ImageGenerator {
 	public readonly options: ResolvedGenerationOptions;
 	readonly #provider: ImageProvider | null;
+	readonly #turns: RequestLimiter;
 
 	public constructor(options: ResolvedGenerationOptions, provider: ImageProvider | null) {
 		this.options = options;
 		this.#provider = provider;
+		this.#turns = new RequestLimiter({ maxConcurrent: options.concurrency });
+	}
+
+	/** Generations the provider is working on now, and how many wait for their turn. */
+	public get queue(): { running: number; waiting: number } {
+		return { running: this.#turns.active, waiting: this.#turns.queued };
 	}
 
 	/** Builds the generator and its provider from plugin options (validated; a bad field throws naming it). */
@@ -94,7 +103,7 @@ export class ImageGenerator {
 		}
 		const size = provider.resolveSize({ width: request.width, height: request.height, aspectRatio: request.aspectRatio as never });
 		if (typeof size === 'string') return invalid(size);
-		return this.#checked(provider.textToImage({ ...common, size }, call), null);
+		return this.#inTurn(call, () => this.#checked(provider.textToImage({ ...common, size }, call), null));
 	}
 
 	public async imageToImage(request: ImageToImageRequest, call: ProviderCall = {}): Promise<GenerationResult> {
@@ -107,7 +116,7 @@ export class ImageGenerator {
 		if (typeof strength !== 'number' || !(strength >= 0 && strength <= 1)) return invalid('The strength must be a number from 0 to 1.');
 		const image = await this.#decode(request.image, provider.limits.input);
 		if ('ok' in image) return image;
-		return this.#checked(provider.imageToImage({ ...common, image, strength }, call), null);
+		return this.#inTurn(call, () => this.#checked(provider.imageToImage({ ...common, image, strength }, call), null));
 	}
 
 	/** Upscales to `width` (default: twice the input's), keeping the aspect ratio. */
@@ -130,7 +139,7 @@ export class ImageGenerator {
 			return invalid('The upscaled image would be larger than 16 megapixels. Ask for a smaller width.');
 		const image = await this.#decode(original.data, provider.limits.upscaleInput);
 		if ('ok' in image) return image;
-		return this.#checked(provider.upscale({ image, width, height }, call), { width, height });
+		return this.#inTurn(call, () => this.#checked(provider.upscale({ image, width, height }, call), { width, height }));
 	}
 
 	public async close(): Promise<void> {
@@ -172,6 +181,25 @@ export class ImageGenerator {
 			box
 		);
 		return decoded.ok ? decoded.image : invalid(decoded.message);
+	}
+
+	/**
+	 * Runs one generation when its turn comes. A job whose time runs out (or that is cancelled) while it waits
+	 * never reaches the provider, so nothing is spent for it.
+	 */
+	async #inTurn(call: ProviderCall, generate: () => Promise<GenerationResult>): Promise<GenerationResult> {
+		let release: () => void;
+		try {
+			release = await this.#turns.acquire(call.signal, call.onQueued);
+		} catch (reason) {
+			const timedOut = reason instanceof DOMException && reason.name === 'TimeoutError';
+			return generationFailure('TIMEOUT', timedOut ? generationMessages.queueTimeout : generationMessages.cancelled);
+		}
+		try {
+			return await generate();
+		} finally {
+			release();
+		}
 	}
 
 	/**

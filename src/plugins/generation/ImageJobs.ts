@@ -112,12 +112,22 @@ export class ImageJobs {
 	}
 
 	async #run(job: JobRequest): Promise<JobResult> {
+		// Not AbortSignal.timeout(): inside AbortSignal.any() nothing else holds it, and on Node 20 a timeout signal
+		// that was garbage-collected never fires, so a job waiting in a long queue would never time out.
+		const deadline = new AbortController();
+		const timer = setTimeout(
+			() => deadline.abort(new DOMException('The job took longer than its time-out.', 'TimeoutError')),
+			this.#options.jobTimeoutMs
+		);
+		try {
+			return await this.#guarded(job, AbortSignal.any([deadline.signal, this.#shutdown.signal, ...(job.signal ? [job.signal] : [])]));
+		} finally {
+			clearTimeout(timer);
+		}
+	}
+
+	async #guarded(job: JobRequest, signal: AbortSignal): Promise<JobResult> {
 		const storage = this.#storage();
-		const signal = AbortSignal.any([
-			AbortSignal.timeout(this.#options.jobTimeoutMs),
-			this.#shutdown.signal,
-			...(job.signal ? [job.signal] : [])
-		]);
 		let reservation = null;
 		if (storage) {
 			const held = await storage.reserve(job.userId, {

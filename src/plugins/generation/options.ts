@@ -18,8 +18,11 @@ const extraHeadersSchema = z.record(z.string(), z.unknown()).superRefine((header
 
 const httpSchema = z
 	.object({
-		/** Provider requests in flight at once; more wait in a queue whose position users see. */
-		maxConcurrent: wholeNumber(1, 64).default(2),
+		/**
+		 * HTTP requests in flight at once. Default: `concurrency` (a generation is one request). Set it apart only
+		 * for a provider that makes several requests per job.
+		 */
+		maxConcurrent: wholeNumber(1, 64).optional(),
 		/** Requests started per window (Stability allows 150 per 10 s, then locks the key out for 60 s). */
 		maxRequestsPerWindow: wholeNumber(1, 10_000).default(150),
 		windowSeconds: seconds(HOUR).default(10),
@@ -118,6 +121,11 @@ export const generationOptionsSchema = z
 			})
 			.strict()
 			.prefault({}),
+		/**
+		 * Generations the provider works on at once, whichever it is (the offline preview included); more wait in a
+		 * queue whose position users see. A job that waits longer than `jobTimeoutSeconds` is cancelled and refunded.
+		 */
+		concurrency: wholeNumber(1, 64).default(2),
 		http: httpSchema.prefault({}),
 		/** Largest image a user may send for image-to-image or upscale. */
 		maxInputMb: z.number().positive().finite().default(10),
@@ -212,7 +220,7 @@ export function providerHttpSettings(
 	const http = options.http;
 	const generateSeconds = generateTimeoutSeconds(http, provider);
 	return {
-		maxConcurrent: http.maxConcurrent,
+		maxConcurrent: http.maxConcurrent ?? options.concurrency,
 		maxPerWindow: http.maxRequestsPerWindow,
 		windowMs: http.windowSeconds * 1000,
 		maxRetries: http.maxRetries,

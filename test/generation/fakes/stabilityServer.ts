@@ -10,6 +10,10 @@ import { pngImage } from './images.js';
  * values, the JSON body, the image parts (decoded with sharp). What it refuses is recorded in
  * `problems` and answered the way Stability would (400/401/404/413), so a happy-path test can assert
  * the list stays empty. Faults are scripted per request, in order.
+ *
+ * It enforces the documented rate limit too: past 150 requests within 10 seconds it answers 429, and then
+ * keeps answering 429 for a 60-second lock-out. Requests are counted as they arrive. Tests may scale the
+ * window down (`rateLimit`), keeping the rule.
  */
 
 export const STABILITY_TEST_KEY = 'sk-TEST0123456789abcdefSECRETkey';
@@ -57,6 +61,8 @@ export type StabilityFault =
 	| { kind: 'rateLimit'; retryAfter?: string }
 	/** Reads the request, never answers. */
 	| { kind: 'noHeaders' }
+	/** Answers normally, `ms` after the request arrived (a generation that takes its time). */
+	| { kind: 'slow'; ms: number }
 	/** Sends the headers and half the image, then goes silent. */
 	| { kind: 'stallBody' }
 	/** Declares a longer content-length than it sends, then closes the socket. */
@@ -100,7 +106,18 @@ export interface RecordedRequest {
 export interface StabilityServerOptions {
 	apiKey?: string;
 	engines?: string[];
+	/** The rate limit in force. Default Stability's: 150 requests in 10 s, then a 60 s lock-out. */
+	rateLimit?: RateLimitRule;
 }
+
+export interface RateLimitRule {
+	maxRequests: number;
+	windowMs: number;
+	lockoutMs: number;
+}
+
+/** "150 requests within a 10 second period", then "a 60 second timeout" (Stability's rate limit documentation). */
+export const STABILITY_RATE_LIMIT: RateLimitRule = { maxRequests: 150, windowMs: 10_000, lockoutMs: 60_000 };
 
 type Api = 'v2beta' | 'v1';
 interface Route {
@@ -122,10 +139,17 @@ export class FakeStabilityServer {
 	readonly #faults: StabilityFault[] = [];
 	readonly #apiKey: string;
 	readonly #engines: Set<string>;
+	readonly #rateLimit: RateLimitRule;
+	/** When each request arrived (performance.now()), for the window and for throughput figures. */
+	public readonly arrivals: number[] = [];
+	/** Requests answered 429 because the window was full or the key locked out. */
+	public rateLimited = 0;
+	#lockedUntil = Number.NEGATIVE_INFINITY;
 
 	private constructor(options: StabilityServerOptions) {
 		this.#apiKey = options.apiKey ?? STABILITY_TEST_KEY;
 		this.#engines = new Set(options.engines ?? KNOWN_ENGINES);
+		this.#rateLimit = options.rateLimit ?? STABILITY_RATE_LIMIT;
 		this.#onRequest = (request, response) => {
 			response.on('error', () => undefined);
 			this.#handle(request, response).catch((error: unknown) => {
@@ -161,7 +185,43 @@ export class FakeStabilityServer {
 		await this.#server?.close();
 	}
 
+	/** The most requests that arrived within any one window (sliding), for throughput figures. */
+	public busiestWindow(windowMs = this.#rateLimit.windowMs): number {
+		let busiest = 0;
+		let first = 0;
+		for (let last = 0; last < this.arrivals.length; last++) {
+			while ((this.arrivals[last] as number) - (this.arrivals[first] as number) >= windowMs) first++;
+			busiest = Math.max(busiest, last - first + 1);
+		}
+		return busiest;
+	}
+
+	/** True when this arrival is over the limit: the window already holds the maximum, or the key is locked out. */
+	#overLimit(now: number): boolean {
+		const { maxRequests, windowMs, lockoutMs } = this.#rateLimit;
+		this.arrivals.push(now);
+		if (now < this.#lockedUntil) return true;
+		let inWindow = 0;
+		for (let index = this.arrivals.length - 1; index >= 0 && (this.arrivals[index] as number) > now - windowMs; index--) inWindow++;
+		if (inWindow <= maxRequests) return false;
+		this.#lockedUntil = now + lockoutMs;
+		return true;
+	}
+
 	async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+		const arrivedAt = performance.now();
+		if (this.#overLimit(arrivedAt)) {
+			this.rateLimited++;
+			request.resume();
+			const api: Api = (request.url ?? '').startsWith('/v1/') ? 'v1' : 'v2beta';
+			return sendError(
+				response,
+				api,
+				429,
+				'rate_limit_exceeded',
+				'You have exceeded the rate limit of 150 requests within a 10 second period.'
+			);
+		}
 		const body = await readBody(request);
 		const path = request.url ?? '/';
 		const record: RecordedRequest = {
@@ -245,6 +305,9 @@ export class FakeStabilityServer {
 				);
 			case 'noHeaders':
 				return;
+			case 'slow':
+				await new Promise((resolve) => setTimeout(resolve, fault.ms));
+				return sendImage(response, api, answer, 'SUCCESS', 'bytes');
 			case 'stallBody': {
 				const png = await pngImage(answer.width, answer.height);
 				response.writeHead(200, {
@@ -598,7 +661,7 @@ async function sendImage(
 	finishReason: string,
 	format: 'bytes' | 'json'
 ): Promise<void> {
-	const png = await pngImage(answer.width, answer.height, finishReason === 'CONTENT_FILTERED' ? { color: { r: 20, g: 20, b: 20 } } : {});
+	const png = await answerImage(answer.width, answer.height, finishReason === 'CONTENT_FILTERED');
 	if (format === 'json') {
 		const base64 = png.toString('base64');
 		sendJson(
@@ -619,6 +682,19 @@ async function sendImage(
 		'x-request-id': 'fake-request'
 	});
 	response.end(png);
+}
+
+/** The answers are solid images: drawn once per size, so a queue of a thousand requests is not a thousand drawings. */
+const answerImages = new Map<string, Promise<Buffer>>();
+
+function answerImage(width: number, height: number, blurred: boolean): Promise<Buffer> {
+	const key = `${width}x${height}${blurred ? ' blurred' : ''}`;
+	let image = answerImages.get(key);
+	if (!image) {
+		image = pngImage(width, height, blurred ? { color: { r: 20, g: 20, b: 20 } } : {});
+		answerImages.set(key, image);
+	}
+	return image;
 }
 
 async function sendOversize(response: ServerResponse, bytes: number, declareLength: boolean): Promise<void> {
