@@ -18,10 +18,11 @@ const ASPECT_NAMES: Record<string, string> = {
 	'9:21': '9:21 tall'
 };
 
-@ApplyOptions<Command.Options>({
-	description: 'Create an image from a text prompt',
-	preconditions: ['DailyLimit', 'UserStorage', 'GlobalStorage']
-})
+/**
+ * No quota preconditions: they would read the ledger before the reply is deferred. The job's reservation is the
+ * quota check (see replyWithJob), and its denial is the same private message.
+ */
+@ApplyOptions<Command.Options>({ description: 'Create an image from a text prompt' })
 export class ImagineCommand extends Command {
 	public override registerApplicationCommands(registry: Command.Registry) {
 		registry.registerChatInputCommand((builder) =>

@@ -5,10 +5,11 @@ import { PROMPT_MAX_LENGTH } from '../lib/discord/limits.js';
 import { replyWithAttachmentJob } from '../lib/jobs/jobReply.js';
 import { defineCommand } from '../lib/discord/defineCommand.js';
 
-@ApplyOptions<Command.Options>({
-	description: 'Create a new image from an attached image and a prompt',
-	preconditions: ['DailyLimit', 'UserStorage', 'GlobalStorage']
-})
+/**
+ * No quota preconditions: they would read the ledger before the reply is deferred. The job's reservation is the
+ * quota check (see replyWithJob), and its denial is the same private message.
+ */
+@ApplyOptions<Command.Options>({ description: 'Create a new image from an attached image and a prompt' })
 export class ReimagineCommand extends Command {
 	public override registerApplicationCommands(registry: Command.Registry) {
 		registry.registerChatInputCommand((builder) =>

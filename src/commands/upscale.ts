@@ -3,10 +3,11 @@ import { Command } from '@sapphire/framework';
 import { replyWithAttachmentJob } from '../lib/jobs/jobReply.js';
 import { defineCommand } from '../lib/discord/defineCommand.js';
 
-@ApplyOptions<Command.Options>({
-	description: 'Upscale an attached image to twice its size',
-	preconditions: ['DailyLimit', 'UserStorage', 'GlobalStorage']
-})
+/**
+ * No quota preconditions: they would read the ledger before the reply is deferred. The job's reservation is the
+ * quota check (see replyWithJob), and its denial is the same private message.
+ */
+@ApplyOptions<Command.Options>({ description: 'Upscale an attached image to twice its size' })
 export class UpscaleCommand extends Command {
 	public override registerApplicationCommands(registry: Command.Registry) {
 		registry.registerChatInputCommand((builder) =>

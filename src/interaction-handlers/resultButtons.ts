@@ -33,32 +33,31 @@ export class ResultButtonsHandler extends InteractionHandler {
 			return interaction.update({ content: '', embeds: [deletedImageEmbed(imageId, deleted.freedMb)], components: [], attachments: [] });
 		}
 
-		const found = await this.container.storage.readImage(ownerId, imageId);
-		if (!found.ok)
-			return interaction.reply({
-				embeds: [found.reason === 'NOT_FOUND' ? imageGone() : buildFailureEmbed(found)],
-				flags: MessageFlags.Ephemeral
-			});
-		const details = detailsOf(found.image);
-		switch (action) {
-			case 'upscale':
-				return replyWithJob(interaction, { kind: 'upscale', request: { image: found.data }, sourceImageId: imageId });
-			case 'vary':
-				return replyWithJob(interaction, {
-					kind: 'image-to-image',
-					request: { image: found.data, prompt: details.prompt ?? '', stylePreset: details.style ?? undefined },
-					sourceImageId: imageId
-				});
-			case 'reroll':
-				return replyWithJob(interaction, {
-					kind: 'text-to-image',
-					request: {
-						prompt: details.prompt ?? '',
-						negativePrompt: details.negativePrompt ?? undefined,
-						stylePreset: details.style ?? undefined,
-						aspectRatio: details.width && details.height ? nearestAspectRatio(details.width, details.height) : undefined
-					}
-				});
-		}
+		// The stored image is read once the reply is deferred: a file read must not delay the acknowledgement.
+		return replyWithJob(interaction, async () => {
+			const found = await this.container.storage.readImage(ownerId, imageId);
+			if (!found.ok) return { ...found, embed: found.reason === 'NOT_FOUND' ? imageGone() : undefined };
+			const details = detailsOf(found.image);
+			switch (action) {
+				case 'upscale':
+					return { kind: 'upscale', request: { image: found.data }, sourceImageId: imageId };
+				case 'vary':
+					return {
+						kind: 'image-to-image',
+						request: { image: found.data, prompt: details.prompt ?? '', stylePreset: details.style ?? undefined },
+						sourceImageId: imageId
+					};
+				case 'reroll':
+					return {
+						kind: 'text-to-image',
+						request: {
+							prompt: details.prompt ?? '',
+							negativePrompt: details.negativePrompt ?? undefined,
+							stylePreset: details.style ?? undefined,
+							aspectRatio: details.width && details.height ? nearestAspectRatio(details.width, details.height) : undefined
+						}
+					};
+			}
+		});
 	}
 }

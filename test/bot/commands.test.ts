@@ -1,11 +1,11 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { container } from '@sapphire/framework';
+import { Command, container } from '@sapphire/framework';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pngBytes } from '../helpers/storageFixtures.js';
 import { AttachmentServer, samplePng } from './helpers/attachmentServer.js';
 import { dispatch, startTestBot, type TestBot } from './helpers/botHarness.js';
-import { customIdsOf, FakeAutocompleteInteraction, type RecordedCall } from './helpers/fakeInteractions.js';
+import { customIdsOf, FakeAutocompleteInteraction, FakeChatInputInteraction, type RecordedCall } from './helpers/fakeInteractions.js';
 import { command, imagine, isPrivate, isResult, OWNER, owner, press, USER_A, USER_B, userA, userB } from './helpers/flows.js';
 
 let bot: TestBot | undefined;
@@ -73,12 +73,12 @@ describe('/imagine', () => {
 		expect((await all.waitFor((entry) => entry.method === 'respond')).choices).toHaveLength(17);
 	});
 
-	it('denies when the daily allowance is used: a private embed with the reason, the status and when it resets; nothing deferred or charged', async () => {
+	it('denies when the daily allowance is used: deferred first, then a private embed with the reason, the status and when it resets; the public reply removed, nothing charged', async () => {
 		bot = await startTestBot({ storage: { maxUserDailyGens: 1 } });
 		await imagine(bot, userA);
 		const { interaction, call } = await command(bot, { command: 'imagine', user: userA, options: { prompt: 'again' } }, isPrivate);
-		expect(interaction.callsTo('deferReply')).toHaveLength(0);
-		expect(call.method).toBe('reply');
+		expect(interaction.calls.map((entry) => entry.method)).toEqual(['deferReply', 'followUp', 'deleteReply']);
+		expect(call.method).toBe('followUp');
 		const embed = call.payload!.embeds[0]!;
 		expect(embed.title).toBe('Daily limit reached');
 		expect(embed.description).toMatch(/^Daily generation limit reached \(1\/1\)\. Resets in /);
@@ -204,6 +204,21 @@ describe('/reimagine and /upscale: the attachment', () => {
 		expect((await container.storage.getQuotaStatus(USER_A)).daily).toMatchObject({ used: 0, pending: 0 });
 	});
 
+	it('at the daily limit: deferred, then the private denial, and the attachment is never downloaded', async () => {
+		bot = await startTestBot({ storage: { maxUserDailyGens: 1 } });
+		server = await AttachmentServer.start();
+		await imagine(bot, userA);
+		const image = server.attach('cat.png', await samplePng());
+		const { interaction, call } = await command(
+			bot,
+			{ command: 'reimagine', user: userA, options: { image, prompt: 'as a watercolour' } },
+			isPrivate
+		);
+		expect(interaction.calls.map((entry) => entry.method)).toEqual(['deferReply', 'followUp', 'deleteReply']);
+		expect(call.payload!.embeds[0]!.title).toBe('Daily limit reached');
+		expect(server.hits).toEqual([]);
+	});
+
 	it('a download that fails (the CDN answers 404) is reported privately; nothing is charged', async () => {
 		bot = await startTestBot();
 		server = await AttachmentServer.start();
@@ -212,6 +227,44 @@ describe('/reimagine and /upscale: the attachment', () => {
 		const { call } = await command(bot, { command: 'upscale', user: userA, options: { image } }, isPrivate);
 		expect(call.payload!.embeds[0]!.description).toContain('could not be downloaded');
 		expect((await container.storage.getQuotaStatus(USER_A)).daily.used).toBe(0);
+	});
+});
+
+describe('the quota preconditions, on another command of the bot', () => {
+	/** What a bot adds for its own command: the plugin's three preconditions, answered by this bot's denial listener. */
+	class GuardedCommand extends Command {
+		public constructor(context: Command.LoaderContext) {
+			super(context, { name: 'guarded', description: 'guarded', preconditions: ['DailyLimit', 'UserStorage', 'GlobalStorage'] });
+		}
+
+		public override async chatInputRun(interaction: Command.ChatInputCommandInteraction) {
+			await interaction.reply({ content: 'ran' });
+		}
+	}
+
+	async function startGuarded() {
+		bot = await startTestBot({ storage: { maxUserDailyGens: 0 } });
+		await container.stores.loadPiece({ store: 'commands', name: 'guarded', piece: GuardedCommand });
+	}
+
+	it('a denial before any deferral is one ephemeral reply with the reason and the status', async () => {
+		await startGuarded();
+		const { interaction, call } = await command(bot!, { command: 'guarded', user: userA }, isPrivate);
+		expect(interaction.calls.map((entry) => entry.method)).toEqual(['reply']);
+		expect(call.payload!.embeds[0]!.title).toBe('Daily limit reached');
+		expect(call.payload!.embeds[0]!.fields?.find((field) => field.name === 'Today')?.value).toMatch(/\*\*0\/0\*\*/);
+	});
+
+	it('a denial after a public deferral is an ephemeral follow-up, and the public "thinking…" reply is removed', async () => {
+		await startGuarded();
+		const interaction = new FakeChatInputInteraction({ command: 'guarded', user: userA });
+		// As a bot that defers before its preconditions run (a global precondition, a wrapper) would leave it.
+		await interaction.deferReply();
+		dispatch(bot!.client, interaction);
+		const call = await interaction.waitFor(isPrivate);
+		await interaction.waitFor((entry) => entry.method === 'deleteReply');
+		expect(interaction.calls.map((entry) => entry.method)).toEqual(['deferReply', 'followUp', 'deleteReply']);
+		expect(call.payload!.embeds[0]!.title).toBe('Daily limit reached');
 	});
 });
 

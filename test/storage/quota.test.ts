@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { quotaLevel } from '../../src/plugins/storage/QuotaStatus.js';
+import { QUOTA_RULES } from '../../src/plugins/storage/StorageManager.js';
 import { BYTES_PER_MB } from '../../src/plugins/storage/units.js';
 import { ManualClock, openTestStorage, pngBytes, USER_A, USER_B } from '../helpers/storageFixtures.js';
 
@@ -177,6 +178,20 @@ describe('byte quotas', () => {
 		const denied = await manager.saveImage({ data: pngBytes(1.2 * BYTES_PER_MB), userId: USER_B, temp: true });
 		expect(denied).toMatchObject({ ok: false, reason: 'GLOBAL_QUOTA' });
 		expect(denied.ok === false && denied.message).toContain("The bot's image storage is full");
+	});
+
+	it('checkQuota reads the status once and reports the first rule broken, in the order asked, as the reservation would', async () => {
+		storage = await openTestStorage({ maxUserStorageMb: 2, estimatedImageMb: 1, maxUserDailyGens: 1 }, { clock: new ManualClock().read });
+		const { manager } = storage;
+		expect(await manager.checkQuota(USER_A, QUOTA_RULES)).toMatchObject({ ok: true, status: { daily: { remaining: 1 } } });
+		expect((await generate(manager, USER_A, 1.5 * BYTES_PER_MB)).ok).toBe(true);
+		// Both the day and the storage are used up now: the reservation names the day first, and so does the check.
+		const reserved = await manager.reserve(USER_A);
+		const checked = await manager.checkQuota(USER_A, QUOTA_RULES);
+		expect(checked).toMatchObject({ ok: false, reason: 'DAILY_LIMIT', status: { user: { allowed: false } } });
+		expect(checked.ok === false && checked.message).toBe(reserved.ok === false && reserved.message);
+		expect(await manager.checkQuota(USER_A, ['user', 'daily'])).toMatchObject({ ok: false, reason: 'USER_QUOTA' });
+		expect(await manager.checkQuota(USER_A, 'global')).toMatchObject({ ok: true });
 	});
 
 	it('deleting an image gives its bytes back', async () => {

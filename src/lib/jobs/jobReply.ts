@@ -9,6 +9,7 @@ import {
 	type MessageCreateOptions
 } from 'discord.js';
 import type { JobFailure, JobInput } from '../../plugins/generation/index.js';
+import { QUOTA_RULES } from '../../plugins/storage/index.js';
 import { checkDeclaredImage, downloadAttachment } from '../discord/attachments.js';
 import { buildDenialEmbed } from '../responses/denialEmbed.js';
 import { attachmentLimitOf, INTERACTION_TOKEN_LIFETIME_MS } from '../discord/limits.js';
@@ -16,21 +17,28 @@ import { buildFailureEmbed } from '../responses/failureEmbed.js';
 import { detailsOf, detailsOfGenerated } from '../responses/imageDetails.js';
 import { progressText } from '../responses/progress.js';
 import { ProgressReporter, type ProgressReporterOptions } from './ProgressReporter.js';
-import { requesterOf } from '../discord/requester.js';
+import { requesterOf, type Requester } from '../discord/requester.js';
 import type { ImageMessage } from '../responses/resultMessage.js';
 import { imageMessageFor } from '../images/imageMessage.js';
 
 /** The interactions that start a generation: a slash command or a result button. */
 export type GenerationInteraction = ChatInputCommandInteraction | ButtonInteraction;
 
-/** A failure found while preparing the job's input (a bad or unreachable attachment): nothing was reserved. */
+/**
+ * A failure found while preparing the job's input (a bad or unreachable attachment, a deleted image): nothing
+ * was reserved. Shown with the standard failure embed, or with `embed` when one is given.
+ */
 export interface InputFailure {
 	ok: false;
 	reason: string;
 	message: string;
+	embed?: EmbedBuilder;
 }
 
-/** The job, or a function that prepares it after the reply is deferred (a download may take longer than 3 s). */
+/**
+ * The job, or a function that prepares it once the reply is deferred: a download or a read of a stored image
+ * must not delay the acknowledgement, and may take longer than Discord's 3 s.
+ */
 export type JobSource = JobInput | (() => Promise<JobInput | InputFailure>);
 
 export interface JobReplyOptions {
@@ -53,8 +61,9 @@ const replies = new Set<Promise<void>>();
 
 /**
  * The whole reply of a generation, shared by /imagine, /reimagine, /upscale and the result buttons:
- * defer (within Discord's 3 s), prepare the input, run the one guarded job (`container.imageJobs.run`:
- * it reserves quota atomically, so a denial comes back as a value), show its state while it runs
+ * defer first, before any I/O (Discord allows 3 s, and under load a ledger read or a file read can wait
+ * behind other work), prepare the input, run the one guarded job (`container.imageJobs.run`: its atomic
+ * reservation is the quota check, and a denial comes back as a value), show its state while it runs
  * (queued at position N / generating, elapsed seconds; edits throttled), then deliver the result, or
  * the denial or failure privately. A result that arrives after the 15-minute token is posted in the channel.
  */
@@ -79,22 +88,26 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 	const created = interaction.createdTimestamp || Date.now();
 	const deadline = created + (options.tokenLifetimeMs ?? INTERACTION_TOKEN_LIFETIME_MS - TOKEN_MARGIN_MS);
 	await interaction.deferReply();
+	const requester = requesterOf(interaction);
 
 	let job: JobInput;
 	if (typeof source === 'function') {
+		// Preparing downloads or reads an image: not worth doing for a user the quota refuses anyway.
+		const refused = await quotaRefusal(requester);
+		if (refused) return sendFailure(interaction, failureEmbedOf(refused), deadline);
 		const prepared = await source();
-		if ('ok' in prepared) return sendFailure(interaction, buildFailureEmbed(prepared), deadline);
+		if ('ok' in prepared) return sendFailure(interaction, prepared.embed ?? buildFailureEmbed(prepared), deadline);
 		job = prepared;
 	} else job = source;
 
-	const requester = requesterOf(interaction);
 	const prompt = 'prompt' in job.request ? job.request.prompt : null;
 	const reporter = new ProgressReporter(
 		(status, elapsedMs) => progressText({ kind: job.kind, prompt, status, elapsedMs }),
 		(content) => (Date.now() < deadline ? interaction.editReply({ content, allowedMentions: { parse: [] } }) : Promise.resolve()),
 		options.progress
 	);
-	reporter.start();
+	// No "starting" edit up front: a denial from the reservation comes back at once, and the public reply
+	// should not show a job that is about to be refused. The job's first state (queued, generating) is shown.
 	let result;
 	try {
 		result = await container.imageJobs.run({
@@ -120,6 +133,19 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 	await deliver(interaction, message, deadline, requester.id);
 }
 
+/**
+ * The quota rules, read once, for a job that needs preparing: the denial, or null to go on. A ledger that
+ * cannot be read is no answer: the job's reservation then reports it as it reports any ledger failure.
+ */
+async function quotaRefusal(requester: Requester): Promise<JobFailure | null> {
+	try {
+		const checked = await container.storage.checkQuota(requester.id, QUOTA_RULES, { roleIds: requester.roleIds });
+		return checked.ok ? null : checked;
+	} catch {
+		return null;
+	}
+}
+
 /** A quota denial renders exactly as the precondition's denial does; any other failure with its own message. */
 export function failureEmbedOf(failure: JobFailure): EmbedBuilder {
 	if (QUOTA_REASONS.has(failure.reason) && failure.status) {
@@ -142,24 +168,26 @@ async function deliver(interaction: GenerationInteraction, message: ImageMessage
 
 /**
  * A failure is private: an ephemeral follow-up, then the public "thinking…" reply is removed. If the
- * follow-up cannot be sent, the reply itself shows the failure.
+ * follow-up is refused, the reply itself shows the failure; once the token is spent, the channel does.
  */
 async function sendFailure(interaction: GenerationInteraction, embed: EmbedBuilder, deadline: number): Promise<void> {
-	if (Date.now() >= deadline) {
-		await sendToChannel(interaction, {
-			content: `<@${interaction.user.id}>`,
-			embeds: [embed],
-			allowedMentions: { users: [interaction.user.id] }
-		});
-		return;
+	if (Date.now() < deadline) {
+		try {
+			await interaction.followUp({ embeds: [embed], flags: MessageFlags.Ephemeral });
+			await interaction.deleteReply().catch(() => undefined);
+			return;
+		} catch (error) {
+			if (!isGone(error)) {
+				await interaction.editReply({ content: '', embeds: [embed], components: [], files: [] });
+				return;
+			}
+		}
 	}
-	try {
-		await interaction.followUp({ embeds: [embed], flags: MessageFlags.Ephemeral });
-	} catch {
-		await interaction.editReply({ content: '', embeds: [embed], components: [], files: [] });
-		return;
-	}
-	await interaction.deleteReply().catch(() => undefined);
+	await sendToChannel(interaction, {
+		content: `<@${interaction.user.id}>`,
+		embeds: [embed],
+		allowedMentions: { users: [interaction.user.id] }
+	});
 }
 
 async function sendToChannel(interaction: GenerationInteraction, payload: MessageCreateOptions): Promise<void> {

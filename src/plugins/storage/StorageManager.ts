@@ -23,6 +23,9 @@ export type { ReconcileReport } from './Reconciler.js';
 /** The three quota rules, one per precondition. */
 export type QuotaRule = 'daily' | 'user' | 'global';
 
+/** Every rule, in the order the bot's commands check them (the order a reservation reports them in too). */
+export const QUOTA_RULES: readonly QuotaRule[] = ['daily', 'user', 'global'];
+
 /** Who is asking, beyond the user id: role ids pick a role tier. */
 export interface QuotaSubject {
 	roleIds?: readonly string[];
@@ -215,19 +218,27 @@ export class StorageManager {
 	}
 
 	/**
-	 * One quota rule as a quick, read-only gate (what the DailyLimit, UserStorage and GlobalStorage
-	 * preconditions run): denies with the message a user sees. The reservation in `reserve` remains the
-	 * real, atomic gate; this lets a bot refuse before it even defers.
+	 * Quota rules as a quick, read-only gate (one rule is what each of the DailyLimit, UserStorage and
+	 * GlobalStorage preconditions runs; several are checked in the order given against one status read):
+	 * denies with the message a user sees. The reservation in `reserve` remains the real, atomic gate; this
+	 * lets a bot refuse before it does any work for the request.
 	 */
-	public async checkQuota(userId: string, rule: QuotaRule, subject: QuotaSubject = {}): Promise<StorageResult<{ status: QuotaStatus }>> {
+	public async checkQuota(
+		userId: string,
+		rules: QuotaRule | readonly QuotaRule[],
+		subject: QuotaSubject = {}
+	): Promise<StorageResult<{ status: QuotaStatus }>> {
 		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
 		const status = await this.getQuotaStatus(userId, subject);
-		const reason = rule === 'daily' ? 'DAILY_LIMIT' : rule === 'user' ? 'USER_QUOTA' : 'GLOBAL_QUOTA';
-		const allowed = rule === 'daily' ? status.daily.allowed : rule === 'user' ? status.user.allowed : status.global.allowed;
-		if (allowed) return { ok: true, status };
-		const denial = quotaDenial(reason, status, this.#clock());
-		this.#events.append({ type: 'denial', userId, reason, message: denial.message, stage: 'check' });
-		return denial;
+		for (const rule of typeof rules === 'string' ? [rules] : rules) {
+			const reason = rule === 'daily' ? 'DAILY_LIMIT' : rule === 'user' ? 'USER_QUOTA' : 'GLOBAL_QUOTA';
+			const allowed = rule === 'daily' ? status.daily.allowed : rule === 'user' ? status.user.allowed : status.global.allowed;
+			if (allowed) continue;
+			const denial = quotaDenial(reason, status, this.#clock());
+			this.#events.append({ type: 'denial', userId, reason, message: denial.message, stage: 'check' });
+			return denial;
+		}
+		return { ok: true, status };
 	}
 
 	/**

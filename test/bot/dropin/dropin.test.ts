@@ -5,10 +5,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { makeTempDir, pngBytes } from '../../helpers/storageFixtures.js';
 import { dispatch, restoreFrameworkPieces, startTestBot, type TestBot } from '../helpers/botHarness.js';
 import { FakeChatInputInteraction } from '../helpers/fakeInteractions.js';
-import { USER_A, USER_B, userA } from '../helpers/flows.js';
+import { isPrivate, USER_A, USER_B, userA } from '../helpers/flows.js';
 import { createPaintBot } from './paintBot.js';
 
-type Outcome = { result: 'allowed' } | { result: 'denied'; identifier: string; message: string };
+/** What the user got: the job's result, or a private denial and its text. */
+type Outcome = { result: 'allowed' } | { result: 'denied'; message: string };
 
 interface Scenario {
 	name: string;
@@ -17,7 +18,7 @@ interface Scenario {
 	before?: () => Promise<void>;
 	/** How many times the user asks. */
 	asks: number;
-	/** What each ask gets: allowed, or the denial's identifier. */
+	/** What each ask gets: allowed, or the denial's reason (the precondition's identifier in the stranger's bot). */
 	expected: string[];
 }
 
@@ -46,27 +47,37 @@ async function save(userId: string, temp: boolean) {
 	expect(saved.ok).toBe(true);
 }
 
-/** Runs one slash command and reports whether the preconditions let it through. */
-async function ask(client: SapphireClient, commandName: string): Promise<Outcome> {
+/**
+ * Runs one slash command and reports what the user got: a private answer is a denial (the stranger's bot
+ * answers its preconditions' denials with their message; ours answers the reservation's with an embed);
+ * otherwise the final edit (not a progress one) once the job is done. `reasons` collects why each ask was
+ * refused: the precondition's identifier, or the reason our denial embed is titled with.
+ */
+async function ask(client: SapphireClient, commandName: string, reasons: string[]): Promise<Outcome> {
 	const interaction = new FakeChatInputInteraction({ command: commandName, user: userA, options: { prompt: 'a lighthouse' } });
-	let onDenied: (error: UserError) => void = () => undefined;
-	let onAccepted: () => void = () => undefined;
-	const outcome = new Promise<Outcome>((resolve) => {
-		onDenied = (error) => resolve({ result: 'denied', identifier: error.identifier, message: error.message });
-		onAccepted = () => resolve({ result: 'allowed' });
-	});
+	let identifier: string | null = null;
+	const onDenied = (error: UserError) => void (identifier = error.identifier);
 	client.on(Events.ChatInputCommandDenied, onDenied);
-	client.on(Events.ChatInputCommandAccepted, onAccepted);
 	dispatch(client, interaction);
-	const result = await outcome;
-	client.off(Events.ChatInputCommandDenied, onDenied);
-	client.off(Events.ChatInputCommandAccepted, onAccepted);
-	// Wait for the bot's answer: the denial, or the final edit (not a progress one) once the job is done.
-	await interaction.waitFor(
-		(call) => call.method === 'reply' || (call.method === 'editReply' && !(call.payload?.content ?? '').startsWith('**'))
+	const answer = await interaction.waitFor(
+		(call) => isPrivate(call) || (call.method === 'editReply' && !(call.payload?.content ?? '').startsWith('**'))
 	);
-	return result;
+	client.off(Events.ChatInputCommandDenied, onDenied);
+	if (!isPrivate(answer)) {
+		reasons.push('allowed');
+		return { result: 'allowed' };
+	}
+	const embed = answer.payload?.embeds[0];
+	reasons.push(identifier ?? REASON_OF_TITLE[embed?.title ?? ''] ?? `untitled: ${embed?.title}`);
+	return { result: 'denied', message: answer.payload?.content || embed?.description || '' };
 }
+
+/** The titles of our denial embeds, back to their reasons. */
+const REASON_OF_TITLE: Record<string, string> = {
+	'Daily limit reached': 'DAILY_LIMIT',
+	'Your storage is full': 'USER_QUOTA',
+	"The bot's storage is full": 'GLOBAL_QUOTA'
+};
 
 let closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -90,13 +101,18 @@ async function startPaintBot(storage: Record<string, unknown>) {
 	return client;
 }
 
-async function outcomesOf(start: () => Promise<SapphireClient>, commandName: string, scenario: Scenario): Promise<Outcome[]> {
+async function outcomesOf(
+	start: () => Promise<SapphireClient>,
+	commandName: string,
+	scenario: Scenario
+): Promise<{ outcomes: Outcome[]; reasons: string[] }> {
 	const client = await start();
 	await scenario.before?.();
 	const outcomes: Outcome[] = [];
-	for (let index = 0; index < scenario.asks; index++) outcomes.push(await ask(client, commandName));
+	const reasons: string[] = [];
+	for (let index = 0; index < scenario.asks; index++) outcomes.push(await ask(client, commandName, reasons));
 	for (const close of closers.splice(0).reverse()) await close();
-	return outcomes;
+	return { outcomes, reasons };
 }
 
 describe('drop-in: a stranger’s bot using only the published register entries', () => {
@@ -123,8 +139,9 @@ describe('drop-in: a stranger’s bot using only the published register entries'
 				outcomes.map((outcome) =>
 					outcome.result === 'denied' ? { ...outcome, message: outcome.message.replace(/Resets in .*$/, 'Resets in …') } : outcome
 				);
-			expect(normalise(theirs)).toEqual(normalise(ours));
-			expect(theirs.map((outcome) => (outcome.result === 'denied' ? outcome.identifier : 'allowed'))).toEqual(scenario.expected);
+			expect(normalise(theirs.outcomes)).toEqual(normalise(ours.outcomes));
+			expect(theirs.reasons).toEqual(scenario.expected);
+			expect(ours.reasons).toEqual(scenario.expected);
 		});
 	}
 
