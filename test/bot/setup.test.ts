@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { container, Events } from '@sapphire/framework';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -89,10 +90,10 @@ describe('start-up', () => {
 	it('a token Discord rejects: one clear log line, the storage closed, exit code 1', async () => {
 		const { lines, logger } = memoryLogger();
 		const exits: number[] = [];
-		const client = {
+		const client = Object.assign(new EventEmitter(), {
 			login: async () => Promise.reject(Object.assign(new Error('An invalid token was provided.'), { code: 'TokenInvalid' })),
 			destroy: vi.fn(async () => undefined)
-		};
+		});
 		const storage = { close: vi.fn(async () => undefined) };
 		Reflect.set(container, 'storage', storage);
 		await loginOrExit(client as never, 'token-value-1234567890', logger, (code) => void exits.push(code));

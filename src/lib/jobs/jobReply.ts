@@ -1,8 +1,6 @@
 import { container } from '@sapphire/framework';
 import {
-	DiscordAPIError,
 	MessageFlags,
-	RESTJSONErrorCodes,
 	type ButtonInteraction,
 	type ChatInputCommandInteraction,
 	type EmbedBuilder,
@@ -10,6 +8,7 @@ import {
 } from 'discord.js';
 import type { JobFailure, JobInput } from '../../plugins/generation/index.js';
 import { QUOTA_RULES } from '../../plugins/storage/index.js';
+import { isReplyGone } from '../discord/apiErrors.js';
 import { checkDeclaredImage, downloadAttachment } from '../discord/attachments.js';
 import { buildDenialEmbed } from '../responses/denialEmbed.js';
 import { attachmentLimitOf, INTERACTION_TOKEN_LIFETIME_MS } from '../discord/limits.js';
@@ -50,12 +49,6 @@ export interface JobReplyOptions {
 const QUOTA_REASONS = new Set(['DAILY_LIMIT', 'USER_QUOTA', 'GLOBAL_QUOTA']);
 /** Keep clear of the token's end: an edit sent at 14:59 may arrive too late. */
 const TOKEN_MARGIN_MS = 60_000;
-/** Webhook errors meaning the token (or the reply) is gone: deliver through the channel instead. */
-const GONE_CODES = new Set<number>([
-	RESTJSONErrorCodes.InvalidWebhookToken,
-	RESTJSONErrorCodes.UnknownWebhook,
-	RESTJSONErrorCodes.UnknownMessage
-]);
 
 const replies = new Set<Promise<void>>();
 
@@ -160,7 +153,7 @@ async function deliver(interaction: GenerationInteraction, message: ImageMessage
 			await interaction.editReply({ content: '', ...message, allowedMentions: { parse: [] } });
 			return;
 		} catch (error) {
-			if (!isGone(error)) throw error;
+			if (!isReplyGone(error)) throw error;
 		}
 	}
 	await sendToChannel(interaction, { content: `<@${userId}>, your image is ready.`, ...message, allowedMentions: { users: [userId] } });
@@ -177,7 +170,7 @@ async function sendFailure(interaction: GenerationInteraction, embed: EmbedBuild
 			await interaction.deleteReply().catch(() => undefined);
 			return;
 		} catch (error) {
-			if (!isGone(error)) {
+			if (!isReplyGone(error)) {
 				await interaction.editReply({ content: '', embeds: [embed], components: [], files: [] });
 				return;
 			}
@@ -199,10 +192,6 @@ async function sendToChannel(interaction: GenerationInteraction, payload: Messag
 	container.logger.warn(
 		`A result for ${interaction.user.id} could not be delivered: the interaction expired and the channel cannot be written to.`
 	);
-}
-
-function isGone(error: unknown): boolean {
-	return error instanceof DiscordAPIError && typeof error.code === 'number' && GONE_CODES.has(error.code);
 }
 
 /**

@@ -1,16 +1,23 @@
 import { container, type SapphireClient } from '@sapphire/framework';
+import { Events, GatewayCloseCodes } from 'discord.js';
 import type { Logger } from 'pino';
 import { StorageConfigError } from '../../plugins/storage/StorageConfigError.js';
 import { ExitCode } from './configuration.js';
 
-/** What a failed login means, for the person starting the bot. */
-export function describeLoginFailure(error: unknown): string {
+const TOKEN_REJECTED =
+	'Discord rejected DISCORD_TOKEN: reset it in the Developer Portal (your application -> Bot -> Reset Token) and update .env.';
+const INTENTS_REFUSED = 'Discord refused the requested gateway intents: enable them in the Developer Portal (your application -> Bot).';
+
+/**
+ * What a failed login means, for the person starting the bot. A bad token shows up one of two ways: REST
+ * answers 401 (discord.js throws TokenInvalid) or, when REST let it through, the gateway closes with 4004
+ * (discord.js throws a plain "Authentication failed"): `gatewayCloseCode` is how the gateway closed, if it did.
+ */
+export function describeLoginFailure(error: unknown, gatewayCloseCode?: number): string {
 	if (error instanceof StorageConfigError) return `The storage cannot start: ${error.message}`;
 	const code = (error as { code?: unknown }).code;
-	if (code === 'TokenInvalid')
-		return 'Discord rejected DISCORD_TOKEN: reset it in the Developer Portal (your application -> Bot -> Reset Token) and update .env.';
-	if (code === 'DisallowedIntents')
-		return 'Discord refused the requested gateway intents: enable them in the Developer Portal (your application -> Bot).';
+	if (code === 'TokenInvalid' || gatewayCloseCode === GatewayCloseCodes.AuthenticationFailed) return TOKEN_REJECTED;
+	if (code === 'DisallowedIntents' || gatewayCloseCode === GatewayCloseCodes.DisallowedIntents) return INTENTS_REFUSED;
 	if (code === 'ENOTFOUND' || code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'EAI_AGAIN') {
 		return `Could not reach Discord (${String(code)}): check this machine's network.`;
 	}
@@ -27,14 +34,20 @@ export async function loginOrExit(
 	logger: Logger,
 	exit: (code: number) => void = (code) => process.exit(code)
 ) {
+	// A shard the gateway closes for good (4004, 4014...) is reported here before login() rejects.
+	let gatewayCloseCode: number | undefined;
+	const onShardDisconnect = (event: { code: number }) => void (gatewayCloseCode = event.code);
+	client.on(Events.ShardDisconnect, onShardDisconnect);
 	try {
 		await client.login(token);
 	} catch (error) {
-		logger.fatal({ err: error }, describeLoginFailure(error));
+		logger.fatal({ err: error, gatewayCloseCode }, describeLoginFailure(error, gatewayCloseCode));
 		await client.destroy().catch(() => undefined);
 		await Reflect.get(container, 'storage')
 			?.close()
 			.catch(() => undefined);
 		exit(error instanceof StorageConfigError ? ExitCode.Config : ExitCode.Failure);
+	} finally {
+		client.off(Events.ShardDisconnect, onShardDisconnect);
 	}
 }

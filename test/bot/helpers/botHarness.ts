@@ -6,6 +6,7 @@ import { container, type Piece, type SapphireClient } from '@sapphire/framework'
 import type { ClientOptions } from 'discord.js';
 import type { GenerationOptions } from '../../../src/plugins/generation/index.js';
 import type { StorageOptions } from '../../../src/plugins/storage/index.js';
+import { botClientBehaviour } from '../../../src/lib/setup/client.js';
 import { startWithoutGateway } from '../../helpers/sapphireHarness.js';
 import { makeTempDir } from '../../helpers/storageFixtures.js';
 
@@ -110,6 +111,8 @@ export async function startTestBot(options: BotOptions = {}): Promise<TestBot> {
 	const temp = options.root ? null : await makeTempDir('imagine-bot-');
 	const root = options.root ?? join(temp!.dir, 'root');
 	const clientOptions: Partial<ClientOptions> = {
+		...botClientBehaviour,
+		intents: [],
 		storage: { storageRoot: root, cleanupIntervalMinutes: 0, ...options.storage },
 		generation: { provider: 'preview', ...options.generation },
 		owners: options.owners ?? []
