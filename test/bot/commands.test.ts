@@ -19,6 +19,12 @@ afterEach(async () => {
 
 const TIER_ROLE = '900000000000000777';
 
+/**
+ * A private answer to a reply deferred in public: the "thinking…" is ended with a note (Discord would give a
+ * follow-up sent while it thinks the deferral's public visibility), the ephemeral follow-up, the note removed.
+ */
+const PRIVATE_AFTER_PUBLIC_DEFERRAL = ['deferReply', 'editReply', 'followUp', 'deleteReply'];
+
 async function userFiles(userId: string): Promise<string[]> {
 	return readdir(join(bot!.root, 'images', 'users', userId)).catch(() => []);
 }
@@ -77,7 +83,7 @@ describe('/imagine', () => {
 		bot = await startTestBot({ storage: { maxUserDailyGens: 1 } });
 		await imagine(bot, userA);
 		const { interaction, call } = await command(bot, { command: 'imagine', user: userA, options: { prompt: 'again' } }, isPrivate);
-		expect(interaction.calls.map((entry) => entry.method)).toEqual(['deferReply', 'followUp', 'deleteReply']);
+		expect(interaction.calls.map((entry) => entry.method)).toEqual(PRIVATE_AFTER_PUBLIC_DEFERRAL);
 		expect(call.method).toBe('followUp');
 		const embed = call.payload!.embeds[0]!;
 		expect(embed.title).toBe('Daily limit reached');
@@ -214,7 +220,7 @@ describe('/reimagine and /upscale: the attachment', () => {
 			{ command: 'reimagine', user: userA, options: { image, prompt: 'as a watercolour' } },
 			isPrivate
 		);
-		expect(interaction.calls.map((entry) => entry.method)).toEqual(['deferReply', 'followUp', 'deleteReply']);
+		expect(interaction.calls.map((entry) => entry.method)).toEqual(PRIVATE_AFTER_PUBLIC_DEFERRAL);
 		expect(call.payload!.embeds[0]!.title).toBe('Daily limit reached');
 		expect(server.hits).toEqual([]);
 	});
@@ -255,7 +261,7 @@ describe('the quota preconditions, on another command of the bot', () => {
 		expect(call.payload!.embeds[0]!.fields?.find((field) => field.name === 'Today')?.value).toMatch(/\*\*0\/0\*\*/);
 	});
 
-	it('a denial after a public deferral is an ephemeral follow-up, and the public "thinking…" reply is removed', async () => {
+	it('a denial after a public deferral: the "thinking…" ended, an ephemeral follow-up, the public reply removed', async () => {
 		await startGuarded();
 		const interaction = new FakeChatInputInteraction({ command: 'guarded', user: userA });
 		// As a bot that defers before its preconditions run (a global precondition, a wrapper) would leave it.
@@ -263,7 +269,7 @@ describe('the quota preconditions, on another command of the bot', () => {
 		dispatch(bot!.client, interaction);
 		const call = await interaction.waitFor(isPrivate);
 		await interaction.waitFor((entry) => entry.method === 'deleteReply');
-		expect(interaction.calls.map((entry) => entry.method)).toEqual(['deferReply', 'followUp', 'deleteReply']);
+		expect(interaction.calls.map((entry) => entry.method)).toEqual(PRIVATE_AFTER_PUBLIC_DEFERRAL);
 		expect(call.payload!.embeds[0]!.title).toBe('Daily limit reached');
 	});
 });

@@ -156,12 +156,19 @@ describe('unexpected errors', () => {
 		expect(embed.footer?.text).toBe(`Reference ${reference}`);
 	});
 
-	it('a subcommand that throws after deferring: the same, as a follow-up', async () => {
+	it('a subcommand that throws after deferring privately: the same, in its (private) reply', async () => {
 		bot = await startTestBot();
 		const logged = spyOnErrors();
 		vi.spyOn(container.storage, 'getUserImages').mockRejectedValue(new Error('disk on fire'));
-		const { call } = await command(bot, { command: 'images', subcommand: 'list', user: userA }, isPrivate);
-		expect(call.method).toBe('followUp');
+		const { interaction, call } = await command(
+			bot,
+			{ command: 'images', subcommand: 'list', user: userA },
+			(entry) => entry.method === 'editReply'
+		);
+		expect(interaction.calls.map((entry) => [entry.method, entry.payload?.ephemeral ?? null])).toEqual([
+			['deferReply', true],
+			['editReply', false]
+		]);
 		expectReference(call.payload!.embeds[0]!.description, logged);
 	});
 

@@ -8,7 +8,8 @@ import {
 } from 'discord.js';
 import type { JobFailure, JobInput } from '../../plugins/generation/index.js';
 import { QUOTA_RULES } from '../../plugins/storage/index.js';
-import { isReplyGone } from '../discord/apiErrors.js';
+import { isExpiredInteraction, isReplyGone } from '../discord/apiErrors.js';
+import { replyPrivately } from '../discord/privateReply.js';
 import { checkDeclaredImage, downloadAttachment } from '../discord/attachments.js';
 import { buildDenialEmbed } from '../responses/denialEmbed.js';
 import { attachmentLimitOf, INTERACTION_TOKEN_LIFETIME_MS } from '../discord/limits.js';
@@ -160,17 +161,16 @@ async function deliver(interaction: GenerationInteraction, message: ImageMessage
 }
 
 /**
- * A failure is private: an ephemeral follow-up, then the public "thinking…" reply is removed. If the
- * follow-up is refused, the reply itself shows the failure; once the token is spent, the channel does.
+ * A failure is private (see replyPrivately: the public "thinking…" or progress reply is removed). If Discord
+ * refuses the private answer, the reply itself shows the failure; once the token is spent, the channel does.
  */
 async function sendFailure(interaction: GenerationInteraction, embed: EmbedBuilder, deadline: number): Promise<void> {
 	if (Date.now() < deadline) {
 		try {
-			await interaction.followUp({ embeds: [embed], flags: MessageFlags.Ephemeral });
-			await interaction.deleteReply().catch(() => undefined);
+			await replyPrivately(interaction, [embed], { replacesProgress: true });
 			return;
 		} catch (error) {
-			if (!isReplyGone(error)) {
+			if (!isReplyGone(error) && !isExpiredInteraction(error)) {
 				await interaction.editReply({ content: '', embeds: [embed], components: [], files: [] });
 				return;
 			}

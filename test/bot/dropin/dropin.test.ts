@@ -50,7 +50,7 @@ async function save(userId: string, temp: boolean) {
 /**
  * Runs one slash command and reports what the user got: a private answer is a denial (the stranger's bot
  * answers its preconditions' denials with their message; ours answers the reservation's with an embed);
- * otherwise the final edit (not a progress one) once the job is done. `reasons` collects why each ask was
+ * otherwise the edit that carries the result once the job is done. `reasons` collects why each ask was
  * refused: the precondition's identifier, or the reason our denial embed is titled with.
  */
 async function ask(client: SapphireClient, commandName: string, reasons: string[]): Promise<Outcome> {
@@ -59,8 +59,11 @@ async function ask(client: SapphireClient, commandName: string, reasons: string[
 	const onDenied = (error: UserError) => void (identifier = error.identifier);
 	client.on(Events.ChatInputCommandDenied, onDenied);
 	dispatch(client, interaction);
+	// The result: our reply's edit with the image, or the stranger's "Painted <id>".
 	const answer = await interaction.waitFor(
-		(call) => isPrivate(call) || (call.method === 'editReply' && !(call.payload?.content ?? '').startsWith('**'))
+		(call) =>
+			isPrivate(call) ||
+			(call.method === 'editReply' && ((call.payload?.files.length ?? 0) > 0 || (call.payload?.content ?? '').startsWith('Painted')))
 	);
 	client.off(Events.ChatInputCommandDenied, onDenied);
 	if (!isPrivate(answer)) {

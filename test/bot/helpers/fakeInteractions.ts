@@ -239,6 +239,8 @@ abstract class FakeInteraction {
 	public async followUp(payload: unknown) {
 		if (!this.deferred && !this.replied) throw new Error('InteractionNotReplied');
 		this.record('followUp', payload);
+		// As discord.js does: a follow-up counts as a reply.
+		this.replied = true;
 		return { id: '900000000000000903' };
 	}
 
