@@ -1,6 +1,7 @@
 import { container } from '@sapphire/framework';
 import { DiscordAPIError, RESTJSONErrorCodes } from 'discord.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { EditBudget } from '../../src/lib/jobs/EditBudget.js';
 import { ProgressReporter } from '../../src/lib/jobs/ProgressReporter.js';
 import { progressText } from '../../src/lib/responses/progress.js';
 import { dispatch, startTestBot, type TestBot } from './helpers/botHarness.js';
@@ -39,7 +40,7 @@ describe('progress', () => {
 		const reporter = new ProgressReporter(
 			(status, elapsed) => progressText({ kind: 'text-to-image', prompt: 'p', status, elapsedMs: elapsed }),
 			async (content) => void edits.push({ content, at: Date.now() }),
-			{ minIntervalMs: 150, tickMs: 10_000 }
+			{ minIntervalMs: 150, tickMs: 10_000, budget: new EditBudget(1000) }
 		);
 		reporter.start();
 		reporter.update({ state: 'queued', position: 3 });
@@ -59,7 +60,7 @@ describe('progress', () => {
 		const reporter = new ProgressReporter(
 			(status, elapsed) => progressText({ kind: 'text-to-image', prompt: 'p', status, elapsedMs: elapsed }),
 			async (content) => void edits.push(content),
-			{ minIntervalMs: 10, tickMs: 30, now: () => now }
+			{ minIntervalMs: 10, tickMs: 30, now: () => now, budget: new EditBudget(1000) }
 		);
 		reporter.update({ state: 'generating', startedAt: 0 });
 		for (let second = 1; second <= 3; second++) {
@@ -68,6 +69,29 @@ describe('progress', () => {
 		}
 		await reporter.stop();
 		expect(edits.map((edit) => edit.split(' · ')[1])).toEqual(expect.arrayContaining(['1 s', '2 s', '3 s']));
+	});
+
+	it('every reporter draws from one edit budget: once it is spent, an edit waits its turn and then shows the newest state', async () => {
+		const budget = new EditBudget(2);
+		const edits: { reporter: string; content: string; at: number }[] = [];
+		const origin = Date.now();
+		const reporters = ['a', 'b', 'c'].map(
+			(name) =>
+				new ProgressReporter(
+					(status) => (status?.state === 'queued' ? `${name} queued ${status.position}` : `${name} starting`),
+					async (content) => void edits.push({ reporter: name, content, at: Date.now() - origin }),
+					{ minIntervalMs: 10, tickMs: 60_000, budget }
+				)
+		);
+		for (const reporter of reporters) reporter.start();
+		// The budget holds two edits: the third reporter waits for the next one, and by then its job has moved up twice.
+		reporters[2]!.update({ state: 'queued', position: 3 });
+		reporters[2]!.update({ state: 'queued', position: 2 });
+		await vi.waitFor(() => expect(edits).toHaveLength(3), { timeout: 5000, interval: 10 });
+		for (const reporter of reporters) await reporter.stop();
+		expect(edits.slice(0, 2).map((edit) => edit.content)).toEqual(['a starting', 'b starting']);
+		expect(edits[2]).toMatchObject({ reporter: 'c', content: 'c queued 2' });
+		expect(edits[2]!.at).toBeGreaterThanOrEqual(400);
 	});
 });
 

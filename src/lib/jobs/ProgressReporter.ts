@@ -1,4 +1,5 @@
 import type { JobStatus } from '../../plugins/generation/index.js';
+import { progressEditBudget, type EditBudget } from './EditBudget.js';
 
 export interface ProgressReporterOptions {
 	/** Least time between two edits (Discord rate-limits edits). Default 2 s. */
@@ -6,12 +7,16 @@ export interface ProgressReporterOptions {
 	/** How often the elapsed time is refreshed while nothing else changes. Default 5 s. */
 	tickMs?: number;
 	now?: () => number;
+	/** Edits per second shared with every other reporter. Default: the process's one budget. */
+	budget?: EditBudget;
 }
 
 /**
  * Edits a reply with a job's state, throttled: a state change is shown at once unless an edit went out
  * less than `minIntervalMs` ago (then it is shown when that time is up), and the elapsed time is
- * refreshed every `tickMs`. Edits never overlap, and a failed edit is dropped: progress is a courtesy.
+ * refreshed every `tickMs`. Every reporter of the process draws from one edit budget: when it is spent,
+ * the edit waits its turn and then shows the newest state. Edits never overlap, and a failed edit is
+ * dropped: progress is a courtesy.
  */
 export class ProgressReporter {
 	readonly #render: (status: JobStatus | null, elapsedMs: number) => string;
@@ -20,6 +25,7 @@ export class ProgressReporter {
 	readonly #now: () => number;
 	readonly #startedAt: number;
 	readonly #ticker: NodeJS.Timeout;
+	readonly #budget: EditBudget;
 	#status: JobStatus | null = null;
 	#lastEditAt = Number.NEGATIVE_INFINITY;
 	#lastContent = '';
@@ -37,6 +43,7 @@ export class ProgressReporter {
 		this.#minInterval = options.minIntervalMs ?? 2000;
 		this.#now = options.now ?? Date.now;
 		this.#startedAt = this.#now();
+		this.#budget = options.budget ?? progressEditBudget;
 		this.#ticker = setInterval(() => this.#schedule(), options.tickMs ?? 5000);
 		this.#ticker.unref();
 	}
@@ -67,23 +74,26 @@ export class ProgressReporter {
 	#schedule(): void {
 		if (this.#stopped || this.#pending) return;
 		const wait = this.#lastEditAt + this.#minInterval - this.#now();
-		if (wait > 0 || this.#inFlight) {
-			this.#pending = setTimeout(
-				() => {
-					this.#pending = null;
-					this.#schedule();
-				},
-				Math.max(wait, 50)
-			);
-			this.#pending.unref();
-			return;
-		}
+		if (wait > 0 || this.#inFlight) return this.#retryIn(wait);
 		const content = this.#render(this.#status, this.#now() - this.#startedAt);
 		if (content === this.#lastContent) return;
+		const allowed = this.#budget.take();
+		if (allowed !== true) return this.#retryIn(allowed);
 		this.#lastContent = content;
 		this.#lastEditAt = this.#now();
 		this.#inFlight = this.#edit(content)
 			.catch(() => undefined)
 			.finally(() => (this.#inFlight = null));
+	}
+
+	#retryIn(ms: number): void {
+		this.#pending = setTimeout(
+			() => {
+				this.#pending = null;
+				this.#schedule();
+			},
+			Math.max(ms, 50)
+		);
+		this.#pending.unref();
 	}
 }
