@@ -213,14 +213,7 @@ export class FakeStabilityServer {
 		if (this.#overLimit(arrivedAt)) {
 			this.rateLimited++;
 			request.resume();
-			const api: Api = (request.url ?? '').startsWith('/v1/') ? 'v1' : 'v2beta';
-			return sendError(
-				response,
-				api,
-				429,
-				'rate_limit_exceeded',
-				'You have exceeded the rate limit of 150 requests within a 10 second period.'
-			);
+			return sendRateLimited(response, (request.url ?? '').startsWith('/v1/') ? 'v1' : 'v2beta');
 		}
 		const body = await readBody(request);
 		const path = request.url ?? '/';
@@ -296,13 +289,7 @@ export class FakeStabilityServer {
 				return sendError(response, api, fault.status, fault.name, fault.message);
 			case 'rateLimit':
 				if (fault.retryAfter !== undefined) response.setHeader('Retry-After', fault.retryAfter);
-				return sendError(
-					response,
-					api,
-					429,
-					'rate_limit_exceeded',
-					'You have exceeded the rate limit of 150 requests within a 10 second period.'
-				);
+				return sendRateLimited(response, api);
 			case 'noHeaders':
 				return;
 			case 'slow':
@@ -652,6 +639,11 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
 function sendError(response: ServerResponse, api: Api, status: number, name: string, message: string): void {
 	const id = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 	sendJson(response, status, api === 'v1' ? { id, name, message } : { id, name, errors: [message] });
+}
+
+/** Stability's answer past its rate limit. */
+function sendRateLimited(response: ServerResponse, api: Api): void {
+	sendError(response, api, 429, 'rate_limit_exceeded', 'You have exceeded the rate limit of 150 requests within a 10 second period.');
 }
 
 async function sendImage(
