@@ -120,7 +120,7 @@ describe('the bot failing to log in', () => {
 		expect(discord.gateway.identifies).toEqual([]);
 	}, 60_000);
 
-	it('a gateway close 4004 (authentication failed): exit code 1; discord.js reports "Authentication failed"', async () => {
+	it('a gateway close 4004 (authentication failed): the same clear message as a REST 401, and exit code 1', async () => {
 		const discord = await DiscordStandIn.start();
 		cleanups.push(() => discord.stop());
 		discord.faults.closeIdentifyWith = 4004;
@@ -128,7 +128,10 @@ describe('the bot failing to log in', () => {
 		expect(await bot.exited).toBe(1);
 		expect(discord.gateway.identifies.map((identify) => identify.closedWith)).toEqual([4004]);
 		const fatal = bot.lines.map(logLine).find((line) => line?.level === 60);
+		// discord.js says only "Authentication failed"; the gateway's close code says why.
 		expect(fatal?.err?.message).toBe('Authentication failed');
+		expect(fatal?.msg).toMatch(/^Discord rejected DISCORD_TOKEN: reset it in the Developer Portal/);
+		expect(bot.lines.join('\n')).not.toContain(discord.token);
 	}, 60_000);
 });
 
