@@ -384,8 +384,7 @@ export const configVariables: readonly ConfigVariable[] = [
 	variable({
 		name: 'GENERATION_CONCURRENCY',
 		group: 'Generation',
-		description:
-			'Generations the provider works on at once, the offline preview included; more wait in a queue whose place users see.',
+		description: 'Generations the provider works on at once, the offline preview included; more wait in a queue whose place users see.',
 		documentedDefault: '`2`',
 		parse: wholeNumber('expected a whole number of generations, 1 or more', 1, 64),
 		option: 'generation.concurrency'
