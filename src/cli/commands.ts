@@ -1,6 +1,8 @@
+import type { ConfigError } from '../lib/config.js';
 import type { Services } from '../lib/services.js';
 import type { JobFailure, JobStatus } from '../plugins/generation/ImageJobs.js';
 import type { StorageFailure } from '../plugins/storage/StorageResult.js';
+import { doctor } from './doctor.js';
 import { ExitCode, exitCodeOf } from './exitCodes.js';
 import { formatBytes, formatImages, formatLimitsSource, formatReconcile, formatReport, formatStatus } from './format.js';
 import type { CliIo } from './io.js';
@@ -23,6 +25,13 @@ export interface CommandContext {
 	io: CliIo;
 }
 
+/** What a command that runs before the configuration is loaded gets (doctor: it checks the configuration itself). */
+export interface EnvironmentContext {
+	io: CliIo;
+	/** The environment with `.env` filled in, or why `.env` could not be read. */
+	environment: NodeJS.ProcessEnv | ConfigError;
+}
+
 /** What a command produced: the exit code, the object --json prints, and the text printed otherwise. */
 export interface Outcome {
 	code: ExitCode;
@@ -31,7 +40,7 @@ export interface Outcome {
 	text: string;
 }
 
-export interface CliCommand {
+interface CommandDescription {
 	name: string;
 	/** One line for the command list. */
 	summary: string;
@@ -40,9 +49,22 @@ export interface CliCommand {
 	/** Paragraphs of --help. */
 	description: string[];
 	options: OptionSpecs;
+}
+
+/** A command that works on the bot's services, opened from a valid configuration. */
+export interface ServiceCommand extends CommandDescription {
+	standalone?: false;
 	/** Checks the options (a mistake throws a UsageError before any service opens) and returns the work to run. */
 	prepare(values: ParsedValues): (context: CommandContext) => Promise<Outcome>;
 }
+
+/** A command that must run even when the configuration or the storage is broken: it opens what it needs itself. */
+export interface StandaloneCommand extends CommandDescription {
+	standalone: true;
+	prepare(values: ParsedValues): (context: EnvironmentContext) => Promise<Outcome>;
+}
+
+export type CliCommand = ServiceCommand | StandaloneCommand;
 
 function succeeded(json: unknown, text: string): Outcome {
 	return { code: ExitCode.Ok, json, text };
@@ -60,7 +82,7 @@ const roles = {
 	description: "The member's role ids, comma-separated: they pick a role tier (ROLE_TIERS), as in Discord."
 } as const;
 
-const status: CliCommand = {
+const status: ServiceCommand = {
 	name: 'status',
 	summary: "A user's storage, today's generations and the limits in force",
 	synopsis: 'status --user ID [--roles ID,ID]',
@@ -76,7 +98,7 @@ const status: CliCommand = {
 	}
 };
 
-const generate: CliCommand = {
+const generate: ServiceCommand = {
 	name: 'generate',
 	summary: 'Generate an image for a user and store it (the guarded job)',
 	synopsis: 'generate --user ID --prompt TEXT [--style S] [--seed N] [options]',
@@ -171,7 +193,7 @@ function statusLine(status: JobStatus): string {
 	}
 }
 
-const images: CliCommand = {
+const images: ServiceCommand = {
 	name: 'images',
 	summary: "List a user's saved images, newest first",
 	synopsis: 'images --user ID',
@@ -187,7 +209,7 @@ const images: CliCommand = {
 	}
 };
 
-const remove: CliCommand = {
+const remove: ServiceCommand = {
 	name: 'delete',
 	summary: "Delete one of a user's images",
 	synopsis: 'delete --user ID --image IMAGE_ID',
@@ -207,7 +229,7 @@ const remove: CliCommand = {
 	}
 };
 
-const cleanup: CliCommand = {
+const cleanup: ServiceCommand = {
 	name: 'cleanup',
 	summary: 'Remove temp files older than STORAGE_CLEANUP_DAYS',
 	synopsis: 'cleanup',
@@ -225,7 +247,7 @@ const cleanup: CliCommand = {
 	}
 };
 
-const reconcile: CliCommand = {
+const reconcile: ServiceCommand = {
 	name: 'reconcile',
 	summary: 'Rebuild the quota ledger from the disk',
 	synopsis: 'reconcile',
@@ -243,7 +265,7 @@ const reconcile: CliCommand = {
 	}
 };
 
-const report: CliCommand = {
+const report: ServiceCommand = {
 	name: 'report',
 	summary: 'Global use, temp files and the users storing the most',
 	synopsis: 'report [--top N]',
@@ -258,7 +280,7 @@ const report: CliCommand = {
 	}
 };
 
-const reset: CliCommand = {
+const reset: ServiceCommand = {
 	name: 'reset',
 	summary: "Give back today's allowance, or delete all of a user's saved images",
 	synopsis: 'reset --user ID [--daily] [--storage]',
@@ -302,7 +324,7 @@ const reset: CliCommand = {
 	}
 };
 
-const limits: CliCommand = {
+const limits: ServiceCommand = {
 	name: 'limits',
 	summary: "Show a user's limits, or set or clear an override",
 	synopsis: 'limits --user ID [--daily N] [--storage-mb N] [--clear]',
@@ -351,4 +373,4 @@ const limits: CliCommand = {
 };
 
 /** Every command, in the order --help lists them. */
-export const commands: readonly CliCommand[] = [status, generate, images, remove, cleanup, reconcile, report, reset, limits];
+export const commands: readonly CliCommand[] = [status, generate, images, remove, cleanup, reconcile, report, reset, limits, doctor];

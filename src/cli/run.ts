@@ -1,14 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
-import { parseEnv } from 'node:util';
-import { ConfigError, loadConfig, type AppConfig } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
+import { ConfigError, loadConfig, secretValuesOf, type AppConfig } from '../lib/config.js';
+import { createLogger, logOutputFor } from '../lib/logger.js';
 import { createServices, type Services } from '../lib/services.js';
 import { StorageConfigError } from '../plugins/storage/StorageConfigError.js';
-import { commands, type CliCommand, type Outcome } from './commands.js';
+import { commands, type CliCommand, type Outcome, type ServiceCommand, type StandaloneCommand } from './commands.js';
+import { environmentOf } from './environment.js';
 import { ExitCode, exitCodeOf } from './exitCodes.js';
 import { scrubbed, type CliIo } from './io.js';
-import { describeOptions, parseOptions, shown } from './options.js';
+import { describeOptions, parseOptions, shown, type ParsedValues } from './options.js';
 import { UsageError } from './usage.js';
 
 export { ExitCode } from './exitCodes.js';
@@ -37,18 +35,43 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
 	const command = findCommand(name);
 	if (!command) return usageFailure(io, json, new UsageError(`Unknown command ${shown(name)}.`), true);
 
-	let work: ReturnType<CliCommand['prepare']>;
+	let values: ParsedValues;
 	try {
-		const values = parseOptions(command.options, args);
-		if (values.help === true) {
-			io.stdout.write(`${commandHelp(command)}\n`);
-			return ExitCode.Ok;
-		}
-		work = command.prepare(values);
+		values = parseOptions(command.options, args);
 	} catch (error) {
 		if (error instanceof UsageError) return usageFailure(io, json, error, false, command);
 		return unexpected(io, json, error);
 	}
+	if (values.help === true) {
+		io.stdout.write(`${commandHelp(command)}\n`);
+		return ExitCode.Ok;
+	}
+	return command.standalone ? runStandalone(command, values, io, json) : runWithServices(command, values, io, json);
+}
+
+/** A command that opens what it needs itself (doctor): it gets the environment, even one whose .env is unreadable. */
+async function runStandalone(command: StandaloneCommand, values: ParsedValues, io: CliIo, json: boolean): Promise<ExitCode> {
+	const work = prepared(command, values, io, json);
+	if (typeof work === 'number') return work;
+	let environment: NodeJS.ProcessEnv | ConfigError;
+	try {
+		environment = environmentOf(io);
+	} catch (error) {
+		if (!(error instanceof ConfigError)) return unexpected(io, json, error);
+		environment = error;
+	}
+	const secrets = secretValuesOf(environment instanceof ConfigError ? io.env : environment);
+	const safeIo: CliIo = { ...io, stdout: scrubbed(io.stdout, secrets), stderr: scrubbed(io.stderr, secrets) };
+	try {
+		return report(safeIo, json, await work({ io: safeIo, environment }));
+	} catch (error) {
+		return unexpected(safeIo, json, error);
+	}
+}
+
+async function runWithServices(command: ServiceCommand, values: ParsedValues, io: CliIo, json: boolean): Promise<ExitCode> {
+	const work = prepared(command, values, io, json);
+	if (typeof work === 'number') return work;
 
 	let config: AppConfig;
 	let env: NodeJS.ProcessEnv;
@@ -66,11 +89,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
 
 	// From here on, nothing printed may carry a secret, whatever an error message says.
 	const safeIo: CliIo = { ...io, stdout: scrubbed(io.stdout, config.secrets), stderr: scrubbed(io.stderr, config.secrets) };
-	// Logs are for operators and go to stderr only, so stdout holds the result alone. Quiet unless LOG_LEVEL says otherwise.
+	// Logs are for operators and go to stderr only, so stdout holds the result alone. Quiet unless LOG_LEVEL says otherwise;
+	// readable on a terminal, JSON lines when stderr is piped or redirected (or as LOG_FORMAT says).
 	const logger = createLogger({
 		level: env.LOG_LEVEL?.trim() ? config.logLevel : 'warn',
 		secrets: config.secrets,
-		destination: { write: (line: string) => void safeIo.stderr.write(line) }
+		destination: { write: (line: string) => void safeIo.stderr.write(line) },
+		...logOutputFor(config.logFormat, { isTTY: io.isTTY })
 	}).child({ source: 'cli', command: command.name });
 
 	let services: Services;
@@ -106,23 +131,23 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
 	return report(safeIo, json, outcome);
 }
 
-function findCommand(name: string): CliCommand | undefined {
-	return commands.find((command) => command.name === name);
+/** The command's work, or the exit code of a usage mistake found while checking the options (printed already). */
+function prepared<Command extends CliCommand>(
+	command: Command,
+	values: ParsedValues,
+	io: CliIo,
+	json: boolean
+): ReturnType<Command['prepare']> | ExitCode {
+	try {
+		return command.prepare(values) as ReturnType<Command['prepare']>;
+	} catch (error) {
+		if (error instanceof UsageError) return usageFailure(io, json, error, false, command);
+		return unexpected(io, json, error);
+	}
 }
 
-/** The environment as the bot sees it: `.env` in the working directory fills in what the environment does not set. */
-function environmentOf(io: CliIo): NodeJS.ProcessEnv {
-	const path = resolve(io.cwd, '.env');
-	let fromFile: NodeJS.Dict<string> = {};
-	try {
-		fromFile = parseEnv(readFileSync(path, 'utf8'));
-	} catch (error) {
-		if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`Cannot read ${path}: ${messageOf(error)}`);
-	}
-	const env: NodeJS.ProcessEnv = { ...fromFile, ...io.env };
-	const root = env.STORAGE_ROOT?.trim() ? env.STORAGE_ROOT.trim() : 'shared';
-	if (!isAbsolute(root)) env.STORAGE_ROOT = resolve(io.cwd, root);
-	return env;
+function findCommand(name: string): CliCommand | undefined {
+	return commands.find((command) => command.name === name);
 }
 
 /** Prints an outcome: with --json one JSON object on stdout (and, for a failure, the message on stderr too). */

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { generationOptionsSchema, type GenerationOptions } from '../plugins/generation/options.js';
 import { describeIssues, storageOptionsSchema, withoutPassword, type StorageOptions } from '../plugins/storage/options.js';
 import { configVariables, variableOfOption, type ConfigDraft, type ConfigVariable, type LogLevelName } from './config/variables.js';
+import type { LogFormat } from './logger.js';
 
 export { configVariableNames, configVariables, logLevelNames, type LogLevelName } from './config/variables.js';
 
@@ -27,6 +28,10 @@ export interface AppConfig {
 	/** Secret values to mask in logs wherever they appear. */
 	secrets: string[];
 	logLevel: LogLevelName;
+	/** LOG_FORMAT; unset means "readable on a terminal, JSON lines otherwise" (see logOutputFor). */
+	logFormat?: LogFormat;
+	/** COMMAND_GUILD_IDS: servers to register the slash commands in at once (development); empty means globally. */
+	commandGuildIds: string[];
 }
 
 /** A configuration problem a user must fix. `problems` holds one line per bad variable, as printed in the message. */
@@ -71,13 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 	}
 	if (problems.length > 0) throw ConfigError.fromProblems(problems);
 
-	const draft: ConfigDraft = {
-		storage: {},
-		generation: { stability: {}, automatic1111: {}, comfyui: {}, openai: {}, http: {} },
-		ownerIds: [],
-		logLevel: 'info',
-		secrets: []
-	};
+	const draft = emptyDraft();
 	for (const row of configVariables) {
 		if (!(row.name in values)) continue;
 		const value = values[row.name];
@@ -111,6 +110,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 
 	const { secrets, ...config } = draft;
 	return { ...config, secrets: [...new Set(secrets.filter((value) => value.length > 0))] };
+}
+
+function emptyDraft(): ConfigDraft {
+	return {
+		storage: {},
+		generation: { stability: {}, automatic1111: {}, comfyui: {}, openai: {}, http: {} },
+		ownerIds: [],
+		logLevel: 'info',
+		commandGuildIds: [],
+		secrets: []
+	};
+}
+
+/**
+ * The secret values an environment holds, to mask wherever they might appear (the token, the API key, the
+ * AUTOMATIC1111 credentials and their password alone), even when the configuration does not load: a value that
+ * fails its check is masked as it is.
+ */
+export function secretValuesOf(env: NodeJS.ProcessEnv): string[] {
+	const draft = emptyDraft();
+	for (const row of configVariables) {
+		const raw = env[row.name]?.trim();
+		if (!row.secret || !raw) continue;
+		draft.secrets.push(raw);
+		const parsed = row.parse.safeParse(raw);
+		if (parsed.success) row.apply?.(draft, parsed.data, {});
+	}
+	return [...new Set(draft.secrets.filter((value) => value.length > 0))];
 }
 
 /** Sets `storage.ownerLimits.dailyGens`-style paths, creating the objects on the way. */

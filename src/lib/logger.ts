@@ -1,5 +1,10 @@
 import type { ILogger, LogLevel } from '@sapphire/framework';
 import { pino, type DestinationStream, type Level, type LevelWithSilent, type LogFn, type Logger } from 'pino';
+import { formatLogLine } from './prettyLog.js';
+
+/** `json`: one JSON object per line, for files, pipes and log collectors. `pretty`: readable lines for a person at a terminal. */
+export const logFormatNames = ['json', 'pretty'] as const;
+export type LogFormat = (typeof logFormatNames)[number];
 
 export interface CreateLoggerOptions {
 	level: LevelWithSilent;
@@ -11,6 +16,20 @@ export interface CreateLoggerOptions {
 	secrets?: Iterable<string | null | undefined>;
 	/** Where lines go. Default: stdout, written synchronously so nothing is lost when the process exits. */
 	destination?: DestinationStream;
+	/** Default `json`. Redaction and masking are the same in both: `pretty` lays out the line they produced. */
+	format?: LogFormat;
+	/** ANSI colours in `pretty` lines (a terminal); default off. */
+	color?: boolean;
+}
+
+/**
+ * The format and colours for logs written to `stream`: LOG_FORMAT when it is set, otherwise readable lines on a
+ * terminal and JSON lines anywhere else (a pipe, a file, a process manager, a container's log collector).
+ */
+export function logOutputFor(configured: LogFormat | undefined, stream: { isTTY?: boolean }): { format: LogFormat; color: boolean } {
+	const terminal = stream.isTTY === true;
+	const format = configured ?? (terminal ? 'pretty' : 'json');
+	return { format, color: format === 'pretty' && terminal };
 }
 
 const censor = '[redacted]';
@@ -38,7 +57,7 @@ export const redactPaths: readonly string[] = [
 ];
 
 /** A JSON logger that never writes the given secrets nor fields named like secrets. */
-export function createLogger({ level, secrets = [], destination }: CreateLoggerOptions): Logger {
+export function createLogger({ level, secrets = [], destination, format = 'json', color = false }: CreateLoggerOptions): Logger {
 	const values = [...new Set([...secrets].filter((value): value is string => typeof value === 'string' && value.length >= minSecretLength))]
 		// Longest first, so a secret that contains another is masked whole.
 		.sort((a, b) => b.length - a.length);
@@ -48,7 +67,8 @@ export function createLogger({ level, secrets = [], destination }: CreateLoggerO
 		(a, b) => b.length - a.length
 	);
 
-	const target = destination ?? pino.destination({ dest: 1, sync: true });
+	const sink = destination ?? pino.destination({ dest: 1, sync: true });
+	const target = format === 'pretty' ? transformingStream(sink, (line) => formatLogLine(line, { color })) : sink;
 	return pino(
 		{
 			level,
@@ -63,7 +83,7 @@ export function createLogger({ level, secrets = [], destination }: CreateLoggerO
 			}
 		},
 		// Last line of defence for what the hook cannot see: error messages and stacks, strings deep in objects, child bindings.
-		lineForms.length === 0 ? target : scrubbingStream(target, (line) => replaceAll(line, lineForms))
+		lineForms.length === 0 ? target : transformingStream(target, (line) => replaceAll(line, lineForms))
 	);
 }
 
@@ -75,10 +95,11 @@ function replaceAll(text: string, secrets: readonly string[]): string {
 	return result;
 }
 
-function scrubbingStream(target: DestinationStream, scrub: (line: string) => string): DestinationStream {
+/** A stream that hands each line to `target` changed by `transform` (scrubbed of secrets, or laid out for a person). */
+function transformingStream(target: DestinationStream, transform: (line: string) => string): DestinationStream {
 	const stream = target as DestinationStream & { flush?: (cb?: (error?: Error) => void) => void; flushSync?: () => void };
 	return {
-		write: (line: string) => stream.write(scrub(line)),
+		write: (line: string) => stream.write(transform(line)),
 		// pino's logger.flush() and exit handling look for these.
 		...(typeof stream.flush === 'function' ? { flush: stream.flush.bind(stream) } : {}),
 		...(typeof stream.flushSync === 'function' ? { flushSync: stream.flushSync.bind(stream) } : {})

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import type { LogLevel } from '@sapphire/framework';
 import { describe, expect, it } from 'vitest';
-import { createLogger, PinoSapphireLogger } from '../../src/lib/logger.js';
+import { createLogger, logOutputFor, PinoSapphireLogger } from '../../src/lib/logger.js';
 
 const token = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.secretsecretsecretsecretsecret0123';
 const apiKey = 'sk-abcdefghijklmnopqrstuvwxyz0123456789';
@@ -97,6 +97,81 @@ describe('createLogger', () => {
 		logger.info('hidden');
 		logger.warn('shown');
 		expect(out.lines().map((line) => line.msg)).toEqual(['shown']);
+	});
+});
+
+describe('pretty format', () => {
+	function pretty(color = false) {
+		const out = memory();
+		const logger = createLogger({ level: 'info', secrets: [token, apiKey], destination: out.stream, format: 'pretty', color });
+		return { out, logger };
+	}
+
+	it('writes one readable line per entry: local time, level, source, message, then the fields', () => {
+		const { out, logger } = pretty();
+		logger.info('Ready as Imagine#0001');
+		logger.child({ source: 'storage' }).warn({ added: 1, path: '/srv/bot/shared' }, 'Storage ledger corrected from disk');
+		const lines = out.text().split('\n');
+		expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}Ready as Imagine#0001$/);
+		expect(lines[1]).toMatch(
+			/^\d\d:\d\d:\d\d\.\d{3} WARN {2}storage: Storage ledger corrected from disk {2}added=1 path=\/srv\/bot\/shared$/
+		);
+		expect(out.text()).not.toContain('{"level"');
+		expect(out.text()).not.toContain('\u001b[');
+	});
+
+	it('prints an error as its stack, indented under the line', () => {
+		const { out, logger } = pretty();
+		logger.error({ err: new Error('SQLITE_BUSY: database is locked') }, 'Command failed');
+		const [head, stack, frame] = out.text().split('\n');
+		expect(head).toMatch(/ERROR Command failed$/);
+		expect(stack).toBe('    Error: SQLITE_BUSY: database is locked');
+		expect(frame).toMatch(/^ {8}at /);
+	});
+
+	it('masks and censors exactly as the JSON format does: fields, messages, errors, child bindings', () => {
+		const { out, logger } = pretty();
+		logger.info({ token, headers: { authorization: `Bearer ${apiKey}` } }, 'fields');
+		logger.warn(`login failed with token ${token}`);
+		logger.info('calling %s with key %s', 'https://api.stability.ai', apiKey);
+		logger.error({ err: new Error(`401 for key ${apiKey}`) }, 'provider refused');
+		logger.child({ session: token }).info('child');
+		logger.info({ config: { discordToken: token, stabilityApiKey: apiKey } }, 'config');
+		const text = out.text();
+		expect(text).not.toContain(token);
+		expect(text).not.toContain(apiKey);
+		expect(text).not.toContain('secretsecret');
+		expect(text).toContain('token=[redacted]');
+		expect(text).toContain('headers={"authorization":"[redacted]"}');
+		expect(text).toContain('login failed with token [redacted]');
+		expect(text).toContain('calling https://api.stability.ai with key [redacted]');
+		expect(text).toContain('Error: 401 for key [redacted]');
+		expect(text).toContain('session=[redacted]');
+		expect(text).toContain('config={"discordToken":"[redacted]","stabilityApiKey":"[redacted]"}');
+	});
+
+	it('a line break or an escape sequence from Discord text cannot forge a line or repaint the terminal', () => {
+		const { out, logger } = pretty();
+		logger.info('In 1 server: Evil\n12:00:00.000 FATAL fake line \u001b[2J');
+		const [first, second] = out.text().split('\n');
+		expect(first).toMatch(/INFO {2}In 1 server: Evil$/);
+		expect(second).toBe('    12:00:00.000 FATAL fake line \\u001b[2J');
+	});
+
+	it('colours the level only when asked (a terminal)', () => {
+		const { out, logger } = pretty(true);
+		logger.warn('careful');
+		expect(out.text()).toContain('\u001b[33mWARN \u001b[0m careful');
+	});
+});
+
+describe('logOutputFor', () => {
+	it('is readable and coloured on a terminal, JSON lines in a pipe, and LOG_FORMAT wins either way', () => {
+		expect(logOutputFor(undefined, { isTTY: true })).toEqual({ format: 'pretty', color: true });
+		expect(logOutputFor(undefined, { isTTY: false })).toEqual({ format: 'json', color: false });
+		expect(logOutputFor(undefined, {})).toEqual({ format: 'json', color: false });
+		expect(logOutputFor('json', { isTTY: true })).toEqual({ format: 'json', color: false });
+		expect(logOutputFor('pretty', { isTTY: false })).toEqual({ format: 'pretty', color: false });
 	});
 });
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { GenerationOptions } from '../../plugins/generation/options.js';
 import { ledgerUriSchema, roleTierSchema, type StorageOptions } from '../../plugins/storage/options.js';
+import { logFormatNames, type LogFormat } from '../logger.js';
 import {
 	extraHeadersJson,
 	httpUrl,
@@ -34,6 +35,8 @@ export interface ConfigDraft {
 	stabilityApiKey?: string;
 	apiHost?: string;
 	logLevel: LogLevelName;
+	logFormat?: LogFormat;
+	commandGuildIds: string[];
 	/** Values to mask in logs wherever they appear. */
 	secrets: string[];
 }
@@ -117,6 +120,18 @@ export const configVariables: readonly ConfigVariable[] = [
 		apply: (draft, value) => {
 			draft.ownerIds = value;
 			draft.storage.ownerIds = value;
+		}
+	}),
+	variable({
+		name: 'COMMAND_GUILD_IDS',
+		group: 'Discord',
+		description:
+			'Comma-separated server ids to register the slash commands in, where a change shows at once: for development on a test server. ' +
+			'Empty: registered globally, for every server the bot is in.',
+		documentedDefault: '(none: global)',
+		parse: snowflakeList,
+		apply: (draft, value) => {
+			draft.commandGuildIds = value;
 		}
 	}),
 	variable({
@@ -409,6 +424,16 @@ export const configVariables: readonly ConfigVariable[] = [
 		parse: oneOf(logLevelNames, `expected one of ${logLevelNames.join(', ')}`),
 		apply: (draft, value) => {
 			draft.logLevel = value;
+		}
+	}),
+	variable({
+		name: 'LOG_FORMAT',
+		group: 'Logging',
+		description: '`json` (one JSON object per line) or `pretty` (readable lines). Empty: `pretty` on a terminal, `json` when piped or redirected.',
+		documentedDefault: '(by terminal)',
+		parse: oneOf(logFormatNames, 'expected json or pretty (unset: pretty on a terminal, json otherwise)'),
+		apply: (draft, value) => {
+			draft.logFormat = value;
 		}
 	})
 ];

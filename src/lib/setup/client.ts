@@ -23,9 +23,14 @@ export const botClientBehaviour = {
 	loadSubcommandErrorListeners: false
 } as const satisfies Partial<ClientOptions>;
 
-/** The bot's client. Commands are registered with one bulk overwrite when they change. */
+/**
+ * The bot's client. Commands are registered with one bulk overwrite when they change: globally, or, with
+ * COMMAND_GUILD_IDS, in those servers only, where a change shows at once (the bulk overwrite then also empties the
+ * global list, so no command is listed twice).
+ */
 export function createClient(config: AppConfig, logger: Logger): SapphireClient {
 	ApplicationCommandRegistries.setDefaultBehaviorWhenNotIdentical(RegisterBehavior.BulkOverwrite);
+	ApplicationCommandRegistries.setDefaultGuildIds(config.commandGuildIds.length > 0 ? config.commandGuildIds : null);
 	// Said loudly: with DISCORD_API_URL set, the token goes to that server and not to Discord.
 	if (config.discordApiUrl) logger.warn(`DISCORD_API_URL is set: talking to ${config.discordApiUrl} instead of Discord (for tests only)`);
 	const client = new SapphireClient({

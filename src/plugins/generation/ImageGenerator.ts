@@ -24,6 +24,7 @@ import {
 	type ImageToImageRequest,
 	type ProviderCall,
 	type ProviderSupport,
+	type ProviderProbe,
 	type StylePreset,
 	type TextToImageRequest,
 	type UpscaleRequest
@@ -140,6 +141,16 @@ export class ImageGenerator {
 		const image = await this.#decode(original.data, provider.limits.upscaleInput);
 		if ('ok' in image) return image;
 		return this.#inTurn(call, () => this.#checked(provider.upscale({ image, width, height }, call), { width, height }));
+	}
+
+	/**
+	 * Asks the provider whether it answers and accepts the credentials, without generating anything (the
+	 * command-line doctor): NOT_CONFIGURED when no provider can run, AUTH for a refused key, UNAVAILABLE or
+	 * TIMEOUT when it cannot be reached.
+	 */
+	public async probe(call: ProviderCall = {}): Promise<ProviderProbe> {
+		if (!this.#provider) return generationFailure('NOT_CONFIGURED', generationMessages.notConfigured);
+		return this.#provider.probe(call);
 	}
 
 	public async close(): Promise<void> {

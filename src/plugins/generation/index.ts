@@ -17,6 +17,7 @@ export {
 	type ImageProvider,
 	type ImageToImageRequest,
 	type ProviderSupport,
+	type ProviderProbe,
 	type StylePreset,
 	type TextToImageRequest,
 	type UpscaleRequest

@@ -1,4 +1,4 @@
-import type { GenerationResult, ProviderName } from './GenerationResult.js';
+import type { GenerationFailure, GenerationResult, ProviderName } from './GenerationResult.js';
 
 /** Stability's style presets (v2beta and v1 share them); the other providers fold the style into the prompt. */
 export const STYLE_PRESETS = [
@@ -127,6 +127,12 @@ export interface ProviderLimits {
 	maxOutputPixels: number;
 }
 
+/**
+ * What a provider's health check found: it answers and accepts the credentials (`detail` says what it reported,
+ * e.g. the credits left), or why not, as the same failure values a generation returns.
+ */
+export type ProviderProbe = { ok: true; detail: string; credits?: number } | GenerationFailure;
+
 export interface ImageProvider {
 	readonly name: ProviderName;
 	readonly model: string;
@@ -137,6 +143,8 @@ export interface ImageProvider {
 	textToImage(request: ProviderTextToImage, call: ProviderCall): Promise<GenerationResult>;
 	imageToImage(request: ProviderImageToImage, call: ProviderCall): Promise<GenerationResult>;
 	upscale(request: ProviderUpscale, call: ProviderCall): Promise<GenerationResult>;
+	/** The cheapest call that proves the provider answers and accepts the credentials; generates and charges nothing. */
+	probe(call: ProviderCall): Promise<ProviderProbe>;
 	close(): Promise<void>;
 }
 

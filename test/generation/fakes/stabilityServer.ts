@@ -108,6 +108,8 @@ export interface StabilityServerOptions {
 	engines?: string[];
 	/** The rate limit in force. Default Stability's: 150 requests in 10 s, then a 60 s lock-out. */
 	rateLimit?: RateLimitRule;
+	/** What `GET /v1/user/balance` answers (default 25). */
+	credits?: number;
 }
 
 export interface RateLimitRule {
@@ -118,6 +120,9 @@ export interface RateLimitRule {
 
 /** "150 requests within a 10 second period", then "a 60 second timeout" (Stability's rate limit documentation). */
 export const STABILITY_RATE_LIMIT: RateLimitRule = { maxRequests: 150, windowMs: 10_000, lockoutMs: 60_000 };
+
+/** v1's account routes (Stability's v1 spec, tag v1/user): authenticated GETs that generate and charge nothing. */
+const ACCOUNT_ROUTES = new Set(['/v1/user/balance', '/v1/user/account']);
 
 type Api = 'v2beta' | 'v1';
 interface Route {
@@ -134,6 +139,8 @@ interface Answer {
 
 export class FakeStabilityServer {
 	public readonly requests: RecordedRequest[] = [];
+	/** The balance `GET /v1/user/balance` reports; set it to script a low balance. */
+	public credits: number;
 	#server: LoopbackServer | null = null;
 	readonly #onRequest: (request: IncomingMessage, response: ServerResponse) => void;
 	readonly #faults: StabilityFault[] = [];
@@ -150,6 +157,7 @@ export class FakeStabilityServer {
 		this.#apiKey = options.apiKey ?? STABILITY_TEST_KEY;
 		this.#engines = new Set(options.engines ?? KNOWN_ENGINES);
 		this.#rateLimit = options.rateLimit ?? STABILITY_RATE_LIMIT;
+		this.credits = options.credits ?? 25;
 		this.#onRequest = (request, response) => {
 			response.on('error', () => undefined);
 			this.#handle(request, response).catch((error: unknown) => {
@@ -230,6 +238,7 @@ export class FakeStabilityServer {
 		response.on('close', () => {
 			if (!response.writableFinished) record.aborted = true;
 		});
+		if (ACCOUNT_ROUTES.has(path)) return this.#account(request, response, record);
 		const route = parseRoute(path);
 		const api: Api = route?.api ?? (path.startsWith('/v1/') ? 'v1' : 'v2beta');
 		const problem = (text: string) => record.problems.push(text);
@@ -247,6 +256,29 @@ export class FakeStabilityServer {
 			return sendError(response, api, 404, 'not_found', 'no such route');
 		}
 		return sendImage(response, api, answerFor(route, record), 'SUCCESS', acceptsJson(request) ? 'json' : 'bytes');
+	}
+
+	/**
+	 * `GET /v1/user/balance` -> `{ credits }` and `GET /v1/user/account` -> `{ id, email, organizations, profile_picture }`,
+	 * JSON only; 401 `{ id, name, message }` without the right key. Scripted faults apply as to any request.
+	 */
+	async #account(request: IncomingMessage, response: ServerResponse, record: RecordedRequest): Promise<void> {
+		if (request.method !== 'GET') record.problems.push(`method ${request.method}`);
+		const accept = request.headers.accept;
+		if (accept !== undefined && accept !== 'application/json' && accept !== '*/*') record.problems.push(`accept header ${accept}`);
+		const fault = this.#faults.shift();
+		if (fault) return this.#fault(fault, 'v1', response, defaultAnswer());
+		if (request.headers.authorization !== `Bearer ${this.#apiKey}`) {
+			record.problems.push('authorization header missing or wrong');
+			return sendError(response, 'v1', 401, 'unauthorized', 'missing authorization header');
+		}
+		if (record.path === '/v1/user/balance') return sendJson(response, 200, { credits: this.credits });
+		return sendJson(response, 200, {
+			id: 'user-1234',
+			email: 'owner@example.com',
+			organizations: [{ id: 'org-1234', name: 'My Organization', role: 'MEMBER', is_default: true }],
+			profile_picture: 'https://example.com/picture.png'
+		});
 	}
 
 	/** 200 when the request is what the API accepts; otherwise the status Stability would answer. */

@@ -13,6 +13,9 @@ export interface ProviderHttpSettings extends Omit<HttpClientOptions, 'origin'> 
 	maxResponseBytes: number;
 }
 
+/** A health check (ImageProvider.probe) answers at once or not at all: it never waits as long as a generation. */
+export const PROBE_TIMEOUT_MS = 10_000;
+
 /**
  * The part of a request every provider fills the same way: time-outs from the settings (the whole-operation
  * deadline is the thinking time plus room for the body), the size cap, and the caller's signal and hooks.

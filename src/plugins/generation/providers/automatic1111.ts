@@ -11,13 +11,14 @@ import {
 	type ProviderImageToImage,
 	type ProviderLimits,
 	type ProviderSupport,
+	type ProviderProbe,
 	type ProviderTextToImage,
 	type ProviderUpscale
 } from '../requests.js';
 import { failureFromResponse } from './httpFailures.js';
 import { promptWithStyle } from './promptStyle.js';
-import { requestLimits, type ProviderHttpSettings } from './ProviderSettings.js';
 import { sdDefaultSide, SD_MAX_SIDE, SD_MIN_SIDE, SD_SERVER_LIMITS, snapSide, stableDiffusionSize } from './stableDiffusionSize.js';
+import { PROBE_TIMEOUT_MS, requestLimits, type ProviderHttpSettings } from './ProviderSettings.js';
 
 /**
  * AUTOMATIC1111's stable-diffusion-webui (started with `--api`), usually on the owner's own GPU.
@@ -183,6 +184,26 @@ export class Automatic1111Provider implements ImageProvider {
 		} catch {
 			return null;
 		}
+	}
+
+	/**
+	 * `GET /sdapi/v1/progress`: the lightest route of the API. It answers while a generation runs, needs the
+	 * --api-auth credentials when the web UI has them (401 otherwise) and is 404 without --api.
+	 */
+	public async probe(call: ProviderCall): Promise<ProviderProbe> {
+		const outcome = await this.#http.request({
+			method: 'GET',
+			path: `${this.#basePath}/sdapi/v1/progress?skip_current_image=true`,
+			headers: this.#headers(false),
+			...requestLimits(this.#options.http, PROBE_TIMEOUT_MS, call)
+		});
+		if (!outcome.ok) return this.#redact(outcome.failure);
+		const { response } = outcome;
+		if (response.status < 200 || response.status > 299) return this.#redact(this.#statusFailure(response));
+		const progress = parseProgress(parseJson(response.body));
+		if (!progress) return generationFailure('PROVIDER_ERROR', `${LABEL} answered, but not as the web UI's API does: check API_HOST.`);
+		const busy = progress.state.jobCount > 0 || progress.progress > 0;
+		return { ok: true, detail: `the web UI's API answers (${busy ? 'generating now' : 'idle'})` };
 	}
 
 	/** Idempotent. */

@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { generationFailure, generationMessages, type GenerationResult } from '../GenerationResult.js';
 import { runImageWork } from '../imageWork.js';
 import {
+	type ProviderProbe,
 	ASPECT_RATIOS,
 	MAX_SEED,
 	nearestAspectRatio,
@@ -156,6 +157,10 @@ export class PreviewProvider implements ImageProvider {
 		}
 		if (call.signal?.aborted) return cancelled();
 		return done(data, width, height, 0);
+	}
+
+	public async probe(): Promise<ProviderProbe> {
+		return { ok: true, detail: 'draws placeholders on this machine, no network and no key needed' };
 	}
 
 	public async close(): Promise<void> {

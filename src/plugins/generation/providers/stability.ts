@@ -13,12 +13,13 @@ import {
 	type ProviderCall,
 	type ProviderImageToImage,
 	type ProviderLimits,
+	type ProviderProbe,
 	type ProviderSupport,
 	type ProviderTextToImage,
 	type ProviderUpscale
 } from '../requests.js';
 import { failureFromResponse, withoutSecrets } from './httpFailures.js';
-import { requestLimits, type ProviderHttpSettings } from './ProviderSettings.js';
+import { PROBE_TIMEOUT_MS, requestLimits, type ProviderHttpSettings } from './ProviderSettings.js';
 
 export interface StabilityProviderOptions {
 	apiKey: string;
@@ -274,6 +275,30 @@ export class StabilityProvider implements ImageProvider {
 		return result;
 	}
 
+	/**
+	 * `GET /v1/user/balance`: authenticated, free, and it says how many credits are left. It serves every key,
+	 * whichever API (v1 or v2beta) the generations use.
+	 */
+	public async probe(call: ProviderCall): Promise<ProviderProbe> {
+		const outcome = await this.#http.request({
+			method: 'GET',
+			path: `${this.#prefix}/v1/user/balance`,
+			headers: { ...this.#headers(), Accept: 'application/json' },
+			...requestLimits(this.#options.http, PROBE_TIMEOUT_MS, call)
+		});
+		if (!outcome.ok) return this.#scrub(outcome.failure);
+		const { response } = outcome;
+		if (response.status === 404) {
+			return generationFailure('PROVIDER_ERROR', `${LABEL} has no account endpoint at this address: API_HOST is not Stability's API.`);
+		}
+		if (response.status !== 200) return this.#scrub(failureFromResponse(response, LABEL));
+		const credits = balanceOf(response.body);
+		if (credits === undefined) {
+			return generationFailure('PROVIDER_ERROR', `${LABEL} answered the balance request with something else than a balance.`);
+		}
+		return { ok: true, detail: `key accepted; ${formatCredits(credits)} credits left`, credits };
+	}
+
 	public async close(): Promise<void> {
 		await this.#http.close();
 	}
@@ -326,6 +351,20 @@ export class StabilityProvider implements ImageProvider {
 	#v1MinPixels(): number {
 		return this.#options.engine.includes('768') ? V1_768_MIN_PIXELS : V1_MIN_PIXELS;
 	}
+}
+
+/** `{ "credits": 12.5 }`, or undefined for anything else. */
+function balanceOf(body: Buffer): number | undefined {
+	try {
+		const parsed = JSON.parse(body.toString('utf8')) as { credits?: unknown } | null;
+		return typeof parsed?.credits === 'number' && Number.isFinite(parsed.credits) ? parsed.credits : undefined;
+	} catch {
+		return undefined;
+	}
+}
+
+function formatCredits(credits: number): string {
+	return (Math.floor(credits * 100) / 100).toString();
 }
 
 function v2Model(endpoint: 'core' | 'ultra' | 'sd3', sd3Model: string): string {

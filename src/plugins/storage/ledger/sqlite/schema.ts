@@ -106,6 +106,16 @@ const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] =
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/** The tables a ledger at SCHEMA_VERSION has (what a health check looks for). */
+export const SCHEMA_TABLES = [
+	'imagine_files',
+	'imagine_totals',
+	'imagine_daily',
+	'imagine_reservations',
+	'imagine_overrides',
+	'imagine_instances'
+] as const;
+
 /** The schema version of an open ledger (0 for a new file; 1 for a ledger from before versioning). */
 export async function schemaVersion(connection: SqliteConnection): Promise<number> {
 	const [row] = await connection.all('PRAGMA user_version');
