@@ -1,9 +1,12 @@
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { container, Events } from '@sapphire/framework';
+import { ApplicationCommandRegistries, container, Events } from '@sapphire/framework';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../src/lib/config.js';
+import { inviteUrl } from '../../src/lib/invite.js';
 import { createLogger } from '../../src/lib/logger.js';
+import { createClient } from '../../src/lib/setup/client.js';
 import { readConfiguration } from '../../src/lib/setup/configuration.js';
 import { describeLoginFailure, loginOrExit } from '../../src/lib/setup/login.js';
 import { shutdown } from '../../src/lib/setup/shutdown.js';
@@ -162,19 +165,32 @@ describe('start-up', () => {
 		expect(loaded.listeners!.filter((name) => /^(Core|Plugin).*Error$/.test(name))).toEqual([]);
 	});
 
-	it('when ready, logs one line with the provider, the limits and the storage root', async () => {
+	it('when ready, logs once: the provider, limits and storage root; the invite link; the servers; the command scope', async () => {
 		bot = await startTestBot({ storage: { maxUserDailyGens: 7, maxUserStorageMb: 300, maxGlobalStorageMb: 4000 } });
 		const info = vi.spyOn(container.logger, 'info').mockImplementation(() => undefined);
 		// Run directly: emitting clientReady would also start Sapphire's own ready work (command registration with Discord).
 		const listener = container.stores.get('listeners').get('ready')!;
 		expect(listener.event).toBe(Events.ClientReady);
 		expect(listener.once).toBe(true);
-		await listener.run({ user: { tag: 'Imagine#0001' } });
-		const lines = info.mock.calls.filter((args) => String(args[0]).startsWith('Ready as'));
-		expect(lines).toHaveLength(1);
-		expect(lines[0]![0]).toBe(
-			`Ready as Imagine#0001: provider preview (offline placeholders); limits 7/day, 300 MB per user, 4000 MB in all; storage ${bot.root}`
-		);
+		const guilds = new Map([['223456789012345678', { id: '223456789012345678', name: 'Test server' }]]);
+		await listener.run({ user: { tag: 'Imagine#0001' }, application: { id: '123456789012345678' }, guilds: { cache: guilds } });
+		expect(info.mock.calls.map((args) => args[0])).toEqual([
+			`Ready as Imagine#0001: provider preview (offline placeholders); limits 7/day, 300 MB per user, 4000 MB in all; storage ${bot.root}`,
+			`Invite link (scopes bot, applications.commands; permissions 274877959168: View Channel, Send Messages, Send Messages in Threads, Embed Links, Attach Files): ${inviteUrl('123456789012345678')}`,
+			'In 1 server: Test server (223456789012345678)',
+			'Slash commands are registered globally (COMMAND_GUILD_IDS is empty): a change can take a while to show everywhere.'
+		]);
+	});
+
+	it('COMMAND_GUILD_IDS makes those servers the default for every command; without it commands are global', async () => {
+		const root = await tempRoot();
+		const { logger } = memoryLogger();
+		const guildClient = createClient(loadConfig({ STORAGE_ROOT: root, COMMAND_GUILD_IDS: '223456789012345678' }), logger);
+		expect(ApplicationCommandRegistries.getDefaultGuildIds()).toEqual(['223456789012345678']);
+		await guildClient.destroy();
+		const globalClient = createClient(loadConfig({ STORAGE_ROOT: root }), logger);
+		expect(ApplicationCommandRegistries.getDefaultGuildIds()).toBeUndefined();
+		await globalClient.destroy();
 	});
 });
 

@@ -55,7 +55,8 @@ describe('loadConfig defaults', () => {
 				ownerIds: [],
 				generation: { stability: {}, automatic1111: {}, comfyui: {}, openai: {}, http: {} },
 				secrets: [],
-				logLevel: 'info'
+				logLevel: 'info',
+				commandGuildIds: []
 			});
 			expect(statSync(join(dir, 'shared')).isDirectory()).toBe(true);
 			expect(resolveStorageOptions(config.storage)).toMatchObject({
@@ -150,6 +151,26 @@ describe('loadConfig rejects bad values, naming the variable and the value', () 
 		const error = configError({ [name]: value });
 		expect(error.message).toContain(line);
 		expect(error.problems).toHaveLength(1);
+	});
+
+	it('LOG_FORMAT: json or pretty in any case; unset leaves the choice to the terminal; anything else is named', () => {
+		expect(load({ LOG_FORMAT: ' Pretty ' }).logFormat).toBe('pretty');
+		expect(load({ LOG_FORMAT: 'json' }).logFormat).toBe('json');
+		expect(load({}).logFormat).toBeUndefined();
+		expect(configError({ LOG_FORMAT: 'text' }).problems).toEqual([
+			'- LOG_FORMAT: expected json or pretty (unset: pretty on a terminal, json otherwise) (got "text")'
+		]);
+	});
+
+	it('COMMAND_GUILD_IDS: comma-separated server ids, blanks and repeats dropped; a bad entry is named, nothing half-used', () => {
+		expect(load({ COMMAND_GUILD_IDS: ' 123456789012345678 ,,123456789012345678, 98765432109876543 ' }).commandGuildIds).toEqual([
+			'123456789012345678',
+			'98765432109876543'
+		]);
+		expect(load({ COMMAND_GUILD_IDS: '' }).commandGuildIds).toEqual([]);
+		expect(configError({ COMMAND_GUILD_IDS: '123456789012345678, https://discord.com/channels/1' }).problems).toEqual([
+			'- COMMAND_GUILD_IDS: expected comma-separated Discord ids (17 to 20 digits each); not an id: "https://discord.com/channels/1" (got "123456789012345678, https://discord.com/channels/1")'
+		]);
 	});
 
 	it('names the OWNER_IDS entry that is not a Discord id', () => {
