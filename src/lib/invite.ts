@@ -4,7 +4,7 @@ import { OAuth2Scopes, PermissionFlagsBits, PermissionsBitField } from 'discord.
  * What the bot asks for when a server adds it, and why each one. Everything the bot says inside an
  * interaction (deferring, progress edits, results, ephemeral notices, button updates) goes through the
  * interaction's webhook, which needs no permission at all. Only a result that outlives the 15-minute
- * interaction token is posted with `channel.send` (lib/responses/jobReply.ts: a mention, an embed, the
+ * interaction token is posted with `channel.send` (lib/jobs/jobReply.ts: a mention, an embed, the
  * image file and the buttons): that message is what these permissions are for. Nothing else is read,
  * managed or deleted, so nothing else is asked.
  */
