@@ -293,7 +293,7 @@ async function checkProvider(config: AppConfig, signal: AbortSignal | undefined)
 	} finally {
 		await generator.close().catch(() => undefined);
 	}
-	const name = described.configured ? `${described.provider} (${described.model})` : described.provider;
+	const name = described.configured && !described.preview ? `${described.provider} (${described.model})` : described.provider;
 	const details = { provider: described.provider, model: described.model };
 	if (probe.ok) {
 		if (probe.credits !== undefined && probe.credits < LOW_CREDITS) {
