@@ -429,7 +429,8 @@ export const configVariables: readonly ConfigVariable[] = [
 	variable({
 		name: 'LOG_FORMAT',
 		group: 'Logging',
-		description: '`json` (one JSON object per line) or `pretty` (readable lines). Empty: `pretty` on a terminal, `json` when piped or redirected.',
+		description:
+			'`json` (one JSON object per line) or `pretty` (readable lines). Empty: `pretty` on a terminal, `json` when piped or redirected.',
 		documentedDefault: '(by terminal)',
 		parse: oneOf(logFormatNames, 'expected json or pretty (unset: pretty on a terminal, json otherwise)'),
 		apply: (draft, value) => {
