@@ -7,7 +7,7 @@ export interface TextSink {
 export interface CliIo {
 	/** Results: human text, or exactly one JSON object with --json. */
 	stdout: TextSink;
-	/** Errors, warnings, logs (pino JSON lines) and, on a terminal, progress. */
+	/** Errors, warnings, logs (readable lines on a terminal, JSON lines otherwise) and, on a terminal, progress. */
 	stderr: TextSink;
 	/** The environment; `.env` in `cwd` fills in what it does not set (as the bot reads it). */
 	env: NodeJS.ProcessEnv;

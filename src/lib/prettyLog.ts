@@ -29,6 +29,13 @@ const LEVELS: Record<number, { label: string; color: string }> = {
 /** pino's own fields and Sapphire's default source: shown in the line's layout, or not worth a column. */
 const LAYOUT_FIELDS = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'source']);
 const DEFAULT_SOURCE = 'sapphire';
+const INFO = 30;
+/**
+ * Where Sapphire's logger puts the objects logged beside a message. At info level the message is the sentence a
+ * person reads ("Ready as ...: provider ..., limits ...") and `details` its copy for machines, in the JSON format;
+ * on a warning or an error it is context worth seeing.
+ */
+const DETAILS = 'details';
 
 /** One pino JSON line (newline included) as one or more readable lines. A line that is not JSON passes through as it is. */
 export function formatLogLine(line: string, { color }: PrettyOptions): string {
@@ -48,7 +55,7 @@ export function formatLogLine(line: string, { color }: PrettyOptions): string {
 	const fields: string[] = [];
 	const stacks: string[] = [];
 	for (const [key, value] of Object.entries(entry)) {
-		if (LAYOUT_FIELDS.has(key) || value === undefined) continue;
+		if (LAYOUT_FIELDS.has(key) || value === undefined || (key === DETAILS && Number(entry.level) <= INFO)) continue;
 		const errors = errorsIn(value);
 		if (errors.length > 0) {
 			stacks.push(...errors);

@@ -120,6 +120,16 @@ describe('pretty format', () => {
 		expect(out.text()).not.toContain('\u001b[');
 	});
 
+	it("leaves out the machine copy (Sapphire's details) of an info sentence, keeps it on a warning", () => {
+		const { out, logger } = pretty();
+		const sapphire = new PinoSapphireLogger(logger);
+		sapphire.info('Ready as Imagine#0001: provider preview', { user: 'Imagine#0001', provider: 'preview' });
+		sapphire.warn('rate limited', { route: '/channels/1/messages', retryAfter: 2 });
+		const [info, warn] = out.text().split('\n');
+		expect(info).toMatch(/INFO {2}Ready as Imagine#0001: provider preview$/);
+		expect(warn).toMatch(/WARN {2}rate limited {2}details=\{"route":"\/channels\/1\/messages","retryAfter":2\}$/);
+	});
+
 	it('prints an error as its stack, indented under the line', () => {
 		const { out, logger } = pretty();
 		logger.error({ err: new Error('SQLITE_BUSY: database is locked') }, 'Command failed');
