@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FakeA1111Server } from '../generation/fakes/a1111Server.js';
 import { FakeStabilityServer, STABILITY_TEST_KEY } from '../generation/fakes/stabilityServer.js';
+import { SqliteConnection } from '../../src/plugins/storage/ledger/sqlite/SqliteConnection.js';
 import { USER_A } from '../helpers/storageFixtures.js';
 import { cliEnv, jsonOf, newTempDir, removeTempDirs, runInProcess } from './helpers.js';
 
@@ -29,6 +30,29 @@ interface Report {
 	message?: string;
 	checks: Check[];
 }
+
+/** Runs SQL on a ledger file directly, as an older or a newer program would have left it. */
+async function sql(file: string, script: string): Promise<void> {
+	const connection = await SqliteConnection.open(file, 1000);
+	try {
+		await connection.exec(script);
+	} finally {
+		await connection.close();
+	}
+}
+
+const setUserVersion = (file: string, version: number) => sql(file, `PRAGMA user_version = ${version}`);
+
+/** The first schema's tables, without a version number: a ledger from before versioning. */
+const createV1Ledger = (file: string) =>
+	sql(
+		file,
+		`CREATE TABLE imagine_files (user_id TEXT NOT NULL, image_id TEXT NOT NULL, temp INTEGER NOT NULL, ext TEXT NOT NULL,
+			bytes INTEGER NOT NULL, created_at INTEGER NOT NULL, name TEXT NOT NULL, metadata TEXT, reservation_id TEXT,
+			PRIMARY KEY (user_id, image_id));
+		CREATE TABLE imagine_totals (scope TEXT PRIMARY KEY, bytes INTEGER NOT NULL, files INTEGER NOT NULL) WITHOUT ROWID;
+		INSERT INTO imagine_totals VALUES ('global', 0, 0), ('temp', 0, 0);`
+	);
 
 const servers: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -82,11 +106,12 @@ describe('sapphire-imagine doctor', () => {
 		expect(code).toBe(0);
 		expect(check('ledger')).toMatchObject({
 			status: 'ok',
-			message: expect.stringMatching(/quota\.sqlite is sound \(quick_check ok, journal wal, no schema version\)$/),
+			message: expect.stringMatching(/quota\.sqlite is sound \(quick_check ok, journal wal, schema version 2\)$/),
 			details: {
 				integrity: ['ok'],
-				userVersion: 0,
-				tables: ['imagine_files', 'imagine_totals', 'imagine_daily', 'imagine_reservations', 'keyv'],
+				schemaVersion: 2,
+				currentVersion: 2,
+				tables: ['imagine_files', 'imagine_totals', 'imagine_daily', 'imagine_reservations', 'imagine_overrides', 'imagine_instances'],
 				missingTables: []
 			}
 		});
@@ -165,6 +190,32 @@ describe('sapphire-imagine doctor', () => {
 				status: 'warn',
 				message: expect.stringContaining('the disk fills up before the cap stops new images'),
 				fix: expect.stringMatching(/^Lower MAX_GLOBAL_STORAGE_MB to about \d+, or free space on that disk\.$/)
+			});
+		});
+
+		it('a ledger written by a newer version: refused, with the advice to update', async () => {
+			const { root } = await newTempDir('imagine-doctor-');
+			const saved = await runInProcess(['status', '--user', USER_A], cliEnv(root));
+			expect(saved.code, saved.stderr).toBe(0);
+			await setUserVersion(join(root, 'quota.sqlite'), 99);
+			const { code, check } = await doctor({}, root);
+			expect(code).toBe(1);
+			expect(check('ledger')).toMatchObject({
+				status: 'fail',
+				message: expect.stringContaining('has schema version 99, newer than this version of sapphire-imagine understands (2)'),
+				fix: expect.stringContaining('update this one')
+			});
+		});
+
+		it('a ledger from before versioning: sound, and upgraded when the bot next starts', async () => {
+			const { root } = await newTempDir('imagine-doctor-');
+			await mkdir(root, { recursive: true });
+			await createV1Ledger(join(root, 'quota.sqlite'));
+			const { code, check } = await doctor({}, root);
+			expect(code).toBe(0);
+			expect(check('ledger')).toMatchObject({
+				status: 'ok',
+				message: expect.stringMatching(/schema version 1, upgraded to 2 when the bot next starts\)$/)
 			});
 		});
 
