@@ -47,7 +47,7 @@ export const doctor: StandaloneCommand = {
 		'Checks what the bot needs before it starts: the configuration (.env and the environment, DISCORD_TOKEN included), ' +
 			'the storage root (writable, free space against MAX_GLOBAL_STORAGE_MB), the quota ledger (opens, integrity, schema) and ' +
 			'the image provider (Stability: the key, with a free balance request; AUTOMATIC1111: the web UI answers; preview: nothing ' +
-			'to check). Every check that fails says what to fix. It never contacts Discord and changes nothing.',
+			'to check). Every check that fails says what to fix. It never contacts Discord and changes nothing (it creates STORAGE_ROOT if missing, as the bot would).',
 		'Exit code: 0 when nothing failed (warnings allowed), otherwise that of the first failed check: 2 configuration (CONFIG), ' +
 			'1 storage or ledger (IO), 4 provider (NOT_CONFIGURED, AUTH, UNAVAILABLE, TIMEOUT, PROVIDER_ERROR). ' +
 			'With --json: { ok, reason?, message?, checks: [{ name, status, reason?, message, fix?, details? }] }.'
