@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig, type AppConfig } from '../lib/config.js';
 import { ImageGenerator } from '../plugins/generation/ImageGenerator.js';
 import type { ProviderProbe } from '../plugins/generation/requests.js';
+import { LocalImageStore } from '../plugins/storage/images/local/LocalImageStore.js';
 import { TEMP_FOLDER, USERS_FOLDER } from '../plugins/storage/images/records.js';
 import { inspectLedger, type LedgerHealth } from '../plugins/storage/ledger/sqlite/health.js';
 import { resolveStorageOptions, type ResolvedStorageOptions } from '../plugins/storage/options.js';
@@ -48,8 +49,8 @@ export const doctor: StandaloneCommand = {
 			'the storage root (writable, free space against MAX_GLOBAL_STORAGE_MB), the quota ledger (opens, integrity, schema) and ' +
 			'the image provider (Stability: the key, with a free balance request; AUTOMATIC1111: the web UI answers; preview: nothing ' +
 			'to check). Every check that fails says what to fix. It never contacts Discord and changes nothing (it creates STORAGE_ROOT if missing, as the bot would).',
-		'Exit code: 0 when nothing failed (warnings allowed), otherwise that of the first failed check: 2 configuration (CONFIG), ' +
-			'1 storage or ledger (IO), 4 provider (NOT_CONFIGURED, AUTH, UNAVAILABLE, TIMEOUT, PROVIDER_ERROR). ' +
+		'Exit code: 0 when nothing failed (warnings allowed), otherwise that of the first failed check: 2 configuration (CONFIG, also a ' +
+			'ledger that belongs to another storage root), 1 storage or ledger (IO), 4 provider (NOT_CONFIGURED, AUTH, UNAVAILABLE, TIMEOUT, PROVIDER_ERROR). ' +
 			'With --json: { ok, reason?, message?, checks: [{ name, status, reason?, message, fix?, details? }] }.'
 	],
 	options: {},
@@ -70,7 +71,8 @@ async function diagnose({ io, environment }: EnvironmentContext): Promise<Outcom
 	} else {
 		const storage = resolveStorageOptions(config.storage);
 		const ledger = await inspectLedger(storage.ledgerUri, storage.busyTimeoutMs);
-		checks.push(await checkStorage(storage, ledger), checkLedger(ledger), await checkProvider(config, io.signal));
+		const storeId = await new LocalImageStore(storage.storageRoot).existingIdentity();
+		checks.push(await checkStorage(storage, ledger), checkLedger(ledger, storeId), await checkProvider(config, io.signal));
 	}
 	return outcomeOf(checks);
 }
@@ -217,7 +219,8 @@ async function writeProbe(directory: string): Promise<string | null> {
 	}
 }
 
-function checkLedger(health: LedgerHealth): CheckResult {
+/** `storeId`: the identity of the storage root's image store, when it has one (the ledger must describe that store). */
+function checkLedger(health: LedgerHealth, storeId: string | null): CheckResult {
 	const { file } = health;
 	const rebuild =
 		`Stop the bot, move ${file} (with its -wal and -shm files) aside, then run \`sapphire-imagine reconcile\`: ` +
@@ -265,6 +268,16 @@ function checkLedger(health: LedgerHealth): CheckResult {
 			message: `${file} has schema version ${health.schemaVersion}, newer than this version of sapphire-imagine understands (${health.currentVersion})`,
 			fix: 'A newer sapphire-imagine wrote it: update this one (git pull, npm install) rather than let it refuse the ledger.',
 			details
+		};
+	}
+	if (health.storeId !== null && storeId !== null && health.storeId !== storeId) {
+		return {
+			name: 'ledger',
+			status: 'fail',
+			reason: 'CONFIG',
+			message: `${file} belongs to another storage (store ${health.storeId}), not to this storage root (store ${storeId}): the bot would refuse it`,
+			fix: "Two storage roots must not share a ledger: point QUOTA_LEDGER_URI at this root's own ledger (or leave it empty for <STORAGE_ROOT>/quota.sqlite).",
+			details: { ...details, storeId: health.storeId, storageStoreId: storeId }
 		};
 	}
 	const version =

@@ -111,7 +111,15 @@ describe('sapphire-imagine doctor', () => {
 				integrity: ['ok'],
 				schemaVersion: 2,
 				currentVersion: 2,
-				tables: ['imagine_files', 'imagine_totals', 'imagine_daily', 'imagine_reservations', 'imagine_overrides', 'imagine_instances'],
+				tables: [
+					'imagine_files',
+					'imagine_totals',
+					'imagine_daily',
+					'imagine_reservations',
+					'imagine_overrides',
+					'imagine_meta',
+					'imagine_instances'
+				],
 				missingTables: []
 			}
 		});
@@ -191,6 +199,25 @@ describe('sapphire-imagine doctor', () => {
 				message: expect.stringContaining('the disk fills up before the cap stops new images'),
 				fix: expect.stringMatching(/^Lower MAX_GLOBAL_STORAGE_MB to about \d+, or free space on that disk\.$/)
 			});
+		});
+
+		it('a ledger that belongs to another storage root: the bot would refuse it, exit 2 and which variable to fix', async () => {
+			const first = await newTempDir('imagine-doctor-');
+			const second = await newTempDir('imagine-doctor-');
+			const shared = `sqlite://${join(first.root, 'quota.sqlite')}`;
+			for (const root of [first.root, second.root]) {
+				const opened = await runInProcess(['status', '--user', USER_A], cliEnv(root, { QUOTA_LEDGER_URI: shared }));
+				expect(opened.code).toBe(root === first.root ? 0 : 2);
+			}
+			const { code, report, check } = await doctor({ QUOTA_LEDGER_URI: shared }, second.root);
+			expect(code).toBe(2);
+			expect(report.reason).toBe('CONFIG');
+			expect(check('ledger')).toMatchObject({
+				status: 'fail',
+				message: expect.stringContaining('belongs to another storage'),
+				fix: expect.stringContaining('point QUOTA_LEDGER_URI at this root')
+			});
+			expect((await doctor({ QUOTA_LEDGER_URI: shared }, first.root)).check('ledger').status).toBe('ok');
 		});
 
 		it('a ledger written by a newer version: refused, with the advice to update', async () => {

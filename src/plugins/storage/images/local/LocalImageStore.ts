@@ -81,6 +81,11 @@ export class LocalImageStore implements ImageStore {
 		return (this.#identity ??= this.#readOrCreateIdentity());
 	}
 
+	/** The identity if the store has one yet, without creating it (a health check changes nothing). */
+	public existingIdentity(): Promise<string | null> {
+		return readIdentity(join(this.root, IDENTITY_FILE));
+	}
+
 	public describe(): string {
 		return this.root;
 	}

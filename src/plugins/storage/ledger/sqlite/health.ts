@@ -21,6 +21,8 @@ export interface LedgerHealth {
 	/** The current schema's tables found in the file, and those that are not (yet) there. */
 	tables: string[];
 	missingTables: string[];
+	/** The storage the ledger describes (its store id), once one has used it; null before. */
+	storeId: string | null;
 	/** Bytes the ledger counts as stored (everything, temp included), when its totals table is there. */
 	storedBytes: number | null;
 }
@@ -42,6 +44,7 @@ export async function inspectLedger(uri: string, busyTimeoutMs: number): Promise
 		currentVersion: SCHEMA_VERSION,
 		tables: [],
 		missingTables: [...SCHEMA_TABLES],
+		storeId: null,
 		storedBytes: null
 	};
 	if (!health.exists) return health;
@@ -59,6 +62,10 @@ export async function inspectLedger(uri: string, busyTimeoutMs: number): Promise
 		const names = new Set((await connection.all("SELECT name FROM sqlite_master WHERE type = 'table'")).map((row) => String(row.name)));
 		health.tables = SCHEMA_TABLES.filter((table) => names.has(table));
 		health.missingTables = SCHEMA_TABLES.filter((table) => !names.has(table));
+		if (names.has('imagine_meta')) {
+			const [store] = await connection.all("SELECT value FROM imagine_meta WHERE key = 'store'");
+			health.storeId = store ? String(store.value) : null;
+		}
 		if (names.has('imagine_totals')) {
 			const [global] = await connection.all("SELECT bytes FROM imagine_totals WHERE scope = 'global'");
 			health.storedBytes = global ? Number(global.bytes) : 0;

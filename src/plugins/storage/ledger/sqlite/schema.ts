@@ -106,15 +106,10 @@ const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] =
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** The tables a ledger at SCHEMA_VERSION has (what a health check looks for). */
-export const SCHEMA_TABLES = [
-	'imagine_files',
-	'imagine_totals',
-	'imagine_daily',
-	'imagine_reservations',
-	'imagine_overrides',
-	'imagine_instances'
-] as const;
+/** The tables a ledger at SCHEMA_VERSION has (what a health check looks for), read from the migrations themselves. */
+export const SCHEMA_TABLES: readonly string[] = [...`${V1}${V2}`.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)].map(
+	(match) => match[1] as string
+);
 
 /** The schema version of an open ledger (0 for a new file; 1 for a ledger from before versioning). */
 export async function schemaVersion(connection: SqliteConnection): Promise<number> {
