@@ -49,8 +49,8 @@ export const doctor: StandaloneCommand = {
 			'the storage root (writable, free space against MAX_GLOBAL_STORAGE_MB), the quota ledger (opens, integrity, schema) and ' +
 			'the image provider (Stability: the key, with a free balance request; AUTOMATIC1111: the web UI answers; preview: nothing ' +
 			'to check). Every check that fails says what to fix. It never contacts Discord and changes nothing (it creates STORAGE_ROOT if missing, as the bot would).',
-		'Exit code: 0 when nothing failed (warnings allowed), otherwise that of the first failed check: 2 configuration (CONFIG, also a ' +
-			'ledger that belongs to another storage root), 1 storage or ledger (IO), 4 provider (NOT_CONFIGURED, AUTH, UNAVAILABLE, TIMEOUT, PROVIDER_ERROR). ' +
+		'Exit code: 0 when nothing failed (warnings allowed), otherwise that of the first failed check: 2 configuration (CONFIG; also a ' +
+			'damaged ledger or one that belongs to another storage root, which the bot refuses), 1 storage or a ledger it cannot open (IO), 4 provider (NOT_CONFIGURED, AUTH, UNAVAILABLE, TIMEOUT, PROVIDER_ERROR). ' +
 			'With --json: { ok, reason?, message?, checks: [{ name, status, reason?, message, fix?, details? }] }.'
 	],
 	options: {},
@@ -222,9 +222,10 @@ async function writeProbe(directory: string): Promise<string | null> {
 /** `storeId`: the identity of the storage root's image store, when it has one (the ledger must describe that store). */
 function checkLedger(health: LedgerHealth, storeId: string | null): CheckResult {
 	const { file } = health;
+	// What the bot itself says of a damaged ledger (it refuses to start on one, as a configuration error).
 	const rebuild =
-		`Stop the bot, move ${file} (with its -wal and -shm files) aside, then run \`sapphire-imagine reconcile\`: ` +
-		"the ledger is rebuilt from the images on disk (today's counts and limit overrides start afresh).";
+		`Stop the bot, move ${file} aside (mv ${file} ${file}.damaged, with its -wal and -shm files) and start again: a new ledger ` +
+		"is rebuilt from the stored images, today's generation counts included (limit overrides set with `limits` are not).";
 	const schema = {
 		schemaVersion: health.schemaVersion,
 		currentVersion: health.currentVersion,
@@ -240,20 +241,23 @@ function checkLedger(health: LedgerHealth, storeId: string | null): CheckResult 
 		};
 	}
 	if (health.error !== undefined) {
+		const damaged = health.errorCode === 'SQLITE_CORRUPT' || health.errorCode === 'SQLITE_NOTADB';
 		return {
 			name: 'ledger',
 			status: 'fail',
-			reason: 'IO',
+			reason: damaged ? 'CONFIG' : 'IO',
 			message: `${file} cannot be read: ${health.error}`,
-			fix: rebuild,
-			details: { file }
+			fix: damaged
+				? rebuild
+				: "Check that the file and its folder belong to the bot's user and that no other program holds it locked, then run doctor again.",
+			details: { file, errorCode: health.errorCode }
 		};
 	}
 	if (health.integrity.length !== 1 || health.integrity[0] !== 'ok') {
 		return {
 			name: 'ledger',
 			status: 'fail',
-			reason: 'IO',
+			reason: 'CONFIG',
 			message: `${file} is damaged (PRAGMA quick_check: ${health.integrity.join('; ')})`,
 			fix: rebuild,
 			details: { file, integrity: health.integrity, ...schema }

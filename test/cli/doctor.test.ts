@@ -170,7 +170,7 @@ describe('sapphire-imagine doctor', () => {
 		});
 	});
 
-	describe('broken storage or ledger: exit 1', () => {
+	describe('broken storage or ledger: exit 1, or 2 for a ledger the bot would refuse', () => {
 		it('a file where the images folder should be', async () => {
 			const { root } = await newTempDir('imagine-doctor-');
 			await mkdir(root, { recursive: true });
@@ -246,18 +246,34 @@ describe('sapphire-imagine doctor', () => {
 			});
 		});
 
-		it('a ledger that is not a database: how to rebuild it from the disk', async () => {
+		it('a ledger that is not a database: exit 2 as the bot gives, and how a new one is rebuilt from the images', async () => {
 			const { root } = await newTempDir('imagine-doctor-');
 			await mkdir(root, { recursive: true });
 			await writeFile(join(root, 'quota.sqlite'), Buffer.alloc(8192, 0x5a));
 			const { code, report, check } = await doctor({}, root);
-			expect(code).toBe(1);
+			expect(code).toBe(2);
 			expect(report).toMatchObject({
 				ok: false,
-				reason: 'IO',
+				reason: 'CONFIG',
 				message: expect.stringMatching(/^ledger: .*quota\.sqlite cannot be read: .*not a database/)
 			});
-			expect(check('ledger').fix).toContain('run `sapphire-imagine reconcile`');
+			expect(check('ledger').fix).toContain('.damaged, with its -wal and -shm files) and start again');
+			// The bot says the same: it refuses the file as a configuration error.
+			const bot = await runInProcess(['status', '--user', USER_A], cliEnv(root));
+			expect(bot.code).toBe(2);
+			expect(bot.stderr).toContain('is damaged');
+		});
+
+		it('a ledger that cannot be opened (a folder in its place): exit 1, check the file', async () => {
+			const { root } = await newTempDir('imagine-doctor-');
+			await mkdir(join(root, 'quota.sqlite'), { recursive: true });
+			const { code, check } = await doctor({}, root);
+			expect(code).toBe(1);
+			expect(check('ledger')).toMatchObject({
+				reason: 'IO',
+				details: { errorCode: 'SQLITE_CANTOPEN' },
+				fix: expect.stringContaining("bot's user")
+			});
 		});
 
 		it('a ledger with damaged pages: PRAGMA quick_check says what is wrong', async () => {
@@ -272,8 +288,8 @@ describe('sapphire-imagine doctor', () => {
 			await file.write(Buffer.alloc(4096, 0xff), 0, 4096, size - 4096);
 			await file.close();
 			const { code, check } = await doctor({}, root);
-			expect(code).toBe(1);
-			expect(check('ledger')).toMatchObject({ status: 'fail', reason: 'IO', fix: expect.stringContaining('reconcile') });
+			expect(code).toBe(2);
+			expect(check('ledger')).toMatchObject({ status: 'fail', reason: 'CONFIG', fix: expect.stringContaining('start again') });
 			expect(check('ledger').message).toMatch(/quota\.sqlite is damaged \(PRAGMA quick_check: \*\*\* in database main \*\*\*/);
 		});
 	});
@@ -358,10 +374,10 @@ describe('sapphire-imagine doctor', () => {
 		await mkdir(root, { recursive: true });
 		await writeFile(join(root, 'quota.sqlite'), 'garbage');
 		const run = await runInProcess(['doctor'], cliEnv(root, { DISCORD_TOKEN: TOKEN, IMAGE_PROVIDER: 'stability' }), { cwd: root });
-		expect(run.code).toBe(1);
+		expect(run.code).toBe(2);
 		expect(run.stdout).toBe('');
 		expect(run.stderr).toMatch(/^FAIL {2}ledger/m);
 		expect(run.stderr).toMatch(/^FAIL {2}provider/m);
-		expect(run.stderr.trimEnd().split('\n').at(-1)).toBe('2 checks failed (ledger, provider): exit code 1.');
+		expect(run.stderr.trimEnd().split('\n').at(-1)).toBe('2 checks failed (ledger, provider): exit code 2.');
 	});
 });

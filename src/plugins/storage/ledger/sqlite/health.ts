@@ -10,6 +10,8 @@ export interface LedgerHealth {
 	exists: boolean;
 	/** Why the file could not be opened or read (not a database, locked past the busy time-out...), if it could not. */
 	error?: string;
+	/** SQLite's code for it: `SQLITE_CORRUPT` or `SQLITE_NOTADB` for a damaged file, `SQLITE_BUSY`, `SQLITE_CANTOPEN`... */
+	errorCode?: string;
 	/** `PRAGMA quick_check`: `['ok']` for a sound file, otherwise the first problems SQLite found. */
 	integrity: string[];
 	/** `PRAGMA journal_mode`: `wal` once the storage has opened the file. */
@@ -52,7 +54,7 @@ export async function inspectLedger(uri: string, busyTimeoutMs: number): Promise
 	try {
 		connection = await SqliteConnection.open(file, busyTimeoutMs, sqlite3.OPEN_READWRITE);
 	} catch (error) {
-		return { ...health, error: messageOf(error) };
+		return { ...health, ...failureOf(error) };
 	}
 	try {
 		const integrity = await connection.all(`PRAGMA quick_check(${MAX_INTEGRITY_LINES})`);
@@ -72,12 +74,14 @@ export async function inspectLedger(uri: string, busyTimeoutMs: number): Promise
 		}
 		return health;
 	} catch (error) {
-		return { ...health, error: messageOf(error) };
+		return { ...health, ...failureOf(error) };
 	} finally {
 		await connection.close().catch(() => undefined);
 	}
 }
 
-function messageOf(error: unknown): string {
-	return error instanceof Error ? error.message : String(error);
+function failureOf(error: unknown): { error: string; errorCode?: string } {
+	const code = (error as { code?: unknown } | null)?.code;
+	const message = error instanceof Error ? error.message : String(error);
+	return typeof code === 'string' ? { error: message, errorCode: code } : { error: message };
 }
