@@ -175,6 +175,7 @@ describe("a provider's answer", () => {
 			}),
 			imageToImage: async () => ({ ok: false, reason: 'PROVIDER_ERROR', message: 'unused' }),
 			upscale: async () => ({ ok: false, reason: 'PROVIDER_ERROR', message: 'unused' }),
+			probe: async () => ({ ok: true, detail: 'unused' }),
 			close: async () => undefined
 		};
 		generator = new ImageGenerator(resolveGenerationOptions({ provider: 'preview' }), provider);
