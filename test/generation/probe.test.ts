@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ImageGenerator } from '../../src/plugins/generation/ImageGenerator.js';
 import { FakeA1111Server } from './fakes/a1111Server.js';
+import { FakeComfyUIServer } from './fakes/comfyuiServer.js';
+import { FakeOpenAIServer, OPENAI_TEST_KEY } from './fakes/openaiServer.js';
 import { LoopbackServer } from './fakes/loopbackServer.js';
 import { FakeStabilityServer, STABILITY_TEST_KEY } from './fakes/stabilityServer.js';
 
@@ -96,5 +98,35 @@ describe('probe', () => {
 	it('preview: always fine, no network; no key for stability: NOT_CONFIGURED', async () => {
 		expect(await generator({ provider: 'preview' }).probe()).toMatchObject({ ok: true });
 		expect(await generator({ provider: 'stability' }).probe()).toMatchObject({ ok: false, reason: 'NOT_CONFIGURED' });
+	});
+});
+
+describe('probe of the newer providers', () => {
+	it('ComfyUI: GET /system_stats, through the extra headers; its version and device are reported', async () => {
+		const fake = await FakeComfyUIServer.start();
+		closing.push(fake);
+		const probe = await generator({ provider: 'comfyui', comfyui: { url: fake.url } }).probe();
+		expect(probe).toEqual({ ok: true, detail: 'ComfyUI 0.3.40 answers on cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync' });
+		expect(fake.requests.map((request) => `${request.method} ${request.path}`)).toEqual(['GET /system_stats']);
+	});
+
+	it('ComfyUI: another server at the address is PROVIDER_ERROR', async () => {
+		const other = await FakeA1111Server.start();
+		closing.push(other);
+		expect(await generator({ provider: 'comfyui', comfyui: { url: other.url } }).probe()).toMatchObject({
+			ok: false,
+			reason: 'PROVIDER_ERROR'
+		});
+	});
+
+	it('OpenAI: GET /models with the key says whether the model is offered; a wrong key is AUTH and never shown', async () => {
+		const fake = await FakeOpenAIServer.start();
+		closing.push(fake);
+		const probe = await generator({ provider: 'openai', openai: { apiKey: OPENAI_TEST_KEY, baseUrl: `${fake.url}/v1` } }).probe();
+		expect(probe).toEqual({ ok: true, detail: 'the API answers and accepts the key; gpt-image-1 is available' });
+		const wrong = 'sk-proj-wrongwrongwrongwrongwrong0';
+		const refused = await generator({ provider: 'openai', openai: { apiKey: wrong, baseUrl: `${fake.url}/v1` } }).probe();
+		expect(refused).toMatchObject({ ok: false, reason: 'AUTH' });
+		expect(JSON.stringify(refused)).not.toContain(wrong);
 	});
 });

@@ -283,6 +283,21 @@ export class FakeComfyUIServer {
 		if (route === 'POST /interrupt') return this.#interrupt(record.json, response);
 		if (route === 'POST /upload/image') return this.#upload(request, body, response);
 		if (route === 'GET /view') return this.#view(url.searchParams, response);
+		// ComfyUI's server.py: the system's versions and each device.
+		if (route === 'GET /system_stats') {
+			return json(response, 200, {
+				system: { os: 'posix', python_version: '3.11.7', embedded_python: false, comfyui_version: '0.3.40' },
+				devices: [
+					{
+						name: 'cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync',
+						type: 'cuda',
+						index: 0,
+						vram_total: 25_393_692_672,
+						vram_free: 24_000_000_000
+					}
+				]
+			});
+		}
 		const history = /^\/history\/([^/]+)$/.exec(path);
 		if (request.method === 'GET' && history) {
 			const id = decodeURIComponent(history[1] as string);

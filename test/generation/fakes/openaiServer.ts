@@ -170,6 +170,20 @@ export class FakeOpenAIServer {
 			fields: {}
 		};
 		this.requests.push(record);
+		// GET /v1/models lists the models the key may use (API reference, "Models").
+		if (request.method === 'GET' && url.pathname.endsWith('/models')) {
+			if (this.#apiKey !== null && request.headers.authorization !== `Bearer ${this.#apiKey}`) {
+				return sendError(response, 401, 'invalid_api_key', 'Incorrect API key provided.', null);
+			}
+			response.writeHead(200, { 'content-type': 'application/json' });
+			response.end(
+				JSON.stringify({
+					object: 'list',
+					data: ['gpt-image-1', 'dall-e-3'].map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'system' }))
+				})
+			);
+			return;
+		}
 		const kind = url.pathname.endsWith('/images/generations') ? 'generations' : url.pathname.endsWith('/images/edits') ? 'edits' : null;
 		if (!kind || request.method !== 'POST')
 			return sendError(response, 404, 'unknown_url', `Invalid URL (${request.method} ${url.pathname})`, null);

@@ -200,7 +200,7 @@ export class Automatic1111Provider implements ImageProvider {
 		if (!outcome.ok) return this.#redact(outcome.failure);
 		const { response } = outcome;
 		if (response.status < 200 || response.status > 299) return this.#redact(this.#statusFailure(response));
-		const progress = parseProgress(parseJson(response.body));
+		const progress = parseProgress(parseJsonBody(response.body));
 		if (!progress) return generationFailure('PROVIDER_ERROR', `${LABEL} answered, but not as the web UI's API does: check API_HOST.`);
 		const busy = progress.state.jobCount > 0 || progress.progress > 0;
 		return { ok: true, detail: `the web UI's API answers (${busy ? 'generating now' : 'idle'})` };

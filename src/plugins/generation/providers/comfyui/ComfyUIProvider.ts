@@ -17,6 +17,7 @@ import {
 	type Dimensions,
 	type ImageProvider,
 	type ProviderCall,
+	type ProviderProbe,
 	type ProviderImageToImage,
 	type ProviderLimits,
 	type ProviderSupport,
@@ -25,7 +26,7 @@ import {
 } from '../../requests.js';
 import { failureFromResponse, withoutSecrets } from '../httpFailures.js';
 import { promptWithStyle } from '../promptStyle.js';
-import type { ProviderHttpSettings } from '../ProviderSettings.js';
+import { PROBE_TIMEOUT_MS, requestLimits, type ProviderHttpSettings } from '../ProviderSettings.js';
 import { SD_MAX_SIDE, SD_MIN_SIDE, SD_SERVER_LIMITS, sdDefaultSide, stableDiffusionSize } from '../stableDiffusionSize.js';
 import { chosenImage, historyOutcome, queuePlace, refusalText, type ImageRef } from './comfyMessages.js';
 import { PromptWatch, type WatchOutcome } from './promptWatch.js';
@@ -162,6 +163,27 @@ export class ComfyUIProvider implements ImageProvider {
 		const uploaded = await this.#upload(request.image, call);
 		if (!uploaded.ok) return uploaded;
 		return this.#run('upscale', { image: uploaded.name, checkpoint: this.#options.checkpoint }, { seed: 0 }, call);
+	}
+
+	/**
+	 * `GET /system_stats`: answered by every ComfyUI (behind its proxy, with the extra headers) and cheap; it also
+	 * says what the server runs on. It does not prove the checkpoint exists: a workflow that names a missing one is
+	 * refused with ComfyUI's own message at the first job.
+	 */
+	public async probe(call: ProviderCall): Promise<ProviderProbe> {
+		const outcome = await this.#send(this.#control, {
+			method: 'GET',
+			path: '/system_stats',
+			...requestLimits(this.#options.http, PROBE_TIMEOUT_MS, call)
+		});
+		if (!outcome.ok) return this.#safe(outcome.failure);
+		const { response } = outcome;
+		if (response.status !== 200) return this.#safe(this.#statusFailure(response.status, response));
+		const stats = parseJsonBody(response.body) as { system?: { comfyui_version?: unknown }; devices?: { name?: unknown }[] } | undefined;
+		if (!stats || typeof stats !== 'object' || !('system' in stats)) return generationFailure('PROVIDER_ERROR', messages.notComfy);
+		const version = typeof stats.system?.comfyui_version === 'string' ? ` ${stats.system.comfyui_version}` : '';
+		const device = typeof stats.devices?.[0]?.name === 'string' ? ` on ${String(stats.devices[0].name).slice(0, 80)}` : '';
+		return { ok: true, detail: `ComfyUI${version} answers${device}` };
 	}
 
 	public async close(): Promise<void> {

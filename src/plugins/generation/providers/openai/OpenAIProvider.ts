@@ -18,13 +18,14 @@ import type {
 	ProviderCall,
 	ProviderImageToImage,
 	ProviderLimits,
+	ProviderProbe,
 	ProviderSupport,
 	ProviderTextToImage,
 	ProviderUpscale
 } from '../../requests.js';
 import { withoutSecrets } from '../httpFailures.js';
 import { promptWithStyle } from '../promptStyle.js';
-import { requestLimits, type ProviderHttpSettings } from '../ProviderSettings.js';
+import { PROBE_TIMEOUT_MS, requestLimits, type ProviderHttpSettings } from '../ProviderSettings.js';
 import { openAiFailure, openAiRateLimitWait } from './openaiErrors.js';
 import { modelProfile, nearestModelSize, type ModelProfile } from './openaiModels.js';
 
@@ -122,6 +123,27 @@ export class OpenAIProvider implements ImageProvider {
 	/** The Images API has no upscaling; ImageGenerator does not call this (`supports.upscale` is false). */
 	public async upscale(_request: ProviderUpscale, _call: ProviderCall): Promise<GenerationResult> {
 		return unsupportedFailure(this.name, this.model, 'upscale images');
+	}
+
+	/** `GET /models`: free, needs the key (401 otherwise), and served by OpenAI, Azure and most compatible servers. */
+	public async probe(call: ProviderCall): Promise<ProviderProbe> {
+		const outcome = await this.#http.request({
+			method: 'GET',
+			path: `${this.#path.prefix}/models${this.#path.query}`,
+			headers: { accept: 'application/json', ...this.#authorization() },
+			...requestLimits(this.#options.http, PROBE_TIMEOUT_MS, call)
+		});
+		if (!outcome.ok) return this.#safe(outcome.failure);
+		const { response } = outcome;
+		if (response.status !== 200) return this.#safe(openAiFailure(response));
+		const listed = parseJsonBody(response.body) as { data?: { id?: unknown }[] } | undefined;
+		if (!Array.isArray(listed?.data))
+			return generationFailure('PROVIDER_ERROR', 'The server answered, but not as the OpenAI API does: check OPENAI_BASE_URL.');
+		const known = listed.data.some((model) => model.id === this.model);
+		return {
+			ok: true,
+			detail: `the API answers and accepts the key${known ? `; ${this.model} is available` : `; ${this.model} is not in its model list`}`
+		};
 	}
 
 	public async close(): Promise<void> {
