@@ -151,7 +151,7 @@ describe('byte quotas', () => {
 		const denied = await manager.reserve(USER_A);
 		expect(denied).toMatchObject({ ok: false, reason: 'USER_QUOTA' });
 		expect(denied.ok === false && denied.message).toMatch(
-			/^Your storage quota is full: 1\.5 of 2 MB used\. Delete images with \/images delete\.$/
+			/^Your storage quota is full: 1\.5 of 2 MB used\. Delete some of your images to make room\.$/
 		);
 		expect((await manager.getQuotaStatus(USER_A)).daily.used).toBe(1);
 	});

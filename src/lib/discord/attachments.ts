@@ -1,12 +1,13 @@
 import type { Attachment } from 'discord.js';
 import { request, type Dispatcher } from 'undici';
+import type { Failure, Outcome } from '../../plugins/shared/Failure.js';
 import { formatBytes } from '../responses/text.js';
 
 /** What Discord says an upload is; the generator sniffs and decodes the bytes later anyway. */
 const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/jpg', 'image/webp', 'image/gif']);
 
-export type AttachmentCheck = { ok: true } | { ok: false; reason: 'INVALID_INPUT'; message: string };
-export type DownloadResult = { ok: true; data: Buffer } | { ok: false; reason: 'INVALID_INPUT' | 'UNAVAILABLE'; message: string };
+export type AttachmentCheck = Outcome<object, 'INVALID_INPUT'>;
+export type DownloadResult = Outcome<{ data: Buffer }, 'INVALID_INPUT' | 'UNAVAILABLE'>;
 
 export interface InputLimits {
 	maxBytes: number;
@@ -98,6 +99,6 @@ function discard(body: Dispatcher.ResponseData['body']): void {
 	body.destroy();
 }
 
-function invalid(message: string): { ok: false; reason: 'INVALID_INPUT'; message: string } {
+function invalid(message: string): Failure<'INVALID_INPUT'> {
 	return { ok: false, reason: 'INVALID_INPUT', message };
 }

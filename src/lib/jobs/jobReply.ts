@@ -1,4 +1,5 @@
 import { container } from '@sapphire/framework';
+import type { Failure } from '../../plugins/shared/Failure.js';
 import {
 	MessageFlags,
 	type ButtonInteraction,
@@ -28,10 +29,7 @@ export type GenerationInteraction = ChatInputCommandInteraction | ButtonInteract
  * A failure found while preparing the job's input (a bad or unreachable attachment, a deleted image): nothing
  * was reserved. Shown with the standard failure embed, or with `embed` when one is given.
  */
-export interface InputFailure {
-	ok: false;
-	reason: string;
-	message: string;
+export interface InputFailure extends Failure {
 	embed?: EmbedBuilder;
 }
 

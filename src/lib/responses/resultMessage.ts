@@ -7,7 +7,7 @@ import {
 	type APIEmbedField,
 	type EmbedBuilder
 } from 'discord.js';
-import { PROVIDER_LABELS, type ProviderName, type ProviderSupport, type UnusedInput } from '../../plugins/generation/index.js';
+import { providerLabel as labelOf, type ProviderSupport, type UnusedInput } from '../../plugins/generation/index.js';
 import type { QuotaStatus } from '../../plugins/storage/index.js';
 import { resultButtonId, type ResultAction } from '../discord/customIds.js';
 import type { FittedImage } from '../images/fitAttachment.js';
@@ -170,7 +170,7 @@ function unusedNote(unused: UnusedInput[], provider: string): string {
 
 function providerName(provider: string | null): string {
 	if (provider === null) return 'Unknown';
-	return Object.hasOwn(PROVIDER_LABELS, provider) ? PROVIDER_LABELS[provider as ProviderName] : provider;
+	return labelOf(provider);
 }
 
 /** Alt text for screen readers (Discord allows 1024 characters). */

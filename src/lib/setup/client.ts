@@ -4,6 +4,7 @@ import { GatewayIntentBits, type ClientOptions } from 'discord.js';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config.js';
 import { PinoSapphireLogger } from '../logger.js';
+import { botStorageMessages } from '../responses/storageMessages.js';
 import { loadPiecesAsEsModules } from './pieceLoading.js';
 
 /** src/ under tsx, dist/ under node: where commands/, listeners/, preconditions/ and interaction-handlers/ are. */
@@ -40,7 +41,7 @@ export function createClient(config: AppConfig, logger: Logger): SapphireClient 
 		baseUserDirectory: piecesDirectory,
 		logger: { instance: new PinoSapphireLogger(logger) },
 		owners: config.ownerIds,
-		storage: config.storage,
+		storage: { ...config.storage, messages: botStorageMessages },
 		generation: config.generation
 	});
 	loadPiecesAsEsModules(client);

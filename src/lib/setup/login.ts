@@ -43,9 +43,9 @@ export async function loginOrExit(
 	} catch (error) {
 		logger.fatal({ err: error, gatewayCloseCode }, describeLoginFailure(error, gatewayCloseCode));
 		await client.destroy().catch(() => undefined);
-		await Reflect.get(container, 'storage')
-			?.close()
-			.catch(() => undefined);
+		// The plugins opened the storage just before the login request: close it too (destroy closes it as well once
+		// the client was built; closing twice is harmless).
+		if ('storage' in container) await container.storage.close().catch(() => undefined);
 		exit(error instanceof StorageConfigError ? ExitCode.Config : ExitCode.Failure);
 	} finally {
 		client.off(Events.ShardDisconnect, onShardDisconnect);

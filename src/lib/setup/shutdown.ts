@@ -30,7 +30,7 @@ export async function shutdown(client: SapphireClient, logger: Logger, options: 
 	for (const [name, close] of [
 		['gateway', () => client.destroy()],
 		['generator', () => container.generator.close()],
-		['storage', () => container.storage?.close()]
+		['storage', () => ('storage' in container ? container.storage.close() : undefined)]
 	] as const) {
 		try {
 			await close();

@@ -1,13 +1,24 @@
-export type ProviderName = 'stability' | 'automatic1111' | 'comfyui' | 'openai' | 'preview';
+import { failureOf, type Failure } from '../shared/Failure.js';
+
+/** The providers this plugin ships. */
+export const BUILT_IN_PROVIDERS = ['stability', 'automatic1111', 'comfyui', 'openai', 'preview'] as const;
+export type BuiltInProviderName = (typeof BUILT_IN_PROVIDERS)[number];
+/** A built-in provider, or the name a bot's own provider (an `ImageProvider` passed as `generation.provider`) gives itself. */
+export type ProviderName = BuiltInProviderName | (string & {});
 
 /** How users and logs name each provider. */
-export const PROVIDER_LABELS: Record<ProviderName, string> = {
+export const PROVIDER_LABELS: Record<BuiltInProviderName, string> = {
 	stability: 'Stability AI',
 	automatic1111: 'Stable Diffusion (local)',
 	comfyui: 'ComfyUI',
 	openai: 'OpenAI',
 	preview: 'Offline preview'
 };
+
+/** How people read a provider's name: the built-in ones have labels; a bot's own provider is shown by its name. */
+export function providerLabel(name: ProviderName): string {
+	return Object.hasOwn(PROVIDER_LABELS, name) ? PROVIDER_LABELS[name as BuiltInProviderName] : name;
+}
 
 export type GenerationFailureReason =
 	| 'NOT_CONFIGURED'
@@ -20,14 +31,8 @@ export type GenerationFailureReason =
 	| 'UNAVAILABLE'
 	| 'PROVIDER_ERROR';
 
-/** An expected failure: a value with a code and a message a Discord user understands. */
-export interface GenerationFailure {
-	ok: false;
-	reason: GenerationFailureReason;
-	message: string;
-	/** For RATE_LIMITED: when trying again makes sense. */
-	retryAfterMs?: number;
-}
+/** The generation plugin's failures: the one failure shape, with the generation reasons (RATE_LIMITED carries `retryAfterMs`). */
+export type GenerationFailure = Failure<GenerationFailureReason>;
 
 /**
  * An input that had no effect: OpenAI has no seed, no negative prompt and no strength; an owner's ComfyUI
@@ -65,12 +70,12 @@ export interface GeneratedImage {
 export type GenerationResult = { ok: true; image: GeneratedImage } | GenerationFailure;
 
 export function generationFailure(reason: GenerationFailureReason, message: string, retryAfterMs?: number): GenerationFailure {
-	return retryAfterMs === undefined ? { ok: false, reason, message } : { ok: false, reason, message, retryAfterMs };
+	return failureOf(reason, message, retryAfterMs === undefined ? {} : { retryAfterMs });
 }
 
 /** A kind of job the configured provider does not do at all (OpenAI cannot upscale), said before any call. */
 export function unsupportedFailure(provider: ProviderName, model: string, what: string): GenerationFailure {
-	return generationFailure('UNSUPPORTED', generationMessages.unsupported(`${PROVIDER_LABELS[provider]} (${model})`, what));
+	return generationFailure('UNSUPPORTED', generationMessages.unsupported(`${providerLabel(provider)} (${model})`, what));
 }
 
 /** The messages users see; provider details go to the log, never into a reply. */

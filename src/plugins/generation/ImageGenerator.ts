@@ -232,6 +232,7 @@ export class ImageGenerator {
 }
 
 function createProvider(options: ResolvedGenerationOptions): ImageProvider {
+	if (options.customProvider) return options.customProvider;
 	switch (options.activeProvider) {
 		case 'stability':
 			return new StabilityProvider({
@@ -251,13 +252,15 @@ function createProvider(options: ResolvedGenerationOptions): ImageProvider {
 			return new OpenAIProvider({ ...options.openai, http: providerHttpSettings(options, 'openai') });
 		case 'preview':
 			return new PreviewProvider();
+		default:
+			throw new TypeError(`Unknown image provider ${options.activeProvider}`);
 	}
 }
 
 /** Resolved options carry computed fields the schema (strict) does not know. */
 function stripResolved(input?: GenerationOptions | ResolvedGenerationOptions): GenerationOptions | undefined {
 	if (!input || !('activeProvider' in input)) return input;
-	const { activeProvider: _active, notConfigured: _notConfigured, comfyuiWorkflows: _workflows, ...rest } = input;
+	const { activeProvider: _active, customProvider: _custom, notConfigured: _notConfigured, comfyuiWorkflows: _workflows, ...rest } = input;
 	return rest as GenerationOptions;
 }
 

@@ -1,3 +1,4 @@
+import type { Failure } from '../shared/Failure.js';
 import type { QuotaStatus } from '../storage/QuotaStatus.js';
 import type { StorageManager, StoredImage } from '../storage/StorageManager.js';
 import type { StorageFailureReason } from '../storage/StorageResult.js';
@@ -40,13 +41,8 @@ export interface JobSuccess {
 	status: QuotaStatus | null;
 }
 
-export interface JobFailure {
-	ok: false;
-	reason: GenerationFailureReason | StorageFailureReason;
-	message: string;
-	retryAfterMs?: number;
-	status?: QuotaStatus;
-}
+/** A job that did not store an image: any reason of either plugin, in the one failure shape. */
+export type JobFailure = Failure<GenerationFailureReason | StorageFailureReason>;
 
 export type JobResult = JobSuccess | JobFailure;
 

@@ -3,6 +3,7 @@ import type { ImageGenerator } from './ImageGenerator.js';
 import type { ImageJobs } from './ImageJobs.js';
 
 export * from './GenerationResult.js';
+export { failureOf, type Failure, type Outcome } from '../shared/Failure.js';
 export * from './ImageGenerator.js';
 export * from './ImageJobs.js';
 export * from './options.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { describeIssues } from '../storage/options.js';
-import type { ProviderName } from './GenerationResult.js';
+import { BUILT_IN_PROVIDERS, type BuiltInProviderName, type ProviderName } from './GenerationResult.js';
+import { isImageProvider, type ImageProvider } from './requests.js';
 import { extraHeaderProblems } from './http/extraHeaders.js';
 import { loadWorkflowFolder, workflowSet, WorkflowError, type ComfyWorkflows } from './providers/comfyui/workflows.js';
 import type { ProviderHttpSettings } from './providers/ProviderSettings.js';
@@ -49,7 +50,11 @@ const httpSchema = z
 export const generationOptionsSchema = z
 	.object({
 		/** Which provider; default: `stability` when a Stability key is set, otherwise the offline `preview`. */
-		provider: z.enum(['stability', 'automatic1111', 'comfyui', 'openai', 'preview']).optional(),
+		provider: z
+			.union([z.enum(BUILT_IN_PROVIDERS), z.custom<ImageProvider>(isImageProvider)], {
+				error: `expected one of ${BUILT_IN_PROVIDERS.join(', ')}, or an object implementing ImageProvider (its name not a built-in one)`
+			})
+			.optional(),
 		stability: z
 			.object({
 				apiKey: z.string().min(1).optional(),
@@ -153,8 +158,10 @@ export const generationOptionsSchema = z
 export type GenerationOptions = z.input<typeof generationOptionsSchema>;
 export type ResolvedGenerationOptions = Omit<z.output<typeof generationOptionsSchema>, 'jobTimeoutSeconds'> & {
 	jobTimeoutSeconds: number;
-	/** The provider in force (after the default), or null when the configured one cannot run (no key). */
+	/** The provider in force (after the default): a built-in name, or the name of the bot's own provider. */
 	activeProvider: ProviderName;
+	/** The bot's own provider, when `provider` is an object. */
+	customProvider: ImageProvider | null;
 	/** Why generation is off, when it is (e.g. IMAGE_PROVIDER=stability without a key). */
 	notConfigured: string | null;
 	/** ComfyUI's workflows: the shipped defaults, replaced by the files of `comfyui.workflowsDir` where it has them. */
@@ -166,15 +173,21 @@ export function resolveGenerationOptions(input: GenerationOptions | undefined): 
 	const parsed = generationOptionsSchema.safeParse(input ?? {});
 	if (!parsed.success) throw new TypeError(`Invalid generation options:\n${describeIssues(parsed.error, input)}`);
 	const options = parsed.data;
-	const activeProvider: ProviderName = options.provider ?? (options.stability.apiKey ? 'stability' : 'preview');
+	const customProvider = typeof options.provider === 'object' ? options.provider : null;
+	const builtIn: BuiltInProviderName | null = customProvider
+		? null
+		: ((options.provider as BuiltInProviderName | undefined) ?? (options.stability.apiKey ? 'stability' : 'preview'));
+	const activeProvider: ProviderName = customProvider ? customProvider.name : (builtIn as BuiltInProviderName);
+	// A bot's own provider keeps its own time-outs; the job gets the default 600 s unless jobTimeoutSeconds says more.
 	const providerSeconds =
-		activeProvider === 'preview' ? 0 : generateTimeoutSeconds(options.http, activeProvider) + 2 * options.http.bodyTimeoutSeconds;
+		builtIn === null || builtIn === 'preview' ? 0 : generateTimeoutSeconds(options.http, builtIn) + 2 * options.http.bodyTimeoutSeconds;
 	const jobTimeoutSeconds = options.jobTimeoutSeconds ?? Math.max(600, providerSeconds + 60);
 	return {
 		...options,
 		jobTimeoutSeconds,
 		activeProvider,
-		notConfigured: whyNotConfigured(options, activeProvider),
+		customProvider,
+		notConfigured: builtIn === null ? null : whyNotConfigured(options, builtIn),
 		comfyuiWorkflows: comfyuiWorkflows(options)
 	};
 }
@@ -191,7 +204,7 @@ function generateTimeoutSeconds(http: z.output<typeof httpSchema>, provider: key
 	return http.generateTimeoutSeconds ?? DEFAULT_GENERATE_SECONDS[provider];
 }
 
-function whyNotConfigured(options: z.output<typeof generationOptionsSchema>, provider: ProviderName): string | null {
+function whyNotConfigured(options: z.output<typeof generationOptionsSchema>, provider: BuiltInProviderName): string | null {
 	if (provider === 'stability' && !options.stability.apiKey) return 'the stability provider is selected but no Stability API key is set';
 	// OpenAI itself needs a key; a compatible server at another address may not.
 	if (provider === 'openai' && !options.openai.apiKey && new URL(options.openai.baseUrl).hostname === 'api.openai.com') {

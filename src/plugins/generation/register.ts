@@ -1,6 +1,5 @@
 import { container, Plugin, postInitialization, SapphireClient } from '@sapphire/framework';
 import type { ClientOptions } from 'discord.js';
-import type { StorageManager } from '../storage/StorageManager.js';
 import { ImageGenerator } from './ImageGenerator.js';
 import { ImageJobs } from './ImageJobs.js';
 import './index.js';
@@ -13,7 +12,9 @@ export class GenerationPlugin extends Plugin {
 	public static override [postInitialization](this: SapphireClient, options: ClientOptions): void {
 		const generator = ImageGenerator.create(options.generation);
 		container.generator = generator;
-		container.imageJobs = new ImageJobs(generator, () => Reflect.get(container, 'storage') as StorageManager | undefined);
+		// The storage plugin is optional: without it, jobs run unguarded and store nothing. When it is registered it puts
+		// `storage` on the container as the client logs in, so whether it is there is read at each job.
+		container.imageJobs = new ImageJobs(generator, () => ('storage' in container ? container.storage : undefined));
 		const described = generator.describe();
 		if (!described.configured) {
 			container.logger.warn(`Image generation is not configured: ${generator.options.notConfigured}. Commands will say so.`);

@@ -1,4 +1,4 @@
-import type { GenerationFailure, GenerationResult, ProviderName } from './GenerationResult.js';
+import { BUILT_IN_PROVIDERS, type GenerationFailure, type GenerationResult, type ProviderName } from './GenerationResult.js';
 
 /** Stability's style presets (v2beta and v1 share them); the other providers fold the style into the prompt. */
 export const STYLE_PRESETS = [
@@ -146,6 +146,28 @@ export interface ImageProvider {
 	/** The cheapest call that proves the provider answers and accepts the credentials; generates and charges nothing. */
 	probe(call: ProviderCall): Promise<ProviderProbe>;
 	close(): Promise<void>;
+}
+
+/**
+ * Whether `value` is an `ImageProvider`: what a bot may pass as `generation.provider` to bring its own (a name of
+ * 1..32 lowercase letters, digits or dashes that is not a built-in provider's, its limits and capabilities, and every method).
+ */
+export function isImageProvider(value: unknown): value is ImageProvider {
+	if (value === null || typeof value !== 'object') return false;
+	const provider = value as Partial<Record<keyof ImageProvider, unknown>>;
+	return (
+		typeof provider.name === 'string' &&
+		/^[a-z0-9-]{1,32}$/.test(provider.name) &&
+		!(BUILT_IN_PROVIDERS as readonly string[]).includes(provider.name) &&
+		typeof provider.model === 'string' &&
+		typeof provider.limits === 'object' &&
+		provider.limits !== null &&
+		typeof provider.supports === 'object' &&
+		provider.supports !== null &&
+		(['resolveSize', 'textToImage', 'imageToImage', 'upscale', 'probe', 'close'] as const).every(
+			(method) => typeof provider[method] === 'function'
+		)
+	);
 }
 
 /** The supported aspect ratio nearest to width:height (compared on a log scale, so 2:1 and 1:2 are equally far from 1:1). */

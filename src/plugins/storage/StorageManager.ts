@@ -15,7 +15,8 @@ import { resolveStorageOptions, type ResolvedStorageOptions, type StorageOptions
 import { buildQuotaStatus, type QuotaStatus } from './QuotaStatus.js';
 import { Reconciler, type ReconcileReport } from './Reconciler.js';
 import { StorageConfigError } from './StorageConfigError.js';
-import { failure, messages, quotaDenial, type StorageFailure, type StorageResult } from './StorageResult.js';
+import { defaultStorageMessages, type StorageMessages } from './StorageMessages.js';
+import { failure, quotaDenial, type StorageFailure, type StorageResult } from './StorageResult.js';
 import { bytesToMb, mbToBytes } from './units.js';
 
 export type { ReconcileReport } from './Reconciler.js';
@@ -130,6 +131,7 @@ export class StorageManager {
 	readonly #events: EventLog;
 	readonly #clock: Clock;
 	readonly #logger: StorageLogger;
+	readonly #messages: StorageMessages;
 	#cleanupTimer: RepeatingTimer | null = null;
 	#closed = false;
 	#startupReconcile: Promise<ReconcileReport | null> = Promise.resolve(null);
@@ -146,6 +148,7 @@ export class StorageManager {
 		this.#store = store;
 		this.#clock = dependencies.clock ?? systemClock;
 		this.#logger = dependencies.logger ?? silentLogger;
+		this.#messages = { ...defaultStorageMessages, ...options.messages };
 		this.#instance = new Instance(ledger, this.#clock);
 		this.#events = new EventLog(`${options.storageRoot}/logs`, this.#clock);
 		this.#watchdog = setInterval(() => void this.verifyLedger().catch(() => undefined), LEDGER_CHECK_MS);
@@ -228,13 +231,13 @@ export class StorageManager {
 		rules: QuotaRule | readonly QuotaRule[],
 		subject: QuotaSubject = {}
 	): Promise<StorageResult<{ status: QuotaStatus }>> {
-		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
 		const status = await this.getQuotaStatus(userId, subject);
 		for (const rule of typeof rules === 'string' ? [rules] : rules) {
 			const reason = rule === 'daily' ? 'DAILY_LIMIT' : rule === 'user' ? 'USER_QUOTA' : 'GLOBAL_QUOTA';
 			const allowed = rule === 'daily' ? status.daily.allowed : rule === 'user' ? status.user.allowed : status.global.allowed;
 			if (allowed) continue;
-			const denial = quotaDenial(reason, status, this.#clock());
+			const denial = quotaDenial(reason, status, this.#clock(), this.#messages);
 			this.#events.append({ type: 'denial', userId, reason, message: denial.message, stage: 'check' });
 			return denial;
 		}
@@ -251,12 +254,15 @@ export class StorageManager {
 
 	/** Ledger errors (a lock held past the busy timeout, a closed ledger) become an IO value, never a throw. */
 	async #reserveSafely(userId: string, request: ReserveRequest, exactBytes?: number): Promise<StorageResult<{ reservation: Reservation }>> {
-		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
 		try {
 			return await this.#reserve(userId, request, exactBytes);
 		} catch (error) {
 			this.#ledgerFailed('reserve', userId, error);
-			return failure('IO', (await isDiskFull(error, this.options.storageRoot)) ? messages.diskFull : messages.ledgerUnavailable);
+			return failure(
+				'IO',
+				(await isDiskFull(error, this.options.storageRoot)) ? this.#messages.diskFull : this.#messages.ledgerUnavailable
+			);
 		}
 	}
 
@@ -309,7 +315,7 @@ export class StorageManager {
 		userId: string,
 		changes: LimitOverride | null
 	): Promise<StorageResult<{ override: LimitOverride | null; status: QuotaStatus }>> {
-		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
 		const override = await this.#ledger.setOverride(userId, changes);
 		this.#events.append({ type: 'limits', userId, override });
 		return { ok: true, override, status: await this.getQuotaStatus(userId) };
@@ -346,7 +352,7 @@ export class StorageManager {
 
 	/** Gives a user today's allowance back. Returns how many generations they had used. */
 	public async resetDailyCount(userId: string): Promise<StorageResult<{ previous: number }>> {
-		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
 		const previous = await this.#ledger.resetDaily(userId, utcDay(this.#clock()));
 		this.#events.append({ type: 'limits', userId, resetDaily: previous });
 		return { ok: true, previous };
@@ -422,34 +428,34 @@ export class StorageManager {
 
 	/** Where an image of the user's lives, with its details; NOT_FOUND for another user's or a missing image. */
 	public async getImagePath(userId: string, imageId: string): Promise<StorageResult<{ path: string; image: StoredImage }>> {
-		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
-		if (!isImageId(imageId)) return failure('INVALID_NAME', messages.invalidImageId);
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
+		if (!isImageId(imageId)) return failure('INVALID_NAME', this.#messages.invalidImageId);
 		const row = await this.#ledger.getFile(userId, imageId);
-		if (!row) return failure('NOT_FOUND', messages.notFound);
+		if (!row) return failure('NOT_FOUND', this.#messages.notFound);
 		const image = this.#toStoredImage(row, parseMetadataText(row.metadata));
-		if (!(await this.#store.exists(refOf(row)))) return failure('NOT_FOUND', messages.notFound);
+		if (!(await this.#store.exists(refOf(row)))) return failure('NOT_FOUND', this.#messages.notFound);
 		return { ok: true, path: image.path, image };
 	}
 
 	/** An image of the user's with its bytes (for an upscale, a variation, or showing it again). */
 	public async readImage(userId: string, imageId: string): Promise<StorageResult<{ data: Buffer; image: StoredImage }>> {
-		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
-		if (!isImageId(imageId)) return failure('INVALID_NAME', messages.invalidImageId);
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
+		if (!isImageId(imageId)) return failure('INVALID_NAME', this.#messages.invalidImageId);
 		const row = await this.#ledger.getFile(userId, imageId);
-		if (!row) return failure('NOT_FOUND', messages.notFound);
+		if (!row) return failure('NOT_FOUND', this.#messages.notFound);
 		let data: Buffer | null;
 		try {
 			data = await this.#store.read(refOf(row));
 		} catch {
-			return failure('IO', messages.notFound);
+			return failure('IO', this.#messages.notFound);
 		}
-		if (!data) return failure('NOT_FOUND', messages.notFound);
+		if (!data) return failure('NOT_FOUND', this.#messages.notFound);
 		return { ok: true, data, image: this.#toStoredImage(row, parseMetadataText(row.metadata)) };
 	}
 
 	/** The user's saved images, newest first. */
 	public async getUserImages(userId: string): Promise<StorageResult<{ images: StoredImage[] }>> {
-		if (!isSnowflake(userId)) return failure('INVALID_NAME', messages.invalidUser);
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
 		const rows = await this.#ledger.listFiles(userId);
 		return { ok: true, images: rows.map((row) => this.#toStoredImage(row, parseMetadataText(row.metadata))) };
 	}
@@ -463,7 +469,7 @@ export class StorageManager {
 			return found;
 		}
 		const removed = await this.#removeImage(found.image);
-		if (!removed) return failure('IO', messages.ioDelete);
+		if (!removed) return failure('IO', this.#messages.ioDelete);
 		this.#events.append({ type: 'delete', userId, imageId, bytes: found.image.bytes });
 		return { ok: true, image: found.image, freedMb: bytesToMb(found.image.bytes) };
 	}
@@ -614,7 +620,7 @@ export class StorageManager {
 
 	async #deny(reason: LimitFailure, userId: string, subject: QuotaSubject): Promise<StorageFailure> {
 		const status = await this.getQuotaStatus(userId, subject);
-		const denial = quotaDenial(reason, status, this.#clock());
+		const denial = quotaDenial(reason, status, this.#clock(), this.#messages);
 		this.#events.append({ type: 'denial', userId, reason, message: denial.message });
 		return denial;
 	}
@@ -625,10 +631,11 @@ export class StorageManager {
 	}
 
 	#validateSave(request: SaveImageRequest): StorageFailure | null {
-		if (!isSnowflake(request.userId)) return failure('INVALID_NAME', messages.invalidUser);
-		if (request.name !== undefined && !isValidImageName(request.name)) return failure('INVALID_NAME', messages.invalidName);
-		if (!(request.data instanceof Uint8Array) || !sniffImageExtension(request.data)) return failure('INVALID_IMAGE', messages.invalidImage);
-		if (request.reservation && request.reservation.userId !== request.userId) return failure('INVALID_NAME', messages.invalidUser);
+		if (!isSnowflake(request.userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
+		if (request.name !== undefined && !isValidImageName(request.name)) return failure('INVALID_NAME', this.#messages.invalidName);
+		if (!(request.data instanceof Uint8Array) || !sniffImageExtension(request.data))
+			return failure('INVALID_IMAGE', this.#messages.invalidImage);
+		if (request.reservation && request.reservation.userId !== request.userId) return failure('INVALID_NAME', this.#messages.invalidUser);
 		return null;
 	}
 
@@ -641,7 +648,7 @@ export class StorageManager {
 		this.#events.append({ type: 'denial', userId, reason: 'IO', code });
 		const full = await isDiskFull(error, this.options.storageRoot);
 		const hint = full ? ' (the disk is full)' : code === 'EACCES' || code === 'EPERM' ? ' (permission denied)' : '';
-		return failure('IO', messages.ioSave.replace('to disk.', `to disk${hint}.`));
+		return failure('IO', this.#messages.ioSave(hint));
 	}
 
 	/** Removes the image first, then its row: a crash in between leaves a row reconcile drops, never a resurrected image. */

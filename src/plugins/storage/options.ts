@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { isStorageMessages, type StorageMessages } from './StorageMessages.js';
 
 /** Discord ids are snowflakes: 17 to 20 decimal digits. */
 export const snowflakeSchema = z.string().regex(/^\d{17,20}$/, 'expected a Discord id (17 to 20 digits)');
@@ -78,7 +79,11 @@ export const storageOptionsSchema = z
 		 * only when the ledger knows no file, in the background otherwise), `'if-empty'` (only a ledger that knows
 		 * no file is rebuilt: for short-lived processes such as the command-line tool), or `false`.
 		 */
-		reconcileOnStart: z.union([z.boolean(), z.literal('if-empty')]).default(true)
+		reconcileOnStart: z.union([z.boolean(), z.literal('if-empty')]).default(true),
+		/** The words of failures: a bot's own (naming its commands) or a translation; each left out keeps the default. */
+		messages: z
+			.custom<Partial<StorageMessages>>(isStorageMessages, 'expected an object of message strings and functions, as defaultStorageMessages')
+			.optional()
 	})
 	.strict();
 

@@ -138,10 +138,10 @@ describe('drop-in: a stranger’s bot using only the published register entries'
 				'imagine',
 				scenario
 			);
+			// The same denial with the same figures; what to do about it is each bot's own wording (ours names its
+			// commands, the plugin's defaults name none), so only the first sentence is compared.
 			const normalise = (outcomes: Outcome[]) =>
-				outcomes.map((outcome) =>
-					outcome.result === 'denied' ? { ...outcome, message: outcome.message.replace(/Resets in .*$/, 'Resets in …') } : outcome
-				);
+				outcomes.map((outcome) => (outcome.result === 'denied' ? { ...outcome, message: outcome.message.split('. ')[0] } : outcome));
 			expect(normalise(theirs.outcomes)).toEqual(normalise(ours.outcomes));
 			expect(theirs.reasons).toEqual(scenario.expected);
 			expect(ours.reasons).toEqual(scenario.expected);

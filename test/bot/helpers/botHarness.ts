@@ -1,4 +1,5 @@
 import '../../../src/lib/setup/plugins.js';
+import { botStorageMessages } from '../../../src/lib/responses/storageMessages.js';
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -113,7 +114,7 @@ export async function startTestBot(options: BotOptions = {}): Promise<TestBot> {
 	const clientOptions: Partial<ClientOptions> = {
 		...botClientBehaviour,
 		intents: [],
-		storage: { storageRoot: root, cleanupIntervalMinutes: 0, ...options.storage },
+		storage: { storageRoot: root, cleanupIntervalMinutes: 0, messages: botStorageMessages, ...options.storage },
 		generation: { provider: 'preview', ...options.generation },
 		owners: options.owners ?? []
 	};

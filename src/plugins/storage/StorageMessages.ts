@@ -1,0 +1,56 @@
+import type { QuotaStatus } from './QuotaStatus.js';
+import { formatDuration, formatMb } from './units.js';
+
+/**
+ * The words of the storage plugin's failures. The defaults name no command of any bot (a bot's commands are its
+ * own); a bot passes its own wording, or a translation, as `new SapphireClient({ storage: { messages } })`, and
+ * every failure's `message` comes from there. Whatever the wording, a failure's `reason` and data (`status`) stay
+ * the same, so a bot may also render its own answer from them.
+ */
+export interface StorageMessages {
+	/** The daily allowance is used up (`pending` of them still running); `resetsInMs` until 00:00 UTC. */
+	dailyLimit(status: QuotaStatus, resetsInMs: number): string;
+	/** One more image would not fit in the user's storage. */
+	userQuota(status: QuotaStatus): string;
+	/** One more image would not fit under the bot's global cap. */
+	globalQuota(status: QuotaStatus): string;
+	invalidUser: string;
+	invalidImageId: string;
+	invalidName: string;
+	invalidImage: string;
+	notFound: string;
+	/** `hint` is empty or a short reason in parentheses, e.g. " (the disk is full)". */
+	ioSave(hint: string): string;
+	ledgerUnavailable: string;
+	diskFull: string;
+	ioDelete: string;
+}
+
+export const defaultStorageMessages: StorageMessages = {
+	dailyLimit: ({ daily }, resetsInMs) =>
+		`Daily generation limit reached (${daily.used + daily.pending}/${daily.limit}${daily.pending > 0 ? `, ${daily.pending} still running` : ''}). Resets in ${formatDuration(resetsInMs)}.`,
+	userQuota: ({ user }) =>
+		`Your storage quota is full: ${formatMb(user.usedBytes)} of ${formatMb(user.limitBytes)} MB used. Delete some of your images to make room.`,
+	globalQuota: ({ global }) =>
+		`The bot's image storage is full (${formatMb(global.usedBytes)} of ${formatMb(global.totalBytes)} MB used). Try again later; the bot owner can free space.`,
+	invalidUser: 'That is not a Discord user id.',
+	invalidImageId: 'That is not an image id: image ids are 16 letters and digits.',
+	invalidName: 'That image name is not allowed: use up to 64 letters, digits, spaces, dots, dashes or underscores.',
+	invalidImage: 'That file is not an image this bot can store (PNG, JPEG, WebP or GIF).',
+	notFound: 'No image with that id in your gallery.',
+	ioSave: (hint) => `The image could not be saved: the server could not write it to disk${hint}. Nothing was stored or charged.`,
+	ledgerUnavailable: 'Your quota could not be checked right now, so nothing was started. Try again in a minute.',
+	diskFull: "The bot's disk is full, so nothing was started or charged. Try again later.",
+	ioDelete: 'The image could not be deleted: the server could not remove it from disk. Try again later.'
+};
+
+const MESSAGE_KEYS = Object.keys(defaultStorageMessages) as (keyof StorageMessages)[];
+
+/** Checks a bot's `messages` option: known keys only, each a string or a function as the default is. */
+export function isStorageMessages(value: unknown): value is Partial<StorageMessages> {
+	if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+	return Object.entries(value).every(
+		([key, entry]) =>
+			MESSAGE_KEYS.includes(key as keyof StorageMessages) && typeof entry === typeof defaultStorageMessages[key as keyof StorageMessages]
+	);
+}
