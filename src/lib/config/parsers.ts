@@ -56,6 +56,11 @@ export function httpUrl(example: string) {
 		.transform((raw) => raw.replace(/\/+$/, ''));
 }
 
+/** `true` or `false`, case-insensitive. */
+export function booleanWord(message: string) {
+	return oneOf(['true', 'false'], message).transform((word) => word === 'true');
+}
+
 /** A secret pasted with a space inside (often a "Bot " prefix or a line break) would fail later with a confusing 401. */
 export function secret(message: string) {
 	return z

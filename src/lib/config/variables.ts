@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { GenerationOptions } from '../../plugins/generation/options.js';
-import { ledgerUriSchema, roleTierSchema, type StorageOptions } from '../../plugins/storage/options.js';
+import { ledgerUriSchema, roleTierSchema, s3EndpointSchema, storageUriSchema, type StorageOptions } from '../../plugins/storage/options.js';
 import { logFormatNames, type LogFormat } from '../logger.js';
 import {
+	booleanWord,
 	extraHeadersJson,
 	httpUrl,
 	jsonOf,
@@ -41,7 +42,7 @@ export interface ConfigDraft {
 	secrets: string[];
 }
 
-export type ConfigGroup = 'Discord' | 'Storage & quotas' | 'Generation' | 'Logging';
+export type ConfigGroup = 'Discord' | 'Storage & quotas' | 'S3 storage' | 'Generation' | 'Logging';
 
 /**
  * One environment variable: how it is parsed, where its value goes, and how it is documented. This table is
@@ -74,6 +75,27 @@ function variable<T>(row: ConfigVariable<T>): ConfigVariable {
 }
 
 const megabytes = positiveNumber('expected a number of megabytes above 0');
+const checksumMode = oneOf(['when_supported', 'when_required'], 'expected WHEN_SUPPORTED or WHEN_REQUIRED').transform(
+	(mode) => mode.toUpperCase() as 'WHEN_SUPPORTED' | 'WHEN_REQUIRED'
+);
+
+/**
+ * An AWS credential: read by the AWS SDK itself from the environment (its own chain, which also knows profiles and
+ * roles), listed here so that a wrong value is named at start-up and the value is masked wherever it appears.
+ */
+function awsCredential(name: string, description: string): ConfigVariable {
+	return variable({
+		name,
+		group: 'S3 storage',
+		description,
+		documentedDefault: '(none)',
+		secret: true,
+		parse: secret('expected the value alone, without spaces'),
+		apply: (draft, value) => {
+			draft.secrets.push(value);
+		}
+	});
+}
 const dailyGens = wholeNumber('expected a whole number of generations per day, 0 or more');
 
 /** STABILITY_MODEL: a v2beta endpoint, or an SD 3.5 model (served by the sd3 endpoint). */
@@ -137,7 +159,8 @@ export const configVariables: readonly ConfigVariable[] = [
 	variable({
 		name: 'STORAGE_ROOT',
 		group: 'Storage & quotas',
-		description: 'Folder for images, temp files, logs and the quota ledger. Created if missing; must be writable.',
+		description:
+			'Folder for images, temp files, logs and the quota ledger (with STORAGE_URI: logs and the ledger only). Created if missing; must be writable.',
 		documentedDefault: '`shared`',
 		example: 'shared',
 		parse: z.string().trim(),
@@ -243,6 +266,63 @@ export const configVariables: readonly ConfigVariable[] = [
 		documentedDefault: '`2`',
 		parse: wholeNumber('expected a whole number of connections from 1 to 50', 1, 50),
 		option: 'storage.ledgerPoolSize'
+	}),
+	variable({
+		name: 'STORAGE_URI',
+		group: 'S3 storage',
+		description:
+			'`s3://bucket/prefix`: keep images in an S3-compatible bucket (AWS S3, Cloudflare R2, MinIO, Backblaze B2) under that prefix; STORAGE_ROOT then holds only logs and a SQLite ledger. See "S3-compatible storage".',
+		documentedDefault: '(images under STORAGE_ROOT)',
+		parse: z.string().trim().pipe(storageUriSchema),
+		option: 'storage.storageUri'
+	}),
+	variable({
+		name: 'S3_ENDPOINT',
+		group: 'S3 storage',
+		description: 'Full URL of the S3 server, e.g. `http://127.0.0.1:9000` (MinIO) or `https://<account>.r2.cloudflarestorage.com`.',
+		documentedDefault: '(AWS S3)',
+		parse: z.string().trim().pipe(s3EndpointSchema),
+		option: 'storage.s3.endpoint'
+	}),
+	variable({
+		name: 'S3_REGION',
+		group: 'S3 storage',
+		description: "The bucket's region (`auto` for Cloudflare R2).",
+		documentedDefault: '`us-east-1`',
+		parse: z.string().trim().toLowerCase(),
+		option: 'storage.s3.region'
+	}),
+	variable({
+		name: 'S3_FORCE_PATH_STYLE',
+		group: 'S3 storage',
+		description: '`true`: address the bucket as `<endpoint>/<bucket>` (MinIO, servers reached by IP); `false`: as `<bucket>.<endpoint>`.',
+		documentedDefault: '`false`',
+		parse: booleanWord('expected true or false'),
+		option: 'storage.s3.forcePathStyle'
+	}),
+	awsCredential(
+		'AWS_ACCESS_KEY_ID',
+		'The S3 access key id, read by the AWS SDK (as are its profiles and roles when it is unset). Never logged.'
+	),
+	awsCredential('AWS_SECRET_ACCESS_KEY', 'The S3 secret access key, read by the AWS SDK. Never logged.'),
+	awsCredential('AWS_SESSION_TOKEN', 'A session token for temporary S3 credentials, read by the AWS SDK. Never logged.'),
+	variable({
+		name: 'AWS_REQUEST_CHECKSUM_CALCULATION',
+		group: 'S3 storage',
+		description:
+			'`WHEN_SUPPORTED` or `WHEN_REQUIRED`: when uploads carry a checksum. Cloudflare R2 and Backblaze B2 need `WHEN_REQUIRED` (they would store the newer aws-chunked framing as content).',
+		documentedDefault: '(the AWS SDK: `WHEN_SUPPORTED`)',
+		parse: checksumMode,
+		option: 'storage.s3.requestChecksumCalculation'
+	}),
+	variable({
+		name: 'AWS_RESPONSE_CHECKSUM_VALIDATION',
+		group: 'S3 storage',
+		description:
+			'`WHEN_SUPPORTED` or `WHEN_REQUIRED`: when downloads are checked against their checksum (`WHEN_REQUIRED` beside the above).',
+		documentedDefault: '(the AWS SDK: `WHEN_SUPPORTED`)',
+		parse: checksumMode,
+		option: 'storage.s3.responseChecksumValidation'
 	}),
 	variable({
 		name: 'IMAGE_PROVIDER',

@@ -14,6 +14,12 @@ export interface ReconcileReport {
 	totalsFixed: number;
 	/** Leftovers of interrupted writes and metadata without an image, removed. */
 	partialsRemoved: number;
+	/**
+	 * Images of an object store whose commit never happened (the upload landed, the ledger never recorded it), removed
+	 * once older than a minute and their writer is gone. Always 0 on the local disk, where an image becomes visible
+	 * only after its commit.
+	 */
+	orphansRemoved: number;
 	/** Reservations whose job is gone (expired or its process died), released. */
 	reservationsReleased: number;
 	/** Users whose generation count for a recent day was rebuilt from their images (a lost ledger only). */
@@ -36,6 +42,11 @@ const DAILY_KEEP_DAYS = 7;
  * rows whose image is gone, fixes sizes and totals, removes leftovers of interrupted writes, and releases
  * reservations whose process is gone. Safe while other processes use the same storage: a save landing during
  * the scan is not a correction, and a file deleted during the scan is simply gone.
+ *
+ * On a store whose images are visible before their commit (object storage), an image the ledger does not know is an
+ * upload whose commit never happened: an orphan, removed once it is older than the grace and its writer is not a live
+ * instance, never added. The exception is a ledger that knows no image at all (new, or lost): it adopts every image,
+ * as on the local disk.
  */
 export class Reconciler {
 	readonly #ledger: QuotaLedger;
@@ -69,6 +80,7 @@ export class Reconciler {
 			resized: 0,
 			totalsFixed: 0,
 			partialsRemoved: 0,
+			orphansRemoved: 0,
 			reservationsReleased: 0,
 			countsRestored: 0,
 			ignored: [],
@@ -93,9 +105,16 @@ export class Reconciler {
 		const oldestDay = utcDay(now - DAILY_KEEP_DAYS * 86_400_000);
 		/** Images whose save was cut short by the death of its process (its partial files are still there). */
 		const crashedWrites = new Set<string>();
+		/** Images of an object store the ledger did not know when it was read: uploads whose commit may never happen. */
+		const uncommitted: ScannedImage[] = [];
+		const adoptUnknown = !this.#store.visibleBeforeCommit || options.restoreCounts === true;
 		await this.#store.scan(async (entry) => {
 			switch (entry.kind) {
 				case 'image': {
+					if (!adoptUnknown && !inLedger.has(entry.imageId)) {
+						uncommitted.push(entry);
+						return;
+					}
 					const row = await this.#rowOf(entry, inLedger.get(entry.imageId), (charge) => {
 						if (!options.restoreCounts || charge.day < oldestDay || charge.cost === 0) return;
 						const key = `${charge.userId} ${charge.day}`;
@@ -126,6 +145,8 @@ export class Reconciler {
 					report.ignored.push(entry.location);
 			}
 		});
+
+		report.orphansRemoved = await this.#removeOrphans(uncommitted, isDead);
 
 		const remove: FileKey[] = [];
 		const add: FileRow[] = [];
@@ -169,6 +190,30 @@ export class Reconciler {
 		report.files = inStore.size;
 		report.durationMs = Math.round(performance.now() - started);
 		return report;
+	}
+
+	/**
+	 * Removes the uploads that will never be committed: older than the grace (a save between upload and commit is
+	 * younger) and written by a process that is gone. The writers are judged first and the ledger read again after,
+	 * so an upload committed by a writer that died just after is found committed, never removed; one committed during
+	 * the scan by a live writer is kept, and counted by the next reconcile.
+	 */
+	async #removeOrphans(uncommitted: readonly ScannedImage[], isDead: (tag: string) => Promise<boolean>): Promise<number> {
+		const abandoned: ScannedImage[] = [];
+		for (const entry of uncommitted) {
+			if (Date.now() - entry.modifiedAt <= GRACE_MS) continue;
+			const writer = await entry.readWriter();
+			if (writer === null || (await isDead(writer))) abandoned.push(entry);
+		}
+		if (abandoned.length === 0) return 0;
+		const committed = new Set((await this.#ledger.allFiles()).map((row) => row.imageId));
+		let removed = 0;
+		for (const entry of abandoned) {
+			if (committed.has(entry.imageId)) continue;
+			await entry.remove();
+			removed++;
+		}
+		return removed;
 	}
 
 	async #readInstances(): Promise<Map<string, InstanceRow>> {

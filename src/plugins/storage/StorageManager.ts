@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { systemClock, utcDay, type Clock } from './clock.js';
 import { EventLog } from './EventLog.js';
 import { setLongInterval, type RepeatingTimer } from './longTimer.js';
 import { isImageId, isSnowflake, isValidImageName, mimeTypeOf, newImageId, sniffImageExtension, type ImageExtension } from './ids.js';
 import type { ImageStore, StagedImage } from './images/ImageStore.js';
 import { isDiskFull } from './images/local/diskSpace.js';
+import { openImageStore } from './images/openImageStore.js';
 import { openLedger } from './ledger/openLedger.js';
-import { LocalImageStore } from './images/local/LocalImageStore.js';
 import { parseMetadataText, serializeSidecar, type ImageRef } from './images/records.js';
 import { Instance } from './Instance.js';
 import type { FileRow, LedgerLimits, LimitFailure, LimitOverride, QuotaLedger, UserTotal } from './ledger/QuotaLedger.js';
@@ -121,7 +123,9 @@ const silentLogger: StorageLogger = { info: () => undefined, warn: () => undefin
  * truth, from which `reconcile()` rebuilds the ledger).
  *
  * The embedded default keeps both under the storage root: `images/users/<userId>/<imageId>.<ext>` (+
- * `<imageId>.json` with the metadata), `temp/`, `logs/events.jsonl`, and the ledger `quota.sqlite`.
+ * `<imageId>.json` with the metadata), `temp/`, `logs/events.jsonl`, and the ledger `quota.sqlite`. With an S3
+ * `storageUri` the images live in the bucket under the same layout, and the root keeps only the logs (and a SQLite
+ * ledger, when that is the ledger).
  */
 export class StorageManager {
 	public readonly options: ResolvedStorageOptions;
@@ -159,8 +163,14 @@ export class StorageManager {
 	public static async open(options: StorageOptions | ResolvedStorageOptions = {}, dependencies: StorageManagerDependencies = {}) {
 		// Parsing is idempotent, so already-resolved options go through the same check.
 		const resolved = resolveStorageOptions(options);
-		const store = new LocalImageStore(resolved.storageRoot);
-		await store.prepare();
+		await mkdir(join(resolved.storageRoot, 'logs'), { recursive: true });
+		const store = openImageStore(resolved);
+		try {
+			await store.prepare();
+		} catch (error) {
+			await store.close().catch(() => undefined);
+			throw error;
+		}
 		const ledger = await openLedger(resolved, store, dependencies.logger ?? silentLogger);
 		try {
 			await checkLedgerDescribes(ledger, store);
@@ -189,7 +199,7 @@ export class StorageManager {
 	async #reconcileAtStartup(attempt: number): Promise<ReconcileReport | null> {
 		try {
 			const report = await this.reconcile();
-			if (report.added + report.removed + report.resized + report.totalsFixed + report.partialsRemoved > 0) {
+			if (report.added + report.removed + report.resized + report.totalsFixed + report.partialsRemoved + report.orphansRemoved > 0) {
 				this.#logger.warn('Storage ledger corrected from the image store', { ...report });
 			}
 			return report;
@@ -433,7 +443,14 @@ export class StorageManager {
 		const row = await this.#ledger.getFile(userId, imageId);
 		if (!row) return failure('NOT_FOUND', this.#messages.notFound);
 		const image = this.#toStoredImage(row, parseMetadataText(row.metadata));
-		if (!(await this.#store.exists(refOf(row)))) return failure('NOT_FOUND', this.#messages.notFound);
+		let present: boolean;
+		try {
+			present = await this.#store.exists(refOf(row));
+		} catch (error) {
+			this.#storeFailed('exists', userId, error);
+			return failure('IO', this.#messages.ioRead);
+		}
+		if (!present) return failure('NOT_FOUND', this.#messages.notFound);
 		return { ok: true, path: image.path, image };
 	}
 
@@ -446,8 +463,9 @@ export class StorageManager {
 		let data: Buffer | null;
 		try {
 			data = await this.#store.read(refOf(row));
-		} catch {
-			return failure('IO', this.#messages.notFound);
+		} catch (error) {
+			this.#storeFailed('read', userId, error);
+			return failure('IO', this.#messages.ioRead);
 		}
 		if (!data) return failure('NOT_FOUND', this.#messages.notFound);
 		return { ok: true, data, image: this.#toStoredImage(row, parseMetadataText(row.metadata)) };
@@ -531,9 +549,10 @@ export class StorageManager {
 	// ---------------------------------------------------------------- maintenance
 
 	/**
-	 * Rebuilds the ledger from the disk: adds images it does not know, drops rows whose image is gone,
-	 * fixes sizes and totals, removes leftovers of interrupted writes, and releases reservations whose
-	 * job can no longer finish. Safe while other processes use the same storage.
+	 * Rebuilds the ledger from the image store: adds images it does not know (on an object store, only into a ledger
+	 * that knows none: there an unknown image is an upload whose commit never happened, removed once its writer is
+	 * gone), drops rows whose image is gone, fixes sizes and totals, removes leftovers of interrupted writes, and
+	 * releases reservations whose job can no longer finish. Safe while other processes use the same storage.
 	 */
 	public async reconcile(): Promise<ReconcileReport> {
 		const restoreCounts = (await this.#ledger.usage('', '', 0)).globalFiles === 0;
@@ -630,6 +649,11 @@ export class StorageManager {
 		this.#logger.error('Quota ledger failed', { operation, userId, code: (error as NodeJS.ErrnoException | null)?.code ?? String(error) });
 	}
 
+	/** The image store could not be reached (a disk error, an object store that is down): logged by code, answered as IO. */
+	#storeFailed(operation: string, userId: string, error: unknown): void {
+		this.#logger.error('Image store failed', { operation, userId, store: this.#store.kind, code: errorCodeOf(error) });
+	}
+
 	#validateSave(request: SaveImageRequest): StorageFailure | null {
 		if (!isSnowflake(request.userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
 		if (request.name !== undefined && !isValidImageName(request.name)) return failure('INVALID_NAME', this.#messages.invalidName);
@@ -643,8 +667,8 @@ export class StorageManager {
 		await staged?.discard().catch(() => undefined);
 		// Best effort: if the ledger itself failed, the reservation expires on its own.
 		if (reservation) await this.release(reservation).catch(() => undefined);
-		const code = (error as NodeJS.ErrnoException | null)?.code ?? 'unknown';
-		this.#logger.error('Image save failed', { userId, code });
+		const code = errorCodeOf(error);
+		this.#logger.error('Image save failed', { userId, store: this.#store.kind, code });
 		this.#events.append({ type: 'denial', userId, reason: 'IO', code });
 		const full = await isDiskFull(error, this.options.storageRoot);
 		const hint = full ? ' (the disk is full)' : code === 'EACCES' || code === 'EPERM' ? ' (permission denied)' : '';
@@ -656,7 +680,12 @@ export class StorageManager {
 		try {
 			await this.#store.remove({ userId: image.userId, imageId: image.id, temp: image.temp, ext: extensionOf(image.mimeType) });
 		} catch (error) {
-			this.#logger.error('Image delete failed', { userId: image.userId, imageId: image.id, code: (error as NodeJS.ErrnoException).code });
+			this.#logger.error('Image delete failed', {
+				userId: image.userId,
+				imageId: image.id,
+				store: this.#store.kind,
+				code: errorCodeOf(error)
+			});
 			return false;
 		}
 		await this.#ledger.removeFile(image.userId, image.id);
@@ -695,6 +724,16 @@ async function checkLedgerDescribes(ledger: QuotaLedger, store: ImageStore): Pro
 			'Two storages must not share a ledger: give this one its own (QUOTA_LEDGER_URI / ledgerUri). If it really is the same storage and ' +
 			`its identity file was lost, restore it with the ledger's id: ${store.identityHint(theirs)}`
 	);
+}
+
+/**
+ * What went wrong, for a log line: a Node error code (ENOSPC, ECONNREFUSED) or an S3 error's name; never a message,
+ * which can carry a path or a request's details.
+ */
+function errorCodeOf(error: unknown): string {
+	const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
+	if (typeof code === 'string') return code;
+	return typeof name === 'string' && name !== 'Error' ? name : 'unknown';
 }
 
 function refOf(row: FileRow): ImageRef {

@@ -24,6 +24,7 @@ export interface StorageMessages {
 	ledgerUnavailable: string;
 	diskFull: string;
 	ioDelete: string;
+	ioRead: string;
 }
 
 export const defaultStorageMessages: StorageMessages = {
@@ -38,10 +39,11 @@ export const defaultStorageMessages: StorageMessages = {
 	invalidName: 'That image name is not allowed: use up to 64 letters, digits, spaces, dots, dashes or underscores.',
 	invalidImage: 'That file is not an image this bot can store (PNG, JPEG, WebP or GIF).',
 	notFound: 'No image with that id in your gallery.',
-	ioSave: (hint) => `The image could not be saved: the server could not write it to disk${hint}. Nothing was stored or charged.`,
+	ioSave: (hint) => `The image could not be saved: the server could not write it to storage${hint}. Nothing was stored or charged.`,
 	ledgerUnavailable: 'Your quota could not be checked right now, so nothing was started. Try again in a minute.',
 	diskFull: "The bot's disk is full, so nothing was started or charged. Try again later.",
-	ioDelete: 'The image could not be deleted: the server could not remove it from disk. Try again later.'
+	ioDelete: 'The image could not be deleted: the server could not remove it from storage. Try again later.',
+	ioRead: 'The image could not be read from storage right now. Try again in a minute.'
 };
 
 const MESSAGE_KEYS = Object.keys(defaultStorageMessages) as (keyof StorageMessages)[];

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { isStorageMessages, type StorageMessages } from './StorageMessages.js';
+import { parseS3Uri } from './images/s3/s3Uri.js';
 
 /** Discord ids are snowflakes: 17 to 20 decimal digits. */
 export const snowflakeSchema = z.string().regex(/^\d{17,20}$/, 'expected a Discord id (17 to 20 digits)');
@@ -20,6 +21,62 @@ export const ledgerUriSchema = z
 		(uri) => !/^sqlite:\/\/(?:file:)?:memory:|[?&]mode=memory\b/i.test(uri),
 		'expected a file: an in-memory ledger forgets every limit and override on restart and is not shared between processes'
 	);
+
+/** Where images live when not on the local disk: an S3-compatible bucket and a prefix inside it. */
+export const storageUriSchema = z.string().superRefine((uri, context) => {
+	const parsed = parseS3Uri(uri);
+	if ('problem' in parsed) context.addIssue({ code: 'custom', message: parsed.problem });
+});
+
+/** An S3 endpoint: a full http(s) URL. Credentials go in the credentials, never in the URL (it is shown in messages). */
+export const s3EndpointSchema = z.string().refine((raw) => {
+	try {
+		const url = new URL(raw);
+		return (
+			(url.protocol === 'http:' || url.protocol === 'https:') &&
+			url.hostname !== '' &&
+			!url.username &&
+			!url.password &&
+			!url.search &&
+			!url.hash
+		);
+	} catch {
+		return false;
+	}
+}, 'expected a full http(s) URL such as http://127.0.0.1:9000, without a user, password or query');
+
+const checksumMode = z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED'], { error: 'expected WHEN_SUPPORTED or WHEN_REQUIRED' });
+
+/** How to reach an S3-compatible store (used only with an `s3://` storageUri). */
+export const s3OptionsSchema = z
+	.object({
+		/** The server's URL, e.g. http://127.0.0.1:9000 (MinIO) or https://<account>.r2.cloudflarestorage.com; default: AWS S3. */
+		endpoint: s3EndpointSchema.optional(),
+		/** The bucket's region; `auto` for Cloudflare R2. */
+		region: z
+			.string()
+			.regex(/^[a-z0-9-]{1,64}$/, 'expected a region name such as us-east-1 (Cloudflare R2: auto)')
+			.default('us-east-1'),
+		/** Address buckets as `<endpoint>/<bucket>` rather than `<bucket>.<endpoint>` (MinIO and servers reached by IP need it). */
+		forcePathStyle: z.boolean().default(false),
+		/** Explicit credentials; without them the AWS SDK's own chain applies (AWS_ACCESS_KEY_ID... , profiles, roles). */
+		credentials: z
+			.object({
+				accessKeyId: z.string().min(1),
+				secretAccessKey: z.string().min(1),
+				sessionToken: z.string().min(1).optional()
+			})
+			.strict()
+			.optional(),
+		/**
+		 * When uploads carry a checksum: `WHEN_REQUIRED` for stores that keep the SDK's newer aws-chunked framing as
+		 * content (Cloudflare R2, Backblaze B2). Default: the SDK's own (AWS_REQUEST_CHECKSUM_CALCULATION, else WHEN_SUPPORTED).
+		 */
+		requestChecksumCalculation: checksumMode.optional(),
+		/** When downloads are checked against a checksum. Default: the SDK's own (AWS_RESPONSE_CHECKSUM_VALIDATION). */
+		responseChecksumValidation: checksumMode.optional()
+	})
+	.strict();
 
 const megabytes = z.number().positive('expected a number of megabytes above 0').finite();
 const count = z.number().int('expected a whole number').min(0, 'expected 0 or more');
@@ -44,8 +101,15 @@ export const limitsSchema = z.object({
  */
 export const storageOptionsSchema = z
 	.object({
-		/** Folder holding images/, temp/, logs/ and the ledger. Relative paths resolve against the working directory. */
+		/**
+		 * Folder holding images/, temp/, logs/ and the ledger. Relative paths resolve against the working directory.
+		 * With an S3 `storageUri` it holds only local things (logs, a SQLite ledger), never an image.
+		 */
 		storageRoot: z.string().min(1).default('shared'),
+		/** `s3://bucket/prefix`: images in an S3-compatible bucket (see `s3`). Default: the local disk under storageRoot. */
+		storageUri: storageUriSchema.optional(),
+		/** How to reach the bucket of an S3 `storageUri`. */
+		s3: s3OptionsSchema.default({ region: 'us-east-1', forcePathStyle: false }),
 		/** Cap on everything stored, temp files included. */
 		maxGlobalStorageMb: megabytes.default(5000),
 		/** Default per-user cap on saved (non-temp) images. */
@@ -85,7 +149,20 @@ export const storageOptionsSchema = z
 			.custom<Partial<StorageMessages>>(isStorageMessages, 'expected an object of message strings and functions, as defaultStorageMessages')
 			.optional()
 	})
-	.strict();
+	.strict()
+	.superRefine((options, context) => {
+		// Settings for a bucket without a bucket would silently store images on the local disk instead.
+		if (options.storageUri !== undefined) return;
+		for (const field of ['endpoint', 'credentials'] as const) {
+			if (options.s3[field] !== undefined) {
+				context.addIssue({
+					code: 'custom',
+					path: ['s3', field],
+					message: 'is used only with images in a bucket: set storageUri (STORAGE_URI) to s3://bucket/prefix as well'
+				});
+			}
+		}
+	});
 
 export type StorageOptions = z.input<typeof storageOptionsSchema>;
 export type RoleTier = z.output<typeof roleTierSchema>;

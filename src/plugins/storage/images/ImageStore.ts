@@ -8,7 +8,10 @@ import type { ParsedSidecar, ImageRef } from './records.js';
  *
  * A store whose objects are visible as soon as they are written (object storage has no rename) says so with
  * `visibleBeforeCommit`: reconcile then treats an image the ledger does not know as a write that may never have
- * been committed (an orphan, removed after a grace period) rather than as an image to add.
+ * been committed (an orphan, removed after a grace period once its writer is gone) rather than as an image to add.
+ *
+ * Every method may throw when the store cannot be reached (a disk error, an object store that is down); the facade
+ * turns that into an `IO` value.
  */
 export interface ImageStore {
 	/** Who reads this store: `local` or `s3`. */
@@ -34,7 +37,10 @@ export interface ImageStore {
 	releaseSpaceReserve?(): Promise<boolean>;
 	/** Puts the reserve back once there is room again. */
 	restoreSpaceReserve?(): Promise<void>;
-	/** Writes the sidecar and the image durably under names no listing shows yet (or as orphans-to-be). */
+	/**
+	 * Writes the sidecar, then the image, durably: under hidden names until published (local disk), or under their
+	 * final names with `writer` recorded beside them (object stores, where an uncommitted write is an orphan-to-be).
+	 */
 	stage(ref: ImageRef, data: Uint8Array, sidecar: string, writer: string): Promise<StagedImage>;
 	/** The image's bytes, or null when it is not there (removed, or not a regular file inside the store). */
 	read(ref: ImageRef): Promise<Buffer | null>;
@@ -71,6 +77,13 @@ export interface ScannedImage {
 	modifiedAt: number;
 	/** The sidecar's fields; null when there is none or it cannot be read. */
 	readSidecar(): Promise<ParsedSidecar | null>;
+	/**
+	 * The instance tag of the process that wrote it, read only when reconcile asks (an image the ledger does not
+	 * know); null when the store records none (the local disk publishes only committed images) or it is gone.
+	 */
+	readWriter(): Promise<string | null>;
+	/** Removes the image, then its sidecar (an orphan: its commit never happened). */
+	remove(): Promise<void>;
 }
 
 /** Leftovers: a write in progress (or abandoned), or a sidecar whose image is not there. */

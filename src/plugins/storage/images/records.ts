@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { isImageExtension, isSnowflake, isValidImageName, type ImageExtension } from '../ids.js';
+import { isImageExtension, isImageId, isSnowflake, isValidImageName, type ImageExtension } from '../ids.js';
 
 /**
  * The one owner of how a stored image is laid out, for every image store: the names of the image, of its
@@ -10,6 +10,7 @@ import { isImageExtension, isSnowflake, isValidImageName, type ImageExtension } 
  *   images/users/<userId>/<imageId>.json    its sidecar
  *   temp/<imageId>.<ext> (+ .json)          a temp image (the sidecar names its user)
  *   .<name>.partial-<writer><random>        a write in progress (local disk only: object stores have no rename)
+ *   .imagine-store                          the store's identity: {"id":"<24 hex>","createdAt":"<ISO time>"}
  */
 
 /** Where one stored image is: enough to find its files or objects. */
@@ -32,11 +33,20 @@ export const WRITER_TAG = /^[0-9a-f]{8}$/;
 export const USERS_FOLDER = 'images/users';
 export const TEMP_FOLDER = 'temp';
 
+/** The store's identity marker, at the store's root (a file, or an object under the prefix). */
+export const IDENTITY_NAME = '.imagine-store';
+
+/**
+ * Names are built from our own ids only; these checks stop a caller's mistake from ever becoming a path or a key
+ * outside the layout, whatever the store.
+ */
 export function imageFileName(imageId: string, ext: ImageExtension): string {
+	if (!isImageId(imageId) || !isImageExtension(ext)) throw new TypeError('an image file name needs a validated image id and extension');
 	return `${imageId}.${ext}`;
 }
 
 export function sidecarFileName(imageId: string): string {
+	if (!isImageId(imageId)) throw new TypeError('a sidecar name needs a validated image id');
 	return `${imageId}.json`;
 }
 
@@ -60,6 +70,62 @@ export function imagePathOf(ref: ImageRef): string {
 export function sidecarPathOf(ref: Pick<ImageRef, 'userId' | 'imageId' | 'temp'>): string {
 	return `${folderOf(ref.userId, ref.temp)}/${sidecarFileName(ref.imageId)}`;
 }
+
+/** A stored file recognised from its path relative to the store's root (forward slashes). */
+export interface LaidOutFile {
+	kind: 'image' | 'sidecar';
+	imageId: string;
+	/** The image's extension; null for a sidecar. */
+	ext: ImageExtension | null;
+	/** The user whose folder it is in; null in temp/. */
+	folderUserId: string | null;
+	/** `images/users/<userId>` or `temp`: the folder, as `folderOf` gives it. */
+	folder: string;
+}
+
+/**
+ * What a relative path is in the layout: an image or a sidecar in a user folder or temp/, or null for anything else
+ * (the identity marker, a stray object, a folder that is not a user id). For stores that list paths rather than walk
+ * folders.
+ */
+export function layoutOf(relative: string): LaidOutFile | null {
+	const slash = relative.lastIndexOf('/');
+	const folder = relative.slice(0, Math.max(slash, 0));
+	const name = relative.slice(slash + 1);
+	let folderUserId: string | null;
+	if (folder === TEMP_FOLDER) folderUserId = null;
+	else if (folder.startsWith(`${USERS_FOLDER}/`) && isSnowflake(folder.slice(USERS_FOLDER.length + 1))) {
+		folderUserId = folder.slice(USERS_FOLDER.length + 1);
+	} else return null;
+	const image = IMAGE_FILE.exec(name);
+	if (image) return { kind: 'image', imageId: image[1] as string, ext: image[2] as ImageExtension, folderUserId, folder };
+	const sidecar = SIDECAR_FILE.exec(name);
+	if (sidecar) return { kind: 'sidecar', imageId: sidecar[1] as string, ext: null, folderUserId, folder };
+	return null;
+}
+
+/** A new store identity: 24 hexadecimal characters. */
+export function newStoreId(): string {
+	return randomBytes(12).toString('hex');
+}
+
+/** The identity marker's content. */
+export function serializeIdentity(id: string, createdAt: Date): string {
+	return `${JSON.stringify({ id, createdAt: createdAt.toISOString() })}\n`;
+}
+
+/** The id an identity marker holds, or null when it is damaged (then the store says so: it cannot be guessed). */
+export function parseIdentity(text: string): string | null {
+	try {
+		const id = (JSON.parse(text) as { id?: unknown } | null)?.id;
+		return typeof id === 'string' && /^[0-9a-f]{24}$/.test(id) ? id : null;
+	} catch {
+		return null;
+	}
+}
+
+/** What an identity marker must hold, for the message that names a damaged one. */
+export const IDENTITY_SHAPE = '{"id":"<24 hexadecimal characters>"}';
 
 /** What was charged for an image when it was saved, so a lost ledger's daily counts can be rebuilt. */
 export interface Charge {

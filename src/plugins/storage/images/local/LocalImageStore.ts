@@ -2,14 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { link, lstat, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isSnowflake, IMAGE_EXTENSIONS, type ImageExtension } from '../../ids.js';
+import { forEachLimited } from '../forEachLimited.js';
 import type { ImageStore, ScanEntry, StagedImage } from '../ImageStore.js';
 import {
 	folderOf,
+	IDENTITY_NAME,
+	IDENTITY_SHAPE,
 	IMAGE_FILE,
 	imagePathOf,
 	MAX_SIDECAR_BYTES,
+	newStoreId,
+	parseIdentity,
 	parseSidecar,
 	PARTIAL_FILE,
+	serializeIdentity,
 	SIDECAR_FILE,
 	sidecarPathOf,
 	TEMP_FOLDER,
@@ -29,8 +35,6 @@ const RESTORE_RESERVE_ABOVE_BYTES = 2 * RESERVE_BYTES;
 
 /** File system calls a scan keeps in flight in one folder. */
 const SCAN_CONCURRENCY = 32;
-/** The store's identity, beside its folders. */
-const IDENTITY_FILE = '.imagine-store';
 
 /**
  * Images on the local disk, under the storage root (the embedded default). Writes are crash-safe: bytes go to
@@ -51,7 +55,7 @@ export class LocalImageStore implements ImageStore {
 	}
 
 	public async prepare(): Promise<void> {
-		await this.#paths.prepare([USERS_FOLDER, TEMP_FOLDER, 'logs']);
+		await this.#paths.prepare([USERS_FOLDER, TEMP_FOLDER]);
 		await this.restoreSpaceReserve();
 	}
 
@@ -83,7 +87,7 @@ export class LocalImageStore implements ImageStore {
 
 	/** The identity if the store has one yet, without creating it (a health check changes nothing). */
 	public existingIdentity(): Promise<string | null> {
-		return readIdentity(join(this.root, IDENTITY_FILE));
+		return readIdentity(join(this.root, IDENTITY_NAME));
 	}
 
 	public describe(): string {
@@ -91,7 +95,7 @@ export class LocalImageStore implements ImageStore {
 	}
 
 	public identityHint(id: string): string {
-		return `write ${JSON.stringify({ id })} to ${join(this.root, IDENTITY_FILE)}`;
+		return `write ${JSON.stringify({ id })} to ${join(this.root, IDENTITY_NAME)}`;
 	}
 
 	public async stage(ref: ImageRef, data: Uint8Array, sidecar: string, writer: string): Promise<StagedImage> {
@@ -204,7 +208,13 @@ export class LocalImageStore implements ImageStore {
 					bytes: stats.size + (hasSidecar ? (sidecarStats?.size ?? 0) : 0),
 					hasSidecar,
 					modifiedAt: stats.mtimeMs,
-					readSidecar: () => (hasSidecar ? readSidecarFile(sidecarPath) : Promise.resolve(null))
+					readSidecar: () => (hasSidecar ? readSidecarFile(sidecarPath) : Promise.resolve(null)),
+					// Published only after its commit, so never an orphan: no writer is recorded.
+					readWriter: () => Promise.resolve(null),
+					remove: async () => {
+						await removeFile(path);
+						await removeFile(sidecarPath);
+					}
 				});
 				return;
 			}
@@ -240,12 +250,12 @@ export class LocalImageStore implements ImageStore {
 	 * name, which fails if another process created it first (then that one's identity is read).
 	 */
 	async #readOrCreateIdentity(): Promise<string> {
-		const path = join(this.root, IDENTITY_FILE);
+		const path = join(this.root, IDENTITY_NAME);
 		const existing = await readIdentity(path);
 		if (existing) return existing;
-		const id = randomBytes(12).toString('hex');
-		const temporary = join(dirname(path), `${IDENTITY_FILE}.${randomBytes(6).toString('hex')}`);
-		await writeFile(temporary, `${JSON.stringify({ id, createdAt: new Date().toISOString() })}\n`, { flag: 'wx', flush: true });
+		const id = newStoreId();
+		const temporary = join(dirname(path), `${IDENTITY_NAME}.${randomBytes(6).toString('hex')}`);
+		await writeFile(temporary, serializeIdentity(id, new Date()), { flag: 'wx', flush: true });
 		try {
 			await link(temporary, path);
 			return id;
@@ -268,13 +278,9 @@ async function readIdentity(path: string): Promise<string | null> {
 		if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
 		throw error;
 	}
-	try {
-		const id = (JSON.parse(text) as { id?: unknown }).id;
-		if (typeof id === 'string' && /^[0-9a-f]{24}$/.test(id)) return id;
-	} catch {
-		// Reported below.
-	}
-	throw new Error(`${path} is damaged: it should hold {"id":"<24 hexadecimal characters>"}`);
+	const id = parseIdentity(text);
+	if (id) return id;
+	throw new Error(`${path} is damaged: it should hold ${IDENTITY_SHAPE}`);
 }
 
 /** A sidecar's fields; null when it is not there or too large to parse (its size still counts). */
@@ -310,13 +316,4 @@ async function readdirIfPresent(directory: string) {
 
 async function removeFile(path: string): Promise<void> {
 	await rm(path, { force: true });
-}
-
-/** Runs `task` over `items` with at most `limit` running at once. */
-async function forEachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-	let next = 0;
-	const worker = async () => {
-		while (next < items.length) await task(items[next++] as T);
-	};
-	await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
