@@ -1,21 +1,9 @@
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { userIds } from '../fixtures/storageFlows.js';
+import { killWorkers, raceWorkers, startReadyGoWorker } from '../helpers/readyGoWorker.js';
 import type { CliWorkerArgs, CliWorkerResult } from './fixtures/cliWorker.js';
-import {
-	cliEnv,
-	jsonOf,
-	killChildren,
-	newTempDir,
-	REPO,
-	removeTempDirs,
-	runInProcess,
-	sumBytes,
-	track,
-	TSX,
-	walkStorage
-} from './helpers.js';
+import { cliEnv, jsonOf, killChildren, newTempDir, REPO, removeTempDirs, runInProcess, sumBytes, walkStorage } from './helpers.js';
 
 /*
  * Many processes, one storage root and one ledger, as shards of one bot plus an operator's cron would be. Each
@@ -34,6 +22,7 @@ const MIB = 1024 * 1024;
 
 afterEach(async () => {
 	killChildren();
+	killWorkers();
 	await removeTempDirs();
 });
 
@@ -52,50 +41,18 @@ const generateArgs = (user: string) => [
 	'--json'
 ];
 
-/** Starts one worker; resolves with its results, rejects (with its output) on a bad exit or the deadline. */
-function startWorker(args: CliWorkerArgs, deadline: number) {
-	const child = track(
-		spawn(process.execPath, ['--import', TSX, WORKER, JSON.stringify(args)], {
-			cwd: REPO,
-			stdio: 'pipe',
+async function runWorkers(argsFor: (index: number) => CliWorkerArgs): Promise<CliWorkerResult[]> {
+	const deadline = Date.now() + DEADLINE_MS;
+	const workers = Array.from({ length: PROCESSES }, (_, index) =>
+		startReadyGoWorker<CliWorkerResult[]>(WORKER, argsFor(index), {
+			deadline,
+			name: `worker ${index}`,
 			// 50 separate processes would have 50 libuv thread pools; 50 invocations in one process share one. Give it
 			// as many threads as the processes it stands for would have between them.
 			env: { ...process.env, UV_THREADPOOL_SIZE: '128' }
 		})
 	);
-	let stdout = '';
-	let stderr = '';
-	child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-	child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-	child.stdin.on('error', () => undefined);
-	const describeChild = () => `worker ${child.pid}\n--- stdout ---\n${stdout.slice(0, 2000)}\n--- stderr ---\n${stderr.slice(0, 4000)}`;
-	const done = new Promise<CliWorkerResult[]>((resolveDone, rejectDone) => {
-		const timer = setTimeout(() => {
-			child.kill('SIGKILL');
-			rejectDone(new Error(`${describeChild()}\nstill running after the deadline`));
-		}, deadline - Date.now()).unref();
-		child.on('close', (code, signal) => {
-			clearTimeout(timer);
-			const lines = stdout.split('\n').filter((line) => line.trim() !== '' && line !== 'ready');
-			if (code !== 0 || lines.length !== 1) rejectDone(new Error(`${describeChild()}\nexited with ${signal ?? code}`));
-			else resolveDone(JSON.parse(lines[0] as string) as CliWorkerResult[]);
-		});
-	});
-	const ready = new Promise<void>((resolveReady, rejectReady) => {
-		child.stdout.on('data', () => /^ready$/m.test(stdout) && resolveReady());
-		done.then(() => rejectReady(new Error('exited before ready')), rejectReady);
-	});
-	ready.catch(() => undefined);
-	done.catch(() => undefined);
-	return { ready, done, go: () => child.stdin.end('go\n') };
-}
-
-async function runWorkers(argsFor: (index: number) => CliWorkerArgs): Promise<CliWorkerResult[]> {
-	const deadline = Date.now() + DEADLINE_MS;
-	const workers = Array.from({ length: PROCESSES }, (_, index) => startWorker(argsFor(index), deadline));
-	await Promise.all(workers.map((worker) => worker.ready));
-	for (const worker of workers) worker.go();
-	return (await Promise.all(workers.map((worker) => worker.done))).flat();
+	return (await raceWorkers(workers)).flat();
 }
 
 /** Two reconciles among the generations of each worker: safe to run while jobs are in flight. */

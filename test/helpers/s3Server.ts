@@ -1,5 +1,6 @@
 import {
 	CreateBucketCommand,
+	DeleteObjectCommand,
 	GetObjectCommand,
 	HeadObjectCommand,
 	ListObjectsV2Command,
@@ -24,7 +25,7 @@ let bucketCount = 0;
 export interface BucketOptions {
 	/**
 	 * Seed the store's identity marker under `prefix` (default true), as a store that was used before has it. Creating
-	 * it costs a store on s3rver a short settling wait (s3rver ignores If-None-Match); tests of that pass false.
+	 * it costs a new store on s3rver a settling wait (s3rver ignores If-None-Match); tests of that pass false.
 	 */
 	identity?: boolean;
 	prefix?: string;
@@ -78,8 +79,10 @@ export class S3TestServer {
 		const bucket = `imagine-${process.pid}-${++bucketCount}-${Math.random().toString(36).slice(2, 8)}`;
 		await this.client.send(new CreateBucketCommand({ Bucket: bucket }));
 		if (options.identity ?? true) {
+			// Made an hour ago, as a marker is trusted at once only once no concurrent creator can replace it.
 			const key = keyOf(options.prefix ?? 'imagine', IDENTITY_NAME);
-			await this.putObject(bucket, key, serializeIdentity(newStoreId(), new Date()));
+			await this.putObject(bucket, key, serializeIdentity(newStoreId(), new Date(Date.now() - 3_600_000)));
+			await this.backdate(bucket, key, 3_600_000);
 		}
 		return bucket;
 	}
@@ -122,6 +125,10 @@ export class S3TestServer {
 
 	public async putObject(bucket: string, key: string, body: Uint8Array | string, metadata: Record<string, string> = {}): Promise<void> {
 		await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: metadata }));
+	}
+
+	public async deleteObject(bucket: string, key: string): Promise<void> {
+		await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
 	}
 
 	/** The object's bytes, or null when it is not there. */

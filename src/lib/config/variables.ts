@@ -80,8 +80,10 @@ const checksumMode = oneOf(['when_supported', 'when_required'], 'expected WHEN_S
 );
 
 /**
- * An AWS credential: read by the AWS SDK itself from the environment (its own chain, which also knows profiles and
- * roles), listed here so that a wrong value is named at start-up and the value is masked wherever it appears.
+ * The AWS credential variables, named as the AWS SDK names them. With STORAGE_URI set and both the key id and the
+ * secret present, they become the store's credentials (read from the environment this configuration was loaded
+ * from, as the SDK's own environment provider would); otherwise the SDK's chain applies (profiles, instance
+ * roles). Either way a wrong value is named at start-up and the values are masked wherever they appear.
  */
 function awsCredential(name: string, description: string): ConfigVariable {
 	return variable({
@@ -91,11 +93,17 @@ function awsCredential(name: string, description: string): ConfigVariable {
 		documentedDefault: '(none)',
 		secret: true,
 		parse: secret('expected the value alone, without spaces'),
-		apply: (draft, value) => {
+		apply: (draft, value, values) => {
 			draft.secrets.push(value);
+			const accessKeyId = values.AWS_ACCESS_KEY_ID as string | undefined;
+			const secretAccessKey = values.AWS_SECRET_ACCESS_KEY as string | undefined;
+			if (name !== 'AWS_SECRET_ACCESS_KEY' || values.STORAGE_URI === undefined || !accessKeyId || !secretAccessKey) return;
+			const sessionToken = values.AWS_SESSION_TOKEN as string | undefined;
+			draft.storage.s3 = { ...draft.storage.s3, credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } };
 		}
 	});
 }
+
 const dailyGens = wholeNumber('expected a whole number of generations per day, 0 or more');
 
 /** STABILITY_MODEL: a v2beta endpoint, or an SD 3.5 model (served by the sd3 endpoint). */

@@ -212,9 +212,12 @@ export function describeIssues(
 		.join('\n');
 }
 
-/** A URI's password (`postgres://user:secret@host`) replaced by `***`, wherever a value is shown back. */
+/**
+ * A URI's password (`postgres://user:secret@host`) replaced by `***`, wherever a value is shown back. Up to the last
+ * `@`: a pasted password may hold a `/` that a URL parser would take for the path.
+ */
 export function withoutPassword(text: string): string {
-	return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@\s]*:)[^@/\s]*@/i, '$1***@');
+	return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@\s]*:)\S*@/i, '$1***@');
 }
 
 function valueAt(input: unknown, path: PropertyKey[]): unknown {

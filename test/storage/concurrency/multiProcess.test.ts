@@ -1,4 +1,3 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -6,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StorageManager } from '../../../src/plugins/storage/StorageManager.js';
 import type { WorkerArgs } from '../../fixtures/ledgerWorker.js';
+import { killWorkers, raceWorkers, startReadyGoWorker } from '../../helpers/readyGoWorker.js';
 import {
 	BYTES_PER_MIB,
 	deniedByReason,
@@ -33,11 +33,9 @@ const IMAGE_BYTES = BYTES_PER_MIB;
 const DEADLINE_MS = 45_000;
 
 const roots: string[] = [];
-const children = new Set<ChildProcessWithoutNullStreams>();
 
 afterEach(async () => {
-	for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-	children.clear();
+	killWorkers();
 	await Promise.all(roots.splice(0).map((root) => rm(root, { recursive: true, force: true })));
 });
 
@@ -47,73 +45,12 @@ async function newRoot(): Promise<string> {
 	return root;
 }
 
-interface Worker {
-	ready: Promise<void>;
-	done: Promise<Tally>;
-	go(): void;
-}
-
-/** Starts one ledgerWorker; a non-zero exit or a deadline miss rejects with the child's stderr in the message. */
-function startWorker(name: string, args: WorkerArgs, deadline: number): Worker {
-	const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(args)], { cwd: REPO, stdio: 'pipe' });
-	children.add(child);
-	let stdout = '';
-	let stderr = '';
-	child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-	child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-	child.stdin.on('error', () => undefined); // a child that died early must fail the test through `done`, not an EPIPE
-	const describeChild = () => `${name} (pid ${child.pid})\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`;
-
-	const done = new Promise<Tally>((resolveDone, rejectDone) => {
-		const timer = setTimeout(() => {
-			child.kill('SIGKILL');
-			rejectDone(new Error(`${describeChild()}\nkilled: still running after the deadline`));
-		}, deadline - Date.now()).unref();
-		child.on('error', (error) => {
-			clearTimeout(timer);
-			rejectDone(new Error(`${describeChild()}\ncould not start: ${error.message}`));
-		});
-		child.on('close', (code, signal) => {
-			clearTimeout(timer);
-			const lines = stdout.split('\n').filter((line) => line.trim() !== '' && line !== 'ready');
-			if (code !== 0 || lines.length !== 1) {
-				rejectDone(new Error(`${describeChild()}\nexited with ${signal ?? `code ${code}`}, expected code 0 and one JSON line`));
-				return;
-			}
-			try {
-				resolveDone(JSON.parse(lines[0] as string) as Tally);
-			} catch (error) {
-				rejectDone(new Error(`${describeChild()}\nbad JSON: ${String(error)}`));
-			}
-		});
-	});
-	const ready = new Promise<void>((resolveReady, rejectReady) => {
-		const check = () => {
-			if (/^ready$/m.test(stdout)) resolveReady();
-		};
-		child.stdout.on('data', check);
-		done.then(
-			() => rejectReady(new Error(`${describeChild()}\nexited before "ready"`)),
-			(error: unknown) => rejectReady(error)
-		);
-	});
-	// Settled by the test through `done`; this only keeps a rejection nobody awaits yet from going unhandled.
-	ready.catch(() => undefined);
-	done.catch(() => undefined);
-	return { ready, done, go: () => child.stdin.end('go\n') };
-}
-
-/**
- * Starts the workers, waits until every one has opened the ledger, then says go to all at once so their
- * flows overlap, and sums their tallies.
- */
 async function runShards(argsFor: (index: number) => WorkerArgs): Promise<Tally> {
 	const deadline = Date.now() + DEADLINE_MS;
-	const workers = Array.from({ length: PROCESSES }, (_, index) => startWorker(`worker ${index}`, argsFor(index), deadline));
-	await Promise.all(workers.map((worker) => worker.ready));
-	for (const worker of workers) worker.go();
-	const tallies = await Promise.all(workers.map((worker) => worker.done));
-	return tallies.reduce(mergeTally, emptyTally());
+	const workers = Array.from({ length: PROCESSES }, (_, index) =>
+		startReadyGoWorker<Tally>(WORKER, argsFor(index), { deadline, name: `worker ${index}` })
+	);
+	return (await raceWorkers(workers)).reduce(mergeTally, emptyTally());
 }
 
 /** A manager opened after the workers are gone, without reconcile: it sees what the workers left in the ledger file. */

@@ -114,11 +114,13 @@ export function serializeIdentity(id: string, createdAt: Date): string {
 	return `${JSON.stringify({ id, createdAt: createdAt.toISOString() })}\n`;
 }
 
-/** The id an identity marker holds, or null when it is damaged (then the store says so: it cannot be guessed). */
-export function parseIdentity(text: string): string | null {
+/** What an identity marker holds, or null when it is damaged (then the store says so: it cannot be guessed). */
+export function parseIdentity(text: string): { id: string; createdAt: number | null } | null {
 	try {
-		const id = (JSON.parse(text) as { id?: unknown } | null)?.id;
-		return typeof id === 'string' && /^[0-9a-f]{24}$/.test(id) ? id : null;
+		const fields = JSON.parse(text) as { id?: unknown; createdAt?: unknown } | null;
+		if (typeof fields?.id !== 'string' || !/^[0-9a-f]{24}$/.test(fields.id)) return null;
+		const createdAt = typeof fields.createdAt === 'string' ? Date.parse(fields.createdAt) : Number.NaN;
+		return { id: fields.id, createdAt: Number.isFinite(createdAt) ? createdAt : null };
 	} catch {
 		return null;
 	}

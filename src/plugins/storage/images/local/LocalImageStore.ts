@@ -278,8 +278,8 @@ async function readIdentity(path: string): Promise<string | null> {
 		if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
 		throw error;
 	}
-	const id = parseIdentity(text);
-	if (id) return id;
+	const marker = parseIdentity(text);
+	if (marker) return marker.id;
 	throw new Error(`${path} is damaged: it should hold ${IDENTITY_SHAPE}`);
 }
 

@@ -82,12 +82,13 @@ export class S3ImageStore implements ImageStore {
 	}
 
 	public identity(): Promise<string> {
-		return (this.#identity ??= readOrCreateS3Identity(
-			this.#client,
-			this.bucket,
-			this.#key(IDENTITY_NAME),
-			this.#address(this.#key(IDENTITY_NAME))
-		).catch((error: unknown) => {
+		const key = this.#key(IDENTITY_NAME);
+		return (this.#identity ??= readOrCreateS3Identity({
+			client: this.#client,
+			bucket: this.bucket,
+			key,
+			address: this.#address(key)
+		}).catch((error: unknown) => {
 			this.#identity = null;
 			throw error;
 		}));

@@ -6,12 +6,20 @@ import { isConditionRefused, isNotFound } from './s3Errors.js';
 import { readBody } from './readBody.js';
 
 /**
- * On a server that ignores `If-None-Match` (s3rver, older S3-compatible servers), how long a creator waits before it
- * reads the marker back: longer than a process that also found no marker takes to write its own, so every creator
- * reads the last write. Paid once in a store's life, when the marker is created.
+ * On a server that ignores `If-None-Match` (s3rver, older S3-compatible servers), how long a new marker may still be
+ * overwritten: longer than a process that also found no marker takes to write its own. A marker is trusted once it
+ * is older than this; paid only in the first seconds of a store's life.
  */
 export const IDENTITY_SETTLE_MS = 1500;
 const MAX_MARKER_BYTES = 4096;
+
+interface MarkerLocation {
+	client: S3Client;
+	bucket: string;
+	key: string;
+	/** `s3://bucket/key`, for messages. */
+	address: string;
+}
 
 /**
  * A store's identity marker (`<prefix>/.imagine-store`), created once. Two processes creating it at the same time
@@ -22,30 +30,39 @@ const MAX_MARKER_BYTES = 4096;
  * - Whether the server honoured the condition is then asked by writing the same bytes again with the same condition:
  *   a server that honours it refuses (the marker exists now), and the first write is known to be the only one.
  * - A server that accepts the second write ignores conditions (s3rver does: it applies `If-None-Match` to reads
- *   only), so the last write wins: the creator waits `IDENTITY_SETTLE_MS` and takes whatever the marker then holds,
- *   as does every other creator.
+ *   only), so the last write wins. Every process, creator or reader, then trusts a marker only once it is older than
+ *   `IDENTITY_SETTLE_MS` (by the time it holds and by the server's Last-Modified): a younger one is read again after
+ *   that, until it no longer changes.
  */
-export async function readOrCreateS3Identity(client: S3Client, bucket: string, key: string, address: string): Promise<string> {
-	const existing = await readMarker(client, bucket, key, address);
+export async function readOrCreateS3Identity(location: MarkerLocation): Promise<string> {
+	const existing = await readSettledMarker(location);
 	if (existing) return existing;
 	const id = newStoreId();
 	const body = serializeIdentity(id, new Date());
-	if (!(await putIfAbsent(client, bucket, key, body))) return await readWinner(client, bucket, key, address);
-	if (!(await putIfAbsent(client, bucket, key, body))) return id;
-	await sleep(IDENTITY_SETTLE_MS);
-	return await readWinner(client, bucket, key, address);
-}
-
-async function readWinner(client: S3Client, bucket: string, key: string, address: string): Promise<string> {
-	const winner = await readMarker(client, bucket, key, address);
-	if (!winner) throw new Error(`${address} was written but cannot be read back`);
+	if ((await putIfAbsent(location, body)) && !(await putIfAbsent(location, body))) return id;
+	const winner = await readSettledMarker(location);
+	if (!winner) throw new Error(`${location.address} was written but cannot be read back`);
 	return winner;
 }
 
+/** The marker's id once it is old enough that no concurrent creator can still replace it; null when there is none. */
+async function readSettledMarker(location: MarkerLocation): Promise<string | null> {
+	for (;;) {
+		const marker = await readMarker(location);
+		if (!marker) return null;
+		const now = Date.now();
+		const age = Math.min(now - (marker.createdAt ?? 0), now - marker.lastModified);
+		if (age >= IDENTITY_SETTLE_MS) return marker.id;
+		await sleep(IDENTITY_SETTLE_MS - age);
+	}
+}
+
 /** True when written; false when the server refused because the marker exists. */
-async function putIfAbsent(client: S3Client, bucket: string, key: string, body: string): Promise<boolean> {
+async function putIfAbsent(location: MarkerLocation, body: string): Promise<boolean> {
 	try {
-		await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json', IfNoneMatch: '*' }));
+		await location.client.send(
+			new PutObjectCommand({ Bucket: location.bucket, Key: location.key, Body: body, ContentType: 'application/json', IfNoneMatch: '*' })
+		);
 		return true;
 	} catch (error) {
 		if (isConditionRefused(error)) return false;
@@ -53,16 +70,20 @@ async function putIfAbsent(client: S3Client, bucket: string, key: string, body: 
 	}
 }
 
-async function readMarker(client: S3Client, bucket: string, key: string, address: string): Promise<string | null> {
+async function readMarker(location: MarkerLocation): Promise<{ id: string; createdAt: number | null; lastModified: number } | null> {
 	let text: string;
+	let lastModified: number;
 	try {
-		const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+		const response = await location.client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
 		text = (await readBody(response, MAX_MARKER_BYTES)).toString('utf8');
+		lastModified = response.LastModified?.getTime() ?? 0;
 	} catch (error) {
 		if (isNotFound(error)) return null;
 		throw error;
 	}
-	const id = parseIdentity(text);
-	if (id) return id;
-	throw new StorageConfigError(`${address} is damaged: it should hold ${IDENTITY_SHAPE}. Restore it, or delete it if this store is new.`);
+	const marker = parseIdentity(text);
+	if (marker) return { ...marker, lastModified };
+	throw new StorageConfigError(
+		`${location.address} is damaged: it should hold ${IDENTITY_SHAPE}. Restore it, or delete it if this store is new.`
+	);
 }
