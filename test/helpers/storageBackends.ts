@@ -35,6 +35,8 @@ export interface BackendStorage {
 	/** The temp folder holding `root`, for canaries beside it. */
 	dir: string;
 	store: StoreView;
+	/** The bucket of the s3 backend (null on the local disk); the store is under its `imagine/` prefix. */
+	bucket: string | null;
 	/** Opens another manager on the same store and ledger (another process would do the same). */
 	reopen(more?: StorageOptions, deps?: StorageManagerDependencies): Promise<StorageManager>;
 	/** Closes whichever manager `manager` holds now, then removes the folder. */
@@ -105,7 +107,7 @@ async function openOnDisk(backend: Backend, options: StorageOptions, dependencie
 		},
 		address: resolve
 	};
-	return fixture(backend, base, dependencies, root, temp, store);
+	return fixture(backend, base, dependencies, root, temp, store, null);
 }
 
 async function openOnS3(
@@ -129,7 +131,7 @@ async function openOnS3(
 		backdate: (relative, ageMs) => s3.backdate(bucket, key(relative), ageMs),
 		address: (relative) => `s3://${bucket}/${key(relative)}`
 	};
-	return fixture(backend, base, dependencies, root, temp, store);
+	return fixture(backend, base, dependencies, root, temp, store, bucket);
 }
 
 async function fixture(
@@ -138,7 +140,8 @@ async function fixture(
 	dependencies: StorageManagerDependencies,
 	root: string,
 	temp: { dir: string; cleanup: () => Promise<void> },
-	store: StoreView
+	store: StoreView,
+	bucket: string | null
 ): Promise<BackendStorage> {
 	const manager = await StorageManager.open(base, dependencies);
 	const storage: BackendStorage = {
@@ -147,6 +150,7 @@ async function fixture(
 		root,
 		dir: temp.dir,
 		store,
+		bucket,
 		reopen: (more = {}, deps = dependencies) => StorageManager.open({ ...base, ...more }, deps),
 		close: async () => {
 			await storage.manager.close();
