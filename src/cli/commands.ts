@@ -249,12 +249,13 @@ const cleanup: ServiceCommand = {
 
 const reconcile: ServiceCommand = {
 	name: 'reconcile',
-	summary: 'Rebuild the quota ledger from the disk',
+	summary: 'Rebuild the quota ledger from the image store',
 	synopsis: 'reconcile',
 	description: [
-		'Walks the storage root and corrects the ledger: images it did not know, rows whose image is gone, wrong sizes and totals, ' +
-			'leftovers of interrupted writes (at once when their process is dead, else after an hour) and reservations of jobs that died. Safe while the bot and other ' +
-			'reconciles run. With --json: { added, removed, resized, totalsFixed, partialsRemoved, reservationsReleased, countsRestored, ignored, files, durationMs }.'
+		'Walks the image store (the storage root, or the bucket of STORAGE_URI) and corrects the ledger: images it did not know, rows whose image is gone, ' +
+			'wrong sizes and totals, leftovers of interrupted writes (at once when their process is dead, else after an hour), uploads to a bucket whose commit ' +
+			'never happened (after a minute, once their process is gone) and reservations of jobs that died. Safe while the bot and other reconciles run. ' +
+			'With --json: { added, removed, resized, totalsFixed, partialsRemoved, orphansRemoved, reservationsReleased, countsRestored, ignored, files, durationMs }.'
 	],
 	options: {},
 	prepare() {

@@ -72,6 +72,7 @@ export function formatReconcile(report: ReconcileReport): string {
 		`${report.totalsFixed} totals fixed`,
 		`${report.partialsRemoved} leftovers of interrupted writes removed`,
 		`${report.reservationsReleased} abandoned reservations released`,
+		...(report.orphansRemoved > 0 ? [`${report.orphansRemoved} uploads whose commit never happened removed`] : []),
 		...(report.countsRestored > 0 ? [`${report.countsRestored} daily generation counts restored from the images`] : [])
 	];
 	const lines = [`Reconciled the ledger with ${plural(report.files, 'file')} on disk in ${report.durationMs} ms: ${changes.join(', ')}.`];
