@@ -59,7 +59,12 @@ const PREFIX = 'imagine';
  * `body` gets the backend for the tests it declares.
  */
 export function describeEachBackend(title: string, body: (backend: Backend) => void): void {
-	for (const name of ['local', 's3'] as const) {
+	describeBackends(['local', 's3'], title, body);
+}
+
+/** `describe` for the backends named: `describeBackends(['s3'], ...)` for what only a bucket has. */
+export function describeBackends(names: readonly BackendName[], title: string, body: (backend: Backend) => void): void {
+	for (const name of names) {
 		describe(`${title} [${name}]`, () => {
 			let server: S3TestServer | null = null;
 			if (name === 's3') {

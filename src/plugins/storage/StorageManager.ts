@@ -438,35 +438,21 @@ export class StorageManager {
 
 	/** Where an image of the user's lives, with its details; NOT_FOUND for another user's or a missing image. */
 	public async getImagePath(userId: string, imageId: string): Promise<StorageResult<{ path: string; image: StoredImage }>> {
-		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
-		if (!isImageId(imageId)) return failure('INVALID_NAME', this.#messages.invalidImageId);
-		const row = await this.#ledger.getFile(userId, imageId);
-		if (!row) return failure('NOT_FOUND', this.#messages.notFound);
-		const image = this.#toStoredImage(row, parseMetadataText(row.metadata));
-		let present: boolean;
-		try {
-			present = await this.#store.exists(refOf(row));
-		} catch (error) {
-			this.#storeFailed('exists', userId, error);
-			return failure('IO', this.#messages.ioRead);
-		}
+		const row = await this.#findRow(userId, imageId);
+		if (isFailure(row)) return row;
+		const present = await this.#askStore('exists', userId, () => this.#store.exists(refOf(row)));
+		if (isFailure(present)) return present;
 		if (!present) return failure('NOT_FOUND', this.#messages.notFound);
+		const image = this.#toStoredImage(row, parseMetadataText(row.metadata));
 		return { ok: true, path: image.path, image };
 	}
 
 	/** An image of the user's with its bytes (for an upscale, a variation, or showing it again). */
 	public async readImage(userId: string, imageId: string): Promise<StorageResult<{ data: Buffer; image: StoredImage }>> {
-		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
-		if (!isImageId(imageId)) return failure('INVALID_NAME', this.#messages.invalidImageId);
-		const row = await this.#ledger.getFile(userId, imageId);
-		if (!row) return failure('NOT_FOUND', this.#messages.notFound);
-		let data: Buffer | null;
-		try {
-			data = await this.#store.read(refOf(row));
-		} catch (error) {
-			this.#storeFailed('read', userId, error);
-			return failure('IO', this.#messages.ioRead);
-		}
+		const row = await this.#findRow(userId, imageId);
+		if (isFailure(row)) return row;
+		const data = await this.#askStore('read', userId, () => this.#store.read(refOf(row)));
+		if (isFailure(data)) return data;
 		if (!data) return failure('NOT_FOUND', this.#messages.notFound);
 		return { ok: true, data, image: this.#toStoredImage(row, parseMetadataText(row.metadata)) };
 	}
@@ -649,9 +635,21 @@ export class StorageManager {
 		this.#logger.error('Quota ledger failed', { operation, userId, code: (error as NodeJS.ErrnoException | null)?.code ?? String(error) });
 	}
 
-	/** The image store could not be reached (a disk error, an object store that is down): logged by code, answered as IO. */
-	#storeFailed(operation: string, userId: string, error: unknown): void {
-		this.#logger.error('Image store failed', { operation, userId, store: this.#store.kind, code: errorCodeOf(error) });
+	/** The ledger row of one of the user's images: INVALID_NAME for ids of the wrong shape, NOT_FOUND for another user's. */
+	async #findRow(userId: string, imageId: string): Promise<FileRow | StorageFailure> {
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
+		if (!isImageId(imageId)) return failure('INVALID_NAME', this.#messages.invalidImageId);
+		return (await this.#ledger.getFile(userId, imageId)) ?? failure('NOT_FOUND', this.#messages.notFound);
+	}
+
+	/** A read from the image store; one that cannot reach it (a disk error, an object store that is down) is logged by code and answered as IO. */
+	async #askStore<T>(operation: string, userId: string, call: () => Promise<T>): Promise<T | StorageFailure> {
+		try {
+			return await call();
+		} catch (error) {
+			this.#logger.error('Image store failed', { operation, userId, store: this.#store.kind, code: errorCodeOf(error) });
+			return failure('IO', this.#messages.ioRead);
+		}
 	}
 
 	#validateSave(request: SaveImageRequest): StorageFailure | null {
@@ -734,6 +732,10 @@ function errorCodeOf(error: unknown): string {
 	const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
 	if (typeof code === 'string') return code;
 	return typeof name === 'string' && name !== 'Error' ? name : 'unknown';
+}
+
+function isFailure(value: unknown): value is StorageFailure {
+	return typeof value === 'object' && value !== null && (value as { ok?: unknown }).ok === false;
 }
 
 function refOf(row: FileRow): ImageRef {

@@ -1,49 +1,36 @@
 import { KeyvSqlite } from '@keyv/sqlite';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
+import type { StorageOptions } from '../../../src/plugins/storage/options.js';
 import { newImageId } from '../../../src/plugins/storage/ids.js';
 import { MAX_IMAGE_BYTES } from '../../../src/plugins/storage/images/s3/S3ImageStore.js';
 import { forEachLimited } from '../../../src/plugins/storage/images/forEachLimited.js';
 import { StorageManager } from '../../../src/plugins/storage/StorageManager.js';
-import { S3TestServer } from '../../helpers/s3Server.js';
-import { makeTempDir, pngBytes, USER_A, USER_B } from '../../helpers/storageFixtures.js';
+import type { S3TestServer } from '../../helpers/s3Server.js';
+import { describeBackends, type Backend, type BackendStorage } from '../../helpers/storageBackends.js';
+import { pngBytes, USER_A, USER_B } from '../../helpers/storageFixtures.js';
 
 /** What only a bucket has: listings of many pages, keys outside the layout, uploads visible before their commit. */
 
-let s3: S3TestServer;
-let manager: StorageManager | undefined;
-let cleanup: (() => Promise<void>) | undefined;
-
-beforeAll(async () => {
-	s3 = await S3TestServer.start();
-});
-afterAll(async () => {
-	await s3.close();
-});
+let storage: BackendStorage | undefined;
 afterEach(async () => {
-	await manager?.close();
-	await cleanup?.();
-	manager = undefined;
-	cleanup = undefined;
+	await storage?.close();
+	storage = undefined;
 });
 
-async function open(options: Parameters<typeof StorageManager.open>[0] = {}) {
-	const temp = await makeTempDir();
-	cleanup = temp.cleanup;
-	const bucket = await s3.createBucket();
-	const root = join(temp.dir, 'root');
-	manager = await StorageManager.open({ storageRoot: root, cleanupIntervalMinutes: 0, ...s3.storageOptions(bucket), ...options });
-	return { manager, bucket, root };
+async function open(backend: Backend, options: StorageOptions = {}) {
+	storage = await backend.open(options);
+	return { manager: storage.manager, bucket: storage.bucket as string, root: storage.root, s3: backend.s3 as S3TestServer };
 }
 
 function sidecarOf(imageId: string, userId: string): string {
 	return `${JSON.stringify({ id: imageId, userId, name: imageId, createdAt: Date.now() - 60_000, temp: false, ext: 'png', metadata: {} })}\n`;
 }
 
-describe('reconcile on a bucket', () => {
+describeBackends(['s3'], 'reconcile on a bucket', (backend) => {
 	it('reads a listing of several pages whole: 650 images (1,300 objects) adopted into a new ledger', { timeout: 120_000 }, async () => {
-		const { manager, bucket } = await open({ reconcileOnStart: false });
+		const { manager, bucket, s3 } = await open(backend, { reconcileOnStart: false });
 		const ids = Array.from({ length: 650 }, (_, index) => newImageId(Date.now() - 600_000 + index));
 		const image = pngBytes(300);
 		await forEachLimited(ids, 16, async (imageId) => {
@@ -61,7 +48,7 @@ describe('reconcile on a bucket', () => {
 	});
 
 	it('reports objects outside the layout, never counts or removes them, and never looks outside its prefix', async () => {
-		const { manager, bucket } = await open();
+		const { manager, bucket, s3 } = await open(backend);
 		const saved = await manager.saveImage({ data: pngBytes(), userId: USER_A });
 		if (!saved.ok) throw new Error(saved.message);
 		const strays = [
@@ -84,7 +71,7 @@ describe('reconcile on a bucket', () => {
 	});
 
 	it('removes a sidecar without its image once past the grace, keeps a young one', async () => {
-		const { manager, bucket } = await open();
+		const { manager, bucket, s3 } = await open(backend);
 		await manager.saveImage({ data: pngBytes(), userId: USER_B });
 		const old = newImageId(Date.now() - 600_000);
 		const young = newImageId(Date.now());
@@ -97,7 +84,7 @@ describe('reconcile on a bucket', () => {
 	});
 
 	it('never removes the upload of a save that is waiting for its commit, however old it looks', { timeout: 60_000 }, async () => {
-		const { manager, bucket, root } = await open({ busyTimeoutMs: 30_000 });
+		const { manager, bucket, root, s3 } = await open(backend, { busyTimeoutMs: 30_000 });
 		expect((await manager.saveImage({ data: pngBytes(), userId: USER_B })).ok).toBe(true);
 		const reconciler = await StorageManager.open({ storageRoot: root, cleanupIntervalMinutes: 0, ...s3.storageOptions(bucket) });
 		await reconciler.whenReconciled();
@@ -131,9 +118,9 @@ describe('reconcile on a bucket', () => {
 	});
 });
 
-describe('reading from a bucket', () => {
+describeBackends(['s3'], 'reading from a bucket', (backend) => {
 	it('an object larger than any image under an image key is refused unread (IO), not loaded into memory', { timeout: 60_000 }, async () => {
-		const { manager, bucket } = await open();
+		const { manager, bucket, s3 } = await open(backend);
 		const saved = await manager.saveImage({ data: pngBytes(), userId: USER_A });
 		if (!saved.ok) throw new Error(saved.message);
 		await s3.putObject(bucket, `imagine/images/users/${USER_A}/${saved.image.id}.png`, Buffer.alloc(MAX_IMAGE_BYTES + 1));

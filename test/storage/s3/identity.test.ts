@@ -1,11 +1,12 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, expect, it } from 'vitest';
 import { StorageConfigError } from '../../../src/plugins/storage/StorageConfigError.js';
 import { StorageManager } from '../../../src/plugins/storage/StorageManager.js';
 import { killWorkers, raceWorkers, startReadyGoWorker } from '../../helpers/readyGoWorker.js';
-import { S3TestServer } from '../../helpers/s3Server.js';
+import type { S3TestServer } from '../../helpers/s3Server.js';
+import { describeBackends } from '../../helpers/storageBackends.js';
 import { makeTempDir, pngBytes, USER_A } from '../../helpers/storageFixtures.js';
 
 /**
@@ -19,12 +20,6 @@ const PROCESSES = 4;
 let s3: S3TestServer;
 let cleanup: (() => Promise<void>) | undefined;
 
-beforeAll(async () => {
-	s3 = await S3TestServer.start();
-});
-afterAll(async () => {
-	await s3.close();
-});
 afterEach(async () => {
 	killWorkers();
 	await cleanup?.();
@@ -37,7 +32,11 @@ async function tempDir(): Promise<string> {
 	return temp.dir;
 }
 
-describe('the identity marker', () => {
+describeBackends(['s3'], 'the identity marker', (backend) => {
+	beforeAll(() => {
+		s3 = backend.s3 as S3TestServer;
+	});
+
 	it('is created once in a new bucket, and kept across restarts', async () => {
 		const dir = await tempDir();
 		const bucket = await s3.createBucket({ identity: false });
@@ -90,7 +89,11 @@ describe('the identity marker', () => {
 	});
 });
 
-describe('a ledger describes one store', () => {
+describeBackends(['s3'], 'a ledger describes one store', (backend) => {
+	beforeAll(() => {
+		s3 = backend.s3 as S3TestServer;
+	});
+
 	it("refuses a second bucket pointed at the first one's ledger, saying how to restore a lost marker", async () => {
 		const dir = await tempDir();
 		const first = await s3.createBucket();

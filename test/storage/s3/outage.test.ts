@@ -1,7 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { S3TestServer } from '../../helpers/s3Server.js';
-import { makeTempDir, pngBytes, USER_A } from '../../helpers/storageFixtures.js';
-import { StorageManager } from '../../../src/plugins/storage/StorageManager.js';
+import { afterEach, expect, it } from 'vitest';
+import type { StorageOptions } from '../../../src/plugins/storage/options.js';
+import type { S3TestServer } from '../../helpers/s3Server.js';
+import { describeBackends, type Backend, type BackendStorage } from '../../helpers/storageBackends.js';
+import { pngBytes, USER_A } from '../../helpers/storageFixtures.js';
 
 /**
  * The S3 server goes down while the storage runs: every request that needs it answers an IO value (never a throw,
@@ -9,35 +10,22 @@ import { StorageManager } from '../../../src/plugins/storage/StorageManager.js';
  * itself once the server is back.
  */
 
-let s3: S3TestServer;
-let manager: StorageManager | undefined;
-let cleanup: (() => Promise<void>) | undefined;
+let storage: BackendStorage | undefined;
 
-beforeAll(async () => {
-	s3 = await S3TestServer.start();
-});
-afterAll(async () => {
-	await s3.close();
-});
-afterEach(async () => {
-	await s3.restart();
-	await manager?.close();
-	await cleanup?.();
-	manager = undefined;
-	cleanup = undefined;
-});
-
-async function open(options: Parameters<typeof StorageManager.open>[0] = {}) {
-	const temp = await makeTempDir();
-	cleanup = temp.cleanup;
-	const bucket = await s3.createBucket();
-	manager = await StorageManager.open({ storageRoot: temp.dir, cleanupIntervalMinutes: 0, ...s3.storageOptions(bucket), ...options });
-	return { manager, bucket };
+async function open(backend: Backend, options: StorageOptions = {}) {
+	storage = await backend.open(options);
+	return { manager: storage.manager, bucket: storage.bucket as string, s3: backend.s3 as S3TestServer };
 }
 
-describe('the S3 server is down', () => {
+describeBackends(['s3'], 'the S3 server is down', (backend) => {
+	afterEach(async () => {
+		await backend.s3?.restart();
+		await storage?.close();
+		storage = undefined;
+	});
+
 	it('a save is IO with nothing stored or charged, and the reservation comes back; saves work again once it is back', async () => {
-		const { manager, bucket } = await open({ maxUserDailyGens: 2 });
+		const { manager, bucket, s3 } = await open(backend, { maxUserDailyGens: 2 });
 		const before = await manager.getQuotaStatus(USER_A);
 		await s3.stop();
 
@@ -59,7 +47,7 @@ describe('the S3 server is down', () => {
 	});
 
 	it('reading, finding and deleting are IO; the gallery (from the ledger) still lists; nothing is lost', async () => {
-		const { manager } = await open();
+		const { manager, s3 } = await open(backend);
 		const data = pngBytes(3000, 5);
 		const saved = await manager.saveImage({ data, userId: USER_A, metadata: { prompt: 'kept' } });
 		if (!saved.ok) throw new Error(saved.message);
@@ -82,7 +70,7 @@ describe('the S3 server is down', () => {
 	});
 
 	it('reconcile fails as a whole and corrects nothing; the next one, with the server back, finds the ledger right', async () => {
-		const { manager } = await open();
+		const { manager, s3 } = await open(backend);
 		const saved = await manager.saveImage({ data: pngBytes(), userId: USER_A });
 		if (!saved.ok) throw new Error(saved.message);
 		await s3.stop();
