@@ -164,7 +164,7 @@ export class StorageManager {
 		// Parsing is idempotent, so already-resolved options go through the same check.
 		const resolved = resolveStorageOptions(options);
 		await mkdir(join(resolved.storageRoot, 'logs'), { recursive: true });
-		const store = openImageStore(resolved);
+		const store = await openImageStore(resolved);
 		try {
 			await store.prepare();
 		} catch (error) {

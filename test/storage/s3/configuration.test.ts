@@ -1,12 +1,14 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../../src/lib/config.js';
 import { resolveStorageOptions } from '../../../src/plugins/storage/options.js';
 import { StorageConfigError } from '../../../src/plugins/storage/StorageConfigError.js';
 import { StorageManager } from '../../../src/plugins/storage/StorageManager.js';
-import { jsonOf, spawnCli } from '../../cli/helpers.js';
+import { CLI, jsonOf, REPO, spawnCli } from '../../cli/helpers.js';
 import { S3TestServer } from '../../helpers/s3Server.js';
 import { makeTempDir, pngBytes, USER_A } from '../../helpers/storageFixtures.js';
 
@@ -197,6 +199,28 @@ describe('a store that cannot be used stops the start with what to fix (a config
 		expect(run.code).toBe(2);
 		expect(jsonOf(run)).toMatchObject({ ok: false, reason: 'CONFIG', message: expect.stringContaining('"no-such-bucket" does not exist') });
 		expect(run.stdout + run.stderr).not.toContain('S3RVER');
+	});
+});
+
+describe('a bot without the AWS SDK', () => {
+	it('is told to install it when STORAGE_URI names a bucket (configuration error, exit code 2)', { timeout: 60_000 }, async () => {
+		const root = await tempRoot();
+		const hide = fileURLToPath(new URL('../../fixtures/withoutAwsSdk.js', import.meta.url));
+		const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+			const child = spawn(process.execPath, ['--import', 'tsx', '--import', hide, CLI, 'report', '--json'], {
+				cwd: REPO,
+				env: { PATH: process.env.PATH, HOME: process.env.HOME, ...s3.env('any-bucket'), STORAGE_ROOT: root, IMAGE_PROVIDER: 'preview' }
+			});
+			let out = '';
+			child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+			child.on('close', (exitCode) => resolve({ code: exitCode, stdout: out }));
+		});
+		expect(code).toBe(2);
+		expect(JSON.parse(stdout)).toMatchObject({
+			ok: false,
+			reason: 'CONFIG',
+			message: expect.stringContaining("the AWS SDK's S3 client is not installed: add it to the bot (npm install @aws-sdk/client-s3)")
+		});
 	});
 });
 

@@ -1,12 +1,28 @@
 import type { ResolvedStorageOptions } from '../options.js';
+import { StorageConfigError } from '../StorageConfigError.js';
 import type { ImageStore } from './ImageStore.js';
 import { LocalImageStore } from './local/LocalImageStore.js';
-import { S3ImageStore } from './s3/S3ImageStore.js';
 
 /**
  * The image store the options select: an S3-compatible bucket for an `s3://` storageUri, else the local disk under
  * the storage root. Not yet prepared: `prepare()` creates what it needs and checks it can be used.
  */
-export function openImageStore(options: Pick<ResolvedStorageOptions, 'storageRoot' | 'storageUri' | 's3'>): ImageStore {
-	return options.storageUri ? new S3ImageStore(options.storageUri, options.s3) : new LocalImageStore(options.storageRoot);
+export async function openImageStore(options: Pick<ResolvedStorageOptions, 'storageRoot' | 'storageUri' | 's3'>): Promise<ImageStore> {
+	if (!options.storageUri) return new LocalImageStore(options.storageRoot);
+	const { S3ImageStore } = await loadS3Store();
+	return new S3ImageStore(options.storageUri, options.s3);
+}
+
+/** The AWS SDK's S3 client is needed only by bots that keep images in a bucket, so it is loaded only then. */
+async function loadS3Store(): Promise<typeof import('./s3/S3ImageStore.js')> {
+	try {
+		return await import('./s3/S3ImageStore.js');
+	} catch (error) {
+		const code = (error as { code?: unknown }).code;
+		if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error;
+		throw new StorageConfigError(
+			"STORAGE_URI (storageUri) is an s3:// URI, but the AWS SDK's S3 client is not installed: add it to the bot (npm install @aws-sdk/client-s3).",
+			{ cause: error }
+		);
+	}
 }
