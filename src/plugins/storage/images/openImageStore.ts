@@ -18,8 +18,9 @@ async function loadS3Store(): Promise<typeof import('./s3/S3ImageStore.js')> {
 	try {
 		return await import('./s3/S3ImageStore.js');
 	} catch (error) {
-		const code = (error as { code?: unknown }).code;
-		if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error;
+		const { code, message } = error as { code?: unknown; message?: unknown };
+		const missing = (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String(message).includes('@aws-sdk/client-s3');
+		if (!missing) throw error;
 		throw new StorageConfigError(
 			"STORAGE_URI (storageUri) is an s3:// URI, but the AWS SDK's S3 client is not installed: add it to the bot (npm install @aws-sdk/client-s3).",
 			{ cause: error }
