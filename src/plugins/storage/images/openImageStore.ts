@@ -2,6 +2,7 @@ import type { ResolvedStorageOptions } from '../options.js';
 import { StorageConfigError } from '../StorageConfigError.js';
 import type { ImageStore } from './ImageStore.js';
 import { LocalImageStore } from './local/LocalImageStore.js';
+import type { S3ImageStore } from './s3/S3ImageStore.js';
 
 /**
  * The image store the options select: an S3-compatible bucket for an `s3://` storageUri, else the local disk under
@@ -14,7 +15,7 @@ export async function openImageStore(options: Pick<ResolvedStorageOptions, 'stor
 }
 
 /** The AWS SDK's S3 client is needed only by bots that keep images in a bucket, so it is loaded only then. */
-async function loadS3Store(): Promise<typeof import('./s3/S3ImageStore.js')> {
+async function loadS3Store(): Promise<{ S3ImageStore: typeof S3ImageStore }> {
 	try {
 		return await import('./s3/S3ImageStore.js');
 	} catch (error) {
