@@ -31,8 +31,11 @@ export interface Services {
 
 /** Builds StorageManager, ImageGenerator and ImageJobs from the configuration, as the plugins do in the bot. */
 export async function createServices(config: AppConfig, options: ServicesOptions = {}): Promise<Services> {
-	const generator = ImageGenerator.create(config.generation);
-	let storage: StorageManager;
+	let storage: StorageManager | undefined;
+	// As in the bot: the providers' rate windows live in the ledger, shared with the bot and its shards.
+	const generator = ImageGenerator.create(config.generation, {
+		sharedRateWindows: (key, maxPerWindow, windowMs) => storage?.rateWindow(key, maxPerWindow, windowMs)
+	});
 	try {
 		storage = await StorageManager.open(
 			{ ...config.storage, reconcileOnStart: options.reconcileOnStart ?? 'if-empty' },
@@ -42,13 +45,14 @@ export async function createServices(config: AppConfig, options: ServicesOptions
 		await generator.close().catch(() => undefined);
 		throw error;
 	}
-	if (options.automaticCleanup) storage.startAutomaticCleanup();
-	const jobs = new ImageJobs(generator, () => storage);
+	const opened = storage;
+	if (options.automaticCleanup) opened.startAutomaticCleanup();
+	const jobs = new ImageJobs(generator, () => opened);
 
 	let closing: Promise<void> | null = null;
 	return {
 		config,
-		storage,
+		storage: opened,
 		generator,
 		jobs,
 		close: (graceMs = 0) =>
@@ -57,7 +61,7 @@ export async function createServices(config: AppConfig, options: ServicesOptions
 					await jobs.drain(graceMs);
 				} finally {
 					await Promise.allSettled([generator.close()]);
-					await storage.close();
+					await opened.close();
 				}
 			})())
 	};

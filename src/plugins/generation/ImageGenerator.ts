@@ -7,6 +7,7 @@ import {
 	type ProviderName
 } from './GenerationResult.js';
 import { RequestLimiter } from './http/RequestLimiter.js';
+import type { SharedRateWindows } from './http/SharedRateWindow.js';
 import { decodeInputImage, inspectOutputImage, resizeImage } from './imageData.js';
 import { providerHttpSettings, resolveGenerationOptions, type GenerationOptions, type ResolvedGenerationOptions } from './options.js';
 import { Automatic1111Provider } from './providers/automatic1111.js';
@@ -29,6 +30,10 @@ import {
 	type TextToImageRequest,
 	type UpscaleRequest
 } from './requests.js';
+
+export interface GeneratorDependencies {
+	sharedRateWindows?: SharedRateWindows;
+}
 
 export interface GeneratorDescription {
 	provider: ProviderName;
@@ -66,10 +71,13 @@ export class ImageGenerator {
 		return { running: this.#turns.active, waiting: this.#turns.queued };
 	}
 
-	/** Builds the generator and its provider from plugin options (validated; a bad field throws naming it). */
-	public static create(input?: GenerationOptions | ResolvedGenerationOptions): ImageGenerator {
+	/**
+	 * Builds the generator and its provider from plugin options (validated; a bad field throws naming it).
+	 * `sharedRateWindows`: where the providers' rate windows are shared with other processes (the storage's ledger).
+	 */
+	public static create(input?: GenerationOptions | ResolvedGenerationOptions, dependencies: GeneratorDependencies = {}): ImageGenerator {
 		const options = resolveGenerationOptions(stripResolved(input));
-		return new ImageGenerator(options, options.notConfigured ? null : createProvider(options));
+		return new ImageGenerator(options, options.notConfigured ? null : createProvider(options, dependencies.sharedRateWindows));
 	}
 
 	public describe(): GeneratorDescription {
@@ -231,25 +239,25 @@ export class ImageGenerator {
 	}
 }
 
-function createProvider(options: ResolvedGenerationOptions): ImageProvider {
+function createProvider(options: ResolvedGenerationOptions, shared: SharedRateWindows | undefined): ImageProvider {
 	if (options.customProvider) return options.customProvider;
 	switch (options.activeProvider) {
 		case 'stability':
 			return new StabilityProvider({
 				...options.stability,
 				apiKey: options.stability.apiKey as string,
-				http: providerHttpSettings(options, 'stability')
+				http: providerHttpSettings(options, 'stability', shared)
 			});
 		case 'automatic1111':
-			return new Automatic1111Provider({ ...options.automatic1111, http: providerHttpSettings(options, 'automatic1111') });
+			return new Automatic1111Provider({ ...options.automatic1111, http: providerHttpSettings(options, 'automatic1111', shared) });
 		case 'comfyui':
 			return new ComfyUIProvider({
 				...options.comfyui,
 				workflows: options.comfyuiWorkflows,
-				http: providerHttpSettings(options, 'comfyui')
+				http: providerHttpSettings(options, 'comfyui', shared)
 			});
 		case 'openai':
-			return new OpenAIProvider({ ...options.openai, http: providerHttpSettings(options, 'openai') });
+			return new OpenAIProvider({ ...options.openai, http: providerHttpSettings(options, 'openai', shared) });
 		case 'preview':
 			return new PreviewProvider();
 		default:

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { describeIssues } from '../storage/options.js';
 import { BUILT_IN_PROVIDERS, type BuiltInProviderName, type ProviderName } from './GenerationResult.js';
+import type { SharedRateWindows } from './http/SharedRateWindow.js';
 import { isImageProvider, type ImageProvider } from './requests.js';
 import { extraHeaderProblems } from './http/extraHeaders.js';
 import { loadWorkflowFolder, workflowSet, WorkflowError, type ComfyWorkflows } from './providers/comfyui/workflows.js';
@@ -228,7 +229,8 @@ function comfyuiWorkflows(options: z.output<typeof generationOptionsSchema>): Co
 /** The HTTP settings of a provider, in the units the HTTP client uses. */
 export function providerHttpSettings(
 	options: ResolvedGenerationOptions,
-	provider: keyof typeof DEFAULT_GENERATE_SECONDS
+	provider: keyof typeof DEFAULT_GENERATE_SECONDS,
+	sharedWindows?: SharedRateWindows
 ): ProviderHttpSettings {
 	const http = options.http;
 	const generateSeconds = generateTimeoutSeconds(http, provider);
@@ -244,6 +246,7 @@ export function providerHttpSettings(
 		generateTimeoutMs: generateSeconds * 1000,
 		upscaleTimeoutMs: http.upscaleTimeoutSeconds * 1000,
 		bodyTimeoutMs: http.bodyTimeoutSeconds * 1000,
-		maxResponseBytes: Math.round(http.maxResponseMb * 1024 * 1024)
+		maxResponseBytes: Math.round(http.maxResponseMb * 1024 * 1024),
+		...(sharedWindows ? { sharedWindows } : {})
 	};
 }

@@ -10,7 +10,12 @@ import './index.js';
  */
 export class GenerationPlugin extends Plugin {
 	public static override [postInitialization](this: SapphireClient, options: ClientOptions): void {
-		const generator = ImageGenerator.create(options.generation);
+		// Rate windows are kept in the storage's ledger when the storage plugin is registered: every shard (and host)
+		// then stays under the provider key's limit together.
+		const generator = ImageGenerator.create(options.generation, {
+			sharedRateWindows: (key, maxPerWindow, windowMs) =>
+				'storage' in container ? container.storage.rateWindow(key, maxPerWindow, windowMs) : undefined
+		});
 		container.generator = generator;
 		// The storage plugin is optional: without it, jobs run unguarded and store nothing. When it is registered it puts
 		// `storage` on the container as the client logs in, so whether it is there is read at each job.

@@ -111,9 +111,11 @@ export interface StorageManagerDependencies {
  * more with a long prompt), so an image of the estimated size always commits.
  */
 export const METADATA_ALLOWANCE = 4096;
-/** Waits between attempts of a start-up reconcile that failed; the last repeats. */
+/** A rate place whose request never said it ended (its process died) stops counting after this. */
+const RATE_PLACE_MAX_HOLD_MS = 10 * 60_000;
 /** How often the storage checks that its ledger file is still the one in use. */
 const LEDGER_CHECK_MS = 10_000;
+/** Waits between attempts of a start-up reconcile that failed; the last repeats. */
 const STARTUP_RECONCILE_RETRY_MS = [1000, 5000, 30_000, 300_000] as const;
 const silentLogger: StorageLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -545,6 +547,30 @@ export class StorageManager {
 		const report = await new Reconciler(this.#ledger, this.#store, this.#instance, this.#clock).run({ restoreCounts });
 		this.#events.append({ type: 'reconcile', ...report, ignored: report.ignored.length });
 		return report;
+	}
+
+	/**
+	 * A provider's rate window kept in the ledger, so every process (and host) sharing it stays under the key's limit
+	 * together: what the generation plugin's HTTP client asks before each request. `key` names the limit (a hash, never
+	 * a credential). A ledger that cannot be reached rejects the claim; the caller then relies on its own window.
+	 */
+	public rateWindow(key: string, maxPerWindow: number, windowMs: number): { claim(): Promise<{ end(): void } | number> } {
+		return {
+			claim: async () => {
+				const id = randomBytes(12).toString('hex');
+				const wait = await this.#ledger.claimRatePlace({ id, key, limit: maxPerWindow, windowMs, maxHoldMs: RATE_PLACE_MAX_HOLD_MS });
+				if (wait !== null) return wait;
+				let ended = false;
+				return {
+					end: () => {
+						if (ended) return;
+						ended = true;
+						// Best effort: a place never ended frees after RATE_PLACE_MAX_HOLD_MS.
+						this.#ledger.endRatePlace(id, windowMs).catch(() => undefined);
+					}
+				};
+			}
+		};
 	}
 
 	/**

@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool, type Dispatcher, type FormData } from 'undici';
 import { generationFailure, generationMessages, type GenerationFailure } from '../GenerationResult.js';
-import { RequestLimiter } from './RequestLimiter.js';
+import { createHash } from 'node:crypto';
+import { RequestLimiter, type WindowPlace } from './RequestLimiter.js';
+import type { SharedRateWindows } from './SharedRateWindow.js';
 
 /**
  * One provider's HTTP: a connection pool, per-operation time-outs, a response size cap, a client-side
@@ -33,6 +35,13 @@ export interface HttpClientOptions {
 	 * as an answer, for it to explain. Default: the Retry-After header.
 	 */
 	rateLimitWait?: (response: HttpResponse) => number | null | undefined;
+	/**
+	 * The window shared with every other process using the same key (the provider's limit is the key's, not the
+	 * process's), looked up at each request: the storage that keeps it opens after the client is built.
+	 */
+	sharedWindows?: SharedRateWindows;
+	/** What the provider's limit belongs to besides its address: its API key. Only a hash of it is used. */
+	rateKey?: string;
 }
 
 export interface HttpOperation {
@@ -63,6 +72,8 @@ export interface HttpResponse {
 
 export type HttpOutcome = { ok: true; response: HttpResponse } | { ok: false; failure: GenerationFailure };
 
+/** The longest wait between two asks of a full shared window (another process's request may end sooner). */
+const SHARED_WINDOW_POLL_MS = 1000;
 const RETRYABLE_STATUS = new Set([500, 502, 503, 504]);
 const RETRYABLE_NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'EAI_AGAIN']);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -74,9 +85,14 @@ export class HttpClient {
 	readonly #options: HttpClientOptions;
 	readonly #pool: Pool;
 	readonly #limiter: RequestLimiter;
+	readonly #windowKey: string;
 
 	public constructor(options: HttpClientOptions) {
 		this.#options = options;
+		this.#windowKey = createHash('sha256')
+			.update(`${options.origin}\n${options.rateKey ?? ''}`)
+			.digest('hex')
+			.slice(0, 32);
 		this.#pool = new Pool(options.origin, { connections: options.maxConcurrent, keepAliveTimeout: 30_000 });
 		this.#limiter = new RequestLimiter({
 			maxConcurrent: options.maxConcurrent,
@@ -101,6 +117,14 @@ export class HttpClient {
 			let waitMs: number;
 			try {
 				release = await this.#limiter.acquire(operation.signal, operation.onQueued);
+				const shared = await this.#sharedPlace(operation.signal);
+				if (shared) {
+					const local = release;
+					release = () => {
+						shared.end();
+						local();
+					};
+				}
 				operation.onStarted?.();
 				const response = await this.#send(operation, signal);
 				if (response.status === 429) {
@@ -144,6 +168,26 @@ export class HttpClient {
 			} catch {
 				return { ok: false, failure: generationFailure('TIMEOUT', generationMessages.cancelled) };
 			}
+		}
+	}
+
+	/**
+	 * A place in the shared window, waiting for one while it is full (the local queue stays behind this request, so the
+	 * positions users see stay in order). A window that cannot be reached is skipped: this process's own window
+	 * still holds, and the ledger being down stops the jobs before they get here anyway.
+	 */
+	async #sharedPlace(signal: AbortSignal | undefined): Promise<WindowPlace | null> {
+		const window = this.#options.sharedWindows?.(this.#windowKey, this.#options.maxPerWindow, this.#options.windowMs);
+		if (!window) return null;
+		for (;;) {
+			let answer: WindowPlace | number;
+			try {
+				answer = await window.claim();
+			} catch {
+				return null;
+			}
+			if (typeof answer !== 'number') return answer;
+			await sleep(Math.min(answer, SHARED_WINDOW_POLL_MS), undefined, signal ? { signal } : undefined);
 		}
 	}
 

@@ -98,7 +98,7 @@ export class StabilityProvider implements ImageProvider {
 		this.#options = options;
 		const url = new URL(options.host);
 		this.#prefix = url.pathname.replace(/\/+$/, '');
-		this.#http = new HttpClient({ ...options.http, origin: url.origin });
+		this.#http = new HttpClient({ ...options.http, origin: url.origin, rateKey: options.apiKey });
 		this.model = options.api === 'v1' ? options.engine : v2Model(options.model, options.sd3Model);
 		this.limits =
 			options.api === 'v1'

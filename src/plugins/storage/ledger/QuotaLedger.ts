@@ -77,6 +77,15 @@ export interface QuotaLedger extends InstanceRegistry {
 	 * one reconcile at a time. A ledger that only one host can use may simply run it.
 	 */
 	exclusive<T>(purpose: string, task: () => Promise<T>): Promise<T>;
+	/**
+	 * A place in a provider's rate window shared by every process using the ledger (a provider's limit belongs to its
+	 * key, not to a process): granted (null) when fewer than `limit` places of `key` count now, otherwise the ms to
+	 * wait before asking again. A place counts from its claim until `windowMs` after it ended, or `maxHoldMs` after
+	 * its claim if its process never ended it. One atomic step, on the ledger's clock.
+	 */
+	claimRatePlace(place: RatePlaceClaim): Promise<number | null>;
+	/** The request holding `placeId` has ended: its place frees `windowMs` from now. */
+	endRatePlace(placeId: string, windowMs: number): Promise<void>;
 
 	close(): Promise<void>;
 }
@@ -110,6 +119,15 @@ export interface CommitCharge {
 	reservationId: string | null;
 	day: string;
 	cost: number;
+}
+
+export interface RatePlaceClaim {
+	id: string;
+	/** Which limit (a hash of the provider, its address and its key; never a credential). */
+	key: string;
+	limit: number;
+	windowMs: number;
+	maxHoldMs: number;
 }
 
 export interface DailyCount {

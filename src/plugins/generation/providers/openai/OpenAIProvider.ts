@@ -67,7 +67,7 @@ export class OpenAIProvider implements ImageProvider {
 		this.#options = options;
 		const url = new URL(options.baseUrl);
 		this.#path = { prefix: url.pathname.replace(/\/+$/, ''), query: url.search };
-		this.#http = new HttpClient({ ...options.http, origin: url.origin, rateLimitWait: openAiRateLimitWait });
+		this.#http = new HttpClient({ ...options.http, origin: url.origin, rateLimitWait: openAiRateLimitWait, rateKey: options.apiKey ?? '' });
 		this.#profile = modelProfile(options.model);
 		this.model = options.model;
 		this.supports = { imageToImage: this.#profile.edits, upscale: false };

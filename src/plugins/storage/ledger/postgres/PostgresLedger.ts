@@ -11,6 +11,7 @@ import type {
 	LimitFailure,
 	LimitOverride,
 	QuotaLedger,
+	RatePlaceClaim,
 	ReservationRow,
 	UsageSnapshot,
 	UserTotal
@@ -349,6 +350,21 @@ export class PostgresLedger implements QuotaLedger {
 			[userId, changes.dailyGens ?? null, changes.storageMb ?? null]
 		);
 		return row ? toOverride(row.daily_gens, row.storage_mb) : null;
+	}
+
+	public async claimRatePlace(place: RatePlaceClaim): Promise<number | null> {
+		const [row] = await this.#query<{ wait: string | null }>('SELECT imagine_claim_rate_place($1, $2, $3, $4, $5) AS wait', [
+			place.id,
+			place.key,
+			place.limit,
+			place.windowMs,
+			place.maxHoldMs
+		]);
+		return row?.wait === null || row?.wait === undefined ? null : Number(row.wait);
+	}
+
+	public async endRatePlace(placeId: string, windowMs: number): Promise<void> {
+		await this.#query('UPDATE imagine_rate_places SET frees_at = imagine_now_ms() + $2 WHERE id = $1', [placeId, windowMs]);
 	}
 
 	public async claimStore(storeId: string): Promise<string> {

@@ -163,8 +163,48 @@ BEGIN
 END $$;
 `;
 
+/**
+ * Version 2: the places of providers' rate windows, shared by every host (Stability counts requests per key). The
+ * claim counts and inserts under a lock of its key, on the server's clock, so hosts whose clocks differ agree.
+ */
+const V2 = `
+CREATE TABLE imagine_rate_places (
+	id TEXT PRIMARY KEY,
+	key TEXT NOT NULL,
+	claimed_at BIGINT NOT NULL,
+	frees_at BIGINT
+);
+CREATE INDEX imagine_rate_places_by_key ON imagine_rate_places (key, frees_at);
+
+CREATE FUNCTION imagine_now_ms() RETURNS BIGINT LANGUAGE sql VOLATILE AS $$
+	SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT
+$$;
+
+-- Grants a place (returns NULL) or says how many ms to wait before asking again.
+CREATE FUNCTION imagine_claim_rate_place(p_id TEXT, p_key TEXT, p_limit INTEGER, p_window BIGINT, p_max_hold BIGINT)
+RETURNS BIGINT LANGUAGE plpgsql AS $$
+DECLARE
+	now_ms BIGINT;
+	frees BIGINT;
+BEGIN
+	PERFORM pg_advisory_xact_lock(imagine_lock_key('rate:' || p_key));
+	now_ms := imagine_now_ms();
+	DELETE FROM imagine_rate_places
+		WHERE key = p_key AND (frees_at <= now_ms OR (frees_at IS NULL AND claimed_at <= now_ms - p_max_hold));
+	INSERT INTO imagine_rate_places (id, key, claimed_at, frees_at)
+		SELECT p_id, p_key, now_ms, NULL
+		WHERE (SELECT COUNT(*) FROM imagine_rate_places WHERE key = p_key) < p_limit
+		ON CONFLICT (id) DO NOTHING;
+	IF FOUND OR EXISTS (SELECT 1 FROM imagine_rate_places WHERE id = p_id) THEN
+		RETURN NULL;
+	END IF;
+	SELECT MIN(frees_at) INTO frees FROM imagine_rate_places WHERE key = p_key AND frees_at IS NOT NULL;
+	RETURN GREATEST(1, COALESCE(frees - now_ms, 200));
+END $$;
+`;
+
 /** Each entry takes the schema from version `index` to `index + 1`. */
-const MIGRATIONS: readonly string[] = [V1];
+const MIGRATIONS: readonly string[] = [V1, V2];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -13,6 +13,7 @@ import type {
 	LedgerLimits,
 	LimitOverride,
 	QuotaLedger,
+	RatePlaceClaim,
 	ReservationRow,
 	UsageSnapshot,
 	UserTotal
@@ -26,6 +27,8 @@ import { SqliteConnection, type SqlRow } from './SqliteConnection.js';
 
 /** Overrides are read on every reservation; other processes' changes are picked up within this time. */
 const OVERRIDE_CACHE_MS = 2000;
+/** How soon to ask again for a place when every place of a window is held by a request still in flight. */
+const RATE_POLL_MS = 200;
 /** Copies of each hot statement, so concurrent requests overlap (see SqliteConnection.prepare). */
 const HOT_COPIES = 4;
 
@@ -280,6 +283,40 @@ export class SqliteLedger implements QuotaLedger {
 	/** One host only, and reconciles beside each other are safe on SQLite (each correction is one statement). */
 	public exclusive<T>(_purpose: string, task: () => Promise<T>): Promise<T> {
 		return task();
+	}
+
+	public async claimRatePlace(place: RatePlaceClaim): Promise<number | null> {
+		const now = Date.now();
+		const parameters = { ...place, now, since: now - place.maxHoldMs };
+		// Counting and inserting in one statement: SQLite runs it under its write lock, across processes.
+		const granted = await this.#connection.all(
+			`INSERT INTO imagine_rate_places (id, key, claimed_at, frees_at)
+			SELECT $id, $key, $now, NULL
+			WHERE (SELECT COUNT(*) FROM imagine_rate_places
+				WHERE key = $key AND (frees_at > $now OR (frees_at IS NULL AND claimed_at > $since))) < $limit
+			RETURNING id`,
+			parameters
+		);
+		if (granted.length > 0) {
+			await this.#connection.all(
+				'DELETE FROM imagine_rate_places WHERE key = $key AND (frees_at <= $now OR (frees_at IS NULL AND claimed_at <= $since))',
+				parameters
+			);
+			return null;
+		}
+		const [next] = await this.#connection.all(
+			'SELECT MIN(frees_at) AS frees FROM imagine_rate_places WHERE key = $key AND frees_at > $now',
+			parameters
+		);
+		// Every place is in flight: one frees only when its request ends, so ask again soon.
+		return typeof next?.frees === 'number' ? Math.max(1, next.frees - now) : RATE_POLL_MS;
+	}
+
+	public async endRatePlace(placeId: string, windowMs: number): Promise<void> {
+		await this.#connection.all('UPDATE imagine_rate_places SET frees_at = $frees WHERE id = $id', {
+			id: placeId,
+			frees: Date.now() + windowMs
+		});
 	}
 
 	public async claimStore(storeId: string): Promise<string> {

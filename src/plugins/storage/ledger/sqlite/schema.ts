@@ -95,13 +95,28 @@ CREATE TABLE imagine_instances (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Version 3: the places of providers' rate windows, shared by every process on the ledger (Stability counts requests
+ * per key, whichever shard sends them).
+ */
+const V3 = `
+CREATE TABLE imagine_rate_places (
+	id TEXT PRIMARY KEY,
+	key TEXT NOT NULL,
+	claimed_at INTEGER NOT NULL,
+	frees_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX imagine_rate_places_by_key ON imagine_rate_places (key, frees_at);
+`;
+
 /** Each entry takes the schema from version `index` to `index + 1`. */
 const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] = [
 	(connection) => connection.exec(V1),
 	async (connection) => {
 		await connection.exec(V2);
 		await importKeyvOverrides(connection);
-	}
+	},
+	(connection) => connection.exec(V3)
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
