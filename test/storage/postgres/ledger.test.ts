@@ -64,6 +64,15 @@ describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger${postgresSkipNote}`,
 		expect((await manager.getQuotaStatus(USER_A)).user.files).toBe(1);
 	});
 
+	it('a daily limit beyond what a PostgreSQL integer holds is no limit, not a failure of every reservation', async () => {
+		const { manager } = await openOn((await schema()).uri(), undefined, { maxUserDailyGens: 3_000_000_000 });
+		expect((await generate(manager, USER_A)).ok).toBe(true);
+		const changed = await manager.setUserLimits(USER_B, { dailyGens: 5_000_000_000 });
+		expect(changed.ok).toBe(true);
+		expect((await generate(manager, USER_B)).ok).toBe(true);
+		expect((await manager.getQuotaStatus(USER_A)).daily).toMatchObject({ used: 1, allowed: true });
+	});
+
 	it('200 simultaneous generations of one user with a daily limit of 5: exactly 5', async () => {
 		const { manager } = await openOn((await schema()).uri(), undefined, { maxUserDailyGens: 5 });
 		const results = await Promise.all(Array.from({ length: 200 }, () => generate(manager, USER_A)));

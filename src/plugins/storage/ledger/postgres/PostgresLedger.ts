@@ -33,6 +33,7 @@ const OVERRIDE_CACHE_MS = 2000;
 const RECONCILE_BATCH = 500;
 /** A failed call is tried once more after this pause when the connection itself failed (the pool reconnects). */
 const RECONNECT_PAUSE_MS = 250;
+const POSTGRES_INTEGER_MAX = 2_147_483_647;
 
 /** Errors meaning the connection, not the statement, failed: safe to try again on a fresh connection. */
 const CONNECTION_ERRORS = new Set([
@@ -112,7 +113,7 @@ export class PostgresLedger implements QuotaLedger {
 				row.now,
 				row.expiresAt,
 				row.owner,
-				limits.dailyGens,
+				countable(limits.dailyGens),
 				limits.userBytes,
 				limits.globalBytes
 			]
@@ -347,7 +348,7 @@ export class PostgresLedger implements QuotaLedger {
 				daily_gens = COALESCE(EXCLUDED.daily_gens, imagine_overrides.daily_gens),
 				storage_mb = COALESCE(EXCLUDED.storage_mb, imagine_overrides.storage_mb)
 			RETURNING daily_gens, storage_mb`,
-			[userId, changes.dailyGens ?? null, changes.storageMb ?? null]
+			[userId, changes.dailyGens === undefined ? null : countable(changes.dailyGens), changes.storageMb ?? null]
 		);
 		return row ? toOverride(row.daily_gens, row.storage_mb) : null;
 	}
@@ -490,6 +491,14 @@ function toFileRow(row: PgFileRow): FileRow {
 		name: row.name,
 		metadata: row.metadata
 	};
+}
+
+/**
+ * A daily limit as the schema's INTEGER columns hold it: one above 2^31 - 1 (an owner's way of saying "no limit")
+ * can never be reached in a day, so it is the same limit, and it must not make every reservation fail.
+ */
+function countable(dailyLimit: number): number {
+	return Math.min(dailyLimit, POSTGRES_INTEGER_MAX);
 }
 
 function toOverride(dailyGens: number | null, storageMb: number | null): LimitOverride | null {
