@@ -3,21 +3,22 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { botSuite } from './bot.js';
 import { generationSuite } from './generation.js';
+import { postgresSuite } from './postgres.js';
 import { s3Suite } from './s3.js';
 import { storageSuite } from './storage.js';
 import { removeAllTempDirs, renderTable, type BenchContext, type Suite } from './suite.js';
 
 /*
- * npm run bench [-- --json] [-- --files-1m] [-- --only storage|s3|generation|bot]
+ * npm run bench [-- --json] [-- --files-1m] [-- --only storage|postgres|s3|generation|bot]
  *
  * Runs every suite in sequence (or the one named by --only) and prints a table per suite. Every figure is set beside a baseline
  * measured in the same run, on the same machine, so ratios stay meaningful from one machine to another.
  *   --json      after the tables, print a JSON summary of every figure (the last thing on stdout)
  *   --files-1m  add the 1,000,000-file case to the storage suite (minutes, and ~8 GB of small files)
- *   --only      run one suite: storage, s3, generation or bot
+ *   --only      run one suite: storage, postgres, s3, generation or bot
  */
 
-const allSuites: Suite[] = [storageSuite, s3Suite, generationSuite, botSuite];
+const allSuites: Suite[] = [storageSuite, postgresSuite, s3Suite, generationSuite, botSuite];
 
 const { values } = parseArgs({
 	options: {
