@@ -6,9 +6,13 @@ import { ConfigError, loadConfig, type AppConfig } from '../lib/config.js';
 import { ImageGenerator } from '../plugins/generation/ImageGenerator.js';
 import type { ProviderProbe } from '../plugins/generation/requests.js';
 import { LocalImageStore } from '../plugins/storage/images/local/LocalImageStore.js';
+import { openImageStore } from '../plugins/storage/images/openImageStore.js';
 import { TEMP_FOLDER, USERS_FOLDER } from '../plugins/storage/images/records.js';
+import { isPostgresUri } from '../plugins/storage/ledger/openLedger.js';
+import { inspectPostgresLedger, type PostgresLedgerHealth } from '../plugins/storage/ledger/postgres/health.js';
 import { inspectLedger, type LedgerHealth } from '../plugins/storage/ledger/sqlite/health.js';
-import { resolveStorageOptions, type ResolvedStorageOptions } from '../plugins/storage/options.js';
+import { resolveStorageOptions, withoutPassword, type ResolvedStorageOptions } from '../plugins/storage/options.js';
+import { StorageConfigError } from '../plugins/storage/StorageConfigError.js';
 import { BYTES_PER_MB, formatMb } from '../plugins/storage/units.js';
 import type { EnvironmentContext, Outcome, StandaloneCommand } from './commands.js';
 import { dotEnvPathOf } from './environment.js';
@@ -46,7 +50,8 @@ export const doctor: StandaloneCommand = {
 	synopsis: 'doctor',
 	description: [
 		'Checks what the bot needs before it starts: the configuration (.env and the environment, DISCORD_TOKEN included), ' +
-			'the storage root (writable, free space against MAX_GLOBAL_STORAGE_MB), the quota ledger (opens, integrity, schema) and ' +
+			'the storage root (writable, free space against MAX_GLOBAL_STORAGE_MB; with STORAGE_URI=s3://, the bucket answers with the ' +
+			'credentials), the quota ledger (a SQLite file: opens, integrity, schema; PostgreSQL: the server answers, schema) and ' +
 			'the image provider (Stability: the key, with a free balance request; AUTOMATIC1111: the web UI answers; preview: nothing ' +
 			'to check). Every check that fails says what to fix. It never contacts Discord and changes nothing (it creates STORAGE_ROOT if missing, as the bot would).',
 		'Exit code: 0 when nothing failed (warnings allowed), otherwise that of the first failed check: 2 configuration (CONFIG; also a ' +
@@ -70,11 +75,77 @@ async function diagnose({ io, environment }: EnvironmentContext): Promise<Outcom
 			checks.push({ name, status: 'skipped', message: `not checked: ${reason}` });
 	} else {
 		const storage = resolveStorageOptions(config.storage);
-		const ledger = await inspectLedger(storage.ledgerUri, storage.busyTimeoutMs);
-		const storeId = await new LocalImageStore(storage.storageRoot).existingIdentity();
-		checks.push(await checkStorage(storage, ledger), checkLedger(ledger, storeId), await checkProvider(config, io.signal));
+		if (isPostgresUri(storage.ledgerUri)) {
+			const ledger = await inspectPostgresLedger(storage.ledgerUri, {
+				connectTimeoutMs: storage.busyTimeoutMs,
+				...(storage.ledgerTls === undefined ? {} : { tls: storage.ledgerTls })
+			});
+			const store = await inspectStore(storage, ledger.storedBytes);
+			checks.push(store.result, checkPostgresLedger(ledger, store.storeId));
+		} else {
+			const ledger = await inspectLedger(storage.ledgerUri, storage.busyTimeoutMs);
+			const store = await inspectStore(storage, ledger.storedBytes);
+			checks.push(store.result, checkLedger(ledger, store.storeId));
+		}
+		checks.push(await checkProvider(config, io.signal));
 	}
 	return outcomeOf(checks);
+}
+
+/** The storage check and the identity of the image store (the ledger must describe that store). */
+async function inspectStore(
+	storage: ResolvedStorageOptions,
+	storedBytes: number | null
+): Promise<{ result: CheckResult; storeId: string | null }> {
+	if (storage.storageUri === undefined) {
+		return { result: await checkStorage(storage, storedBytes), storeId: await new LocalImageStore(storage.storageRoot).existingIdentity() };
+	}
+	// With a bucket, the root keeps only the logs (and a SQLite ledger): it must take a file; its free space is no cap.
+	const problem = await writeProbe(storage.storageRoot);
+	if (problem) {
+		return {
+			storeId: null,
+			result: {
+				name: 'storage',
+				status: 'fail',
+				reason: 'IO',
+				message: `cannot write in ${storage.storageRoot} (the logs): ${problem}`,
+				fix: `Make ${storage.storageRoot} a folder the bot's user can write to (or point STORAGE_ROOT somewhere else).`,
+				details: { storageRoot: storage.storageRoot }
+			}
+		};
+	}
+	return checkBucket(storage);
+}
+
+/** What the storage does at start with a bucket: HeadBucket with the credentials, then the store's identity marker. */
+async function checkBucket(storage: ResolvedStorageOptions): Promise<{ result: CheckResult; storeId: string | null }> {
+	const details = { storageUri: storage.storageUri, endpoint: storage.s3.endpoint ?? null, region: storage.s3.region };
+	let store;
+	try {
+		store = await openImageStore(storage);
+		await store.prepare();
+		const storeId = await store.identity();
+		return {
+			storeId,
+			result: { name: 'storage', status: 'ok', message: `${store.describe()} answers with these credentials (store ${storeId})`, details }
+		};
+	} catch (error) {
+		const configuration = error instanceof StorageConfigError;
+		return {
+			storeId: null,
+			result: {
+				name: 'storage',
+				status: 'fail',
+				reason: configuration ? 'CONFIG' : 'IO',
+				message: configuration ? error.message : `the bucket of ${storage.storageUri} cannot be used: ${(error as Error).message}`,
+				fix: 'Check STORAGE_URI, S3_ENDPOINT, S3_REGION, S3_FORCE_PATH_STYLE and the AWS credentials (README: S3-compatible storage).',
+				details
+			}
+		};
+	} finally {
+		await store?.close().catch(() => undefined);
+	}
 }
 
 function checkConfiguration(
@@ -145,7 +216,7 @@ function looksLikeBotToken(token: string): boolean {
 	return /^\d{17,20}$/.test(Buffer.from(id, 'base64url').toString('utf8'));
 }
 
-async function checkStorage(storage: ResolvedStorageOptions, ledger: LedgerHealth): Promise<CheckResult> {
+async function checkStorage(storage: ResolvedStorageOptions, ledgerStoredBytes: number | null): Promise<CheckResult> {
 	const { storageRoot: root, maxGlobalStorageMb, estimatedImageMb } = storage;
 	// The root and whichever of its folders exist: each must take a new file (the folders are created at start).
 	const folders = [USERS_FOLDER, TEMP_FOLDER, 'logs'].map((folder) => join(root, ...folder.split('/')));
@@ -165,7 +236,7 @@ async function checkStorage(storage: ResolvedStorageOptions, ledger: LedgerHealt
 	const disk = await statfs(root);
 	const freeBytes = disk.bavail * disk.bsize;
 	const capBytes = maxGlobalStorageMb * BYTES_PER_MB;
-	const storedBytes = ledger.storedBytes ?? 0;
+	const storedBytes = ledgerStoredBytes ?? 0;
 	const roomUnderCap = Math.max(0, capBytes - storedBytes);
 	const details = { storageRoot: root, freeMb: formatMb(freeBytes), capMb: maxGlobalStorageMb, storedMb: formatMb(storedBytes) };
 	const free = `${formatMb(freeBytes)} MB free on its disk`;
@@ -299,6 +370,62 @@ function checkLedger(health: LedgerHealth, storeId: string | null): CheckResult 
 		};
 	}
 	return { name: 'ledger', status: 'ok', message: `${file} is sound (quick_check ok, journal ${health.journalMode}, ${version})`, details };
+}
+
+/** `storeId`: the identity of the image store, when it has one (the ledger must describe that store). */
+function checkPostgresLedger(health: PostgresLedgerHealth, storeId: string | null): CheckResult {
+	const { location } = health;
+	const details = { location, schemaVersion: health.schemaVersion, currentVersion: health.currentVersion };
+	if (health.driverMissing) {
+		return {
+			name: 'ledger',
+			status: 'fail',
+			reason: 'CONFIG',
+			message: health.error ?? 'pg is not installed',
+			fix: 'npm install pg',
+			details
+		};
+	}
+	if (health.error !== undefined) {
+		return {
+			name: 'ledger',
+			status: 'fail',
+			reason: 'IO',
+			message: `cannot read the ledger at ${location}: ${withoutPassword(health.error)}`,
+			fix:
+				'Check QUOTA_LEDGER_URI (host, port, database, user, password), that the server runs and accepts connections from this ' +
+				'host, and TLS (?sslmode=require) if it needs it.',
+			details: { ...details, ...(health.errorCode ? { errorCode: health.errorCode } : {}) }
+		};
+	}
+	if (health.schemaVersion === 0) {
+		return { name: 'ledger', status: 'ok', message: `${location} answers; no schema yet: the bot creates it when it starts`, details };
+	}
+	if (health.schemaVersion > health.currentVersion) {
+		return {
+			name: 'ledger',
+			status: 'fail',
+			reason: 'IO',
+			message: `${location} has schema version ${health.schemaVersion}, newer than this version of sapphire-imagine understands (${health.currentVersion})`,
+			fix: 'A newer sapphire-imagine wrote it: update this one (git pull, npm install) rather than let it refuse the ledger.',
+			details
+		};
+	}
+	if (health.storeId !== null && storeId !== null && health.storeId !== storeId) {
+		return {
+			name: 'ledger',
+			status: 'fail',
+			reason: 'CONFIG',
+			message: `${location} belongs to another storage (store ${health.storeId}), not to this one (store ${storeId}): the bot would refuse it`,
+			fix: 'Two storages must not share a ledger: give each its own database or schema (QUOTA_LEDGER_URI), or the same STORAGE_URI.',
+			details: { ...details, storeId: health.storeId, storageStoreId: storeId }
+		};
+	}
+	const version =
+		health.schemaVersion === health.currentVersion
+			? `schema version ${health.schemaVersion}`
+			: `schema version ${health.schemaVersion}, upgraded to ${health.currentVersion} when the bot next starts`;
+	return { name: 'ledger', status: 'ok', message: `${location} answers (${version})`, details };
 }
 
 async function checkProvider(config: AppConfig, signal: AbortSignal | undefined): Promise<CheckResult> {

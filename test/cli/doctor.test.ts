@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FakeA1111Server } from '../generation/fakes/a1111Server.js';
 import { FakeStabilityServer, STABILITY_TEST_KEY } from '../generation/fakes/stabilityServer.js';
+import { POSTGRES_SCHEMA_VERSION } from '../../src/plugins/storage/ledger/postgres/schema.js';
 import { SqliteConnection } from '../../src/plugins/storage/ledger/sqlite/SqliteConnection.js';
+import { SCHEMA_VERSION } from '../../src/plugins/storage/ledger/sqlite/schema.js';
+import { createTestSchema, postgresSkipNote, postgresUnavailable } from '../helpers/postgres.js';
+import { S3TestServer } from '../helpers/s3Server.js';
 import { USER_A } from '../helpers/storageFixtures.js';
 import { cliEnv, jsonOf, newTempDir, removeTempDirs, runInProcess } from './helpers.js';
 
@@ -106,11 +110,13 @@ describe('sapphire-imagine doctor', () => {
 		expect(code).toBe(0);
 		expect(check('ledger')).toMatchObject({
 			status: 'ok',
-			message: expect.stringMatching(/quota\.sqlite is sound \(quick_check ok, journal wal, schema version 2\)$/),
+			message: expect.stringMatching(
+				new RegExp(`quota\\.sqlite is sound \\(quick_check ok, journal wal, schema version ${SCHEMA_VERSION}\\)$`)
+			),
 			details: {
 				integrity: ['ok'],
-				schemaVersion: 2,
-				currentVersion: 2,
+				schemaVersion: SCHEMA_VERSION,
+				currentVersion: SCHEMA_VERSION,
 				tables: [
 					'imagine_files',
 					'imagine_totals',
@@ -118,7 +124,8 @@ describe('sapphire-imagine doctor', () => {
 					'imagine_reservations',
 					'imagine_overrides',
 					'imagine_meta',
-					'imagine_instances'
+					'imagine_instances',
+					'imagine_rate_places'
 				],
 				missingTables: []
 			}
@@ -229,7 +236,9 @@ describe('sapphire-imagine doctor', () => {
 			expect(code).toBe(1);
 			expect(check('ledger')).toMatchObject({
 				status: 'fail',
-				message: expect.stringContaining('has schema version 99, newer than this version of sapphire-imagine understands (2)'),
+				message: expect.stringContaining(
+					`has schema version 99, newer than this version of sapphire-imagine understands (${SCHEMA_VERSION})`
+				),
 				fix: expect.stringContaining('update this one')
 			});
 		});
@@ -242,7 +251,7 @@ describe('sapphire-imagine doctor', () => {
 			expect(code).toBe(0);
 			expect(check('ledger')).toMatchObject({
 				status: 'ok',
-				message: expect.stringMatching(/schema version 1, upgraded to 2 when the bot next starts\)$/)
+				message: expect.stringContaining(`schema version 1, upgraded to ${SCHEMA_VERSION} when the bot next starts)`)
 			});
 		});
 
@@ -366,6 +375,59 @@ describe('sapphire-imagine doctor', () => {
 			const allowed = await doctor({ IMAGE_PROVIDER: 'automatic1111', API_HOST: locked.url, A1111_AUTH: 'owner:hunter2hunter2' });
 			expect(allowed.code).toBe(0);
 			expect(allowed.stdout + allowed.stderr).not.toContain('hunter2hunter2');
+		});
+	});
+
+	describe.skipIf(postgresUnavailable)(`several machines: a PostgreSQL ledger and a bucket${postgresSkipNote}`, () => {
+		let s3: S3TestServer;
+		const schemas: { drop(): Promise<void> }[] = [];
+		afterEach(async () => {
+			for (const schema of schemas.splice(0)) await schema.drop();
+		});
+		afterAll(async () => {
+			await s3?.close();
+		});
+		const startS3 = async () => (s3 ??= await S3TestServer.start());
+
+		it('a PostgreSQL ledger and a bucket in use: both answer, the schema version and the store reported, exit 0', async () => {
+			const schema = await createTestSchema();
+			schemas.push(schema);
+			const server = await startS3();
+			const bucket = await server.createBucket();
+			const env = { QUOTA_LEDGER_URI: schema.uri(), ...server.env(bucket) };
+			const { root } = await newTempDir('imagine-doctor-');
+			const empty = await doctor(env, root);
+			expect(empty.code, empty.stderr).toBe(0);
+			expect(empty.check('ledger').message).toMatch(/no schema yet: the bot creates it when it starts$/);
+
+			const saved = await runInProcess(
+				['generate', '--user', USER_A, '--prompt', 'x', '--width', '64', '--height', '64'],
+				cliEnv(root, env)
+			);
+			expect(saved.code, saved.stderr).toBe(0);
+			const { code, check, stderr } = await doctor(env, root);
+			expect(code, stderr).toBe(0);
+			expect(check('ledger')).toMatchObject({
+				status: 'ok',
+				message: expect.stringContaining(`answers (schema version ${POSTGRES_SCHEMA_VERSION})`)
+			});
+			expect(check('storage')).toMatchObject({ status: 'ok', message: expect.stringContaining(`s3://${bucket}/imagine`) });
+		});
+
+		it('a PostgreSQL server that does not answer: exit 1, what to check, and the password never printed', async () => {
+			const { code, check, stdout } = await doctor({ QUOTA_LEDGER_URI: 'postgres://imagine:Sup3rSecretPw@127.0.0.1:9/imagine' });
+			expect(code).toBe(1);
+			expect(check('ledger')).toMatchObject({ status: 'fail', reason: 'IO', fix: expect.stringContaining('QUOTA_LEDGER_URI') });
+			expect(check('ledger').message).toContain('127.0.0.1:9');
+			expect(stdout).not.toContain('Sup3rSecretPw');
+		});
+
+		it('a bucket that does not exist: exit 2, the variables to check', async () => {
+			const server = await startS3();
+			const { code, check } = await doctor({ ...server.env('no-such-bucket') });
+			expect(code).toBe(2);
+			expect(check('storage')).toMatchObject({ status: 'fail', reason: 'CONFIG', fix: expect.stringContaining('STORAGE_URI') });
+			expect(check('storage').message).toContain('no-such-bucket');
 		});
 	});
 

@@ -15,7 +15,7 @@ export interface LedgerLogger {
 /** Opens the ledger the URI names: `sqlite://<file>` (embedded, one host) or `postgres://…` (a server, any number of hosts). */
 export async function openLedger(options: ResolvedStorageOptions, store: ImageStore, logger: LedgerLogger): Promise<QuotaLedger> {
 	const uri = options.ledgerUri;
-	if (/^postgres(?:ql)?:\/\//i.test(uri)) {
+	if (isPostgresUri(uri)) {
 		return PostgresLedger.open(await loadPostgresDriver(), uri, {
 			poolSize: options.ledgerPoolSize,
 			connectTimeoutMs: options.busyTimeoutMs,
@@ -25,8 +25,13 @@ export async function openLedger(options: ResolvedStorageOptions, store: ImageSt
 	return openSqliteLedger(options, store, logger);
 }
 
+/** A `postgres://` or `postgresql://` ledger URI. */
+export function isPostgresUri(uri: string): boolean {
+	return /^postgres(?:ql)?:\/\//i.test(uri);
+}
+
 /** node-postgres is needed only by bots that use a PostgreSQL ledger, so it is loaded only then. */
-async function loadPostgresDriver(): Promise<typeof pg> {
+export async function loadPostgresDriver(): Promise<typeof pg> {
 	try {
 		const module = await import('pg');
 		return module.default;

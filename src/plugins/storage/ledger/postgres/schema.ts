@@ -213,7 +213,7 @@ export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
  * in the catalog: a catalog lookup (`to_regclass`) can answer from this session's stale cache after another host
  * created the table, while a query that names the table always resolves it afresh.
  */
-async function versionOf(client: PoolClient, inTransaction: boolean): Promise<number> {
+export async function versionOf(client: PoolClient, inTransaction: boolean): Promise<number> {
 	if (inTransaction) await client.query('SAVEPOINT imagine_version');
 	try {
 		const row = await client.query<{ value: string }>("SELECT value FROM imagine_meta WHERE key = 'schema_version'");

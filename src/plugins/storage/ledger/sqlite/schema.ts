@@ -122,7 +122,7 @@ const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] =
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The tables a ledger at SCHEMA_VERSION has (what a health check looks for), read from the migrations themselves. */
-export const SCHEMA_TABLES: readonly string[] = [...`${V1}${V2}`.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)].map(
+export const SCHEMA_TABLES: readonly string[] = [...`${V1}${V2}${V3}`.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)].map(
 	(match) => match[1] as string
 );
 
