@@ -158,7 +158,7 @@ export class PostgresLedger implements QuotaLedger {
 				(SELECT files FROM imagine_totals WHERE scope = 'u:' || $1) AS "userFiles",
 				(SELECT used FROM imagine_daily WHERE user_id = $1 AND day = $2) AS "dailyUsed",
 				(SELECT SUM(cost) FROM imagine_reservations WHERE user_id = $1 AND day = $2 AND expires_at > $3) AS "dailyPending",
-				(SELECT SUM(bytes) FROM imagine_reservations WHERE expires_at > $3) AS "reservedGlobalBytes",
+				imagine_reserved_bytes($3) AS "reservedGlobalBytes",
 				(SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = $1 AND NOT temp AND expires_at > $3) AS "reservedUserBytes"`,
 			[userId, day, now]
 		);

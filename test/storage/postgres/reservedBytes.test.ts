@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PostgresLedger } from '../../../src/plugins/storage/ledger/postgres/PostgresLedger.js';
+import { POSTGRES_MIGRATIONS } from '../../../src/plugins/storage/ledger/postgres/schema.js';
+import type { LedgerLimits, ReservationRow } from '../../../src/plugins/storage/ledger/QuotaLedger.js';
+import { createTestSchema, postgresSkipNote, postgresUnavailable, type TestSchema } from '../../helpers/postgres.js';
+import { USER_A, USER_B } from '../../helpers/storageFixtures.js';
+
+/**
+ * The PostgreSQL ledger keeps the bytes of all live reservations as a counter (schema 3) instead of summing the table:
+ * the counter must equal that sum through reservations, releases, commits, expiry and purges, and a ledger upgraded
+ * with reservations in flight must start from their sum.
+ */
+const LIMITS: LedgerLimits = { dailyGens: 1000, userBytes: 1e12, globalBytes: 1e12 };
+const DAY = '2026-12-01';
+const NOW = Date.UTC(2026, 11, 1, 12);
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+	for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+async function schema(): Promise<TestSchema> {
+	const created = await createTestSchema();
+	cleanups.push(() => created.drop());
+	return created;
+}
+
+async function open(test: TestSchema): Promise<PostgresLedger> {
+	const ledger = await PostgresLedger.open(pg, test.uri(), { poolSize: 2, connectTimeoutMs: 5000 });
+	cleanups.push(() => ledger.close());
+	return ledger;
+}
+
+function reservation(userId: string, bytes: number, expiresAt: number, temp = false): ReservationRow {
+	return { id: randomBytes(12).toString('hex'), userId, day: DAY, bytes, cost: 1, temp, now: NOW, expiresAt, owner: 'abcd1234' };
+}
+
+/** What the ledger counts as reserved at `now`, beside the sum of the rows themselves. */
+async function reservedAt(ledger: PostgresLedger, test: TestSchema, now: number) {
+	const [row] = await test.query<{ sum: string | null }>('SELECT SUM(bytes) AS sum FROM imagine_reservations WHERE expires_at > $1', [now]);
+	return { counted: (await ledger.usage(USER_A, DAY, now)).reservedGlobalBytes, summed: Number(row?.sum ?? 0) };
+}
+
+describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's reserved bytes${postgresSkipNote}`, () => {
+	it('equal the live reservations through reserve, release, commit, expiry and purge', async () => {
+		const test = await schema();
+		const ledger = await open(test);
+		const rows = [
+			reservation(USER_A, 1000, NOW + 60_000),
+			reservation(USER_A, 2000, NOW + 60_000),
+			reservation(USER_B, 4000, NOW + 1000),
+			reservation(USER_B, 8000, NOW + 60_000, true)
+		];
+		for (const row of rows) expect(await ledger.reserve(row, LIMITS)).toEqual({ ok: true });
+		expect(await reservedAt(ledger, test, NOW)).toEqual({ counted: 15_000, summed: 15_000 });
+
+		await ledger.release(rows[1]!.id);
+		expect(await reservedAt(ledger, test, NOW)).toEqual({ counted: 13_000, summed: 13_000 });
+
+		const imageId = '0000000000000001';
+		const file = { imageId, userId: USER_A, temp: false, ext: 'png' as const, bytes: 900, createdAt: NOW, name: imageId, metadata: '{}' };
+		expect(await ledger.commit(file, { reservationId: rows[0]!.id, day: DAY, cost: 1 }, LIMITS)).toEqual({ ok: true });
+		expect(await reservedAt(ledger, test, NOW)).toEqual({ counted: 12_000, summed: 12_000 });
+
+		// USER_B's first reservation has expired: it no longer counts, purged or not.
+		expect(await reservedAt(ledger, test, NOW + 2000)).toEqual({ counted: 8000, summed: 8000 });
+		await ledger.purgeReservations(NOW + 2000, []);
+		expect(await reservedAt(ledger, test, NOW + 2000)).toEqual({ counted: 8000, summed: 8000 });
+		// And the global cap sees the same figure.
+		const tight = { ...LIMITS, globalBytes: 900 + 8000 + 100 };
+		expect(await ledger.reserve(reservation(USER_A, 101, NOW + 60_000), tight)).toEqual({ ok: false, failed: 'GLOBAL_QUOTA' });
+		expect(await ledger.reserve(reservation(USER_A, 100, NOW + 60_000), tight)).toEqual({ ok: true });
+	});
+
+	it('a ledger upgraded from schema 2 with reservations in flight counts them', async () => {
+		const test = await schema();
+		const [version1, version2] = POSTGRES_MIGRATIONS;
+		await test.query(`${version1}${version2}`);
+		await test.query("INSERT INTO imagine_meta (key, value) VALUES ('schema_version', '2')");
+		await test.query(
+			`INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, created_at, expires_at, owner)
+			VALUES ('r1', $1, $2, 3000, 1, false, $3, $4, 'abcd1234'), ('r2', $1, $2, 5000, 1, true, $3, $4, 'abcd1234')`,
+			[USER_A, DAY, NOW, NOW + 60_000]
+		);
+		const ledger = await open(test);
+		expect(await reservedAt(ledger, test, NOW)).toEqual({ counted: 8000, summed: 8000 });
+		await ledger.release('r2');
+		expect(await reservedAt(ledger, test, NOW)).toEqual({ counted: 3000, summed: 3000 });
+	});
+});
