@@ -335,30 +335,15 @@ function checkLedger(health: LedgerHealth, storeId: string | null): CheckResult 
 		};
 	}
 	const details = { file, integrity: health.integrity, journalMode: health.journalMode, ...schema };
-	if (health.schemaVersion > health.currentVersion) {
-		return {
-			name: 'ledger',
-			status: 'fail',
-			reason: 'IO',
-			message: `${file} has schema version ${health.schemaVersion}, newer than this version of sapphire-imagine understands (${health.currentVersion})`,
-			fix: 'A newer sapphire-imagine wrote it: update this one (git pull, npm install) rather than let it refuse the ledger.',
-			details
-		};
-	}
-	if (health.storeId !== null && storeId !== null && health.storeId !== storeId) {
-		return {
-			name: 'ledger',
-			status: 'fail',
-			reason: 'CONFIG',
-			message: `${file} belongs to another storage (store ${health.storeId}), not to this storage root (store ${storeId}): the bot would refuse it`,
-			fix: "Two storage roots must not share a ledger: point QUOTA_LEDGER_URI at this root's own ledger (or leave it empty for <STORAGE_ROOT>/quota.sqlite).",
-			details: { ...details, storeId: health.storeId, storageStoreId: storeId }
-		};
-	}
-	const version =
-		health.schemaVersion === health.currentVersion
-			? `schema version ${health.schemaVersion}`
-			: `schema version ${health.schemaVersion}, upgraded to ${health.currentVersion} when the bot next starts`;
+	const refused = refusedLedger(
+		file,
+		health,
+		storeId,
+		details,
+		"Two storage roots must not share a ledger: point QUOTA_LEDGER_URI at this root's own ledger (or leave it empty for <STORAGE_ROOT>/quota.sqlite)."
+	);
+	if (refused) return refused;
+	const version = versionPhrase(health);
 	const missing = health.missingTables.length > 0 && health.schemaVersion === health.currentVersion;
 	if (missing) {
 		return {
@@ -401,31 +386,57 @@ function checkPostgresLedger(health: PostgresLedgerHealth, storeId: string | nul
 	if (health.schemaVersion === 0) {
 		return { name: 'ledger', status: 'ok', message: `${location} answers; no schema yet: the bot creates it when it starts`, details };
 	}
-	if (health.schemaVersion > health.currentVersion) {
+	const refused = refusedLedger(
+		location,
+		health,
+		storeId,
+		details,
+		'Two storages must not share a ledger: give each its own database or schema (QUOTA_LEDGER_URI), or the same STORAGE_URI.'
+	);
+	return refused ?? { name: 'ledger', status: 'ok', message: `${location} answers (${versionPhrase(health)})`, details };
+}
+
+interface LedgerIdentity {
+	schemaVersion: number;
+	currentVersion: number;
+	storeId: string | null;
+}
+
+/** What the bot would refuse in a readable ledger, on either backend: a newer schema, or another storage's ledger. */
+function refusedLedger(
+	where: string,
+	ledger: LedgerIdentity,
+	storeId: string | null,
+	details: Record<string, unknown>,
+	otherStorageFix: string
+): CheckResult | null {
+	if (ledger.schemaVersion > ledger.currentVersion) {
 		return {
 			name: 'ledger',
 			status: 'fail',
 			reason: 'IO',
-			message: `${location} has schema version ${health.schemaVersion}, newer than this version of sapphire-imagine understands (${health.currentVersion})`,
+			message: `${where} has schema version ${ledger.schemaVersion}, newer than this version of sapphire-imagine understands (${ledger.currentVersion})`,
 			fix: 'A newer sapphire-imagine wrote it: update this one (git pull, npm install) rather than let it refuse the ledger.',
 			details
 		};
 	}
-	if (health.storeId !== null && storeId !== null && health.storeId !== storeId) {
+	if (ledger.storeId !== null && storeId !== null && ledger.storeId !== storeId) {
 		return {
 			name: 'ledger',
 			status: 'fail',
 			reason: 'CONFIG',
-			message: `${location} belongs to another storage (store ${health.storeId}), not to this one (store ${storeId}): the bot would refuse it`,
-			fix: 'Two storages must not share a ledger: give each its own database or schema (QUOTA_LEDGER_URI), or the same STORAGE_URI.',
-			details: { ...details, storeId: health.storeId, storageStoreId: storeId }
+			message: `${where} belongs to another storage (store ${ledger.storeId}), not to this one (store ${storeId}): the bot would refuse it`,
+			fix: otherStorageFix,
+			details: { ...details, storeId: ledger.storeId, storageStoreId: storeId }
 		};
 	}
-	const version =
-		health.schemaVersion === health.currentVersion
-			? `schema version ${health.schemaVersion}`
-			: `schema version ${health.schemaVersion}, upgraded to ${health.currentVersion} when the bot next starts`;
-	return { name: 'ledger', status: 'ok', message: `${location} answers (${version})`, details };
+	return null;
+}
+
+function versionPhrase(ledger: LedgerIdentity): string {
+	return ledger.schemaVersion === ledger.currentVersion
+		? `schema version ${ledger.schemaVersion}`
+		: `schema version ${ledger.schemaVersion}, upgraded to ${ledger.currentVersion} when the bot next starts`;
 }
 
 async function checkProvider(config: AppConfig, signal: AbortSignal | undefined): Promise<CheckResult> {

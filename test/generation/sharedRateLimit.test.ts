@@ -1,10 +1,8 @@
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RateWorkerArgs, RateWorkerTally } from '../fixtures/rateWorker.js';
-import { createTestSchema, postgresSkipNote, postgresUnavailable } from '../helpers/postgres.js';
+import { startCluster } from '../helpers/cluster.js';
+import { postgresSkipNote, postgresUnavailable } from '../helpers/postgres.js';
 import { raceWorkers, startReadyGoWorker } from '../helpers/readyGoWorker.js';
-import { S3TestServer } from '../helpers/s3Server.js';
-import { makeTempDir } from '../helpers/storageFixtures.js';
 import { FakeStabilityServer, STABILITY_RATE_LIMIT, STABILITY_TEST_KEY } from './fakes/stabilityServer.js';
 
 /**
@@ -22,16 +20,10 @@ afterEach(async () => {
 });
 
 async function runShards(fake: FakeStabilityServer, durationMs: number, shared: boolean): Promise<RateWorkerTally[]> {
-	const temp = await makeTempDir();
-	cleanups.push(temp.cleanup);
-	const schema = await createTestSchema();
-	cleanups.push(() => schema.drop());
-	const s3 = await S3TestServer.start();
-	cleanups.push(() => s3.close());
-	const bucket = await s3.createBucket();
+	const cluster = await startCluster((cleanup) => cleanups.push(cleanup));
 	const workers = Array.from({ length: PROCESSES }, (_, index) => {
 		const args: RateWorkerArgs = {
-			storage: { storageRoot: join(temp.dir, `host-${index}`), ledgerUri: schema.uri(), ...s3.storageOptions(bucket) },
+			storage: { ...cluster.shared, storageRoot: cluster.rootOf(index) },
 			stabilityUrl: fake.url,
 			apiKey: STABILITY_TEST_KEY,
 			parallel: LANES_PER_PROCESS,

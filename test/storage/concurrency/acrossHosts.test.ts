@@ -19,10 +19,10 @@ import {
 	userIds,
 	type Tally
 } from '../../fixtures/storageFlows.js';
-import { createTestSchema, postgresSkipNote, postgresUnavailable } from '../../helpers/postgres.js';
+import { startCluster, type Cluster } from '../../helpers/cluster.js';
+import { postgresSkipNote, postgresUnavailable } from '../../helpers/postgres.js';
 import { killWorkers, raceWorkers, startReadyGoWorker } from '../../helpers/readyGoWorker.js';
-import { S3TestServer } from '../../helpers/s3Server.js';
-import { makeTempDir, USER_A, USER_B } from '../../helpers/storageFixtures.js';
+import { USER_A, USER_B } from '../../helpers/storageFixtures.js';
 
 /*
  * The invariants proven for one machine, proven again across hosts: processes that share no disk (each has its own
@@ -44,30 +44,7 @@ afterEach(async () => {
 	for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
-interface Cluster {
-	/** The shared part: the ledger and the bucket (every host's options but its own root). */
-	shared: StorageOptions;
-	/** A host's own local folder. */
-	rootOf(host: number): string;
-	s3: S3TestServer;
-	bucket: string;
-}
-
-async function cluster(): Promise<Cluster> {
-	const temp = await makeTempDir('imagine-hosts-');
-	cleanups.push(temp.cleanup);
-	const schema = await createTestSchema();
-	cleanups.push(() => schema.drop());
-	const s3 = await S3TestServer.start();
-	cleanups.push(() => s3.close());
-	const bucket = await s3.createBucket();
-	return {
-		shared: { ledgerUri: schema.uri(), ...s3.storageOptions(bucket) },
-		rootOf: (host) => join(temp.dir, `host-${host}`),
-		s3,
-		bucket
-	};
-}
+const cluster = () => startCluster((cleanup) => cleanups.push(cleanup));
 
 /** A manager on the cluster from another host's folder, after the workers are gone (no start-up reconcile). */
 async function observer(on: Cluster, options: StorageOptions = {}, clock?: () => number): Promise<StorageManager> {
