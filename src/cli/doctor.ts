@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, type AppConfig } from '../lib/config.js';
 import { ImageGenerator } from '../plugins/generation/ImageGenerator.js';
 import type { ProviderProbe } from '../plugins/generation/requests.js';
 import { LocalImageStore } from '../plugins/storage/images/local/LocalImageStore.js';
+import { isSnowflake } from '../plugins/storage/ids.js';
 import { TEMP_FOLDER, USERS_FOLDER } from '../plugins/storage/images/records.js';
 import { inspectLedger, type LedgerHealth } from '../plugins/storage/ledger/sqlite/health.js';
 import { resolveStorageOptions, type ResolvedStorageOptions } from '../plugins/storage/options.js';
@@ -142,7 +143,7 @@ function checkConfiguration(
 function looksLikeBotToken(token: string): boolean {
 	const [id, ...rest] = token.split('.');
 	if (rest.length !== 2 || !rest.every((part) => /^[\w-]+$/.test(part)) || !id) return false;
-	return /^\d{17,20}$/.test(Buffer.from(id, 'base64url').toString('utf8'));
+	return isSnowflake(Buffer.from(id, 'base64url').toString('utf8'));
 }
 
 async function checkStorage(storage: ResolvedStorageOptions, ledger: LedgerHealth): Promise<CheckResult> {

@@ -1,13 +1,9 @@
 import type { QuotaStatus } from '../plugins/storage/QuotaStatus.js';
 import type { ReconcileReport, StorageReport, StoredImage } from '../plugins/storage/StorageManager.js';
-import { BYTES_PER_MB, formatDuration, formatMb } from '../plugins/storage/units.js';
+import { truncate } from '../plugins/shared/truncate.js';
+import { formatBytes, formatDuration, formatMb } from '../plugins/storage/units.js';
 
 /** Human-readable renderings of the services' results (with --json, the objects themselves are printed). */
-
-export function formatBytes(bytes: number): string {
-	if (bytes < BYTES_PER_MB) return `${(Math.round((bytes / 1024) * 10) / 10).toString()} KB`;
-	return `${formatMb(bytes)} MB`;
-}
 
 function plural(count: number, one: string, many = `${one}s`): string {
 	return `${count} ${count === 1 ? one : many}`;
@@ -82,8 +78,4 @@ export function formatReconcile(report: ReconcileReport): string {
 		if (report.ignored.length > 20) lines.push(`  … and ${report.ignored.length - 20} more`);
 	}
 	return lines.join('\n');
-}
-
-function truncate(text: string, max: number): string {
-	return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

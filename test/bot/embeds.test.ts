@@ -16,7 +16,7 @@ import { progressText } from '../../src/lib/responses/progress.js';
 import { buildQuotaEmbed } from '../../src/lib/responses/quotaEmbed.js';
 import { buildReportEmbed } from '../../src/lib/responses/reportEmbed.js';
 import { deletedImageEmbed } from '../../src/lib/responses/resultMessage.js';
-import { truncate } from '../../src/lib/responses/text.js';
+import { truncate } from '../../src/plugins/shared/truncate.js';
 import { STYLE_PRESETS } from '../../src/plugins/generation/index.js';
 import { makeTempDir } from '../helpers/storageFixtures.js';
 import { noisyPng, samplePng } from './helpers/attachmentServer.js';

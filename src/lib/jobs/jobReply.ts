@@ -9,6 +9,7 @@ import {
 } from 'discord.js';
 import type { JobFailure, JobInput } from '../../plugins/generation/index.js';
 import { QUOTA_RULES } from '../../plugins/storage/index.js';
+import { mbToBytes } from '../../plugins/storage/units.js';
 import { isExpiredInteraction, isReplyGone } from '../discord/apiErrors.js';
 import { replyPrivately } from '../discord/privateReply.js';
 import { checkDeclaredImage, downloadAttachment } from '../discord/attachments.js';
@@ -203,7 +204,7 @@ export async function replyWithAttachmentJob(
 ): Promise<unknown> {
 	const attachment = interaction.options.getAttachment('image', true);
 	const { maxInputMb, maxInputMegapixels } = container.generator.options;
-	const limits = { maxBytes: maxInputMb * 1024 * 1024, maxPixels: maxInputMegapixels * 1e6 };
+	const limits = { maxBytes: mbToBytes(maxInputMb), maxPixels: maxInputMegapixels * 1e6 };
 	const declared = checkDeclaredImage(attachment, limits);
 	if (!declared.ok) return interaction.reply({ embeds: [buildFailureEmbed(declared)], flags: MessageFlags.Ephemeral });
 	return replyWithJob(interaction, async () => {

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { runImageWork } from './imageWork.js';
 import type { DecodedImage } from './requests.js';
+import { formatMb } from '../storage/units.js';
 
 /** No provider returns more than a 4096 x 4096 upscale; anything larger is not read at all. */
 export const MAX_OUTPUT_PIXELS = 16_777_216;
@@ -29,7 +30,7 @@ export async function decodeInputImage(
 ): Promise<InputCheck> {
 	if (data.byteLength === 0) return { ok: false, message: 'The attachment is empty.' };
 	if (data.byteLength > limits.maxBytes) {
-		return { ok: false, message: `The image is too large: ${mb(data.byteLength)} MB, at most ${mb(limits.maxBytes)} MB.` };
+		return { ok: false, message: `The image is too large: ${formatMb(data.byteLength)} MB, at most ${formatMb(limits.maxBytes)} MB.` };
 	}
 	let metadata: sharp.Metadata;
 	try {
@@ -121,8 +122,4 @@ function isComplete(data: Buffer, format: string): boolean {
 /** Resizes an image to exactly width x height (used after an upscale that overshoots), keeping its format as PNG. */
 export async function resizeImage(data: Buffer, width: number, height: number): Promise<Buffer> {
 	return runImageWork(() => sharp(data, { limitInputPixels: MAX_OUTPUT_PIXELS }).resize(width, height, { fit: 'fill' }).png().toBuffer());
-}
-
-function mb(bytes: number): string {
-	return (Math.round((bytes / 1048576) * 10) / 10).toString();
 }

@@ -15,7 +15,8 @@ import {
 	type ProviderTextToImage,
 	type ProviderUpscale
 } from '../requests.js';
-import { failureFromResponse } from './httpFailures.js';
+import { readCapped } from '../../shared/readCapped.js';
+import { failureFromResponse, withoutSecrets } from './httpFailures.js';
 import { promptWithStyle } from './promptStyle.js';
 import { sdDefaultSide, SD_MAX_SIDE, SD_MIN_SIDE, SD_SERVER_LIMITS, snapSide, stableDiffusionSize } from './stableDiffusionSize.js';
 import { PROBE_TIMEOUT_MS, requestLimits, type ProviderHttpSettings } from './ProviderSettings.js';
@@ -178,7 +179,7 @@ export class Automatic1111Provider implements ImageProvider {
 				bodyTimeout: this.#progressTimeoutMs,
 				signal: signal ? AbortSignal.any([signal, timeout]) : timeout
 			});
-			const body = await readCapped(response.body as AsyncIterable<Buffer> & { destroy(): unknown }, PROGRESS_MAX_BYTES);
+			const body = await readCapped(response.body, PROGRESS_MAX_BYTES);
 			if (response.statusCode !== 200 || !body) return null;
 			return parseProgress(parseJsonBody(body));
 		} catch {
@@ -273,11 +274,9 @@ export class Automatic1111Provider implements ImageProvider {
 		return failureFromResponse(response, LABEL);
 	}
 
-	/** A failure whose text would carry a credential (a server echoing what it got) loses its detail. */
+	/** The server's error text is passed on: make sure it never carries a credential back (a server echoing what it got). */
 	#redact(failure: GenerationFailure): GenerationFailure {
-		if (!this.#secrets.some((secret) => failure.message.includes(secret))) return failure;
-		const message = failure.reason === 'INVALID_INPUT' ? `${LABEL} refused the request.` : generationMessages.providerError;
-		return { ...failure, message };
+		return withoutSecrets(failure, this.#secrets);
 	}
 
 	#headers(json: boolean): Record<string, string> {
@@ -337,20 +336,6 @@ function seedFromInfo(info: unknown): number | undefined {
 	if (isSeed(seed)) return seed;
 	const first: unknown = Array.isArray(allSeeds) ? allSeeds[0] : undefined;
 	return isSeed(first) ? first : undefined;
-}
-
-async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }, maxBytes: number): Promise<Buffer | null> {
-	const chunks: Buffer[] = [];
-	let received = 0;
-	for await (const chunk of body) {
-		received += chunk.length;
-		if (received > maxBytes) {
-			body.destroy();
-			return null;
-		}
-		chunks.push(chunk);
-	}
-	return Buffer.concat(chunks, received);
 }
 
 function finite(value: unknown, fallback = 0): number {
