@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import sharp from 'sharp';
 import { generationFailure, generationMessages, type GenerationResult } from '../GenerationResult.js';
+import { imageHeaderOf } from '../imageHeader.js';
 import { runImageWork } from '../imageWork.js';
 import { xmlText } from '../../shared/xmlText.js';
 import {
@@ -197,9 +198,9 @@ function sizeOf(width: number, height: number): Dimensions {
 async function readInput(data: Uint8Array, maxPixels: number): Promise<{ data: Buffer; width: number; height: number } | null> {
 	try {
 		const buffer = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-		const metadata = await sharp(buffer, { limitInputPixels: maxPixels }).metadata();
-		if (!metadata.width || !metadata.height || metadata.width * metadata.height > maxPixels) return null;
-		return { data: buffer, width: metadata.width, height: metadata.height };
+		const header = await imageHeaderOf(buffer);
+		if (!header || header.width * header.height > maxPixels) return null;
+		return { data: buffer, width: header.width, height: header.height };
 	} catch {
 		return null;
 	}
