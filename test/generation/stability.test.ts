@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { generationMessages, type GenerationFailureReason, type GenerationResult } from '../../src/plugins/generation/GenerationResult.js';
 import { ImageGenerator } from '../../src/plugins/generation/ImageGenerator.js';
 import type { ProviderHttpSettings } from '../../src/plugins/generation/providers/ProviderSettings.js';
-import { StabilityProvider, type StabilityProviderOptions } from '../../src/plugins/generation/providers/stability.js';
+import { StabilityProvider, type StabilityProviderOptions } from '../../src/plugins/generation/providers/stability/StabilityProvider.js';
 import type { DecodedImage, ProviderImageToImage, ProviderTextToImage } from '../../src/plugins/generation/requests.js';
 import { imageSize, noisePng, pngImage } from './fakes/images.js';
 import { FakeStabilityServer, STABILITY_TEST_KEY, type FilePart, type StabilityFault } from './fakes/stabilityServer.js';
