@@ -506,13 +506,16 @@ describe('failures', () => {
 		expect(fake.requests).toHaveLength(1);
 	});
 
-	it('an upscale that never answers is a TIMEOUT after upscaleTimeoutMs', async () => {
-		fake.script({ kind: 'noHeaders' });
-		expectFailure(
-			await stability({}, { upscaleTimeoutMs: 200 }).upscale({ image: await decoded(64, 64), width: 128, height: 128 }, {}),
-			'TIMEOUT'
-		);
-		// undici's header/body timers tick every ~0.5 s: a 200 ms time-out fires within about a second.
+	it('an upscale is held to upscaleTimeoutMs and a generation to generateTimeoutMs, each on both APIs', async () => {
+		// Both answer after 3 s. A 200 ms upscale time-out must cut the upscale off: were the 10 s generation time-out
+		// applied to it instead, the image would arrive. The generation, under its 10 s, gets its image.
+		const http = { upscaleTimeoutMs: 200, generateTimeoutMs: 10_000 };
+		for (const api of ['v2beta', 'v1'] as const) {
+			fake.script({ kind: 'slow', ms: 3000 }, { kind: 'slow', ms: 3000 });
+			const provider = stability({ api }, http);
+			expectFailure(await provider.upscale({ image: await decoded(64, 64), width: 128, height: 128 }, {}), 'TIMEOUT');
+			expect((await provider.textToImage(textRequest(), {})).ok).toBe(true);
+		}
 	});
 
 	it('a body that stalls half-way is a TIMEOUT after bodyTimeoutMs', async () => {
