@@ -27,10 +27,10 @@ export function formatStatus(userId: string, status: QuotaStatus, now = Date.now
 	const running = daily.pending > 0 ? `, ${daily.pending} running now` : '';
 	return [
 		`User ${userId}`,
-		`  Storage  ${formatBytes(user.usedBytes)} of ${formatMb(user.limitBytes)} MB (${user.percentage} %, ${user.status}), ${plural(user.files, 'image')}`,
+		`  Storage  ${formatBytes(user.usedBytes)} of ${formatMb(user.limitBytes)} MB (${user.percentage} %, ${user.level}), ${plural(user.files, 'image')}`,
 		`  Today    ${daily.used} of ${daily.limit} generations used${running}, ${daily.remaining} left; resets in ${formatDuration(daily.resetsAt.getTime() - now)} (${daily.resetsAt.toISOString()})`,
 		`  Limits   ${formatLimitsSource(status.limits)}`,
-		`Global     ${formatBytes(global.usedBytes)} of ${formatMb(global.totalBytes)} MB (${global.percentage} %, ${global.status}), ${plural(global.files, 'file')}, ${global.tempMb} MB temp`
+		`Global     ${formatBytes(global.usedBytes)} of ${formatMb(global.totalBytes)} MB (${global.percentage} %, ${global.level}), ${plural(global.files, 'file')}, ${global.tempMb} MB temp`
 	].join('\n');
 }
 
@@ -47,7 +47,7 @@ export function formatImages(userId: string, images: readonly StoredImage[]): st
 export function formatReport(report: StorageReport, top: number): string {
 	const { global } = report;
 	const lines = [
-		`Storage  ${formatBytes(global.usedBytes)} of ${formatMb(global.totalBytes)} MB (${global.percentage} %, ${global.status}), ${plural(global.files, 'file')}`,
+		`Storage  ${formatBytes(global.usedBytes)} of ${formatMb(global.totalBytes)} MB (${global.percentage} %, ${global.level}), ${plural(global.files, 'file')}`,
 		`Temp     ${global.tempMb} MB in ${plural(report.tempFiles, 'file')}`
 	];
 	if (top === 0) return lines.join('\n');

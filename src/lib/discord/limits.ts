@@ -1,7 +1,8 @@
 import { BYTES_PER_MB } from '../../plugins/storage/units.js';
 
 /**
- * Discord's limits, in one place (see shared/reference/providers.md, "Discord limits that shape the bot").
+ * Discord's limits, in one place, as Discord's API documentation gives them (message, embed and component limits;
+ * the attachment size by the server's boost tier).
  * Lengths are counted in UTF-16 code units, which is never less than what Discord counts, so text that
  * fits here fits there.
  */

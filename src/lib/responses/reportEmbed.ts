@@ -17,7 +17,7 @@ export function buildReportEmbed(report: StorageReport): EmbedBuilder {
 				.join('\n')
 		: 'Nobody has stored anything yet.';
 	return fittedEmbed({
-		color: levelColor(global.status),
+		color: levelColor(global.level),
 		title: 'Storage report',
 		fields: [
 			{
@@ -30,7 +30,7 @@ export function buildReportEmbed(report: StorageReport): EmbedBuilder {
 				inline: true
 			},
 			{ name: 'Files', value: `${global.files}`, inline: true },
-			{ name: 'Status', value: global.status, inline: true },
+			{ name: 'Status', value: global.level, inline: true },
 			{ name: 'Top users', value: top }
 		]
 	});

@@ -269,11 +269,15 @@ export class StorageManager {
 	 * global caps, and its cost against today's allowance. Atomic across requests and processes.
 	 */
 	public reserve(userId: string, request: ReserveRequest = {}): Promise<StorageResult<{ reservation: Reservation }>> {
-		return this.#reserveSafely(userId, request);
+		return this.#reserveWithoutThrowing(userId, request);
 	}
 
 	/** Ledger errors (a lock held past the busy timeout, a closed ledger) become an IO value, never a throw. */
-	async #reserveSafely(userId: string, request: ReserveRequest, exactBytes?: number): Promise<StorageResult<{ reservation: Reservation }>> {
+	async #reserveWithoutThrowing(
+		userId: string,
+		request: ReserveRequest,
+		exactBytes?: number
+	): Promise<StorageResult<{ reservation: Reservation }>> {
 		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
 		try {
 			return await this.#reserve(userId, request, exactBytes);
@@ -407,7 +411,7 @@ export class StorageManager {
 
 		let held = reservation;
 		if (!held) {
-			const reserved = await this.#reserveSafely(userId, { cost: 0, temp, roleIds: request.roleIds }, bytes);
+			const reserved = await this.#reserveWithoutThrowing(userId, { cost: 0, temp, roleIds: request.roleIds }, bytes);
 			if (!reserved.ok) return reserved;
 			held = reserved.reservation;
 		}

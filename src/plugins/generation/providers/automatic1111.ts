@@ -143,7 +143,7 @@ export class Automatic1111Provider implements ImageProvider {
 			upscaling_resize: 2,
 			upscaler_1: this.#options.upscaler
 		});
-		const decoded = await this.#call('/sdapi/v1/extra-single-image', payload, this.#options.http.upscaleTimeoutMs, call, 'image');
+		const decoded = await this.#requestImage('/sdapi/v1/extra-single-image', payload, this.#options.http.upscaleTimeoutMs, call, 'image');
 		if (!decoded.ok) return decoded;
 		const output = await inspectOutputImage(decoded.data);
 		if (!output) return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
@@ -192,7 +192,7 @@ export class Automatic1111Provider implements ImageProvider {
 	}
 
 	async #generate(path: string, payload: string, requestedSeed: number, call: ProviderCall): Promise<GenerationResult> {
-		const decoded = await this.#call(path, payload, this.#options.http.generateTimeoutMs, call, 'images');
+		const decoded = await this.#requestImage(path, payload, this.#options.http.generateTimeoutMs, call, 'images');
 		if (!decoded.ok) return decoded;
 		const output = await inspectOutputImage(decoded.data);
 		if (!output) return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
@@ -205,7 +205,13 @@ export class Automatic1111Provider implements ImageProvider {
 	 * Sends one request and returns the image bytes. The response body, its JSON text and the parsed object
 	 * live only in this frame: the caller holds just the decoded image (base64 is decoded once).
 	 */
-	async #call(path: string, payload: string, headersTimeoutMs: number, call: ProviderCall, field: 'images' | 'image'): Promise<Decoded> {
+	async #requestImage(
+		path: string,
+		payload: string,
+		headersTimeoutMs: number,
+		call: ProviderCall,
+		field: 'images' | 'image'
+	): Promise<Decoded> {
 		const settings = this.#options.http;
 		const outcome = await this.#http.request({
 			method: 'POST',
