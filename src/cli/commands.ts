@@ -4,7 +4,8 @@ import type { JobFailure, JobStatus } from '../plugins/generation/ImageJobs.js';
 import type { StorageFailure } from '../plugins/storage/StorageResult.js';
 import { doctor } from './doctor.js';
 import { ExitCode, exitCodeOf } from './exitCodes.js';
-import { formatBytes, formatImages, formatLimitsSource, formatReconcile, formatReport, formatStatus } from './format.js';
+import { formatImages, formatLimitsSource, formatReconcile, formatReport, formatStatus } from './format.js';
+import { formatBytes } from '../plugins/storage/units.js';
 import type { CliIo } from './io.js';
 import {
 	imageIdOption,

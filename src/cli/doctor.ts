@@ -7,6 +7,7 @@ import { ImageGenerator } from '../plugins/generation/ImageGenerator.js';
 import type { ProviderProbe } from '../plugins/generation/requests.js';
 import { LocalImageStore } from '../plugins/storage/images/local/LocalImageStore.js';
 import { openImageStore } from '../plugins/storage/images/openImageStore.js';
+import { isSnowflake } from '../plugins/storage/ids.js';
 import { TEMP_FOLDER, USERS_FOLDER } from '../plugins/storage/images/records.js';
 import { isPostgresUri } from '../plugins/storage/ledger/openLedger.js';
 import { inspectPostgresLedger, type PostgresLedgerHealth } from '../plugins/storage/ledger/postgres/health.js';
@@ -213,7 +214,7 @@ function checkConfiguration(
 function looksLikeBotToken(token: string): boolean {
 	const [id, ...rest] = token.split('.');
 	if (rest.length !== 2 || !rest.every((part) => /^[\w-]+$/.test(part)) || !id) return false;
-	return /^\d{17,20}$/.test(Buffer.from(id, 'base64url').toString('utf8'));
+	return isSnowflake(Buffer.from(id, 'base64url').toString('utf8'));
 }
 
 async function checkStorage(storage: ResolvedStorageOptions, ledgerStoredBytes: number | null): Promise<CheckResult> {

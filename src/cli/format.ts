@@ -1,13 +1,9 @@
 import type { QuotaStatus } from '../plugins/storage/QuotaStatus.js';
 import type { ReconcileReport, StorageReport, StoredImage } from '../plugins/storage/StorageManager.js';
-import { BYTES_PER_MB, formatDuration, formatMb } from '../plugins/storage/units.js';
+import { truncate } from '../plugins/shared/truncate.js';
+import { formatBytes, formatDuration, formatMb } from '../plugins/storage/units.js';
 
 /** Human-readable renderings of the services' results (with --json, the objects themselves are printed). */
-
-export function formatBytes(bytes: number): string {
-	if (bytes < BYTES_PER_MB) return `${(Math.round((bytes / 1024) * 10) / 10).toString()} KB`;
-	return `${formatMb(bytes)} MB`;
-}
 
 function plural(count: number, one: string, many = `${one}s`): string {
 	return `${count} ${count === 1 ? one : many}`;
@@ -31,10 +27,10 @@ export function formatStatus(userId: string, status: QuotaStatus, now = Date.now
 	const running = daily.pending > 0 ? `, ${daily.pending} running now` : '';
 	return [
 		`User ${userId}`,
-		`  Storage  ${formatBytes(user.usedBytes)} of ${formatMb(user.limitBytes)} MB (${user.percentage} %, ${user.status}), ${plural(user.files, 'image')}`,
+		`  Storage  ${formatBytes(user.usedBytes)} of ${formatMb(user.limitBytes)} MB (${user.percentage} %, ${user.level}), ${plural(user.files, 'image')}`,
 		`  Today    ${daily.used} of ${daily.limit} generations used${running}, ${daily.remaining} left; resets in ${formatDuration(daily.resetsAt.getTime() - now)} (${daily.resetsAt.toISOString()})`,
 		`  Limits   ${formatLimitsSource(status.limits)}`,
-		`Global     ${formatBytes(global.usedBytes)} of ${formatMb(global.totalBytes)} MB (${global.percentage} %, ${global.status}), ${plural(global.files, 'file')}, ${global.tempMb} MB temp`
+		`Global     ${formatBytes(global.usedBytes)} of ${formatMb(global.totalBytes)} MB (${global.percentage} %, ${global.level}), ${plural(global.files, 'file')}, ${global.tempMb} MB temp`
 	].join('\n');
 }
 
@@ -51,7 +47,7 @@ export function formatImages(userId: string, images: readonly StoredImage[]): st
 export function formatReport(report: StorageReport, top: number): string {
 	const { global } = report;
 	const lines = [
-		`Storage  ${formatBytes(global.usedBytes)} of ${formatMb(global.totalBytes)} MB (${global.percentage} %, ${global.status}), ${plural(global.files, 'file')}`,
+		`Storage  ${formatBytes(global.usedBytes)} of ${formatMb(global.totalBytes)} MB (${global.percentage} %, ${global.level}), ${plural(global.files, 'file')}`,
 		`Temp     ${global.tempMb} MB in ${plural(report.tempFiles, 'file')}`
 	];
 	if (top === 0) return lines.join('\n');
@@ -82,8 +78,4 @@ export function formatReconcile(report: ReconcileReport): string {
 		if (report.ignored.length > 20) lines.push(`  … and ${report.ignored.length - 20} more`);
 	}
 	return lines.join('\n');
-}
-
-function truncate(text: string, max: number): string {
-	return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

@@ -1,3 +1,5 @@
+import { secretMasker } from '../plugins/shared/maskSecrets.js';
+
 /** Something text can be written to: process.stdout / process.stderr, or a buffer in tests. */
 export interface TextSink {
 	write(text: string): unknown;
@@ -21,9 +23,7 @@ export interface CliIo {
 
 /** A sink that masks the given secrets wherever they appear (last line of defence; nothing should print them). */
 export function scrubbed(sink: TextSink, secrets: readonly string[]): TextSink {
-	const values = [...new Set(secrets.filter((value) => value.length > 0))].sort((a, b) => b.length - a.length);
-	if (values.length === 0) return sink;
-	return {
-		write: (text: string) => sink.write(values.reduce((line, secret) => line.replaceAll(secret, '[redacted]'), text))
-	};
+	if (!secrets.some((secret) => secret.length > 0)) return sink;
+	const mask = secretMasker(secrets);
+	return { write: (text: string) => sink.write(mask(text)) };
 }

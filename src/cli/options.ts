@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isImageId, isSnowflake } from '../plugins/storage/ids.js';
+import { truncate } from '../plugins/shared/truncate.js';
 import { UsageError } from './usage.js';
 
 /** One option of a command: what parseArgs needs, plus what --help prints. */
@@ -47,8 +48,7 @@ export function describeOptions(specs: OptionSpecs): string[] {
 
 /** A value as it may be echoed back: quoted and escaped (NUL, newlines and escapes stay visible and harmless). */
 export function shown(value: string): string {
-	const max = 80;
-	return JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
+	return JSON.stringify(truncate(value, 80));
 }
 
 export function requiredString(values: ParsedValues, name: string, valueName = 'VALUE'): string {

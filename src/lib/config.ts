@@ -5,6 +5,7 @@ import { generationOptionsSchema, type GenerationOptions } from '../plugins/gene
 import { describeIssues, storageOptionsSchema, withoutPassword, type StorageOptions } from '../plugins/storage/options.js';
 import { configVariables, variableOfOption, type ConfigDraft, type ConfigVariable, type LogLevelName } from './config/variables.js';
 import type { LogFormat } from './logger.js';
+import { truncate } from '../plugins/shared/truncate.js';
 
 export { configVariableNames, configVariables, logLevelNames, type LogLevelName } from './config/variables.js';
 
@@ -208,8 +209,7 @@ function describeEnvIssue(row: ConfigVariable, issue: Issue, value: string): str
 }
 
 function quote(value: string): string {
-	const max = 120;
-	return JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
+	return JSON.stringify(truncate(value, 120));
 }
 
 function safeJsonParse(text: string): unknown {

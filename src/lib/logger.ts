@@ -1,5 +1,6 @@
 import type { ILogger, LogLevel } from '@sapphire/framework';
 import { pino, type DestinationStream, type Level, type LevelWithSilent, type LogFn, type Logger } from 'pino';
+import { REDACTED, secretMasker } from '../plugins/shared/maskSecrets.js';
 import { formatLogLine } from './prettyLog.js';
 
 /** `json`: one JSON object per line, for files, pipes and log collectors. `pretty`: readable lines for a person at a terminal. */
@@ -32,7 +33,6 @@ export function logOutputFor(configured: LogFormat | undefined, stream: { isTTY?
 	return { format, color: format === 'pretty' && terminal };
 }
 
-const censor = '[redacted]';
 const minSecretLength = 8;
 
 /** Field paths censored by pino whatever their value. `*` is one level of nesting: `{ config: { discordToken } }`. */
@@ -58,14 +58,10 @@ export const redactPaths: readonly string[] = [
 
 /** A JSON logger that never writes the given secrets nor fields named like secrets. */
 export function createLogger({ level, secrets = [], destination, format = 'json', color = false }: CreateLoggerOptions): Logger {
-	const values = [...new Set([...secrets].filter((value): value is string => typeof value === 'string' && value.length >= minSecretLength))]
-		// Longest first, so a secret that contains another is masked whole.
-		.sort((a, b) => b.length - a.length);
-	const scrubText = (text: string) => replaceAll(text, values);
+	const values = [...secrets].filter((value): value is string => typeof value === 'string' && value.length >= minSecretLength);
+	const scrubText = secretMasker(values);
 	// In a serialized line a secret may appear JSON-escaped (quotes, backslashes, control characters).
-	const lineForms = [...new Set(values.flatMap((value) => [value, JSON.stringify(value).slice(1, -1)]))].sort(
-		(a, b) => b.length - a.length
-	);
+	const scrubLine = secretMasker(values.flatMap((value) => [value, JSON.stringify(value).slice(1, -1)]));
 
 	const sink = destination ?? pino.destination({ dest: 1, sync: true });
 	const target = format === 'pretty' ? transformingStream(sink, (line) => formatLogLine(line, { color })) : sink;
@@ -73,7 +69,7 @@ export function createLogger({ level, secrets = [], destination, format = 'json'
 		{
 			level,
 			timestamp: pino.stdTimeFunctions.isoTime,
-			redact: { paths: [...redactPaths], censor },
+			redact: { paths: [...redactPaths], censor: REDACTED },
 			hooks: {
 				// Message strings and printf arguments: `logger.info('login with %s', token)`.
 				logMethod(args: Parameters<LogFn>, method: LogFn) {
@@ -83,16 +79,8 @@ export function createLogger({ level, secrets = [], destination, format = 'json'
 			}
 		},
 		// Last line of defence for what the hook cannot see: error messages and stacks, strings deep in objects, child bindings.
-		lineForms.length === 0 ? target : transformingStream(target, (line) => replaceAll(line, lineForms))
+		values.length === 0 ? target : transformingStream(target, scrubLine)
 	);
-}
-
-function replaceAll(text: string, secrets: readonly string[]): string {
-	let result = text;
-	for (const secret of secrets) {
-		if (result.includes(secret)) result = result.replaceAll(secret, censor);
-	}
-	return result;
 }
 
 /** A stream that hands each line to `target` changed by `transform` (scrubbed of secrets, or laid out for a person). */

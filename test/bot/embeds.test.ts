@@ -16,7 +16,7 @@ import { progressText } from '../../src/lib/responses/progress.js';
 import { buildQuotaEmbed } from '../../src/lib/responses/quotaEmbed.js';
 import { buildReportEmbed } from '../../src/lib/responses/reportEmbed.js';
 import { deletedImageEmbed } from '../../src/lib/responses/resultMessage.js';
-import { truncate } from '../../src/lib/responses/text.js';
+import { truncate } from '../../src/plugins/shared/truncate.js';
 import { STYLE_PRESETS } from '../../src/plugins/generation/index.js';
 import { makeTempDir } from '../helpers/storageFixtures.js';
 import { noisyPng, samplePng } from './helpers/attachmentServer.js';
@@ -33,6 +33,7 @@ function status(source: QuotaStatus['limits']['source'] = 'default', extreme = f
 			usedMb: 4321.5 * big,
 			totalMb: 5000,
 			percentage: 86.4 * big,
+			level: 'WARNING',
 			status: 'WARNING',
 			usedBytes: 4.5e9 * big,
 			totalBytes: 5.2e9,
@@ -44,6 +45,7 @@ function status(source: QuotaStatus['limits']['source'] = 'default', extreme = f
 			usedMb: 45.2 * big,
 			limitMb: 500,
 			percentage: 9 * big,
+			level: 'OK',
 			status: 'OK',
 			usedBytes: 4.7e7 * big,
 			limitBytes: 5.2e8,

@@ -186,7 +186,7 @@ describe('Automatic1111Provider: auth', () => {
 			await sd.upscale({ image: await decoded(64, 64), width: 128, height: 128 }, {})
 		];
 		expect(results.map((result) => result.ok)).toEqual([true, true, true]);
-		expect(await sd.getProgress()).not.toBeNull();
+		expect((await sd.probe({})).ok).toBe(true);
 		const expected = `Basic ${Buffer.from(`bot:${PASSWORD}`).toString('base64')}`;
 		expect(server.requests).toHaveLength(4);
 		for (const request of server.requests) expect(request.headers.authorization).toBe(expected);
@@ -200,7 +200,7 @@ describe('Automatic1111Provider: auth', () => {
 		expect(failureOf(result)?.reason).toBe('AUTH');
 		expect(server.requests).toHaveLength(1);
 		expect(JSON.stringify(result)).not.toContain(PASSWORD);
-		expect(await sd.getProgress()).toBeNull();
+		expect(await sd.probe({})).toMatchObject({ ok: false, reason: 'AUTH' });
 	});
 
 	it('drops an error detail that echoes the credentials', async () => {
@@ -293,45 +293,24 @@ describe('Automatic1111Provider: failures', () => {
 	});
 });
 
-describe('Automatic1111Provider: progress', () => {
-	it("returns the server's progress", async () => {
+describe('Automatic1111Provider: probe', () => {
+	it('asks the progress route (GET, without the current image) and says whether the web UI is generating', async () => {
 		const server = await fake();
-		const progress = await provider(server.url).getProgress();
-		expect(progress).toEqual({
-			progress: 0.42,
-			etaSeconds: 12.5,
-			state: { job: 'txt2img', jobCount: 1, jobNo: 0, samplingStep: 13, samplingSteps: 30, interrupted: false, skipped: false }
-		});
+		expect(await provider(server.url).probe({})).toEqual({ ok: true, detail: "the web UI's API answers (generating now)" });
 		const [sent] = server.requestsTo(PROGRESS_PATH);
 		expect(sent?.method).toBe('GET');
 		expect(sent?.query.get('skip_current_image')).toBe('true');
 	});
 
-	it('is not queued behind a running generation', async () => {
+	it("refuses an answer that is not the web UI's progress, and reports a server that is down", async () => {
 		const server = await fake();
-		server.fault({ kind: 'noHeaders' });
-		const sd = provider(server.url, { http: { ...settings, maxConcurrent: 1 } });
-		const running = sd.textToImage(textRequest(), {});
-		await new Promise((resolve) => setTimeout(resolve, 30));
-		expect((await sd.getProgress())?.progress).toBe(0.42);
-		expect(failureOf(await running)?.reason).toBe('TIMEOUT');
-	});
-
-	it('returns null when the server is down, stalls, or answers nonsense', async () => {
-		expect(await provider(await closedPortUrl()).getProgress()).toBeNull();
-
-		const server = await fake();
-		const sd = provider(server.url, { progressTimeoutMs: 150 });
-		server.fault({ kind: 'noHeaders' }, { path: PROGRESS_PATH, times: 1 });
-		expect(await sd.getProgress()).toBeNull();
-		server.fault({ kind: 'status', status: 500 }, { path: PROGRESS_PATH, times: 1 });
-		expect(await sd.getProgress()).toBeNull();
 		server.fault({ kind: 'malformedJson' }, { path: PROGRESS_PATH, times: 1 });
-		expect(await sd.getProgress()).toBeNull();
-		expect(await sd.getProgress(AbortSignal.abort())).toBeNull();
-		expect(await sd.getProgress()).not.toBeNull();
-		await sd.close();
-		expect(await sd.getProgress()).toBeNull();
+		expect(await provider(server.url).probe({})).toMatchObject({
+			ok: false,
+			reason: 'PROVIDER_ERROR',
+			message: expect.stringContaining('API_HOST')
+		});
+		expect(await provider(await closedPortUrl()).probe({})).toMatchObject({ ok: false, reason: 'UNAVAILABLE' });
 	});
 });
 

@@ -245,7 +245,7 @@ describe('HttpClient: server errors and dropped connections', () => {
 
 describe('HttpClient: time-outs and cancellation', () => {
 	// undici runs headers and body time-outs on its coarse "fast timers" (a ~500 ms tick), so a 200 ms time-out fires
-	// somewhere between 200 ms and about 1.2 s: the upper bounds below allow for that.
+	// somewhere between 200 ms and about 1.2 s: the tests bound it from below only.
 	it('answers TIMEOUT when the headers never come', async () => {
 		handler = neverAnswer;
 		const { value, ms } = await timed(client().request(operation({ headersTimeoutMs: 200 })));
@@ -404,10 +404,9 @@ describe('retryAfterMs', () => {
 		expect(retryAfterMs('soon', now)).toBeUndefined();
 	});
 
-	// BUG (HttpClient.ts, retryAfterMs): anything Number() rejects goes to Date.parse, whose lenient legacy parser reads
-	// '-1' and '5, 5' (a Retry-After sent twice, joined by #send) as dates in 2001, so the client waits 0 ms and
-	// retries into the lock-out instead of using defaultRateLimitWaitMs. Fix: accept only digits as seconds and only
-	// strings that start with a day name as dates (see the report).
+	// Date.parse's lenient legacy parser reads '-1' and '5, 5' (a Retry-After sent twice, joined by #send) as dates in
+	// 2001: were they handed to it, the client would wait 0 ms and retry into the lock-out instead of using
+	// defaultRateLimitWaitMs. Only digits count as seconds and only strings starting with a day name as dates.
 	it('ignores values that are neither delay-seconds nor an HTTP date', () => {
 		expect(retryAfterMs('-1', now)).toBeUndefined();
 		expect(retryAfterMs('5, 5', now)).toBeUndefined();

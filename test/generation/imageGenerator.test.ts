@@ -1,8 +1,9 @@
 import sharp from 'sharp';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ImageGenerator } from '../../src/plugins/generation/ImageGenerator.js';
 import { resolveGenerationOptions } from '../../src/plugins/generation/options.js';
 import type { ImageProvider } from '../../src/plugins/generation/requests.js';
+import { FakeStabilityServer, STABILITY_TEST_KEY } from './fakes/stabilityServer.js';
 
 let generator: ImageGenerator | undefined;
 afterEach(async () => {
@@ -191,5 +192,22 @@ describe("a provider's answer", () => {
 	it('within what the provider can make is accepted with its real size', async () => {
 		const result = await answering(await png(2048, 2048)).textToImage({ prompt: 'a lighthouse' });
 		expect(result).toMatchObject({ ok: true, image: { width: 2048, height: 2048, mimeType: 'image/png' } });
+	});
+});
+
+describe('work done once per job', () => {
+	it("a Stability answer's header is parsed once, though the provider and the generator both check it", async () => {
+		const server = await FakeStabilityServer.start();
+		try {
+			generator = ImageGenerator.create({ provider: 'stability', stability: { apiKey: STABILITY_TEST_KEY, host: server.url } });
+			// A counter around sharp's real header reader: it calls through.
+			const parses = vi.spyOn(sharp.prototype, 'metadata');
+			const result = await generator.textToImage({ prompt: 'a lighthouse' });
+			expect(result.ok).toBe(true);
+			expect(parses).toHaveBeenCalledTimes(1);
+		} finally {
+			vi.restoreAllMocks();
+			await server.close();
+		}
 	});
 });

@@ -1,7 +1,8 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { generationMessages, type GenerationResult, type GeneratedImage } from '../../src/plugins/generation/GenerationResult.js';
-import { PreviewProvider, wrapText, xmlText } from '../../src/plugins/generation/providers/preview.js';
+import { PreviewProvider, wrapText } from '../../src/plugins/generation/providers/preview.js';
+import { xmlText } from '../../src/plugins/shared/xmlText.js';
 import { MAX_SEED, type Dimensions, type ProviderTextToImage } from '../../src/plugins/generation/requests.js';
 
 const provider = new PreviewProvider();

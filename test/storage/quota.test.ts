@@ -22,8 +22,8 @@ describe('quota status', () => {
 	it('starts empty with the defaults of the original design', async () => {
 		storage = await openTestStorage();
 		const status = await storage.manager.getQuotaStatus(USER_A);
-		expect(status.global).toMatchObject({ usedMb: 0, totalMb: 5000, percentage: 0, status: 'OK', allowed: true });
-		expect(status.user).toMatchObject({ usedMb: 0, limitMb: 500, percentage: 0, status: 'OK', allowed: true });
+		expect(status.global).toMatchObject({ usedMb: 0, totalMb: 5000, percentage: 0, level: 'OK', allowed: true });
+		expect(status.user).toMatchObject({ usedMb: 0, limitMb: 500, percentage: 0, level: 'OK', allowed: true });
 		expect(status.daily).toMatchObject({ used: 0, pending: 0, limit: 5, remaining: 5, allowed: true });
 		expect(status.limits).toEqual({ source: 'default' });
 	});
@@ -43,12 +43,21 @@ describe('quota status', () => {
 		storage = await openTestStorage({ maxUserStorageMb: 1 });
 		const { manager } = storage;
 		expect((await manager.saveImage({ data: pngBytes(0.85 * BYTES_PER_MB), userId: USER_A })).ok).toBe(true);
-		expect((await manager.getQuotaStatus(USER_A)).user.status).toBe('WARNING');
+		expect((await manager.getQuotaStatus(USER_A)).user.level).toBe('WARNING');
 		expect((await manager.saveImage({ data: pngBytes(0.12 * BYTES_PER_MB), userId: USER_A })).ok).toBe(true);
 		const status = await manager.getQuotaStatus(USER_A);
-		expect(status.user.status).toBe('CRITICAL');
+		expect(status.user.level).toBe('CRITICAL');
 		expect(status.user.allowed).toBe(false);
-		expect((await manager.getQuotaStatus(USER_B)).user.status).toBe('OK');
+		expect((await manager.getQuotaStatus(USER_B)).user.level).toBe('OK');
+	});
+
+	it('still answers `status`, the former name of `level`, with the same value', async () => {
+		storage = await openTestStorage({ maxUserStorageMb: 1 });
+		const { manager } = storage;
+		expect((await manager.saveImage({ data: pngBytes(0.85 * BYTES_PER_MB), userId: USER_A })).ok).toBe(true);
+		const status = await manager.getQuotaStatus(USER_A);
+		expect(status.user).toMatchObject({ level: 'WARNING', status: 'WARNING' });
+		expect(status.global).toMatchObject({ level: 'OK', status: 'OK' });
 	});
 
 	it('reads the ledger, not the disk: a file removed by hand still counts until reconcile', async () => {

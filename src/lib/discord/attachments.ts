@@ -1,7 +1,8 @@
 import type { Attachment } from 'discord.js';
 import { request, type Dispatcher } from 'undici';
 import type { Failure, Outcome } from '../../plugins/shared/Failure.js';
-import { formatBytes } from '../responses/text.js';
+import { readCapped } from '../../plugins/shared/readCapped.js';
+import { formatBytes } from '../../plugins/storage/units.js';
 
 /** What Discord says an upload is; the generator sniffs and decodes the bytes later anyway. */
 const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/jpg', 'image/webp', 'image/gif']);
@@ -72,22 +73,8 @@ export async function downloadAttachment(
 			discard(body);
 			return unreachable();
 		}
-		const declared = Number(headers['content-length']);
-		if (Number.isFinite(declared) && declared > maxBytes) {
-			discard(body);
-			return tooLarge();
-		}
-		const chunks: Buffer[] = [];
-		let received = 0;
-		for await (const chunk of body) {
-			received += (chunk as Buffer).byteLength;
-			if (received > maxBytes) {
-				discard(body);
-				return tooLarge();
-			}
-			chunks.push(chunk as Buffer);
-		}
-		return { ok: true, data: Buffer.concat(chunks) };
+		const data = await readCapped(body, maxBytes, Number(headers['content-length']));
+		return data === null ? tooLarge() : { ok: true, data };
 	} catch {
 		return unreachable();
 	}

@@ -1,3 +1,5 @@
+import { isImageId, isSnowflake } from '../../plugins/storage/ids.js';
+
 /**
  * Button custom ids. Everything a button needs is in its id (who may press it, which image or page), so
  * buttons keep working after a restart with no state kept in memory. Each id is at most 57 characters,
@@ -7,9 +9,6 @@ export const CUSTOM_ID_PREFIX = 'imagine';
 
 export const RESULT_ACTIONS = ['upscale', 'reroll', 'vary', 'delete'] as const;
 export type ResultAction = (typeof RESULT_ACTIONS)[number];
-
-const SNOWFLAKE = /^\d{17,20}$/;
-const IMAGE_ID = /^[0-9a-z]{16}$/;
 
 export interface ResultButtonTarget {
 	action: ResultAction;
@@ -27,8 +26,8 @@ export function parseResultButtonId(customId: string): ResultButtonTarget | null
 	const [prefix, action, ownerId, imageId, ...rest] = customId.split(':');
 	if (prefix !== CUSTOM_ID_PREFIX || rest.length > 0) return null;
 	if (!(RESULT_ACTIONS as readonly string[]).includes(action ?? '')) return null;
-	if (!SNOWFLAKE.test(ownerId ?? '') || !IMAGE_ID.test(imageId ?? '')) return null;
-	return { action: action as ResultAction, ownerId: ownerId!, imageId: imageId! };
+	if (!isSnowflake(ownerId) || !isImageId(imageId)) return null;
+	return { action: action as ResultAction, ownerId, imageId };
 }
 
 export interface GalleryPageTarget {
@@ -48,6 +47,6 @@ export function galleryPageId(ownerId: string, page: number, direction: 'prev' |
 export function parseGalleryPageId(customId: string): GalleryPageTarget | null {
 	const [prefix, kind, ownerId, page, direction, ...rest] = customId.split(':');
 	if (prefix !== CUSTOM_ID_PREFIX || kind !== 'page' || rest.length > 0) return null;
-	if (!SNOWFLAKE.test(ownerId ?? '') || !/^\d{1,6}$/.test(page ?? '') || (direction !== 'prev' && direction !== 'next')) return null;
-	return { ownerId: ownerId!, page: Number(page) };
+	if (!isSnowflake(ownerId) || !/^\d{1,6}$/.test(page ?? '') || (direction !== 'prev' && direction !== 'next')) return null;
+	return { ownerId, page: Number(page) };
 }

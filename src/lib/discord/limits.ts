@@ -1,5 +1,8 @@
+import { BYTES_PER_MB } from '../../plugins/storage/units.js';
+
 /**
- * Discord's limits, in one place (see shared/reference/providers.md, "Discord limits that shape the bot").
+ * Discord's limits, in one place, as Discord's API documentation gives them (message, embed and component limits;
+ * the attachment size by the server's boost tier).
  * Lengths are counted in UTF-16 code units, which is never less than what Discord counts, so text that
  * fits here fits there.
  */
@@ -34,7 +37,7 @@ export const CommandLimits = {
 } as const;
 
 /** Per-file upload limit when the interaction does not say (Discord's default since January 2025). */
-export const DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024;
+export const DEFAULT_ATTACHMENT_LIMIT = 10 * BYTES_PER_MB;
 
 /** An interaction token lives 15 minutes; after that only the channel can be written to. */
 export const INTERACTION_TOKEN_LIFETIME_MS = 15 * 60_000;

@@ -1,6 +1,7 @@
 import { container } from '@sapphire/framework';
 import sharp from 'sharp';
 import { runImageWork } from '../../plugins/generation/imageWork.js';
+import { xmlText } from '../../plugins/shared/xmlText.js';
 import type { StoredImage } from '../../plugins/storage/index.js';
 import { buildGalleryPage, galleryCells, GALLERY_COLUMNS, type GalleryPage, type GalleryPageInput } from '../responses/gallery.js';
 
@@ -59,7 +60,7 @@ async function thumbnail(image: StoredImage): Promise<Buffer> {
 function labelSvg(label: string): string {
 	return (
 		`<svg xmlns="http://www.w3.org/2000/svg" width="${CELL}" height="${LABEL}">` +
-		`<text x="${CELL / 2}" y="${LABEL - 8}" font-family="'DejaVu Sans Mono', 'Noto Sans Mono', monospace" font-size="16" fill="#dbdee1" text-anchor="middle">${xml(label)}</text></svg>`
+		`<text x="${CELL / 2}" y="${LABEL - 8}" font-family="'DejaVu Sans Mono', 'Noto Sans Mono', monospace" font-size="16" fill="#dbdee1" text-anchor="middle">${xmlText(label)}</text></svg>`
 	);
 }
 
@@ -68,8 +69,4 @@ function placeholderSvg(): string {
 		`<svg xmlns="http://www.w3.org/2000/svg" width="${CELL}" height="${CELL}"><rect width="100%" height="100%" fill="#4e5058"/>` +
 		`<text x="${CELL / 2}" y="${CELL / 2}" font-family="'DejaVu Sans', sans-serif" font-size="18" fill="#dbdee1" text-anchor="middle">unreadable</text></svg>`
 	);
-}
-
-function xml(text: string): string {
-	return text.replace(/[<>&'"]/g, (char) => `&#${char.charCodeAt(0)};`);
 }

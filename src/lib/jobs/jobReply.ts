@@ -9,6 +9,7 @@ import {
 } from 'discord.js';
 import type { JobFailure, JobInput } from '../../plugins/generation/index.js';
 import { QUOTA_RULES } from '../../plugins/storage/index.js';
+import { mbToBytes } from '../../plugins/storage/units.js';
 import { isExpiredInteraction, isReplyGone } from '../discord/apiErrors.js';
 import { replyPrivately } from '../discord/privateReply.js';
 import { checkDeclaredImage, downloadAttachment } from '../discord/attachments.js';
@@ -85,7 +86,7 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 	let job: JobInput;
 	if (typeof source === 'function') {
 		// Preparing downloads or reads an image: not worth doing for a user the quota refuses anyway.
-		const refused = await quotaRefusal(requester);
+		const refused = await quotaRefusal(requester, interaction);
 		if (refused) return sendFailure(interaction, failureEmbedOf(refused), deadline);
 		const prepared = await source();
 		if ('ok' in prepared) return sendFailure(interaction, prepared.embed ?? buildFailureEmbed(prepared), deadline);
@@ -129,9 +130,10 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
  * The quota rules, read once, for a job that needs preparing: the denial, or null to go on. A ledger that
  * cannot be read is no answer: the job's reservation then reports it as it reports any ledger failure.
  */
-async function quotaRefusal(requester: Requester): Promise<JobFailure | null> {
+async function quotaRefusal(requester: Requester, interaction: GenerationInteraction): Promise<JobFailure | null> {
 	try {
-		const checked = await container.storage.checkQuota(requester.id, QUOTA_RULES, { roleIds: requester.roleIds });
+		// The same read as the command's quota preconditions, when they ran on this interaction.
+		const checked = await container.storage.checkQuota(requester.id, QUOTA_RULES, { roleIds: requester.roleIds, request: interaction });
 		return checked.ok ? null : checked;
 	} catch {
 		return null;
@@ -203,7 +205,7 @@ export async function replyWithAttachmentJob(
 ): Promise<unknown> {
 	const attachment = interaction.options.getAttachment('image', true);
 	const { maxInputMb, maxInputMegapixels } = container.generator.options;
-	const limits = { maxBytes: maxInputMb * 1024 * 1024, maxPixels: maxInputMegapixels * 1e6 };
+	const limits = { maxBytes: mbToBytes(maxInputMb), maxPixels: maxInputMegapixels * 1e6 };
 	const declared = checkDeclaredImage(attachment, limits);
 	if (!declared.ok) return interaction.reply({ embeds: [buildFailureEmbed(declared)], flags: MessageFlags.Ephemeral });
 	return replyWithJob(interaction, async () => {

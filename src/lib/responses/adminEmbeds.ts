@@ -2,7 +2,7 @@ import type { EmbedBuilder } from 'discord.js';
 import type { CleanupResult } from '../../plugins/storage/index.js';
 import { fittedEmbed } from './fitEmbed.js';
 import { Colors } from './theme.js';
-import { formatMbNumber } from './text.js';
+import { formatMb, mbToBytes } from '../../plugins/storage/units.js';
 
 /** `/storage cleanup`: what the temp clean-up removed. */
 export function buildCleanupEmbed(result: CleanupResult, olderThanDays: number): EmbedBuilder {
@@ -12,7 +12,7 @@ export function buildCleanupEmbed(result: CleanupResult, olderThanDays: number):
 		description:
 			result.deleted === 0
 				? `No temp files older than ${olderThanDays} days.`
-				: `Removed ${result.deleted} temp ${result.deleted === 1 ? 'file' : 'files'} older than ${olderThanDays} days and freed ${formatMbNumber(result.freedMb)} MB.`
+				: `Removed ${result.deleted} temp ${result.deleted === 1 ? 'file' : 'files'} older than ${olderThanDays} days and freed ${formatMb(mbToBytes(result.freedMb))} MB.`
 	});
 }
 
@@ -28,7 +28,7 @@ export function buildResetEmbed(
 		);
 	if (outcome.storage) {
 		const { deleted, failed, freedMb } = outcome.storage;
-		lines.push(`Deleted ${deleted} ${deleted === 1 ? 'image' : 'images'}, freed ${formatMbNumber(freedMb)} MB.`);
+		lines.push(`Deleted ${deleted} ${deleted === 1 ? 'image' : 'images'}, freed ${formatMb(mbToBytes(freedMb))} MB.`);
 		if (failed > 0) lines.push(`${failed} could not be deleted (see the log); run it again.`);
 	}
 	return fittedEmbed({

@@ -2,7 +2,8 @@ import type { ApplicationCommandOptionChoiceData } from 'discord.js';
 import type { StoredImage } from '../../plugins/storage/index.js';
 import { CommandLimits } from '../discord/limits.js';
 import { detailsOf } from './imageDetails.js';
-import { formatBytes, oneLine, styleLabel } from './text.js';
+import { formatBytes } from '../../plugins/storage/units.js';
+import { oneLine, styleLabel } from './text.js';
 
 /** Style presets matching what was typed (by id or by label), at most 25. */
 export function styleChoices(styles: readonly string[], typed: string): ApplicationCommandOptionChoiceData<string>[] {

@@ -1,6 +1,6 @@
 import { EmbedBuilder, type APIEmbed, type APIEmbedField } from 'discord.js';
 import { EmbedLimits } from '../discord/limits.js';
-import { truncate } from './text.js';
+import { truncate } from '../../plugins/shared/truncate.js';
 
 /** Discord refuses an empty field name or value: a zero-width space stands in. */
 const BLANK = '\u200b';

@@ -4,7 +4,8 @@ import { galleryPageId } from '../discord/customIds.js';
 import { fittedEmbed } from './fitEmbed.js';
 import { detailsOf } from './imageDetails.js';
 import { Colors } from './theme.js';
-import { discordTimestamp, formatBytes, formatMbNumber, oneLine } from './text.js';
+import { formatBytes, formatMb } from '../../plugins/storage/units.js';
+import { discordTimestamp, oneLine } from './text.js';
 import { escapeMarkdown } from 'discord.js';
 
 export const GALLERY_COLUMNS = 4;
@@ -79,7 +80,7 @@ export function buildGalleryPage(input: GalleryPageInput, sheet: Buffer): Galler
 		title: `${oneLine(input.ownerName, 200)}'s images · page ${page + 1}/${pages}`,
 		description: `${lines.join('\n')}\n\nOpen one with \`/images show\`, remove one with \`/images delete\`.`,
 		image: { url: `attachment://${name}` },
-		footer: { text: `${images.length} ${images.length === 1 ? 'image' : 'images'} · ${formatMbNumber(totalBytes / (1024 * 1024))} MB` }
+		footer: { text: `${images.length} ${images.length === 1 ? 'image' : 'images'} · ${formatMb(totalBytes)} MB` }
 	});
 	const row = new ActionRowBuilder<ButtonBuilder>().addComponents(
 		new ButtonBuilder()

@@ -1,6 +1,7 @@
 import type { JobKind, JobStatus } from '../../plugins/generation/index.js';
 import { MessageLimits } from '../discord/limits.js';
-import { oneLine, truncate } from './text.js';
+import { truncate } from '../../plugins/shared/truncate.js';
+import { oneLine } from './text.js';
 import { escapeMarkdown } from 'discord.js';
 
 const VERBS: Record<JobKind, string> = {

@@ -1,5 +1,6 @@
 import type { QuotaStatus } from '../../plugins/storage/index.js';
-import { discordTimestamp, formatMbNumber } from './text.js';
+import { formatMb, mbToBytes } from '../../plugins/storage/units.js';
+import { discordTimestamp } from './text.js';
 
 const FULL = '█';
 const EMPTY = '░';
@@ -15,7 +16,7 @@ export function bar(used: number, total: number, width = 12): string {
 /** "Today 2/5 · Storage 45.2/500 MB": the line under every result. */
 export function quotaFooter(status: QuotaStatus): string {
 	const { daily, user } = status;
-	return `Today ${daily.used + daily.pending}/${daily.limit} · Storage ${formatMbNumber(user.usedMb)}/${formatMbNumber(user.limitMb)} MB`;
+	return `Today ${daily.used + daily.pending}/${daily.limit} · Storage ${formatMb(mbToBytes(user.usedMb))}/${formatMb(mbToBytes(user.limitMb))} MB`;
 }
 
 /** Today's allowance: bar, count, what is running, and when it resets. */
@@ -29,13 +30,13 @@ export function dailyLine(status: QuotaStatus): string {
 /** The user's storage: bar, MB used of the limit, percentage and file count. */
 export function storageLine(status: QuotaStatus): string {
 	const { usedMb, limitMb, percentage, files } = status.user;
-	return `${bar(usedMb, limitMb)} **${formatMbNumber(usedMb)}/${formatMbNumber(limitMb)} MB** (${percentage} %)\n${files} ${files === 1 ? 'file' : 'files'}.`;
+	return `${bar(usedMb, limitMb)} **${formatMb(mbToBytes(usedMb))}/${formatMb(mbToBytes(limitMb))} MB** (${percentage} %)\n${files} ${files === 1 ? 'file' : 'files'}.`;
 }
 
 /** The bot's shared disk. */
 export function globalLine(status: QuotaStatus): string {
 	const { usedMb, totalMb, percentage } = status.global;
-	return `${bar(usedMb, totalMb)} ${formatMbNumber(usedMb)}/${formatMbNumber(totalMb)} MB (${percentage} %)`;
+	return `${bar(usedMb, totalMb)} ${formatMb(mbToBytes(usedMb))}/${formatMb(mbToBytes(totalMb))} MB (${percentage} %)`;
 }
 
 /** Where the user's limits come from, in words. */

@@ -7,9 +7,9 @@ import { oneLine } from './text.js';
 
 /** `/quota`: today's allowance and storage as bars, the reset time as a Discord timestamp, the tier. */
 export function buildQuotaEmbed(status: QuotaStatus, subject: { name: string; self: boolean; note?: string }): EmbedBuilder {
-	const worst = [status.user.status, status.global.status].includes('CRITICAL')
+	const worst = [status.user.level, status.global.level].includes('CRITICAL')
 		? 'CRITICAL'
-		: [status.user.status, status.global.status].includes('WARNING') || !status.daily.allowed
+		: [status.user.level, status.global.level].includes('WARNING') || !status.daily.allowed
 			? 'WARNING'
 			: 'OK';
 	return fittedEmbed({

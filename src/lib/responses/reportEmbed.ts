@@ -3,7 +3,7 @@ import type { StorageReport } from '../../plugins/storage/index.js';
 import { fittedEmbed } from './fitEmbed.js';
 import { bar } from './quotaBars.js';
 import { levelColor } from './theme.js';
-import { formatMbNumber } from './text.js';
+import { formatMb, mbToBytes } from '../../plugins/storage/units.js';
 
 /** `/storage report`: the bot's disk, temp files, file count and the users storing the most. */
 export function buildReportEmbed(report: StorageReport): EmbedBuilder {
@@ -12,25 +12,25 @@ export function buildReportEmbed(report: StorageReport): EmbedBuilder {
 		? report.topUsers
 				.map(
 					(user, index) =>
-						`${index + 1}. <@${user.userId}> · ${formatMbNumber(user.usedMb)} MB · ${user.files} ${user.files === 1 ? 'file' : 'files'}`
+						`${index + 1}. <@${user.userId}> · ${formatMb(mbToBytes(user.usedMb))} MB · ${user.files} ${user.files === 1 ? 'file' : 'files'}`
 				)
 				.join('\n')
 		: 'Nobody has stored anything yet.';
 	return fittedEmbed({
-		color: levelColor(global.status),
+		color: levelColor(global.level),
 		title: 'Storage report',
 		fields: [
 			{
 				name: 'Used',
-				value: `${bar(global.usedMb, global.totalMb)} **${formatMbNumber(global.usedMb)}/${formatMbNumber(global.totalMb)} MB** (${global.percentage} %)`
+				value: `${bar(global.usedMb, global.totalMb)} **${formatMb(mbToBytes(global.usedMb))}/${formatMb(mbToBytes(global.totalMb))} MB** (${global.percentage} %)`
 			},
 			{
 				name: 'Temp files',
-				value: `${formatMbNumber(global.tempMb)} MB in ${report.tempFiles} ${report.tempFiles === 1 ? 'file' : 'files'}`,
+				value: `${formatMb(mbToBytes(global.tempMb))} MB in ${report.tempFiles} ${report.tempFiles === 1 ? 'file' : 'files'}`,
 				inline: true
 			},
 			{ name: 'Files', value: `${global.files}`, inline: true },
-			{ name: 'Status', value: global.status, inline: true },
+			{ name: 'Status', value: global.level, inline: true },
 			{ name: 'Top users', value: top }
 		]
 	});

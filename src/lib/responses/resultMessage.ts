@@ -15,7 +15,8 @@ import { fittedEmbed } from './fitEmbed.js';
 import type { ImageDetails } from './imageDetails.js';
 import { quotaFooter } from './quotaBars.js';
 import { Colors } from './theme.js';
-import { discordTimestamp, formatBytes, oneLine, styleLabel, userText } from './text.js';
+import { formatBytes, mbToBytes } from '../../plugins/storage/units.js';
+import { discordTimestamp, oneLine, styleLabel, userText } from './text.js';
 
 export interface ImageMessageInput {
 	details: ImageDetails;
@@ -132,7 +133,7 @@ export function deletedImageEmbed(imageId: string, freedMb: number): EmbedBuilde
 	return fittedEmbed({
 		color: Colors.neutral,
 		title: 'Image deleted',
-		description: `Image \`${imageId}\` was deleted and ${formatBytes(freedMb * 1024 * 1024)} freed from your storage.`
+		description: `Image \`${imageId}\` was deleted and ${formatBytes(mbToBytes(freedMb))} freed from your storage.`
 	});
 }
 

@@ -1,7 +1,5 @@
+import { ExitCode } from '../../cli/exitCodes.js';
 import { ConfigError, loadConfig, loadDotEnv, requireDiscordToken, type AppConfig } from '../config.js';
-
-/** Exit codes shared with the command-line tool: 2 is bad configuration, 1 any other failure to start. */
-export const ExitCode = { Ok: 0, Failure: 1, Config: 2 } as const;
 
 export interface SetupIo {
 	error: (message: string) => void;
@@ -22,6 +20,6 @@ export function readConfiguration(env: NodeJS.ProcessEnv = process.env, io: Setu
 	} catch (error) {
 		if (!(error instanceof ConfigError)) throw error;
 		io.error(`sapphire-imagine cannot start:\n${error.message}`);
-		return io.exit(ExitCode.Config);
+		return io.exit(ExitCode.Usage);
 	}
 }

@@ -2,7 +2,7 @@ import { container, type SapphireClient } from '@sapphire/framework';
 import { Events, GatewayCloseCodes } from 'discord.js';
 import type { Logger } from 'pino';
 import { StorageConfigError } from '../../plugins/storage/StorageConfigError.js';
-import { ExitCode } from './configuration.js';
+import { ExitCode } from '../../cli/exitCodes.js';
 
 const TOKEN_REJECTED =
 	'Discord rejected DISCORD_TOKEN: reset it in the Developer Portal (your application -> Bot -> Reset Token) and update .env.';
@@ -46,7 +46,7 @@ export async function loginOrExit(
 		// The plugins opened the storage just before the login request: close it too (destroy closes it as well once
 		// the client was built; closing twice is harmless).
 		if ('storage' in container) await container.storage.close().catch(() => undefined);
-		exit(error instanceof StorageConfigError ? ExitCode.Config : ExitCode.Failure);
+		exit(error instanceof StorageConfigError ? ExitCode.Usage : ExitCode.Failure);
 	} finally {
 		client.off(Events.ShardDisconnect, onShardDisconnect);
 	}

@@ -1,7 +1,7 @@
 import { container, type SapphireClient } from '@sapphire/framework';
 import type { Logger } from 'pino';
 import { settleJobReplies } from '../jobs/jobReply.js';
-import { ExitCode } from './configuration.js';
+import { ExitCode } from '../../cli/exitCodes.js';
 
 export interface ShutdownOptions {
 	/** How long running jobs may take to finish before they are cancelled (and their quota released). */

@@ -14,7 +14,7 @@ import { Automatic1111Provider } from './providers/automatic1111.js';
 import { ComfyUIProvider } from './providers/comfyui/ComfyUIProvider.js';
 import { OpenAIProvider } from './providers/openai/OpenAIProvider.js';
 import { PreviewProvider } from './providers/preview.js';
-import { StabilityProvider } from './providers/stability.js';
+import { StabilityProvider } from './providers/stability/StabilityProvider.js';
 import {
 	isAspectRatio,
 	isStylePreset,

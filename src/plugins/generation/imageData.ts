@@ -1,6 +1,8 @@
 import sharp from 'sharp';
+import { imageHeaderOf, rememberHeader } from './imageHeader.js';
 import { runImageWork } from './imageWork.js';
 import type { DecodedImage } from './requests.js';
+import { formatMb } from '../storage/units.js';
 
 /** No provider returns more than a 4096 x 4096 upscale; anything larger is not read at all. */
 export const MAX_OUTPUT_PIXELS = 16_777_216;
@@ -29,23 +31,18 @@ export async function decodeInputImage(
 ): Promise<InputCheck> {
 	if (data.byteLength === 0) return { ok: false, message: 'The attachment is empty.' };
 	if (data.byteLength > limits.maxBytes) {
-		return { ok: false, message: `The image is too large: ${mb(data.byteLength)} MB, at most ${mb(limits.maxBytes)} MB.` };
+		return { ok: false, message: `The image is too large: ${formatMb(data.byteLength)} MB, at most ${formatMb(limits.maxBytes)} MB.` };
 	}
-	let metadata: sharp.Metadata;
-	try {
-		metadata = await sharp(data, { limitInputPixels: false }).metadata();
-	} catch {
+	const header = await imageHeaderOf(data);
+	if (!header || !(header.format in MIME_BY_FORMAT)) {
 		return { ok: false, message: 'That file is not an image (PNG, JPEG, WebP or GIF).' };
 	}
-	if (!metadata.format || !(metadata.format in MIME_BY_FORMAT) || !metadata.width || !metadata.height) {
-		return { ok: false, message: 'That file is not an image (PNG, JPEG, WebP or GIF).' };
-	}
-	if (metadata.width * metadata.height > limits.maxPixels) {
-		const megapixels = Math.round((metadata.width * metadata.height) / 1e5) / 10;
+	if (header.width * header.height > limits.maxPixels) {
+		const megapixels = Math.round((header.width * header.height) / 1e5) / 10;
 		return { ok: false, message: `The image has too many pixels (${megapixels} MP, at most ${Math.floor(limits.maxPixels / 1e6)} MP).` };
 	}
 	// EXIF orientation swaps the sides of many phone photos: fit what will be seen, not what is stored.
-	const target = fitBox(metadata.autoOrient.width, metadata.autoOrient.height, box);
+	const target = fitBox(header.orientedWidth, header.orientedHeight, box);
 	if (Math.max(target.width, target.height) > box.maxSide || target.width * target.height > box.maxPixels) {
 		return { ok: false, message: `The image is too long and thin (at most ${Math.floor(box.maxSide / box.minSide)}:1).` };
 	}
@@ -57,6 +54,7 @@ export async function decodeInputImage(
 				.png()
 				.toBuffer({ resolveWithObject: true })
 		);
+		rememberHeader(png, { format: 'png', width: info.width, height: info.height, orientedWidth: info.width, orientedHeight: info.height });
 		return { ok: true, image: { data: png, width: info.width, height: info.height } };
 	} catch {
 		return { ok: false, message: 'The image is damaged or cut off and cannot be read. Try another file.' };
@@ -84,16 +82,11 @@ export interface OutputImage {
  * decode would hold several times the image in memory for every job in flight.
  */
 export async function inspectOutputImage(data: Buffer, maxPixels = MAX_OUTPUT_PIXELS): Promise<OutputImage | null> {
-	let metadata: sharp.Metadata;
-	try {
-		metadata = await sharp(data, { limitInputPixels: maxPixels }).metadata();
-	} catch {
-		return null;
-	}
-	const mimeType = metadata.format ? MIME_BY_FORMAT[metadata.format] : undefined;
-	if (!mimeType || !metadata.width || !metadata.height || !isComplete(data, metadata.format as string)) return null;
-	if (metadata.width * metadata.height > maxPixels) return null;
-	return { width: metadata.width, height: metadata.height, mimeType };
+	const header = await imageHeaderOf(data);
+	const mimeType = header ? MIME_BY_FORMAT[header.format] : undefined;
+	if (!header || !mimeType || !isComplete(data, header.format)) return null;
+	if (header.width * header.height > maxPixels) return null;
+	return { width: header.width, height: header.height, mimeType };
 }
 
 const PNG_END = Buffer.from([0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
@@ -121,8 +114,4 @@ function isComplete(data: Buffer, format: string): boolean {
 /** Resizes an image to exactly width x height (used after an upscale that overshoots), keeping its format as PNG. */
 export async function resizeImage(data: Buffer, width: number, height: number): Promise<Buffer> {
 	return runImageWork(() => sharp(data, { limitInputPixels: MAX_OUTPUT_PIXELS }).resize(width, height, { fit: 'fill' }).png().toBuffer());
-}
-
-function mb(bytes: number): string {
-	return (Math.round((bytes / 1048576) * 10) / 10).toString();
 }

@@ -10,6 +10,9 @@ export interface QuotaStatus {
 		usedMb: number;
 		totalMb: number;
 		percentage: number;
+		/** How full: OK, WARNING above 80 %, CRITICAL above 95 %. */
+		level: QuotaLevel;
+		/** @deprecated The same as `level` (its former name), kept so code and scripts that read it keep working. */
 		status: QuotaLevel;
 		usedBytes: number;
 		totalBytes: number;
@@ -22,6 +25,9 @@ export interface QuotaStatus {
 		usedMb: number;
 		limitMb: number;
 		percentage: number;
+		/** How full: OK, WARNING above 80 %, CRITICAL above 95 %. */
+		level: QuotaLevel;
+		/** @deprecated The same as `level` (its former name), kept so code and scripts that read it keep working. */
 		status: QuotaLevel;
 		usedBytes: number;
 		limitBytes: number;
@@ -67,6 +73,7 @@ export function buildQuotaStatus(
 			usedMb: bytesToMb(usage.globalBytes),
 			totalMb: bytesToMb(globalBytes),
 			percentage: globalPercentage,
+			level: quotaLevel(globalPercentage),
 			status: quotaLevel(globalPercentage),
 			usedBytes: usage.globalBytes,
 			totalBytes: globalBytes,
@@ -78,6 +85,7 @@ export function buildQuotaStatus(
 			usedMb: bytesToMb(usage.userBytes),
 			limitMb: bytesToMb(limits.storageBytes),
 			percentage: userPercentage,
+			level: quotaLevel(userPercentage),
 			status: quotaLevel(userPercentage),
 			usedBytes: usage.userBytes,
 			limitBytes: limits.storageBytes,

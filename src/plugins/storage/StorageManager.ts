@@ -32,6 +32,12 @@ export const QUOTA_RULES: readonly QuotaRule[] = ['daily', 'user', 'global'];
 /** Who is asking, beyond the user id: role ids pick a role tier. */
 export interface QuotaSubject {
 	roleIds?: readonly string[];
+	/**
+	 * What the checks are for (a Discord interaction): every `checkQuota` with the same object reads the status once
+	 * and evaluates its rules against that one read, so the three quota preconditions and the job's own check cost one
+	 * ledger read per command. Only the read-only gate shares it; `reserve` always asks the ledger itself.
+	 */
+	request?: object;
 }
 
 export interface ReserveRequest extends QuotaSubject {
@@ -147,6 +153,8 @@ export class StorageManager {
 	#replacing: Promise<boolean> | null = null;
 	/** Ledgers replaced while in use, closed with this storage (requests may still be finishing on them). */
 	readonly #retired: QuotaLedger[] = [];
+	/** The gate's status per request (an interaction), for as long as the request object lives. */
+	readonly #gateStatuses = new WeakMap<object, { userId: string; status: Promise<QuotaStatus> }>();
 
 	private constructor(options: ResolvedStorageOptions, ledger: QuotaLedger, store: ImageStore, dependencies: StorageManagerDependencies) {
 		this.options = options;
@@ -244,7 +252,7 @@ export class StorageManager {
 		subject: QuotaSubject = {}
 	): Promise<StorageResult<{ status: QuotaStatus }>> {
 		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
-		const status = await this.getQuotaStatus(userId, subject);
+		const status = await this.#gateStatus(userId, subject);
 		for (const rule of typeof rules === 'string' ? [rules] : rules) {
 			const reason = rule === 'daily' ? 'DAILY_LIMIT' : rule === 'user' ? 'USER_QUOTA' : 'GLOBAL_QUOTA';
 			const allowed = rule === 'daily' ? status.daily.allowed : rule === 'user' ? status.user.allowed : status.global.allowed;
@@ -261,11 +269,15 @@ export class StorageManager {
 	 * global caps, and its cost against today's allowance. Atomic across requests and processes.
 	 */
 	public reserve(userId: string, request: ReserveRequest = {}): Promise<StorageResult<{ reservation: Reservation }>> {
-		return this.#reserveSafely(userId, request);
+		return this.#reserveWithoutThrowing(userId, request);
 	}
 
 	/** Ledger errors (a lock held past the busy timeout, a closed ledger) become an IO value, never a throw. */
-	async #reserveSafely(userId: string, request: ReserveRequest, exactBytes?: number): Promise<StorageResult<{ reservation: Reservation }>> {
+	async #reserveWithoutThrowing(
+		userId: string,
+		request: ReserveRequest,
+		exactBytes?: number
+	): Promise<StorageResult<{ reservation: Reservation }>> {
 		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
 		try {
 			return await this.#reserve(userId, request, exactBytes);
@@ -399,7 +411,7 @@ export class StorageManager {
 
 		let held = reservation;
 		if (!held) {
-			const reserved = await this.#reserveSafely(userId, { cost: 0, temp, roleIds: request.roleIds }, bytes);
+			const reserved = await this.#reserveWithoutThrowing(userId, { cost: 0, temp, roleIds: request.roleIds }, bytes);
 			if (!reserved.ok) return reserved;
 			held = reserved.reservation;
 		}
@@ -639,6 +651,19 @@ export class StorageManager {
 	}
 
 	// ---------------------------------------------------------------- internals
+
+	/** The status the read-only gate checks: read once per `subject.request`, or each time without one. */
+	#gateStatus(userId: string, subject: QuotaSubject): Promise<QuotaStatus> {
+		const { request } = subject;
+		if (!request) return this.getQuotaStatus(userId, subject);
+		const known = this.#gateStatuses.get(request);
+		if (known?.userId === userId) return known.status;
+		const status = this.getQuotaStatus(userId, subject);
+		this.#gateStatuses.set(request, { userId, status });
+		// A failed read is not kept: the next check asks the ledger again.
+		status.catch(() => this.#gateStatuses.delete(request));
+		return status;
+	}
 
 	async #limitsFor(userId: string, subject: QuotaSubject, now: number): Promise<EffectiveLimits> {
 		const override = isSnowflake(userId) ? await this.#ledger.getOverride(userId, now) : null;

@@ -2,9 +2,9 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { isStorageMessages, type StorageMessages } from './StorageMessages.js';
 import { parseS3Uri } from './images/s3/s3Uri.js';
+import { SNOWFLAKE_PATTERN } from './ids.js';
 
-/** Discord ids are snowflakes: 17 to 20 decimal digits. */
-export const snowflakeSchema = z.string().regex(/^\d{17,20}$/, 'expected a Discord id (17 to 20 digits)');
+export const snowflakeSchema = z.string().regex(SNOWFLAKE_PATTERN, 'expected a Discord id (17 to 20 digits)');
 
 /**
  * Where the ledger lives: `sqlite://<file>` (embedded, one machine) or `postgres://user:password@host/db` (a server

@@ -17,6 +17,13 @@ export function formatMb(bytes: number): string {
 	return (Math.round(mb * 10) / 10).toString();
 }
 
+/** Bytes as "1.4 MB", or "35 KB" below a tenth of a megabyte, where megabytes would read as "0". */
+export function formatBytes(bytes: number): string {
+	if (bytes >= BYTES_PER_MB / 10) return `${formatMb(bytes)} MB`;
+	if (bytes <= 0) return '0 KB';
+	return `${Math.max(1, Math.round(bytes / 1024))} KB`;
+}
+
 /** "3 h 12 min", "12 min", "45 s": how long until something resets. */
 export function formatDuration(ms: number): string {
 	const totalSeconds = Math.max(0, Math.ceil(ms / 1000));

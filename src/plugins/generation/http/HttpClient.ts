@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool, type Dispatcher, type FormData } from 'undici';
 import { generationFailure, generationMessages, type GenerationFailure } from '../GenerationResult.js';
 import { createHash } from 'node:crypto';
+import { readCapped } from '../../shared/readCapped.js';
 import { RequestLimiter, type WindowPlace } from './RequestLimiter.js';
 import type { SharedRateWindows } from './SharedRateWindow.js';
 
@@ -201,30 +202,17 @@ export class HttpClient {
 			bodyTimeout: operation.bodyTimeoutMs,
 			signal
 		});
-		const declared = Number(response.headers['content-length']);
-		if (Number.isFinite(declared) && declared > operation.maxResponseBytes) {
-			response.body.destroy();
-			throw new ResponseTooLarge();
-		}
-		// Chunks are collected and joined once: the body is held at most twice, briefly, never as a string.
-		const chunks: Buffer[] = [];
-		let received = 0;
+		let body: Buffer | null;
 		try {
-			for await (const chunk of response.body as AsyncIterable<Buffer>) {
-				received += chunk.length;
-				if (received > operation.maxResponseBytes) {
-					response.body.destroy();
-					throw new ResponseTooLarge();
-				}
-				chunks.push(chunk);
-			}
+			body = await readCapped(response.body, operation.maxResponseBytes, Number(response.headers['content-length']));
 		} catch (error) {
 			if (response.statusCode >= 200 && response.statusCode < 300 && RETRYABLE_NETWORK.has(errorCode(error))) throw new BodyCutOff();
 			throw error;
 		}
+		if (body === null) throw new ResponseTooLarge();
 		const headers: Record<string, string | undefined> = {};
 		for (const [name, value] of Object.entries(response.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-		return { status: response.statusCode, headers, body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received) };
+		return { status: response.statusCode, headers, body };
 	}
 
 	#rateLimitWait(response: HttpResponse): number | null | undefined {

@@ -1,4 +1,3 @@
-import { Client } from 'undici';
 import { generationFailure, generationMessages, type GenerationFailure, type GenerationResult } from '../GenerationResult.js';
 import { HttpClient, type HttpResponse } from '../http/HttpClient.js';
 import { parseJsonBody } from '../http/jsonBody.js';
@@ -15,7 +14,7 @@ import {
 	type ProviderTextToImage,
 	type ProviderUpscale
 } from '../requests.js';
-import { failureFromResponse } from './httpFailures.js';
+import { failureFromResponse, withoutSecrets } from './httpFailures.js';
 import { promptWithStyle } from './promptStyle.js';
 import { sdDefaultSide, SD_MAX_SIDE, SD_MIN_SIDE, SD_SERVER_LIMITS, snapSide, stableDiffusionSize } from './stableDiffusionSize.js';
 import { PROBE_TIMEOUT_MS, requestLimits, type ProviderHttpSettings } from './ProviderSettings.js';
@@ -32,8 +31,6 @@ import { PROBE_TIMEOUT_MS, requestLimits, type ProviderHttpSettings } from './Pr
  * - Time-outs: a generation on a local GPU can take minutes, so it gets `generateTimeoutMs` (300 s by
  *   default) for its headers. A reverse proxy in front of the webui usually kills a request after 60..100 s
  *   (Cloudflare answers 524): such a set-up needs a longer proxy time-out, not a longer one here.
- * - Progress: `getProgress()` polls /sdapi/v1/progress on its own small connection, outside the job queue
- *   and the rate window, so polling is never stuck behind the running job it reports on.
  */
 export interface Automatic1111ProviderOptions {
 	/** The web UI's address, e.g. http://127.0.0.1:7860 (a path prefix is kept, for a UI behind a proxy). */
@@ -50,8 +47,6 @@ export interface Automatic1111ProviderOptions {
 	http: ProviderHttpSettings;
 	/** Side of the square made when no size is asked (default 512; 1024 suits SDXL checkpoints). */
 	defaultSide?: number;
-	/** Time-out of a progress poll (default 2 s). */
-	progressTimeoutMs?: number;
 }
 
 /** What /sdapi/v1/progress says about the job running now (progress 0 and jobCount 0 when idle). */
@@ -73,8 +68,6 @@ export interface Automatic1111Progress {
 
 const LABEL = 'The Stable Diffusion server';
 const SIZE_MESSAGE = `Stable Diffusion (AUTOMATIC1111) makes images from ${SD_MIN_SIDE} to ${SD_MAX_SIDE} px a side.`;
-const DEFAULT_PROGRESS_TIMEOUT_MS = 2000;
-const PROGRESS_MAX_BYTES = 256 * 1024;
 
 type Decoded = { ok: true; data: Buffer; info: unknown } | GenerationFailure;
 
@@ -86,13 +79,11 @@ export class Automatic1111Provider implements ImageProvider {
 
 	readonly #options: Automatic1111ProviderOptions;
 	readonly #http: HttpClient;
-	readonly #progress: Client;
 	readonly #basePath: string;
 	readonly #authorization: string | undefined;
 	/** Strings that must never reach a message: the password and the encoded credentials. */
 	readonly #secrets: string[];
 	readonly #defaultSide: number;
-	readonly #progressTimeoutMs: number;
 	#closing: Promise<void> | undefined;
 
 	public constructor(options: Automatic1111ProviderOptions) {
@@ -106,7 +97,6 @@ export class Automatic1111Provider implements ImageProvider {
 		this.#authorization = encoded === undefined ? undefined : `Basic ${encoded}`;
 		this.#secrets = [password, encoded].filter((secret): secret is string => typeof secret === 'string' && secret.length > 0);
 		this.#defaultSide = sdDefaultSide(options.defaultSide);
-		this.#progressTimeoutMs = options.progressTimeoutMs ?? DEFAULT_PROGRESS_TIMEOUT_MS;
 		const { http } = options;
 		this.#http = new HttpClient({
 			origin: endpoint.origin,
@@ -119,7 +109,6 @@ export class Automatic1111Provider implements ImageProvider {
 			maxRateLimitWaitMs: http.maxRateLimitWaitMs,
 			defaultRateLimitWaitMs: http.defaultRateLimitWaitMs
 		});
-		this.#progress = new Client(endpoint.origin, { keepAliveTimeout: 10_000 });
 	}
 
 	public resolveSize(asked: { width?: number; height?: number; aspectRatio?: AspectRatio }): Dimensions | string {
@@ -154,36 +143,12 @@ export class Automatic1111Provider implements ImageProvider {
 			upscaling_resize: 2,
 			upscaler_1: this.#options.upscaler
 		});
-		const decoded = await this.#call('/sdapi/v1/extra-single-image', payload, this.#options.http.upscaleTimeoutMs, call, 'image');
+		const decoded = await this.#requestImage('/sdapi/v1/extra-single-image', payload, this.#options.http.upscaleTimeoutMs, call, 'image');
 		if (!decoded.ok) return decoded;
 		const output = await inspectOutputImage(decoded.data);
 		if (!output) return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
 		// The web UI's fixed 2x may differ from the size asked: ImageGenerator resizes to exactly that.
 		return this.#success(decoded.data, output.mimeType, output.width, output.height, 0);
-	}
-
-	/**
-	 * The running job's progress, for a "42 %, about 12 s left" line while a generation runs. Null on any
-	 * failure (server down, slow, not the web UI, bad answer): never throws, gives up after a short time-out.
-	 */
-	public async getProgress(signal?: AbortSignal): Promise<Automatic1111Progress | null> {
-		if (signal?.aborted) return null;
-		const timeout = AbortSignal.timeout(this.#progressTimeoutMs);
-		try {
-			const response = await this.#progress.request({
-				method: 'GET',
-				path: `${this.#basePath}/sdapi/v1/progress?skip_current_image=true`,
-				headers: this.#headers(false),
-				headersTimeout: this.#progressTimeoutMs,
-				bodyTimeout: this.#progressTimeoutMs,
-				signal: signal ? AbortSignal.any([signal, timeout]) : timeout
-			});
-			const body = await readCapped(response.body as AsyncIterable<Buffer> & { destroy(): unknown }, PROGRESS_MAX_BYTES);
-			if (response.statusCode !== 200 || !body) return null;
-			return parseProgress(parseJsonBody(body));
-		} catch {
-			return null;
-		}
 	}
 
 	/**
@@ -208,8 +173,7 @@ export class Automatic1111Provider implements ImageProvider {
 
 	/** Idempotent. */
 	public close(): Promise<void> {
-		// Progress polls are best effort: cut them off rather than wait.
-		this.#closing ??= Promise.all([this.#http.close(), this.#progress.destroy()]).then(() => undefined);
+		this.#closing ??= this.#http.close();
 		return this.#closing;
 	}
 
@@ -228,7 +192,7 @@ export class Automatic1111Provider implements ImageProvider {
 	}
 
 	async #generate(path: string, payload: string, requestedSeed: number, call: ProviderCall): Promise<GenerationResult> {
-		const decoded = await this.#call(path, payload, this.#options.http.generateTimeoutMs, call, 'images');
+		const decoded = await this.#requestImage(path, payload, this.#options.http.generateTimeoutMs, call, 'images');
 		if (!decoded.ok) return decoded;
 		const output = await inspectOutputImage(decoded.data);
 		if (!output) return generationFailure('PROVIDER_ERROR', generationMessages.providerError);
@@ -241,7 +205,13 @@ export class Automatic1111Provider implements ImageProvider {
 	 * Sends one request and returns the image bytes. The response body, its JSON text and the parsed object
 	 * live only in this frame: the caller holds just the decoded image (base64 is decoded once).
 	 */
-	async #call(path: string, payload: string, headersTimeoutMs: number, call: ProviderCall, field: 'images' | 'image'): Promise<Decoded> {
+	async #requestImage(
+		path: string,
+		payload: string,
+		headersTimeoutMs: number,
+		call: ProviderCall,
+		field: 'images' | 'image'
+	): Promise<Decoded> {
 		const settings = this.#options.http;
 		const outcome = await this.#http.request({
 			method: 'POST',
@@ -273,11 +243,9 @@ export class Automatic1111Provider implements ImageProvider {
 		return failureFromResponse(response, LABEL);
 	}
 
-	/** A failure whose text would carry a credential (a server echoing what it got) loses its detail. */
+	/** The server's error text is passed on: make sure it never carries a credential back (a server echoing what it got). */
 	#redact(failure: GenerationFailure): GenerationFailure {
-		if (!this.#secrets.some((secret) => failure.message.includes(secret))) return failure;
-		const message = failure.reason === 'INVALID_INPUT' ? `${LABEL} refused the request.` : generationMessages.providerError;
-		return { ...failure, message };
+		return withoutSecrets(failure, this.#secrets);
 	}
 
 	#headers(json: boolean): Record<string, string> {
@@ -337,20 +305,6 @@ function seedFromInfo(info: unknown): number | undefined {
 	if (isSeed(seed)) return seed;
 	const first: unknown = Array.isArray(allSeeds) ? allSeeds[0] : undefined;
 	return isSeed(first) ? first : undefined;
-}
-
-async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }, maxBytes: number): Promise<Buffer | null> {
-	const chunks: Buffer[] = [];
-	let received = 0;
-	for await (const chunk of body) {
-		received += chunk.length;
-		if (received > maxBytes) {
-			body.destroy();
-			return null;
-		}
-		chunks.push(chunk);
-	}
-	return Buffer.concat(chunks, received);
 }
 
 function finite(value: unknown, fallback = 0): number {

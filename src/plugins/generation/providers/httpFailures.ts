@@ -1,5 +1,7 @@
 import { generationFailure, generationMessages, type GenerationFailure } from '../GenerationResult.js';
 import type { HttpResponse } from '../http/HttpClient.js';
+import { secretMasker } from '../../shared/maskSecrets.js';
+import { truncate } from '../../shared/truncate.js';
 
 /**
  * What a non-2xx answer means for the user, for every HTTP provider alike. The provider's own error
@@ -64,12 +66,11 @@ export function printableSummary(text: string, max = 200): string {
 		.replace(/[^\p{L}\p{N}\p{P}\p{Zs}]/gu, ' ')
 		.replace(/\s+/g, ' ')
 		.trim();
-	return printable.length > max ? `${printable.slice(0, max - 3)}...` : printable;
+	return truncate(printable, max, '...');
 }
 
 /** The failure with every secret in its message masked: a server may echo what it was sent (a key, a header). */
 export function withoutSecrets(failure: GenerationFailure, secrets: readonly string[]): GenerationFailure {
-	let message = failure.message;
-	for (const secret of secrets) if (secret.length > 0 && message.includes(secret)) message = message.split(secret).join('[redacted]');
+	const message = secretMasker(secrets)(failure.message);
 	return message === failure.message ? failure : { ...failure, message };
 }

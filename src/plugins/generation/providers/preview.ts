@@ -1,7 +1,9 @@
 import { randomInt } from 'node:crypto';
 import sharp from 'sharp';
 import { generationFailure, generationMessages, type GenerationResult } from '../GenerationResult.js';
+import { imageHeaderOf } from '../imageHeader.js';
 import { runImageWork } from '../imageWork.js';
+import { xmlText } from '../../shared/xmlText.js';
 import {
 	type ProviderProbe,
 	ASPECT_RATIOS,
@@ -196,9 +198,9 @@ function sizeOf(width: number, height: number): Dimensions {
 async function readInput(data: Uint8Array, maxPixels: number): Promise<{ data: Buffer; width: number; height: number } | null> {
 	try {
 		const buffer = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-		const metadata = await sharp(buffer, { limitInputPixels: maxPixels }).metadata();
-		if (!metadata.width || !metadata.height || metadata.width * metadata.height > maxPixels) return null;
-		return { data: buffer, width: metadata.width, height: metadata.height };
+		const header = await imageHeaderOf(buffer);
+		if (!header || header.width * header.height > maxPixels) return null;
+		return { data: buffer, width: header.width, height: header.height };
 	} catch {
 		return null;
 	}
@@ -228,22 +230,6 @@ function hslHex(hue: number, saturation: number, lightness: number): string {
 			.padStart(2, '0');
 	};
 	return `#${channel(0)}${channel(8)}${channel(4)}`;
-}
-
-/**
- * Text that is safe inside SVG character data and attributes: XML-escaped, with the characters XML 1.0
- * forbids (control characters, lone surrogates, U+FFFE/U+FFFF) removed and whitespace folded.
- */
-export function xmlText(text: string): string {
-	return text
-		.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '')
-		.replace(/\s+/g, ' ')
-		.replace(/[\p{Cc}\uFFFE\uFFFF]/gu, '')
-		.replace(/&/g, '&amp;')
-		.replace(/</g, '&lt;')
-		.replace(/>/g, '&gt;')
-		.replace(/"/g, '&quot;')
-		.replace(/'/g, '&apos;');
 }
 
 const graphemeSegmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });

@@ -22,20 +22,21 @@ export abstract class QuotaPrecondition extends AllFlowsPrecondition {
 	protected abstract readonly rule: QuotaRule;
 
 	public override chatInputRun(interaction: ChatInputCommandInteraction): Precondition.AsyncResult {
-		return this.check(interaction.user.id, interaction.member as MemberLike);
+		return this.check(interaction.user.id, interaction.member as MemberLike, interaction);
 	}
 
 	public override contextMenuRun(interaction: ContextMenuCommandInteraction): Precondition.AsyncResult {
-		return this.check(interaction.user.id, interaction.member as MemberLike);
+		return this.check(interaction.user.id, interaction.member as MemberLike, interaction);
 	}
 
 	public override messageRun(message: Message): Precondition.AsyncResult {
-		return this.check(message.author.id, message.member);
+		return this.check(message.author.id, message.member, message);
 	}
 
-	protected async check(userId: string, member: MemberLike): Precondition.AsyncResult {
+	/** `request`: the interaction or message; the quota preconditions on one command share one status read. */
+	protected async check(userId: string, member: MemberLike, request: object): Precondition.AsyncResult {
 		try {
-			const result = await container.storage.checkQuota(userId, this.rule, { roleIds: roleIdsOf(member) });
+			const result = await container.storage.checkQuota(userId, this.rule, { roleIds: roleIdsOf(member), request });
 			if (result.ok) return this.ok();
 			return this.error({ identifier: result.reason, message: result.message, context: { reason: result.reason, status: result.status } });
 		} catch (error) {

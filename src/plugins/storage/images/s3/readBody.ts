@@ -1,4 +1,5 @@
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import { readCapped, type CappableBody } from '../../../shared/readCapped.js';
 
 /** An object larger than a read allows: something other than what this store wrote is under its key. */
 export class ObjectTooLargeError extends Error {
@@ -10,21 +11,13 @@ export class ObjectTooLargeError extends Error {
  * cut off while streaming otherwise, so a huge object planted under one of our keys cannot exhaust the memory.
  */
 export async function readBody(response: GetObjectCommandOutput, maxBytes: number): Promise<Buffer> {
-	const body = response.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+	const body = response.Body as CappableBody | undefined;
 	if (!body) return Buffer.alloc(0);
 	if (response.ContentLength !== undefined && response.ContentLength > maxBytes) {
 		body.destroy?.();
 		throw new ObjectTooLargeError(`the object holds ${response.ContentLength} bytes, more than the ${maxBytes} allowed`);
 	}
-	const chunks: Uint8Array[] = [];
-	let total = 0;
-	for await (const chunk of body) {
-		total += chunk.byteLength;
-		if (total > maxBytes) {
-			body.destroy?.();
-			throw new ObjectTooLargeError(`the object holds more than the ${maxBytes} bytes allowed`);
-		}
-		chunks.push(chunk);
-	}
-	return Buffer.concat(chunks, total);
+	const read = await readCapped(body, maxBytes);
+	if (read === null) throw new ObjectTooLargeError(`the object holds more than the ${maxBytes} bytes allowed`);
+	return read;
 }
