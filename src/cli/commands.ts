@@ -1,12 +1,13 @@
 import type { ConfigError } from '../lib/config.js';
 import type { Services } from '../lib/services.js';
-import type { JobFailure, JobStatus } from '../plugins/generation/ImageJobs.js';
-import type { StorageFailure } from '../plugins/storage/StorageResult.js';
+import type { JobStatus } from '../plugins/generation/ImageJobs.js';
 import { doctor } from './doctor.js';
-import { ExitCode, exitCodeOf } from './exitCodes.js';
+import { blocklist } from './controlCommands.js';
+import { ExitCode } from './exitCodes.js';
 import { formatBytes, formatImages, formatLimitsSource, formatReconcile, formatReport, formatStatus } from './format.js';
 import type { CliIo } from './io.js';
 import {
+	guildIdOption,
 	imageIdOption,
 	megabytesOption,
 	optionalString,
@@ -17,6 +18,7 @@ import {
 	type OptionSpecs,
 	type ParsedValues
 } from './options.js';
+import { failed, succeeded, type Outcome } from './outcome.js';
 import { withProgress } from './progress.js';
 import { UsageError } from './usage.js';
 
@@ -32,13 +34,7 @@ export interface EnvironmentContext {
 	environment: NodeJS.ProcessEnv | ConfigError;
 }
 
-/** What a command produced: the exit code, the object --json prints, and the text printed otherwise. */
-export interface Outcome {
-	code: ExitCode;
-	json: unknown;
-	/** On stdout when the command succeeded, on stderr when it did not. */
-	text: string;
-}
+export type { Outcome } from './outcome.js';
 
 interface CommandDescription {
 	name: string;
@@ -49,13 +45,15 @@ interface CommandDescription {
 	/** Paragraphs of --help. */
 	description: string[];
 	options: OptionSpecs;
+	/** The command takes words beside its options (`blocklist add WORD...`). */
+	takesWords?: boolean;
 }
 
 /** A command that works on the bot's services, opened from a valid configuration. */
 export interface ServiceCommand extends CommandDescription {
 	standalone?: false;
 	/** Checks the options (a mistake throws a UsageError before any service opens) and returns the work to run. */
-	prepare(values: ParsedValues): (context: CommandContext) => Promise<Outcome>;
+	prepare(values: ParsedValues, words: readonly string[]): (context: CommandContext) => Promise<Outcome>;
 }
 
 /** A command that must run even when the configuration or the storage is broken: it opens what it needs itself. */
@@ -65,15 +63,6 @@ export interface StandaloneCommand extends CommandDescription {
 }
 
 export type CliCommand = ServiceCommand | StandaloneCommand;
-
-function succeeded(json: unknown, text: string): Outcome {
-	return { code: ExitCode.Ok, json, text };
-}
-
-/** A service's failure value, printed as it is: `{ ok: false, reason, message, ... }`. */
-function failed(failure: StorageFailure | JobFailure): Outcome {
-	return { code: exitCodeOf(failure.reason), json: failure, text: `${failure.reason}: ${failure.message}` };
-}
 
 const user = { type: 'string', valueName: 'ID', description: 'The Discord user id (17 to 20 digits).' } as const;
 const roles = {
@@ -125,7 +114,8 @@ const generate: ServiceCommand = {
 			description: 'Aspect ratio, e.g. 16:9 (wins over width and height where the provider uses ratios).'
 		},
 		temp: { type: 'boolean', description: 'Store as a temp file (global cap only; removed by cleanup after STORAGE_CLEANUP_DAYS).' },
-		roles
+		roles,
+		guild: { type: 'string', valueName: 'ID', description: "Act as a member of this server: the server's own controls apply." }
 	},
 	prepare(values) {
 		const userId = userIdOption(values);
@@ -141,12 +131,14 @@ const generate: ServiceCommand = {
 			aspectRatio: optionalString(values, 'aspect')
 		};
 		const temp = values.temp === true;
+		const guildId = guildIdOption(values);
 		return async ({ services, io }) => {
 			const result = await withProgress(io, 'reserving quota', (progress) =>
 				services.jobs.run({
 					kind: 'text-to-image',
 					userId,
 					roleIds,
+					guildId,
 					temp,
 					request,
 					...(io.signal ? { signal: io.signal } : {}),
@@ -374,4 +366,16 @@ const limits: ServiceCommand = {
 };
 
 /** Every command, in the order --help lists them. */
-export const commands: readonly CliCommand[] = [status, generate, images, remove, cleanup, reconcile, report, reset, limits, doctor];
+export const commands: readonly CliCommand[] = [
+	status,
+	generate,
+	images,
+	remove,
+	cleanup,
+	reconcile,
+	report,
+	reset,
+	limits,
+	blocklist,
+	doctor
+];

@@ -21,14 +21,24 @@ export const commonOptions: OptionSpecs = {
 
 export type ParsedValues = Record<string, string | boolean | undefined>;
 
-/** Strict parsing: unknown options, positionals and a missing value are usage errors (exit 2), never guesses. */
-export function parseOptions(specs: OptionSpecs, args: readonly string[]): ParsedValues {
+export interface ParsedArguments {
+	values: ParsedValues;
+	/** The words that are not options (`blocklist add WORD...`); always empty for a command that takes none. */
+	positionals: string[];
+}
+
+/**
+ * Strict parsing: unknown options, a missing value and (unless the command takes them) positionals are usage errors
+ * (exit 2), never guesses.
+ */
+export function parseOptions(specs: OptionSpecs, args: readonly string[], allowPositionals = false): ParsedArguments {
 	const options: NonNullable<ParseArgsConfig['options']> = {};
 	for (const [name, spec] of Object.entries<OptionSpec>({ ...specs, ...commonOptions })) {
 		options[name] = spec.short ? { type: spec.type, short: spec.short } : { type: spec.type };
 	}
 	try {
-		return parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values as ParsedValues;
+		const parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals });
+		return { values: parsed.values as ParsedValues, positionals: parsed.positionals };
 	} catch (error) {
 		// parseArgs' messages name the option and say what is wrong; they are written for a shell user already.
 		throw new UsageError((error as Error).message);
@@ -67,6 +77,15 @@ export function userIdOption(values: ParsedValues, name = 'user'): string {
 	const value = requiredString(values, name, 'ID');
 	if (!isSnowflake(value))
 		throw new UsageError(`--${name}: expected a Discord user id (17 to 20 digits), got ${shown(value)}.`, 'INVALID_NAME');
+	return value;
+}
+
+/** A Discord server id, when the option is given; null when it is not. */
+export function guildIdOption(values: ParsedValues, name = 'guild'): string | null {
+	const value = optionalString(values, name);
+	if (value === undefined) return null;
+	if (!isSnowflake(value))
+		throw new UsageError(`--${name}: expected a Discord server id (17 to 20 digits), got ${shown(value)}.`, 'INVALID_NAME');
 	return value;
 }
 

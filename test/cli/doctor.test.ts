@@ -4,6 +4,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FakeA1111Server } from '../generation/fakes/a1111Server.js';
 import { FakeStabilityServer, STABILITY_TEST_KEY } from '../generation/fakes/stabilityServer.js';
 import { SqliteConnection } from '../../src/plugins/storage/ledger/sqlite/SqliteConnection.js';
+import { SCHEMA_VERSION } from '../../src/plugins/storage/ledger/sqlite/schema.js';
 import { USER_A } from '../helpers/storageFixtures.js';
 import { cliEnv, jsonOf, newTempDir, removeTempDirs, runInProcess } from './helpers.js';
 
@@ -106,11 +107,13 @@ describe('sapphire-imagine doctor', () => {
 		expect(code).toBe(0);
 		expect(check('ledger')).toMatchObject({
 			status: 'ok',
-			message: expect.stringMatching(/quota\.sqlite is sound \(quick_check ok, journal wal, schema version 2\)$/),
+			message: expect.stringMatching(
+				new RegExp(`quota\\.sqlite is sound \\(quick_check ok, journal wal, schema version ${SCHEMA_VERSION}\\)$`)
+			),
 			details: {
 				integrity: ['ok'],
-				schemaVersion: 2,
-				currentVersion: 2,
+				schemaVersion: SCHEMA_VERSION,
+				currentVersion: SCHEMA_VERSION,
 				tables: [
 					'imagine_files',
 					'imagine_totals',
@@ -118,7 +121,9 @@ describe('sapphire-imagine doctor', () => {
 					'imagine_reservations',
 					'imagine_overrides',
 					'imagine_meta',
-					'imagine_instances'
+					'imagine_instances',
+					'imagine_rate_places',
+					'imagine_blocklist'
 				],
 				missingTables: []
 			}
@@ -229,7 +234,9 @@ describe('sapphire-imagine doctor', () => {
 			expect(code).toBe(1);
 			expect(check('ledger')).toMatchObject({
 				status: 'fail',
-				message: expect.stringContaining('has schema version 99, newer than this version of sapphire-imagine understands (2)'),
+				message: expect.stringContaining(
+					`has schema version 99, newer than this version of sapphire-imagine understands (${SCHEMA_VERSION})`
+				),
 				fix: expect.stringContaining('update this one')
 			});
 		});
@@ -242,7 +249,7 @@ describe('sapphire-imagine doctor', () => {
 			expect(code).toBe(0);
 			expect(check('ledger')).toMatchObject({
 				status: 'ok',
-				message: expect.stringMatching(/schema version 1, upgraded to 2 when the bot next starts\)$/)
+				message: expect.stringMatching(new RegExp(`schema version 1, upgraded to ${SCHEMA_VERSION} when the bot next starts\\)$`))
 			});
 		});
 

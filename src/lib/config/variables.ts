@@ -12,6 +12,7 @@ import {
 	positiveNumber,
 	secret,
 	snowflakeList,
+	blocklistWords,
 	wholeNumber,
 	workflowFolder
 } from './parsers.js';
@@ -42,7 +43,7 @@ export interface ConfigDraft {
 	secrets: string[];
 }
 
-export type ConfigGroup = 'Discord' | 'Storage & quotas' | 'S3 storage' | 'Generation' | 'Logging';
+export type ConfigGroup = 'Discord' | 'Storage & quotas' | "Owners' controls" | 'S3 storage' | 'Generation' | 'Logging';
 
 /**
  * One environment variable: how it is parsed, where its value goes, and how it is documented. This table is
@@ -274,6 +275,16 @@ export const configVariables: readonly ConfigVariable[] = [
 		documentedDefault: '`2`',
 		parse: wholeNumber('expected a whole number of connections from 1 to 50', 1, 50),
 		option: 'storage.ledgerPoolSize'
+	}),
+	variable({
+		name: 'PROMPT_BLOCKLIST',
+		group: "Owners' controls",
+		description:
+			'Comma-separated words or phrases a prompt may not contain, matched as whole words ignoring case, accents, look-alike letters and ' +
+			'letters spelt out one by one; `/.../` is a regular expression. Added to the list the CLI `blocklist` keeps in the ledger.',
+		documentedDefault: '(none)',
+		parse: blocklistWords,
+		option: 'storage.promptBlocklist'
 	}),
 	variable({
 		name: 'STORAGE_URI',

@@ -106,6 +106,7 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 			...job,
 			userId: requester.id,
 			roleIds: requester.roleIds,
+			guildId: interaction.guildId,
 			onStatus: (status) => reporter.update(status)
 		});
 	} finally {

@@ -15,7 +15,8 @@ const TITLES: Record<string, string> = {
 	UNSUPPORTED: 'Not available with this image service',
 	AUTH: 'The image service refused the bot',
 	PROVIDER_ERROR: 'The image could not be made',
-	IO: 'The image could not be saved'
+	IO: 'The image could not be saved',
+	PROMPT_BLOCKED: 'Prompt not allowed'
 };
 
 /** An expected failure (a value, not an exception): its message, written for users, under a title naming it. */

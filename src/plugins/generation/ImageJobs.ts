@@ -26,6 +26,8 @@ export type JobRequest = JobInput & {
 	userId: string;
 	/** The member's role ids, for role tiers. */
 	roleIds?: readonly string[];
+	/** The server the request comes from (its blocklist applies); none in a DM. */
+	guildId?: string | null;
 	/** Store as a temp file (global cap only, cleaned up after N days) instead of in the user's gallery. */
 	temp?: boolean;
 	signal?: AbortSignal;
@@ -126,6 +128,13 @@ export class ImageJobs {
 		const storage = this.#storage();
 		let reservation = null;
 		if (storage) {
+			// The owners' controls come before the quotas, and like them before any paid call.
+			const refused = await storage.controls.screen({
+				userId: job.userId,
+				guildId: job.guildId,
+				prompt: 'prompt' in job.request ? job.request.prompt : null
+			});
+			if (refused) return refused;
 			const held = await storage.reserve(job.userId, {
 				roleIds: job.roleIds,
 				temp: job.temp,

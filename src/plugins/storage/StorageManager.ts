@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, utcDay, type Clock } from './clock.js';
+import { Controls } from './controls/Controls.js';
 import { EventLog } from './EventLog.js';
 import { setLongInterval, type RepeatingTimer } from './longTimer.js';
 import { isImageId, isSnowflake, isValidImageName, mimeTypeOf, newImageId, sniffImageExtension, type ImageExtension } from './ids.js';
@@ -131,6 +132,8 @@ const silentLogger: StorageLogger = { info: () => undefined, warn: () => undefin
  */
 export class StorageManager {
 	public readonly options: ResolvedStorageOptions;
+	/** The owners' controls (prompt blocklists), kept in the same ledger. */
+	public readonly controls: Controls;
 	#ledger: QuotaLedger;
 	readonly #store: ImageStore;
 	readonly #instance: Instance;
@@ -157,6 +160,10 @@ export class StorageManager {
 		this.#messages = { ...defaultStorageMessages, ...options.messages };
 		this.#instance = new Instance(ledger, this.#clock);
 		this.#events = new EventLog(`${options.storageRoot}/logs`, this.#clock);
+		// The ledger is read through a function: a ledger replaced while in use (see verifyLedger) is followed.
+		this.controls = new Controls(() => this.#ledger, this.#clock, this.#events, this.#messages, {
+			promptBlocklist: options.promptBlocklist
+		});
 		this.#watchdog = setInterval(() => void this.verifyLedger().catch(() => undefined), LEDGER_CHECK_MS);
 		this.#watchdog.unref();
 	}

@@ -14,6 +14,8 @@ export interface StorageMessages {
 	userQuota(status: QuotaStatus): string;
 	/** One more image would not fit under the bot's global cap. */
 	globalQuota(status: QuotaStatus): string;
+	/** The prompt matched a blocklist entry (which is not said: knowing it helps to get around it). */
+	promptBlocked: string;
 	invalidUser: string;
 	invalidImageId: string;
 	invalidName: string;
@@ -34,6 +36,7 @@ export const defaultStorageMessages: StorageMessages = {
 		`Your storage quota is full: ${formatMb(user.usedBytes)} of ${formatMb(user.limitBytes)} MB used. Delete some of your images to make room.`,
 	globalQuota: ({ global }) =>
 		`The bot's image storage is full (${formatMb(global.usedBytes)} of ${formatMb(global.totalBytes)} MB used). Try again later; the bot owner can free space.`,
+	promptBlocked: 'That prompt is not allowed here. Nothing was generated or charged.',
 	invalidUser: 'That is not a Discord user id.',
 	invalidImageId: 'That is not an image id: image ids are 16 letters and digits.',
 	invalidName: 'That image name is not allowed: use up to 64 letters, digits, spaces, dots, dashes or underscores.',

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { isStorageMessages, type StorageMessages } from './StorageMessages.js';
 import { parseS3Uri } from './images/s3/s3Uri.js';
+import { checkEntry } from './controls/promptBlocklist.js';
 
 /** Discord ids are snowflakes: 17 to 20 decimal digits. */
 export const snowflakeSchema = z.string().regex(/^\d{17,20}$/, 'expected a Discord id (17 to 20 digits)');
@@ -132,6 +133,22 @@ export const storageOptionsSchema = z
 		ownerIds: z.array(snowflakeSchema).default([]),
 		/** Limits of the owners. Default: 100 generations a day and the whole global cap. */
 		ownerLimits: limitsSchema.partial().default({}),
+		/**
+		 * The bot owner's prompt blocklist: words and phrases matched as whole words after normalising (case, accents,
+		 * look-alike letters, spelt-out letters), and `/.../` regular expressions. Added to the list kept in the ledger.
+		 */
+		promptBlocklist: z
+			.array(z.string())
+			.default([])
+			.transform((entries, context) => {
+				const normal: string[] = [];
+				for (const [index, raw] of entries.entries()) {
+					const checked = checkEntry(raw, true);
+					if (checked.ok) normal.push(checked.entry);
+					else context.addIssue({ code: 'custom', path: [index], message: checked.problem });
+				}
+				return [...new Set(normal)];
+			}),
 		/** How often temp clean-up runs on its own, in minutes (at most a year); 0 turns it off. */
 		cleanupIntervalMinutes: count.max(525_600, 'expected 525600 minutes (a year) or less').default(60),
 		/** A reservation whose job never committed or released stops counting after this many minutes (at most a week). */

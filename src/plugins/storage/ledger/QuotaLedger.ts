@@ -62,6 +62,13 @@ export interface QuotaLedger extends InstanceRegistry {
 	 */
 	setOverride(userId: string, changes: LimitOverride | null): Promise<LimitOverride | null>;
 
+	/** The entries of the prompt blocklists of `guildIds` ('' is the bot owner's list), oldest first. */
+	blocklist(guildIds: readonly string[]): Promise<BlocklistRow[]>;
+	/** Adds entries to one list (one already there stays as it was); returns the entries that were new. */
+	addToBlocklist(guildId: string, entries: readonly string[], now: number): Promise<string[]>;
+	/** Removes entries from one list; returns the entries that were there. */
+	removeFromBlocklist(guildId: string, entries: readonly string[]): Promise<string[]>;
+
 	/**
 	 * Records that this ledger describes the image store `storeId`, if it describes none yet, and says which store
 	 * it describes. Reads first, so a ledger already claimed is not written to.
@@ -175,6 +182,14 @@ export interface UserTotal {
 export interface LimitOverride {
 	dailyGens?: number;
 	storageMb?: number;
+}
+
+/** One entry of a prompt blocklist, in normal form (see controls/promptBlocklist.ts). */
+export interface BlocklistRow {
+	/** '' for the bot owner's list, else the server whose list it is. */
+	guildId: string;
+	entry: string;
+	addedAt: number;
 }
 
 /** A running process that holds reservations or writes images: its lease is its heartbeat. */

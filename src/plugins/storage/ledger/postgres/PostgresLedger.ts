@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type pg from 'pg';
 import type {
 	AdmissionOutcome,
+	BlocklistRow,
 	CommitCharge,
 	DailyCount,
 	FileKey,
@@ -365,6 +366,35 @@ export class PostgresLedger implements QuotaLedger {
 
 	public async endRatePlace(placeId: string, windowMs: number): Promise<void> {
 		await this.#query('UPDATE imagine_rate_places SET frees_at = imagine_now_ms() + $2 WHERE id = $1', [placeId, windowMs]);
+	}
+
+	public async blocklist(guildIds: readonly string[]): Promise<BlocklistRow[]> {
+		if (guildIds.length === 0) return [];
+		const rows = await this.#query<{ guild_id: string; entry: string; added_at: string }>(
+			'SELECT guild_id, entry, added_at FROM imagine_blocklist WHERE guild_id = ANY($1::text[]) ORDER BY added_at, entry',
+			[guildIds]
+		);
+		return rows.map((row) => ({ guildId: row.guild_id, entry: row.entry, addedAt: Number(row.added_at) }));
+	}
+
+	/** One statement for the whole change: each entry lands once, whoever else edits the list at the same moment. */
+	public async addToBlocklist(guildId: string, entries: readonly string[], now: number): Promise<string[]> {
+		if (entries.length === 0) return [];
+		const rows = await this.#query<{ entry: string }>(
+			`INSERT INTO imagine_blocklist (guild_id, entry, added_at) SELECT $1, entry, $3 FROM unnest($2::text[]) AS entry
+			ON CONFLICT DO NOTHING RETURNING entry`,
+			[guildId, [...new Set(entries)], now]
+		);
+		return rows.map((row) => row.entry);
+	}
+
+	public async removeFromBlocklist(guildId: string, entries: readonly string[]): Promise<string[]> {
+		if (entries.length === 0) return [];
+		const rows = await this.#query<{ entry: string }>(
+			'DELETE FROM imagine_blocklist WHERE guild_id = $1 AND entry = ANY($2::text[]) RETURNING entry',
+			[guildId, [...new Set(entries)]]
+		);
+		return rows.map((row) => row.entry);
 	}
 
 	public async claimStore(storeId: string): Promise<string> {

@@ -203,8 +203,21 @@ BEGIN
 END $$;
 `;
 
+/**
+ * Version 3: the owners' controls. The prompt blocklists (`guild_id` '' is the bot owner's list, a server id that
+ * server's own). Written so that running it again changes nothing.
+ */
+const V3 = `
+CREATE TABLE IF NOT EXISTS imagine_blocklist (
+	guild_id TEXT NOT NULL,
+	entry TEXT NOT NULL,
+	added_at BIGINT NOT NULL,
+	PRIMARY KEY (guild_id, entry)
+);
+`;
+
 /** Each entry takes the schema from version `index` to `index + 1`. */
-const MIGRATIONS: readonly string[] = [V1, V2];
+const MIGRATIONS: readonly string[] = [V1, V2, V3];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type {
 	AdmissionOutcome,
+	BlocklistRow,
 	CommitCharge,
 	DailyCount,
 	FileKey,
@@ -21,6 +22,7 @@ import type {
 import { COMMIT, COMMIT_CHECKS, FILE_COLUMNS, RESERVE, RESERVE_CHECKS, USAGE } from './admission.js';
 import { applyCorrections, purgeReservations, rebuildTotals } from './maintenance.js';
 import { changeOverride, readOverride } from './overrides.js';
+import { addToBlocklist, readBlocklist, removeFromBlocklist } from './controls.js';
 import { StorageConfigError } from '../../StorageConfigError.js';
 import { migrate } from './schema.js';
 import { SqliteConnection, type SqlRow } from './SqliteConnection.js';
@@ -271,6 +273,18 @@ export class SqliteLedger implements QuotaLedger {
 		const override = await changeOverride(this.#connection, userId, changes);
 		this.#overrideCache.delete(userId);
 		return override;
+	}
+
+	public blocklist(guildIds: readonly string[]): Promise<BlocklistRow[]> {
+		return readBlocklist(this.#connection, guildIds);
+	}
+
+	public addToBlocklist(guildId: string, entries: readonly string[], now: number): Promise<string[]> {
+		return addToBlocklist(this.#connection, guildId, entries, now);
+	}
+
+	public removeFromBlocklist(guildId: string, entries: readonly string[]): Promise<string[]> {
+		return removeFromBlocklist(this.#connection, guildId, entries);
 	}
 
 	public async verify(): Promise<string | null> {

@@ -109,6 +109,20 @@ CREATE TABLE imagine_rate_places (
 CREATE INDEX imagine_rate_places_by_key ON imagine_rate_places (key, frees_at);
 `;
 
+/**
+ * Version 4: the owners' controls. The prompt blocklists (`guild_id` '' is the bot owner's list, a server id that
+ * server's own), so a list changed with the command-line tool applies to every process at once.
+ * Written so that running it again changes nothing.
+ */
+const V4 = `
+CREATE TABLE IF NOT EXISTS imagine_blocklist (
+	guild_id TEXT NOT NULL,
+	entry TEXT NOT NULL,
+	added_at INTEGER NOT NULL,
+	PRIMARY KEY (guild_id, entry)
+) WITHOUT ROWID;
+`;
+
 /** Each entry takes the schema from version `index` to `index + 1`. */
 const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] = [
 	(connection) => connection.exec(V1),
@@ -116,13 +130,14 @@ const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] =
 		await connection.exec(V2);
 		await importKeyvOverrides(connection);
 	},
-	(connection) => connection.exec(V3)
+	(connection) => connection.exec(V3),
+	(connection) => connection.exec(V4)
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The tables a ledger at SCHEMA_VERSION has (what a health check looks for), read from the migrations themselves. */
-export const SCHEMA_TABLES: readonly string[] = [...`${V1}${V2}`.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)].map(
+export const SCHEMA_TABLES: readonly string[] = [...`${V1}${V2}${V3}${V4}`.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)].map(
 	(match) => match[1] as string
 );
 

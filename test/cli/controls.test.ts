@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { USER_A } from '../helpers/storageFixtures.js';
+import { cliEnv, jsonOf, newTempDir, removeTempDirs, runInProcess } from './helpers.js';
+
+/** The owners' controls through the command-line tool: the --json shapes and the exit codes. */
+
+afterEach(removeTempDirs);
+
+const GUILD = '111111111111111111';
+
+async function freshCli(more: NodeJS.ProcessEnv = {}) {
+	const { root } = await newTempDir();
+	const env = cliEnv(root, more);
+	return (...argv: string[]) => runInProcess(argv, env);
+}
+
+const generate = (prompt: string, ...more: string[]) => [
+	'generate',
+	'--user',
+	USER_A,
+	'--prompt',
+	prompt,
+	'--width',
+	'128',
+	'--height',
+	'128',
+	'--json',
+	...more
+];
+
+describe('blocklist', () => {
+	it('add, list and remove print the resulting list; the config entries are listed as such', async () => {
+		const cli = await freshCli({ PROMPT_BLOCKLIST: 'Nüde, blood bath' });
+		const added = await cli('blocklist', 'add', 'Dragon', 'sea serpent', '--json');
+		expect(added.code).toBe(0);
+		expect(jsonOf(added)).toEqual({
+			ok: true,
+			guildId: null,
+			added: ['dragon', 'sea serpent'],
+			entries: [
+				{ entry: 'nude', source: 'config' },
+				{ entry: 'blood bath', source: 'config' },
+				{ entry: 'dragon', source: 'owner' },
+				{ entry: 'sea serpent', source: 'owner' }
+			]
+		});
+		const server = await cli('blocklist', 'add', 'kraken', '--guild', GUILD, '--json');
+		expect(jsonOf(server)).toMatchObject({ ok: true, guildId: GUILD, entries: [{ entry: 'kraken', source: 'server' }] });
+		const removed = await cli('blocklist', 'remove', 'DRAGON', 'unicorn', '--json');
+		expect(jsonOf(removed)).toMatchObject({ ok: true, removed: ['dragon'], notFound: ['unicorn'] });
+		const listed = await cli('blocklist', 'list');
+		expect(listed.code).toBe(0);
+		expect(listed.stdout).toContain('nude  (PROMPT_BLOCKLIST)');
+		expect(listed.stdout).toContain('sea serpent');
+		expect(listed.stdout).not.toContain('dragon');
+	});
+
+	it('a blocked prompt: generate exits 3 with PROMPT_BLOCKED, in the server whose list has it (--guild)', async () => {
+		const cli = await freshCli({ PROMPT_BLOCKLIST: 'nude' });
+		const refused = await cli(...generate('a n.u.d.e statue'));
+		expect(refused.code).toBe(3);
+		expect(jsonOf(refused)).toMatchObject({ ok: false, reason: 'PROMPT_BLOCKED' });
+		expect(refused.stderr.toLowerCase()).not.toContain('nude');
+
+		await cli('blocklist', 'add', 'kraken', '--guild', GUILD);
+		expect((await cli(...generate('a kraken', '--guild', GUILD))).code).toBe(3);
+		expect((await cli(...generate('a kraken'))).code).toBe(0);
+		const status = jsonOf<{ daily: { used: number } }>(await cli('status', '--user', USER_A, '--json'));
+		expect(status.daily.used).toBe(1);
+	});
+
+	it('mistakes exit 2 and change nothing: no action, an unknown one, no words, a pattern for a server, a bad pattern or id', async () => {
+		const cli = await freshCli();
+		for (const argv of [
+			['blocklist'],
+			['blocklist', 'purge'],
+			['blocklist', 'add'],
+			['blocklist', 'list', 'extra'],
+			['blocklist', 'add', '/x+/', '--guild', GUILD],
+			['blocklist', 'add', '/(/'],
+			['blocklist', 'add', 'fine', '--guild', '12']
+		]) {
+			const run = await cli(...argv, '--json');
+			expect({ argv, code: run.code }).toEqual({ argv, code: 2 });
+			expect(jsonOf(run)).toMatchObject({ ok: false });
+		}
+		expect(jsonOf(await cli('blocklist', 'list', '--json'))).toMatchObject({ entries: [] });
+		expect(jsonOf(await cli('blocklist', 'list', '--guild', GUILD, '--json'))).toMatchObject({ entries: [] });
+	});
+
+	it('PROMPT_BLOCKLIST with a bad pattern is a configuration error naming the variable (exit 2)', async () => {
+		const cli = await freshCli({ PROMPT_BLOCKLIST: 'ok, /(/' });
+		const run = await cli('blocklist', 'list');
+		expect(run.code).toBe(2);
+		expect(run.stderr).toMatch(/PROMPT_BLOCKLIST.*not a valid regular expression/);
+	});
+});
