@@ -2,7 +2,7 @@ import type { ConfigError } from '../lib/config.js';
 import type { Services } from '../lib/services.js';
 import type { JobStatus } from '../plugins/generation/ImageJobs.js';
 import { doctor } from './doctor.js';
-import { blocklist } from './controlCommands.js';
+import { block, blocklist, unblock } from './controlCommands.js';
 import { ExitCode } from './exitCodes.js';
 import { formatBytes, formatImages, formatLimitsSource, formatReconcile, formatReport, formatStatus } from './format.js';
 import type { CliIo } from './io.js';
@@ -377,5 +377,7 @@ export const commands: readonly CliCommand[] = [
 	reset,
 	limits,
 	blocklist,
+	block,
+	unblock,
 	doctor
 ];

@@ -1,8 +1,8 @@
-import type { ListedEntry } from '../plugins/storage/controls/Controls.js';
+import type { BlockView, ListedEntry } from '../plugins/storage/controls/Controls.js';
 import { checkEntry } from '../plugins/storage/controls/promptBlocklist.js';
 import type { ServiceCommand } from './commands.js';
 import { failed, succeeded } from './outcome.js';
-import { guildIdOption, shown } from './options.js';
+import { guildIdOption, isoTimeOption, optionalString, shown, userIdOption } from './options.js';
 import { UsageError } from './usage.js';
 
 /** The owners' controls, kept in the ledger: every process sharing it (the bot and its shards) applies a change. */
@@ -67,6 +67,71 @@ export const blocklist: ServiceCommand = {
 		};
 	}
 };
+
+const user = { type: 'string', valueName: 'ID', description: 'The Discord user id (17 to 20 digits).' } as const;
+const blockGuild = { ...guild, description: "Block in this server only (its admins' block) instead of bot-wide." } as const;
+
+export const block: ServiceCommand = {
+	name: 'block',
+	summary: 'Stop a user from generating, bot-wide or in one server (--guild)',
+	synopsis: 'block --user ID [--reason TEXT] [--until ISO-TIME] [--guild ID]',
+	description: [
+		'A blocked user is refused (USER_BLOCKED, exit 3 for generate) before anything else is checked, with the reason and the end ' +
+			'if given. Blocking again replaces the reason and the end. --until is a day (2026-12-24: its 00:00 UTC) or a time with its ' +
+			'zone (2026-12-24T18:00Z) in the future; without it the block lasts until `unblock`. Other processes apply it at once.',
+		'With --json: { ok: true, block: { userId, guildId, reason, until, blockedAt } }.'
+	],
+	options: {
+		user,
+		reason: { type: 'string', valueName: 'TEXT', description: 'Why, shown to the user (one line, at most 200 characters).' },
+		until: { type: 'string', valueName: 'ISO-TIME', description: 'When the block ends (default: until unblock).' },
+		guild: blockGuild
+	},
+	prepare(values) {
+		const userId = userIdOption(values);
+		const guildId = guildIdOption(values);
+		const until = isoTimeOption(values, 'until');
+		const reason = optionalString(values, 'reason');
+		return async ({ services }) => {
+			const blocked = await services.storage.controls.block(userId, { reason, until, guildId });
+			if (!blocked.ok) return failed(blocked);
+			return succeeded(blocked, `Blocked ${blockText(blocked.block)}.`);
+		};
+	}
+};
+
+export const unblock: ServiceCommand = {
+	name: 'unblock',
+	summary: "Lift a user's block (bot-wide, or in one server with --guild)",
+	synopsis: 'unblock --user ID [--guild ID]',
+	description: [
+		'Lifts the block set with `block` (the same --guild, or none for the bot-wide one). A user who was not blocked is not an error.',
+		'With --json: { ok: true, userId, guildId, lifted: { ...the block } | null, blocked: { ...the block still in force } | null }.'
+	],
+	options: { user, guild: { ...guild, description: 'Lift the block of this server instead of the bot-wide one.' } },
+	prepare(values) {
+		const userId = userIdOption(values);
+		const guildId = guildIdOption(values);
+		return async ({ services }) => {
+			const controls = services.storage.controls;
+			const lifted = await controls.unblock(userId, guildId);
+			if (!lifted.ok) return failed(lifted);
+			const still = await controls.blockOf(userId, guildId);
+			const head = lifted.lifted ? `Lifted the block of ${blockText(lifted.lifted)}.` : `User ${userId} was not blocked ${where(guildId)}.`;
+			const tail = still ? `\nStill blocked: ${blockText(still)}.` : '';
+			return succeeded({ ok: true, userId, guildId, lifted: lifted.lifted, blocked: still }, `${head}${tail}`);
+		};
+	}
+};
+
+function where(guildId: string | null): string {
+	return guildId ? `in server ${guildId}` : 'bot-wide';
+}
+
+function blockText(view: BlockView): string {
+	const until = view.until ? ` until ${view.until.toISOString()}` : ' until lifted';
+	return `user ${view.userId} ${where(view.guildId)}${until}${view.reason ? ` (${view.reason})` : ''}`;
+}
 
 function listText(entries: readonly ListedEntry[]): string {
 	if (entries.length === 0) return '  (empty)';

@@ -89,6 +89,24 @@ export function guildIdOption(values: ParsedValues, name = 'guild'): string | nu
 	return value;
 }
 
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
+
+/**
+ * A moment written in ISO 8601: a day (`2026-12-24`, its 00:00 UTC) or a time with its zone (`2026-12-24T18:00Z`,
+ * `2026-12-24T18:00+01:00`). A time without a zone is refused: the machine's zone is not necessarily the one meant.
+ */
+export function isoTimeOption(values: ParsedValues, name: string): Date | undefined {
+	const value = optionalString(values, name);
+	if (value === undefined) return undefined;
+	const time = ISO_TIME.test(value.trim()) ? new Date(value.trim()) : null;
+	if (!time || Number.isNaN(time.getTime())) {
+		throw new UsageError(
+			`--${name}: expected an ISO 8601 day or time with its zone, e.g. 2026-12-24 or 2026-12-24T18:00Z, got ${shown(value)}.`
+		);
+	}
+	return time;
+}
+
 /** An image id as `images` lists it: 16 lower-case letters and digits, nothing a path could be made of. */
 export function imageIdOption(values: ParsedValues, name = 'image'): string {
 	const value = requiredString(values, name, 'IMAGE_ID');

@@ -95,3 +95,42 @@ describe('blocklist', () => {
 		expect(run.stderr).toMatch(/PROMPT_BLOCKLIST.*not a valid regular expression/);
 	});
 });
+
+describe('block and unblock', () => {
+	it('block --json prints the block; generate then exits 3 with USER_BLOCKED; unblock lifts it and prints what is left', async () => {
+		const cli = await freshCli();
+		const blocked = await cli('block', '--user', USER_A, '--reason', 'spam', '--until', '2999-01-01', '--json');
+		expect(blocked.code).toBe(0);
+		expect(jsonOf(blocked)).toMatchObject({
+			ok: true,
+			block: { userId: USER_A, guildId: null, reason: 'spam', until: '2999-01-01T00:00:00.000Z' }
+		});
+		await cli('block', '--user', USER_A, '--guild', GUILD);
+		const refused = await cli(...generate('a lighthouse'));
+		expect(refused.code).toBe(3);
+		expect(jsonOf(refused)).toMatchObject({ ok: false, reason: 'USER_BLOCKED', message: expect.stringContaining('Reason: spam') });
+
+		const lifted = await cli('unblock', '--user', USER_A, '--json');
+		expect(lifted.code).toBe(0);
+		expect(jsonOf(lifted)).toMatchObject({ ok: true, userId: USER_A, guildId: null, lifted: { reason: 'spam' }, blocked: null });
+		expect((await cli(...generate('a lighthouse'))).code).toBe(0);
+		expect((await cli(...generate('a lighthouse', '--guild', GUILD))).code).toBe(3);
+		const again = await cli('unblock', '--user', USER_A, '--json');
+		expect(jsonOf(again)).toMatchObject({ ok: true, lifted: null });
+	});
+
+	it('mistakes exit 2: an end in the past, a time without its zone, no user, a bad server id', async () => {
+		const cli = await freshCli();
+		for (const argv of [
+			['block', '--user', USER_A, '--until', '2001-01-01'],
+			['block', '--user', USER_A, '--until', '2999-01-01T10:00'],
+			['block', '--user', USER_A, '--until', 'tomorrow'],
+			['block'],
+			['unblock', '--user', USER_A, '--guild', '5']
+		]) {
+			const run = await cli(...argv, '--json');
+			expect({ argv, code: run.code }).toEqual({ argv, code: 2 });
+		}
+		expect((await cli(...generate('a lighthouse'))).code).toBe(0);
+	});
+});

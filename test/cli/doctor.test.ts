@@ -123,7 +123,8 @@ describe('sapphire-imagine doctor', () => {
 					'imagine_meta',
 					'imagine_instances',
 					'imagine_rate_places',
-					'imagine_blocklist'
+					'imagine_blocklist',
+					'imagine_blocks'
 				],
 				missingTables: []
 			}

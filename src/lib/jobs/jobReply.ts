@@ -84,8 +84,8 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 
 	let job: JobInput;
 	if (typeof source === 'function') {
-		// Preparing downloads or reads an image: not worth doing for a user the quota refuses anyway.
-		const refused = await quotaRefusal(requester);
+		// Preparing downloads or reads an image: not worth doing for a user the controls or the quota refuse anyway.
+		const refused = await refusalBeforePreparing(requester, interaction.guildId);
 		if (refused) return sendFailure(interaction, failureEmbedOf(refused), deadline);
 		const prepared = await source();
 		if ('ok' in prepared) return sendFailure(interaction, prepared.embed ?? buildFailureEmbed(prepared), deadline);
@@ -127,11 +127,13 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 }
 
 /**
- * The quota rules, read once, for a job that needs preparing: the denial, or null to go on. A ledger that
- * cannot be read is no answer: the job's reservation then reports it as it reports any ledger failure.
+ * A block of the user, then the quota rules (read once), for a job that needs preparing: the denial, or null to go
+ * on. A ledger that cannot be read is no answer: the job's reservation then reports it as it reports any ledger failure.
  */
-async function quotaRefusal(requester: Requester): Promise<JobFailure | null> {
+async function refusalBeforePreparing(requester: Requester, guildId: string | null): Promise<JobFailure | null> {
 	try {
+		const blocked = await container.storage.controls.screen({ userId: requester.id, guildId });
+		if (blocked && blocked.reason !== 'IO') return blocked;
 		const checked = await container.storage.checkQuota(requester.id, QUOTA_RULES, { roleIds: requester.roleIds });
 		return checked.ok ? null : checked;
 	} catch {

@@ -16,6 +16,7 @@ const TITLES: Record<string, string> = {
 	AUTH: 'The image service refused the bot',
 	PROVIDER_ERROR: 'The image could not be made',
 	IO: 'The image could not be saved',
+	USER_BLOCKED: 'You are blocked',
 	PROMPT_BLOCKED: 'Prompt not allowed'
 };
 

@@ -14,6 +14,8 @@ export interface StorageMessages {
 	userQuota(status: QuotaStatus): string;
 	/** One more image would not fit under the bot's global cap. */
 	globalQuota(status: QuotaStatus): string;
+	/** The user is blocked, bot-wide (`guildId` null) or in this server, with the reason and end given (if any). */
+	userBlocked(block: { guildId: string | null; reason: string | null; until: Date | null }): string;
 	/** The prompt matched a blocklist entry (which is not said: knowing it helps to get around it). */
 	promptBlocked: string;
 	invalidUser: string;
@@ -36,6 +38,9 @@ export const defaultStorageMessages: StorageMessages = {
 		`Your storage quota is full: ${formatMb(user.usedBytes)} of ${formatMb(user.limitBytes)} MB used. Delete some of your images to make room.`,
 	globalQuota: ({ global }) =>
 		`The bot's image storage is full (${formatMb(global.usedBytes)} of ${formatMb(global.totalBytes)} MB used). Try again later; the bot owner can free space.`,
+	userBlocked: ({ guildId, reason, until }) =>
+		`You are blocked from generating images ${guildId ? 'in this server' : 'with this bot'}` +
+		`${until ? ` until ${until.toISOString().replace('T', ' ').slice(0, 16)} UTC` : ''}.${reason ? ` Reason: ${reason}` : ''}`,
 	promptBlocked: 'That prompt is not allowed here. Nothing was generated or charged.',
 	invalidUser: 'That is not a Discord user id.',
 	invalidImageId: 'That is not an image id: image ids are 16 letters and digits.',

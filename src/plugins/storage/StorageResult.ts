@@ -3,6 +3,7 @@ import type { QuotaStatus } from './QuotaStatus.js';
 import type { StorageMessages } from './StorageMessages.js';
 
 export type StorageFailureReason =
+	| 'USER_BLOCKED'
 	| 'PROMPT_BLOCKED'
 	| 'DAILY_LIMIT'
 	| 'USER_QUOTA'

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { EventLog } from '../EventLog.js';
 import { isSnowflake } from '../ids.js';
-import type { QuotaLedger } from '../ledger/QuotaLedger.js';
+import type { BlockRow, QuotaLedger } from '../ledger/QuotaLedger.js';
 import type { StorageMessages } from '../StorageMessages.js';
 import { failure, type StorageFailure, type StorageResult } from '../StorageResult.js';
 import { checkEntry, compileBlocklist, type CompiledBlocklist } from './promptBlocklist.js';
@@ -10,6 +10,8 @@ import { checkEntry, compileBlocklist, type CompiledBlocklist } from './promptBl
 const LIST_CACHE_MS = 2000;
 /** A server's own list holds at most this many entries (each one is tested against every prompt there). */
 export const MAX_GUILD_ENTRIES = 500;
+/** A block's reason is shown to the user it blocks: a sentence, not a file. */
+export const MAX_BLOCK_REASON_LENGTH = 200;
 
 /** What a request is, as far as the controls look at it. */
 export interface ScreenRequest {
@@ -32,6 +34,25 @@ export interface BlocklistView {
 	/** The server whose list this is, or null for the bot owner's list. */
 	guildId: string | null;
 	entries: ListedEntry[];
+}
+
+/** A block as the controls show it: bot-wide (`guildId` null) or in one server. */
+export interface BlockView {
+	userId: string;
+	guildId: string | null;
+	reason: string | null;
+	/** When it ends; null: until lifted. */
+	until: Date | null;
+	blockedAt: Date;
+}
+
+export interface BlockRequest {
+	/** Shown to the user when they are refused. */
+	reason?: string | null;
+	/** When the block ends; absent or null: until lifted. Must be in the future. */
+	until?: Date | null;
+	/** Within one server only (its admins' block); absent: bot-wide (the owner's). */
+	guildId?: string | null;
 }
 
 export interface ControlsOptions {
@@ -61,8 +82,9 @@ export class Controls {
 	}
 
 	/**
-	 * The refusal for a request, in the order users meet them, or null to go on: the prompt blocklists (the bot
-	 * owner's, then the server's). A ledger that cannot be read refuses with IO rather than letting a prompt through.
+	 * The refusal for a request, in the order users meet them, or null to go on: a block of the user (bot-wide, then
+	 * in the server), then the prompt blocklists (the bot owner's, then the server's). A ledger that cannot be read
+	 * refuses with IO rather than letting a request through.
 	 */
 	public async screen(request: ScreenRequest): Promise<StorageFailure | null> {
 		try {
@@ -73,10 +95,22 @@ export class Controls {
 	}
 
 	async #screen(request: ScreenRequest): Promise<StorageFailure | null> {
+		const guildId = request.guildId && isSnowflake(request.guildId) ? request.guildId : null;
+		const scopes = guildId ? ['', guildId] : [''];
+		const block = await this.#blockInForce(request.userId, scopes);
+		if (block) {
+			this.#events.append({
+				type: 'denial',
+				userId: request.userId,
+				reason: 'USER_BLOCKED',
+				...(guildId ? { guildId } : {}),
+				list: block.guildId === null ? 'owner' : 'server'
+			});
+			return failure('USER_BLOCKED', this.#messages.userBlocked(block));
+		}
 		const prompt = request.prompt?.trim();
 		if (!prompt) return null;
-		const guildId = request.guildId && isSnowflake(request.guildId) ? request.guildId : null;
-		for (const scope of guildId ? ['', guildId] : ['']) {
+		for (const scope of scopes) {
 			const entry = (await this.#compiled(scope)).match(prompt);
 			if (entry === null) continue;
 			// The entry goes to the owner's log, never to the user: knowing the word helps to get around it.
@@ -151,6 +185,56 @@ export class Controls {
 		return { ...view, removed, notFound: [...new Set(checked)].filter((entry) => !removed.includes(entry)) };
 	}
 
+	/** The block in force for a user (bot-wide first), or null. `guildId` absent: the bot-wide one only. */
+	public async blockOf(userId: string, guildId?: string | null): Promise<BlockView | null> {
+		return this.#blockInForce(userId, guildId ? ['', guildId] : ['']);
+	}
+
+	/** Blocks a user bot-wide or in one server (blocking again replaces the reason and the expiry). */
+	public async block(userId: string, request: BlockRequest = {}): Promise<StorageResult<{ block: BlockView }>> {
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
+		const scope = this.#scopeOf(request.guildId);
+		if (typeof scope !== 'string') return scope;
+		const now = this.#clock();
+		const reason = request.reason?.trim() || null;
+		if (reason !== null && (reason.length > MAX_BLOCK_REASON_LENGTH || /\p{Cc}/u.test(reason))) {
+			return failure('INVALID_INPUT', `A block's reason is one line of at most ${MAX_BLOCK_REASON_LENGTH} characters.`);
+		}
+		const until = request.until ?? null;
+		if (until !== null && !(until.getTime() > now)) {
+			return failure('INVALID_INPUT', `A block's end must be in the future (it is ${new Date(now).toISOString()} now).`);
+		}
+		const row: BlockRow = { userId, guildId: scope, reason, until: until?.getTime() ?? null, blockedAt: now };
+		await this.#ledger().setBlock(row);
+		this.#events.append({
+			type: 'controls',
+			change: 'block',
+			userId,
+			...(scope ? { guildId: scope } : {}),
+			until: until?.toISOString() ?? null
+		});
+		return { ok: true, block: blockView(row) };
+	}
+
+	/** Lifts a user's block (bot-wide, or in one server); `lifted` null when there was none. */
+	public async unblock(userId: string, guildId?: string | null): Promise<StorageResult<{ lifted: BlockView | null }>> {
+		if (!isSnowflake(userId)) return failure('INVALID_NAME', this.#messages.invalidUser);
+		const scope = this.#scopeOf(guildId);
+		if (typeof scope !== 'string') return scope;
+		const removed = await this.#ledger().removeBlock(userId, scope);
+		if (removed) this.#events.append({ type: 'controls', change: 'unblock', userId, ...(scope ? { guildId: scope } : {}) });
+		return { ok: true, lifted: removed ? blockView(removed) : null };
+	}
+
+	async #blockInForce(userId: string, scopes: readonly string[]): Promise<BlockView | null> {
+		if (!isSnowflake(userId)) return null;
+		const now = this.#clock();
+		const rows = await this.#ledger().blocksOf(userId, scopes);
+		// Bot-wide ('' sorts first) before a server's.
+		const row = rows.find((candidate) => candidate.until === null || candidate.until > now);
+		return row ? blockView(row) : null;
+	}
+
 	#checkEntries(entries: readonly string[], patterns: boolean): string[] | StorageFailure {
 		if (entries.length === 0) return failure('INVALID_INPUT', 'Give at least one word or phrase.');
 		const checked: string[] = [];
@@ -177,4 +261,14 @@ export class Controls {
 		this.#lists.set(scope, { list, until: now + LIST_CACHE_MS });
 		return list;
 	}
+}
+
+function blockView(row: BlockRow): BlockView {
+	return {
+		userId: row.userId,
+		guildId: row.guildId || null,
+		reason: row.reason,
+		until: row.until === null ? null : new Date(row.until),
+		blockedAt: new Date(row.blockedAt)
+	};
 }

@@ -69,6 +69,13 @@ export interface QuotaLedger extends InstanceRegistry {
 	/** Removes entries from one list; returns the entries that were there. */
 	removeFromBlocklist(guildId: string, entries: readonly string[]): Promise<string[]>;
 
+	/** Blocks (or blocks again, replacing reason and expiry) a user bot-wide (`guildId` '') or in one server. */
+	setBlock(block: BlockRow): Promise<void>;
+	/** Lifts a block; returns it, or null when there was none. */
+	removeBlock(userId: string, guildId: string): Promise<BlockRow | null>;
+	/** The user's blocks in `guildIds` ('' bot-wide), expired ones included (the caller knows the time). */
+	blocksOf(userId: string, guildIds: readonly string[]): Promise<BlockRow[]>;
+
 	/**
 	 * Records that this ledger describes the image store `storeId`, if it describes none yet, and says which store
 	 * it describes. Reads first, so a ledger already claimed is not written to.
@@ -190,6 +197,16 @@ export interface BlocklistRow {
 	guildId: string;
 	entry: string;
 	addedAt: number;
+}
+
+/** A user who may not generate: bot-wide (`guildId` '') or in one server, until a time or until lifted. */
+export interface BlockRow {
+	userId: string;
+	guildId: string;
+	reason: string | null;
+	/** When the block ends (ms); null: until someone lifts it. */
+	until: number | null;
+	blockedAt: number;
 }
 
 /** A running process that holds reservations or writes images: its lease is its heartbeat. */

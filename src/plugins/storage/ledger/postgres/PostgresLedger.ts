@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type {
 	AdmissionOutcome,
 	BlocklistRow,
+	BlockRow,
 	CommitCharge,
 	DailyCount,
 	FileKey,
@@ -397,6 +398,31 @@ export class PostgresLedger implements QuotaLedger {
 		return rows.map((row) => row.entry);
 	}
 
+	public async setBlock(block: BlockRow): Promise<void> {
+		await this.#query(
+			`INSERT INTO imagine_blocks (user_id, guild_id, reason, until, blocked_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (user_id, guild_id) DO UPDATE SET reason = EXCLUDED.reason, until = EXCLUDED.until, blocked_at = EXCLUDED.blocked_at`,
+			[block.userId, block.guildId, block.reason, block.until, block.blockedAt]
+		);
+	}
+
+	public async removeBlock(userId: string, guildId: string): Promise<BlockRow | null> {
+		const [row] = await this.#query<PgBlockRow>('DELETE FROM imagine_blocks WHERE user_id = $1 AND guild_id = $2 RETURNING *', [
+			userId,
+			guildId
+		]);
+		return row ? toBlock(row) : null;
+	}
+
+	public async blocksOf(userId: string, guildIds: readonly string[]): Promise<BlockRow[]> {
+		if (guildIds.length === 0) return [];
+		const rows = await this.#query<PgBlockRow>(
+			'SELECT * FROM imagine_blocks WHERE user_id = $1 AND guild_id = ANY($2::text[]) ORDER BY guild_id',
+			[userId, guildIds]
+		);
+		return rows.map(toBlock);
+	}
+
 	public async claimStore(storeId: string): Promise<string> {
 		const read = async () => (await this.#query<{ value: string }>("SELECT value FROM imagine_meta WHERE key = 'store'"))[0]?.value;
 		const claimed = await read();
@@ -519,6 +545,24 @@ function toFileRow(row: PgFileRow): FileRow {
 		createdAt: Number(row.created_at),
 		name: row.name,
 		metadata: row.metadata
+	};
+}
+
+interface PgBlockRow extends Record<string, unknown> {
+	user_id: string;
+	guild_id: string;
+	reason: string | null;
+	until: string | null;
+	blocked_at: string;
+}
+
+function toBlock(row: PgBlockRow): BlockRow {
+	return {
+		userId: row.user_id,
+		guildId: row.guild_id,
+		reason: row.reason,
+		until: row.until === null ? null : Number(row.until),
+		blockedAt: Number(row.blocked_at)
 	};
 }
 

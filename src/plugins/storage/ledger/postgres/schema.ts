@@ -204,8 +204,8 @@ END $$;
 `;
 
 /**
- * Version 3: the owners' controls. The prompt blocklists (`guild_id` '' is the bot owner's list, a server id that
- * server's own). Written so that running it again changes nothing.
+ * Version 3: the owners' controls. The prompt blocklists and the blocked users (`guild_id` '' is the bot owner's,
+ * bot-wide; a server id that server's own; `until` null: until lifted). Written so that running it again changes nothing.
  */
 const V3 = `
 CREATE TABLE IF NOT EXISTS imagine_blocklist (
@@ -213,6 +213,14 @@ CREATE TABLE IF NOT EXISTS imagine_blocklist (
 	entry TEXT NOT NULL,
 	added_at BIGINT NOT NULL,
 	PRIMARY KEY (guild_id, entry)
+);
+CREATE TABLE IF NOT EXISTS imagine_blocks (
+	user_id TEXT NOT NULL,
+	guild_id TEXT NOT NULL,
+	reason TEXT,
+	until BIGINT,
+	blocked_at BIGINT NOT NULL,
+	PRIMARY KEY (user_id, guild_id)
 );
 `;
 

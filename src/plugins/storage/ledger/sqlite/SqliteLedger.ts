@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import type {
 	AdmissionOutcome,
 	BlocklistRow,
+	BlockRow,
 	CommitCharge,
 	DailyCount,
 	FileKey,
@@ -22,7 +23,7 @@ import type {
 import { COMMIT, COMMIT_CHECKS, FILE_COLUMNS, RESERVE, RESERVE_CHECKS, USAGE } from './admission.js';
 import { applyCorrections, purgeReservations, rebuildTotals } from './maintenance.js';
 import { changeOverride, readOverride } from './overrides.js';
-import { addToBlocklist, readBlocklist, removeFromBlocklist } from './controls.js';
+import { addToBlocklist, blocksOf, readBlocklist, removeBlock, removeFromBlocklist, setBlock } from './controls.js';
 import { StorageConfigError } from '../../StorageConfigError.js';
 import { migrate } from './schema.js';
 import { SqliteConnection, type SqlRow } from './SqliteConnection.js';
@@ -285,6 +286,18 @@ export class SqliteLedger implements QuotaLedger {
 
 	public removeFromBlocklist(guildId: string, entries: readonly string[]): Promise<string[]> {
 		return removeFromBlocklist(this.#connection, guildId, entries);
+	}
+
+	public setBlock(block: BlockRow): Promise<void> {
+		return setBlock(this.#connection, block);
+	}
+
+	public removeBlock(userId: string, guildId: string): Promise<BlockRow | null> {
+		return removeBlock(this.#connection, userId, guildId);
+	}
+
+	public blocksOf(userId: string, guildIds: readonly string[]): Promise<BlockRow[]> {
+		return blocksOf(this.#connection, userId, guildIds);
 	}
 
 	public async verify(): Promise<string | null> {

@@ -1,8 +1,8 @@
-import type { BlocklistRow } from '../QuotaLedger.js';
-import type { SqliteConnection } from './SqliteConnection.js';
+import type { BlocklistRow, BlockRow } from '../QuotaLedger.js';
+import type { SqliteConnection, SqlRow } from './SqliteConnection.js';
 
 /**
- * The owners' controls kept in the SQLite ledger: the prompt blocklists. Each entry is added or removed by a
+ * The owners' controls kept in the SQLite ledger: the prompt blocklists and blocked users. Each entry is added or removed by a
  * statement of its own (never a read-modify-write of a whole list), so two admins editing one list at once both land.
  */
 export async function readBlocklist(connection: SqliteConnection, guildIds: readonly string[]): Promise<BlocklistRow[]> {
@@ -41,4 +41,39 @@ export async function removeFromBlocklist(connection: SqliteConnection, guildId:
 		if (rows.length > 0) removed.push(entry);
 	}
 	return removed;
+}
+
+export async function setBlock(connection: SqliteConnection, block: BlockRow): Promise<void> {
+	await connection.all(
+		`INSERT INTO imagine_blocks (user_id, guild_id, reason, until, blocked_at) VALUES ($user, $guild, $reason, $until, $at)
+		ON CONFLICT (user_id, guild_id) DO UPDATE SET reason = excluded.reason, until = excluded.until, blocked_at = excluded.blocked_at`,
+		{ user: block.userId, guild: block.guildId, reason: block.reason, until: block.until, at: block.blockedAt }
+	);
+}
+
+export async function removeBlock(connection: SqliteConnection, userId: string, guildId: string): Promise<BlockRow | null> {
+	const [row] = await connection.all('DELETE FROM imagine_blocks WHERE user_id = $user AND guild_id = $guild RETURNING *', {
+		user: userId,
+		guild: guildId
+	});
+	return row ? toBlock(row) : null;
+}
+
+export async function blocksOf(connection: SqliteConnection, userId: string, guildIds: readonly string[]): Promise<BlockRow[]> {
+	if (guildIds.length === 0) return [];
+	const rows = await connection.all(
+		'SELECT * FROM imagine_blocks WHERE user_id = $user AND guild_id IN (SELECT value FROM json_each($guilds)) ORDER BY guild_id',
+		{ user: userId, guilds: JSON.stringify(guildIds) }
+	);
+	return rows.map(toBlock);
+}
+
+function toBlock(row: SqlRow): BlockRow {
+	return {
+		userId: String(row.user_id),
+		guildId: String(row.guild_id),
+		reason: typeof row.reason === 'string' ? row.reason : null,
+		until: typeof row.until === 'number' ? row.until : null,
+		blockedAt: Number(row.blocked_at)
+	};
 }

@@ -110,8 +110,9 @@ CREATE INDEX imagine_rate_places_by_key ON imagine_rate_places (key, frees_at);
 `;
 
 /**
- * Version 4: the owners' controls. The prompt blocklists (`guild_id` '' is the bot owner's list, a server id that
- * server's own), so a list changed with the command-line tool applies to every process at once.
+ * Version 4: the owners' controls, so a change made with the command-line tool applies to every process at once. The
+ * prompt blocklists and the blocked users (`guild_id` '' is the bot owner's, bot-wide; a server id that server's own;
+ * `until` null: until lifted).
  * Written so that running it again changes nothing.
  */
 const V4 = `
@@ -120,6 +121,14 @@ CREATE TABLE IF NOT EXISTS imagine_blocklist (
 	entry TEXT NOT NULL,
 	added_at INTEGER NOT NULL,
 	PRIMARY KEY (guild_id, entry)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imagine_blocks (
+	user_id TEXT NOT NULL,
+	guild_id TEXT NOT NULL,
+	reason TEXT,
+	until INTEGER,
+	blocked_at INTEGER NOT NULL,
+	PRIMARY KEY (user_id, guild_id)
 ) WITHOUT ROWID;
 `;
 
