@@ -6,7 +6,7 @@ export const ExitCode = {
 	Failure: 1,
 	/** Bad usage (unknown option, malformed id or number) or bad configuration (environment, .env). */
 	Usage: 2,
-	/** Denied by a quota (the daily limit, the user's storage or the global cap) or by an owner's control (a blocked user or prompt). */
+	/** Denied by a quota (the daily limit, the user's storage or the global cap) or by an owner's control (a blocked user or prompt, too many jobs). */
 	QuotaDenied: 3,
 	/** The image provider failed or is not configured. */
 	ProviderFailure: 4
@@ -19,6 +19,7 @@ const byReason: Readonly<Record<string, ExitCode>> = {
 	GLOBAL_QUOTA: ExitCode.QuotaDenied,
 	USER_BLOCKED: ExitCode.QuotaDenied,
 	PROMPT_BLOCKED: ExitCode.QuotaDenied,
+	TOO_MANY_JOBS: ExitCode.QuotaDenied,
 	NOT_CONFIGURED: ExitCode.ProviderFailure,
 	UNSUPPORTED: ExitCode.ProviderFailure,
 	CONTENT_FILTERED: ExitCode.ProviderFailure,

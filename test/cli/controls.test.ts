@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { StorageManager } from '../../src/plugins/storage/StorageManager.js';
 import { USER_A } from '../helpers/storageFixtures.js';
 import { cliEnv, jsonOf, newTempDir, removeTempDirs, runInProcess } from './helpers.js';
 
@@ -11,7 +12,7 @@ const GUILD = '111111111111111111';
 async function freshCli(more: NodeJS.ProcessEnv = {}) {
 	const { root } = await newTempDir();
 	const env = cliEnv(root, more);
-	return (...argv: string[]) => runInProcess(argv, env);
+	return Object.assign((...argv: string[]) => runInProcess(argv, env), { root });
 }
 
 const generate = (prompt: string, ...more: string[]) => [
@@ -132,5 +133,31 @@ describe('block and unblock', () => {
 			expect({ argv, code: run.code }).toEqual({ argv, code: 2 });
 		}
 		expect((await cli(...generate('a lighthouse'))).code).toBe(0);
+	});
+});
+
+describe('the job caps', () => {
+	it("generate exits 3 with TOO_MANY_JOBS while the user's jobs in another process fill the cap", async () => {
+		const cli = await freshCli({ MAX_JOBS_PER_USER: '1' });
+		// Another process (a bot shard) has one job of the user under way.
+		const shard = await StorageManager.open({ storageRoot: cli.root, cleanupIntervalMinutes: 0, maxJobsPerUser: 1 });
+		try {
+			const held = await shard.reserve(USER_A, { job: true });
+			expect(held.ok).toBe(true);
+			const refused = await cli(...generate('a lighthouse'));
+			expect(refused.code).toBe(3);
+			expect(jsonOf(refused)).toMatchObject({ ok: false, reason: 'TOO_MANY_JOBS' });
+			if (held.ok) await shard.release(held.reservation);
+			expect((await cli(...generate('a lighthouse'))).code).toBe(0);
+		} finally {
+			await shard.close();
+		}
+	});
+
+	it('MAX_QUEUED_PER_USER without MAX_JOBS_PER_USER is a configuration error naming it (exit 2)', async () => {
+		const cli = await freshCli({ MAX_QUEUED_PER_USER: '3' });
+		const run = await cli('status', '--user', USER_A);
+		expect(run.code).toBe(2);
+		expect(run.stderr).toMatch(/MAX_QUEUED_PER_USER.*MAX_JOBS_PER_USER/);
 	});
 });

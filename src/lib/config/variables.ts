@@ -214,7 +214,7 @@ export const configVariables: readonly ConfigVariable[] = [
 	variable({
 		name: 'ROLE_TIERS',
 		group: 'Storage & quotas',
-		description: `JSON array of role tiers; the best tier a member holds wins. Example: ${roleTiersExample}`,
+		description: `JSON array of role tiers; the best tier a member holds wins. Optional per tier: \`maxJobs\`, \`maxQueued\` (job caps). Example: ${roleTiersExample}`,
 		documentedDefault: '(none)',
 		parse: jsonOf(
 			z
@@ -275,6 +275,26 @@ export const configVariables: readonly ConfigVariable[] = [
 		documentedDefault: '`2`',
 		parse: wholeNumber('expected a whole number of connections from 1 to 50', 1, 50),
 		option: 'storage.ledgerPoolSize'
+	}),
+	variable({
+		name: 'MAX_JOBS_PER_USER',
+		group: "Owners' controls",
+		description:
+			"Jobs one user may have generating at once, counted across every process sharing the ledger (a role tier's `maxJobs` wins). " +
+			'Empty: no cap.',
+		documentedDefault: '(none)',
+		parse: wholeNumber('expected a whole number of jobs from 1 to 1000', 1, 1000),
+		option: 'storage.maxJobsPerUser'
+	}),
+	variable({
+		name: 'MAX_QUEUED_PER_USER',
+		group: "Owners' controls",
+		description:
+			'Jobs one user may have waiting beyond MAX_JOBS_PER_USER (they start as the running ones end); the next one is refused ' +
+			"(TOO_MANY_JOBS). A role tier's `maxQueued` wins. Needs MAX_JOBS_PER_USER.",
+		documentedDefault: '`0`',
+		parse: wholeNumber('expected a whole number of jobs from 0 to 1000', 0, 1000),
+		option: 'storage.maxQueuedPerUser'
 	}),
 	variable({
 		name: 'PROMPT_BLOCKLIST',

@@ -17,7 +17,8 @@ const TITLES: Record<string, string> = {
 	PROVIDER_ERROR: 'The image could not be made',
 	IO: 'The image could not be saved',
 	USER_BLOCKED: 'You are blocked',
-	PROMPT_BLOCKED: 'Prompt not allowed'
+	PROMPT_BLOCKED: 'Prompt not allowed',
+	TOO_MANY_JOBS: 'Too many images on the way'
 };
 
 /** An expected failure (a value, not an exception): its message, written for users, under a title naming it. */

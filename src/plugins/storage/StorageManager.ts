@@ -44,6 +44,8 @@ export interface ReserveRequest extends QuotaSubject {
 	temp?: boolean;
 	/** How long the reservation counts if neither committed nor released; default `reservationTtlMinutes`. */
 	holdMs?: number;
+	/** A generation job: the user's job caps apply (`startJob` before the provider call). Default false (a plain save). */
+	job?: boolean;
 }
 
 /** Quota held for one job between the check and the save. Commit it with saveImage, or release it. */
@@ -58,6 +60,8 @@ export interface Reservation {
 	readonly expiresAt: number;
 	/** The limits that admitted it, reused when it commits. */
 	readonly limits: LedgerLimits;
+	/** For a job: how many of the user's jobs may generate at once (null: no cap, it may start at once). */
+	readonly maxRunning: number | null;
 }
 
 export interface SaveImageRequest extends QuotaSubject {
@@ -290,6 +294,7 @@ export class StorageManager {
 		const owner = await this.#instance.ensureRegistered();
 		const now = this.#clock();
 		const limits = await this.#limitsFor(userId, request, now);
+		const job = request.job === true;
 		const ledgerLimits = this.#ledgerLimits(limits);
 		const reservation: Reservation = {
 			id: randomBytes(12).toString('hex'),
@@ -301,7 +306,8 @@ export class StorageManager {
 			temp: request.temp ?? false,
 			createdAt: now,
 			expiresAt: now + Math.max(this.options.reservationTtlMinutes * 60_000, request.holdMs ?? 0),
-			limits: ledgerLimits
+			limits: ledgerLimits,
+			maxRunning: job ? limits.maxJobs : null
 		};
 		const outcome = await this.#ledger.reserve(
 			{
@@ -311,6 +317,7 @@ export class StorageManager {
 				bytes: reservation.estimatedBytes,
 				cost: reservation.cost,
 				temp: reservation.temp,
+				job,
 				now,
 				expiresAt: reservation.expiresAt,
 				owner
@@ -319,6 +326,21 @@ export class StorageManager {
 		);
 		if (!outcome.ok) return this.#deny(outcome.failed, userId, request);
 		return { ok: true, reservation };
+	}
+
+	/**
+	 * Lets a job's reservation start generating when the user's cap on running jobs allows (counted across every
+	 * process): started, or its place among the user's waiting jobs (ask again later). Ledger errors start it: the
+	 * reservation already admitted it, and a wait that never ends would be worse than one job too many.
+	 */
+	public async startJob(reservation: Reservation): Promise<{ started: true } | { started: false; position: number }> {
+		if (reservation.maxRunning === null) return { started: true };
+		try {
+			return await this.#ledger.startJob(reservation.id, reservation.userId, reservation.maxRunning, this.#clock());
+		} catch (error) {
+			this.#ledgerFailed('startJob', reservation.userId, error);
+			return { started: true };
+		}
 	}
 
 	/** Gives a reservation back (the job failed or was cancelled): its bytes and daily cost are refunded. */
@@ -529,7 +551,7 @@ export class StorageManager {
 	public async getReport(top = 10): Promise<StorageReport> {
 		const now = this.#clock();
 		const usage = await this.#ledger.usage('', utcDay(now), now);
-		const limits: EffectiveLimits = { dailyGens: 0, storageBytes: 0, source: 'default' };
+		const limits: EffectiveLimits = { dailyGens: 0, storageBytes: 0, maxJobs: null, maxQueued: 0, source: 'default' };
 		const status = buildQuotaStatus(
 			usage,
 			limits,
@@ -653,10 +675,21 @@ export class StorageManager {
 	}
 
 	#ledgerLimits(limits: EffectiveLimits): LedgerLimits {
-		return { dailyGens: limits.dailyGens, userBytes: limits.storageBytes, globalBytes: mbToBytes(this.options.maxGlobalStorageMb) };
+		return {
+			dailyGens: limits.dailyGens,
+			userBytes: limits.storageBytes,
+			globalBytes: mbToBytes(this.options.maxGlobalStorageMb),
+			jobs: limits.maxJobs === null ? Number.MAX_SAFE_INTEGER : limits.maxJobs + limits.maxQueued
+		};
 	}
 
 	async #deny(reason: LimitFailure, userId: string, subject: QuotaSubject): Promise<StorageFailure> {
+		if (reason === 'TOO_MANY_JOBS') {
+			const limits = await this.#limitsFor(userId, subject, this.#clock());
+			const denial = failure(reason, this.#messages.tooManyJobs({ maxJobs: limits.maxJobs ?? 0, maxQueued: limits.maxQueued }));
+			this.#events.append({ type: 'denial', userId, reason, message: denial.message });
+			return denial;
+		}
 		const status = await this.getQuotaStatus(userId, subject);
 		const denial = quotaDenial(reason, status, this.#clock(), this.#messages);
 		this.#events.append({ type: 'denial', userId, reason, message: denial.message });

@@ -16,6 +16,8 @@ export interface StorageMessages {
 	globalQuota(status: QuotaStatus): string;
 	/** The user is blocked, bot-wide (`guildId` null) or in this server, with the reason and end given (if any). */
 	userBlocked(block: { guildId: string | null; reason: string | null; until: Date | null }): string;
+	/** The user has as many jobs under way as they may (`maxJobs` generating, `maxQueued` waiting). */
+	tooManyJobs(caps: { maxJobs: number; maxQueued: number }): string;
 	/** The prompt matched a blocklist entry (which is not said: knowing it helps to get around it). */
 	promptBlocked: string;
 	invalidUser: string;
@@ -41,6 +43,9 @@ export const defaultStorageMessages: StorageMessages = {
 	userBlocked: ({ guildId, reason, until }) =>
 		`You are blocked from generating images ${guildId ? 'in this server' : 'with this bot'}` +
 		`${until ? ` until ${until.toISOString().replace('T', ' ').slice(0, 16)} UTC` : ''}.${reason ? ` Reason: ${reason}` : ''}`,
+	tooManyJobs: ({ maxJobs, maxQueued }) =>
+		`You have ${maxJobs + maxQueued} image${maxJobs + maxQueued === 1 ? '' : 's'} on the way already, as many as you may ` +
+		`(${maxJobs} at a time${maxQueued > 0 ? `, ${maxQueued} waiting` : ''}). Try again when one is done; nothing was charged.`,
 	promptBlocked: 'That prompt is not allowed here. Nothing was generated or charged.',
 	invalidUser: 'That is not a Discord user id.',
 	invalidImageId: 'That is not an image id: image ids are 16 letters and digits.',

@@ -5,6 +5,7 @@ import type { StorageMessages } from './StorageMessages.js';
 export type StorageFailureReason =
 	| 'USER_BLOCKED'
 	| 'PROMPT_BLOCKED'
+	| 'TOO_MANY_JOBS'
 	| 'DAILY_LIMIT'
 	| 'USER_QUOTA'
 	| 'GLOBAL_QUOTA'

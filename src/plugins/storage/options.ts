@@ -88,7 +88,11 @@ export const roleTierSchema = z.object({
 	name: z.string().min(1).max(64),
 	roleId: snowflakeSchema,
 	dailyGens: count,
-	storageMb: megabytes
+	storageMb: megabytes,
+	/** Jobs a member may have generating at once (default: maxJobsPerUser). */
+	maxJobs: z.number().int('expected a whole number').min(1, 'expected 1 or more').optional(),
+	/** Jobs a member may have waiting beyond those (default: maxQueuedPerUser). */
+	maxQueued: count.optional()
 });
 
 export const limitsSchema = z.object({
@@ -129,6 +133,13 @@ export const storageOptionsSchema = z
 		ledgerTls: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
 		/** Role tiers: role id -> limits. */
 		roleTiers: z.array(roleTierSchema).default([]),
+		/**
+		 * Jobs a user may have generating at once, counted across every process sharing the ledger (Midjourney-style);
+		 * a role tier's `maxJobs` wins. Default: no cap.
+		 */
+		maxJobsPerUser: z.number().int('expected a whole number').min(1, 'expected 1 or more').optional(),
+		/** Jobs a user may have waiting beyond `maxJobsPerUser` (only with a cap on running jobs); more are refused. */
+		maxQueuedPerUser: count.default(0),
 		/** Users whose limits are `ownerLimits` (unless an admin set an override for them). */
 		ownerIds: z.array(snowflakeSchema).default([]),
 		/** Limits of the owners. Default: 100 generations a day and the whole global cap. */
@@ -168,6 +179,14 @@ export const storageOptionsSchema = z
 	})
 	.strict()
 	.superRefine((options, context) => {
+		// Waiting places without a cap on running jobs would never be used: every job starts at once.
+		if (options.maxQueuedPerUser > 0 && options.maxJobsPerUser === undefined) {
+			context.addIssue({
+				code: 'custom',
+				path: ['maxQueuedPerUser'],
+				message: 'applies only with a cap on running jobs: set maxJobsPerUser (MAX_JOBS_PER_USER) as well'
+			});
+		}
 		// Settings for a bucket without a bucket would silently store images on the local disk instead.
 		if (options.storageUri !== undefined) return;
 		for (const field of ['endpoint', 'credentials'] as const) {

@@ -12,8 +12,8 @@ export interface QuotaLedger extends InstanceRegistry {
 	readonly location: string;
 
 	/**
-	 * Reserves one job's bytes and daily cost if, counting every live reservation, all three limits still hold:
-	 * either it fits and is recorded, or nothing changes.
+	 * Reserves one job's bytes and daily cost if, counting every live reservation, the user's job cap (for a job) and
+	 * all three quota limits still hold: either it fits and is recorded, or nothing changes.
 	 */
 	reserve(row: ReservationRow, limits: LedgerLimits): Promise<AdmissionOutcome>;
 	/**
@@ -22,6 +22,12 @@ export interface QuotaLedger extends InstanceRegistry {
 	 * Committing the same image twice records it once.
 	 */
 	commit(file: FileRow, commit: CommitCharge, limits: LedgerLimits): Promise<AdmissionOutcome>;
+	/**
+	 * Lets a job's reservation start generating when fewer than `maxRunning` of its user's jobs generate now (across
+	 * every process), in one atomic step: started, or its place among the user's jobs still waiting (1: next).
+	 * A reservation that is gone (expired) starts: its commit settles it as any late commit.
+	 */
+	startJob(reservationId: string, userId: string, maxRunning: number, now: number): Promise<JobStart>;
 	/** Gives a reservation's bytes and daily cost back. Safe to call twice; true when it was still held. */
 	release(reservationId: string): Promise<boolean>;
 	/** Everything a quota status needs. `userId` '' for the global figures only. */
@@ -109,9 +115,13 @@ export interface LedgerLimits {
 	dailyGens: number;
 	userBytes: number;
 	globalBytes: number;
+	/** Jobs of the user admitted at once (generating and waiting); no cap: Number.MAX_SAFE_INTEGER. */
+	jobs: number;
 }
 
-export type LimitFailure = 'DAILY_LIMIT' | 'USER_QUOTA' | 'GLOBAL_QUOTA';
+export type LimitFailure = 'TOO_MANY_JOBS' | 'DAILY_LIMIT' | 'USER_QUOTA' | 'GLOBAL_QUOTA';
+
+export type JobStart = { started: true } | { started: false; position: number };
 
 export type AdmissionOutcome = { ok: true } | { ok: false; failed: LimitFailure };
 
@@ -122,6 +132,8 @@ export interface ReservationRow {
 	bytes: number;
 	cost: number;
 	temp: boolean;
+	/** A generation job (counted against the user's job cap), not a plain save. */
+	job: boolean;
 	now: number;
 	expiresAt: number;
 	/** Who holds it: the process that made it, so a dead process's reservations can be released. */

@@ -11,6 +11,7 @@ import type {
 	InstanceRow,
 	LedgerLimits,
 	LimitFailure,
+	JobStart,
 	LimitOverride,
 	QuotaLedger,
 	RatePlaceClaim,
@@ -103,7 +104,7 @@ export class PostgresLedger implements QuotaLedger {
 
 	public async reserve(row: ReservationRow, limits: LedgerLimits): Promise<AdmissionOutcome> {
 		const [result] = await this.#query<{ outcome: string }>(
-			'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS outcome',
+			'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) AS outcome',
 			[
 				row.id,
 				row.userId,
@@ -111,9 +112,11 @@ export class PostgresLedger implements QuotaLedger {
 				row.bytes,
 				row.cost,
 				row.temp,
+				row.job,
 				row.now,
 				row.expiresAt,
 				row.owner,
+				limits.jobs,
 				limits.dailyGens,
 				limits.userBytes,
 				limits.globalBytes
@@ -142,6 +145,17 @@ export class PostgresLedger implements QuotaLedger {
 			]
 		);
 		return outcomeOf(result?.outcome);
+	}
+
+	public async startJob(reservationId: string, userId: string, maxRunning: number, now: number): Promise<JobStart> {
+		const [row] = await this.#query<{ place: number }>('SELECT imagine_start_job($1, $2, $3, $4) AS place', [
+			reservationId,
+			userId,
+			maxRunning,
+			now
+		]);
+		const place = Number(row?.place ?? 0);
+		return place === 0 ? { started: true } : { started: false, position: place };
 	}
 
 	public async release(reservationId: string): Promise<boolean> {
@@ -576,7 +590,7 @@ function toOverride(dailyGens: number | null, storageMb: number | null): LimitOv
 
 function outcomeOf(outcome: string | undefined): AdmissionOutcome {
 	if (outcome === 'ok') return { ok: true };
-	if (outcome === 'DAILY_LIMIT' || outcome === 'USER_QUOTA' || outcome === 'GLOBAL_QUOTA')
+	if (outcome === 'TOO_MANY_JOBS' || outcome === 'DAILY_LIMIT' || outcome === 'USER_QUOTA' || outcome === 'GLOBAL_QUOTA')
 		return { ok: false, failed: outcome as LimitFailure };
 	throw new Error(`The ledger answered an unknown admission outcome: ${String(outcome)}`);
 }

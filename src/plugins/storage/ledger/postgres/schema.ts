@@ -205,7 +205,10 @@ END $$;
 
 /**
  * Version 3: the owners' controls. The prompt blocklists and the blocked users (`guild_id` '' is the bot owner's,
- * bot-wide; a server id that server's own; `until` null: until lifted). Written so that running it again changes nothing.
+ * bot-wide; a server id that server's own; `until` null: until lifted). A reservation says whether it is a generation
+ * job and when it started generating, for the per-user job caps: `imagine_reserve` counts the user's jobs first, and
+ * `imagine_start_job` lets a waiting job start, both under the admission lock. Written so that running it again changes
+ * nothing.
  */
 const V3 = `
 CREATE TABLE IF NOT EXISTS imagine_blocklist (
@@ -222,6 +225,59 @@ CREATE TABLE IF NOT EXISTS imagine_blocks (
 	blocked_at BIGINT NOT NULL,
 	PRIMARY KEY (user_id, guild_id)
 );
+ALTER TABLE imagine_reservations ADD COLUMN IF NOT EXISTS job BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE imagine_reservations ADD COLUMN IF NOT EXISTS started_at BIGINT;
+
+DROP FUNCTION IF EXISTS imagine_reserve(TEXT, TEXT, TEXT, BIGINT, INTEGER, BOOLEAN, BIGINT, BIGINT, TEXT, INTEGER, BIGINT, BIGINT);
+-- As version 1's, with the user's job cap checked first (a plain save, p_job false, is not a job).
+CREATE OR REPLACE FUNCTION imagine_reserve(
+	p_id TEXT, p_user TEXT, p_day TEXT, p_bytes BIGINT, p_cost INTEGER, p_temp BOOLEAN, p_job BOOLEAN, p_now BIGINT, p_expires BIGINT,
+	p_owner TEXT, p_job_limit BIGINT, p_daily_limit INTEGER, p_user_limit BIGINT, p_global_limit BIGINT
+) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+	jobs_fit BOOLEAN;
+	daily_fits BOOLEAN;
+	user_fits BOOLEAN;
+BEGIN
+	PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'));
+	jobs_fit := NOT p_job OR (SELECT COUNT(*) FROM imagine_reservations WHERE user_id = p_user AND job AND expires_at > p_now) < p_job_limit;
+	daily_fits := p_cost = 0 OR COALESCE((SELECT used FROM imagine_daily WHERE user_id = p_user AND day = p_day), 0)
+		+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE user_id = p_user AND day = p_day AND expires_at > p_now), 0)
+		+ p_cost <= p_daily_limit;
+	user_fits := p_temp OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || p_user), 0)
+		+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = p_user AND NOT temp AND expires_at > p_now), 0)
+		+ p_bytes <= p_user_limit;
+	IF jobs_fit AND daily_fits AND user_fits AND COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0)
+			+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE expires_at > p_now), 0) + p_bytes <= p_global_limit THEN
+		INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, job, created_at, expires_at, owner)
+			VALUES (p_id, p_user, p_day, p_bytes, p_cost, p_temp, p_job, p_now, p_expires, p_owner)
+			ON CONFLICT (id) DO NOTHING;
+		RETURN 'ok';
+	END IF;
+	-- Held already (a retried call): once is enough.
+	IF EXISTS (SELECT 1 FROM imagine_reservations WHERE id = p_id) THEN RETURN 'ok'; END IF;
+	IF NOT jobs_fit THEN RETURN 'TOO_MANY_JOBS'; END IF;
+	IF NOT daily_fits THEN RETURN 'DAILY_LIMIT'; END IF;
+	IF NOT user_fits THEN RETURN 'USER_QUOTA'; END IF;
+	RETURN 'GLOBAL_QUOTA';
+END $$;
+
+-- Starts a waiting job when fewer than p_max of its user's jobs have started: returns 0 (started, or gone), else the
+-- job's place among the user's waiting jobs (1: next).
+CREATE OR REPLACE FUNCTION imagine_start_job(p_id TEXT, p_user TEXT, p_max INTEGER, p_now BIGINT) RETURNS INTEGER LANGUAGE plpgsql AS $$
+DECLARE
+	mine imagine_reservations%ROWTYPE;
+BEGIN
+	PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'));
+	SELECT * INTO mine FROM imagine_reservations WHERE id = p_id;
+	IF NOT FOUND OR mine.started_at IS NOT NULL THEN RETURN 0; END IF;
+	IF (SELECT COUNT(*) FROM imagine_reservations WHERE user_id = p_user AND job AND started_at IS NOT NULL AND expires_at > p_now) < p_max THEN
+		UPDATE imagine_reservations SET started_at = p_now WHERE id = p_id;
+		RETURN 0;
+	END IF;
+	RETURN 1 + (SELECT COUNT(*) FROM imagine_reservations w WHERE w.user_id = p_user AND w.job AND w.started_at IS NULL AND w.expires_at > p_now
+		AND (w.created_at < mine.created_at OR (w.created_at = mine.created_at AND w.id < mine.id)));
+END $$;
 `;
 
 /** Each entry takes the schema from version `index` to `index + 1`. */

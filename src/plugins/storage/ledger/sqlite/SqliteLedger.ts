@@ -13,6 +13,7 @@ import type {
 	FileRow,
 	InstanceRow,
 	LedgerLimits,
+	JobStart,
 	LimitOverride,
 	QuotaLedger,
 	RatePlaceClaim,
@@ -20,7 +21,7 @@ import type {
 	UsageSnapshot,
 	UserTotal
 } from '../QuotaLedger.js';
-import { COMMIT, COMMIT_CHECKS, FILE_COLUMNS, RESERVE, RESERVE_CHECKS, USAGE } from './admission.js';
+import { COMMIT, COMMIT_CHECKS, FILE_COLUMNS, JOB_PLACE, RESERVE, RESERVE_CHECKS, START_JOB, USAGE } from './admission.js';
 import { applyCorrections, purgeReservations, rebuildTotals } from './maintenance.js';
 import { changeOverride, readOverride } from './overrides.js';
 import { addToBlocklist, blocksOf, readBlocklist, removeBlock, removeFromBlocklist, setBlock } from './controls.js';
@@ -43,6 +44,8 @@ function prepareStatements(connection: SqliteConnection) {
 	return {
 		reserve: connection.prepare(RESERVE, HOT_COPIES),
 		reserveChecks: connection.prepare(RESERVE_CHECKS),
+		startJob: connection.prepare(START_JOB, HOT_COPIES),
+		jobPlace: connection.prepare(JOB_PLACE),
 		commit: connection.prepare(COMMIT, HOT_COPIES),
 		commitChecks: connection.prepare(COMMIT_CHECKS),
 		release: connection.prepare('DELETE FROM imagine_reservations WHERE id = $id RETURNING id', HOT_COPIES),
@@ -114,6 +117,7 @@ export class SqliteLedger implements QuotaLedger {
 			bytes: row.bytes,
 			cost: row.cost,
 			temp: row.temp,
+			job: row.job,
 			now: row.now,
 			expiresAt: row.expiresAt,
 			owner: row.owner,
@@ -124,7 +128,8 @@ export class SqliteLedger implements QuotaLedger {
 			const [checks] = await this.#statements.reserveChecks.all(parameters);
 			// Held already (a retried reservation): once is enough.
 			if (checks?.held) return { ok: true };
-			if (!checks?.daily) return { ok: false, failed: 'DAILY_LIMIT' };
+			if (!checks?.jobs) return { ok: false, failed: 'TOO_MANY_JOBS' };
+			if (!checks.daily) return { ok: false, failed: 'DAILY_LIMIT' };
 			if (!checks.user) return { ok: false, failed: 'USER_QUOTA' };
 			if (!checks.global) return { ok: false, failed: 'GLOBAL_QUOTA' };
 			// Another job released in between: the limits fit now, so try again.
@@ -157,6 +162,14 @@ export class SqliteLedger implements QuotaLedger {
 			// Space was freed in between: the image fits now, so try again.
 		}
 		return { ok: false, failed: 'GLOBAL_QUOTA' };
+	}
+
+	public async startJob(reservationId: string, userId: string, maxRunning: number, now: number): Promise<JobStart> {
+		const parameters = { id: reservationId, user: userId, maxRunning, now };
+		if ((await this.#statements.startJob.all(parameters)).length === 1) return { started: true };
+		const [place] = await this.#statements.jobPlace.all(parameters);
+		if (!place || place.started) return { started: true };
+		return { started: false, position: Number(place.position) };
 	}
 
 	public async release(reservationId: string): Promise<boolean> {
@@ -409,7 +422,7 @@ function explainOpenFailure(error: unknown, file: string): unknown {
 }
 
 function limitParameters(limits: LedgerLimits) {
-	return { dailyLimit: limits.dailyGens, userLimit: limits.userBytes, globalLimit: limits.globalBytes };
+	return { jobLimit: limits.jobs, dailyLimit: limits.dailyGens, userLimit: limits.userBytes, globalLimit: limits.globalBytes };
 }
 
 function toFileRow(row: SqlRow): FileRow {

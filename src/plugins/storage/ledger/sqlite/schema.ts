@@ -112,7 +112,8 @@ CREATE INDEX imagine_rate_places_by_key ON imagine_rate_places (key, frees_at);
 /**
  * Version 4: the owners' controls, so a change made with the command-line tool applies to every process at once. The
  * prompt blocklists and the blocked users (`guild_id` '' is the bot owner's, bot-wide; a server id that server's own;
- * `until` null: until lifted).
+ * `until` null: until lifted). A reservation says whether it is a generation job and when it started generating, for
+ * the per-user job caps.
  * Written so that running it again changes nothing.
  */
 const V4 = `
@@ -140,7 +141,13 @@ const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] =
 		await importKeyvOverrides(connection);
 	},
 	(connection) => connection.exec(V3),
-	(connection) => connection.exec(V4)
+	async (connection) => {
+		await connection.exec(V4);
+		// ALTER TABLE has no IF NOT EXISTS in SQLite: look first, so that running this again changes nothing.
+		const columns = new Set((await connection.all('PRAGMA table_info(imagine_reservations)')).map((row) => String(row.name)));
+		if (!columns.has('job')) await connection.exec('ALTER TABLE imagine_reservations ADD COLUMN job INTEGER NOT NULL DEFAULT 0');
+		if (!columns.has('started_at')) await connection.exec('ALTER TABLE imagine_reservations ADD COLUMN started_at INTEGER');
+	}
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
