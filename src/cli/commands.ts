@@ -2,7 +2,7 @@ import type { ConfigError } from '../lib/config.js';
 import type { Services } from '../lib/services.js';
 import type { JobStatus } from '../plugins/generation/ImageJobs.js';
 import { doctor } from './doctor.js';
-import { block, blocklist, unblock } from './controlCommands.js';
+import { block, blocklist, settings, unblock } from './controlCommands.js';
 import { ExitCode } from './exitCodes.js';
 import { formatBytes, formatImages, formatLimitsSource, formatReconcile, formatReport, formatStatus } from './format.js';
 import type { CliIo } from './io.js';
@@ -74,14 +74,18 @@ const roles = {
 const status: ServiceCommand = {
 	name: 'status',
 	summary: "A user's storage, today's generations and the limits in force",
-	synopsis: 'status --user ID [--roles ID,ID]',
-	description: ["Shows a user's quota status: what the bot's /quota shows. With --json, the quota status object."],
-	options: { user, roles },
+	synopsis: 'status --user ID [--roles ID,ID] [--guild ID]',
+	description: [
+		"Shows a user's quota status: what the bot's /quota shows (with --guild, as that server's member: its daily limit per member " +
+			'applies when it is lower). With --json, the quota status object.'
+	],
+	options: { user, roles, guild: { type: 'string', valueName: 'ID', description: 'As a member of this server (its daily limit).' } },
 	prepare(values) {
 		const userId = userIdOption(values);
 		const roleIds = roleIdsOption(values);
+		const guildId = guildIdOption(values);
 		return async ({ services }) => {
-			const quota = await services.storage.getQuotaStatus(userId, { roleIds });
+			const quota = await services.storage.getQuotaStatus(userId, { roleIds, guildId });
 			return succeeded(quota, formatStatus(userId, quota));
 		};
 	}
@@ -115,7 +119,8 @@ const generate: ServiceCommand = {
 		},
 		temp: { type: 'boolean', description: 'Store as a temp file (global cap only; removed by cleanup after STORAGE_CLEANUP_DAYS).' },
 		roles,
-		guild: { type: 'string', valueName: 'ID', description: "Act as a member of this server: the server's own controls apply." }
+		guild: { type: 'string', valueName: 'ID', description: "Act as a member of this server: the server's own controls apply." },
+		channel: { type: 'string', valueName: 'ID', description: "With --guild: the channel it is asked in (the server's channel gate)." }
 	},
 	prepare(values) {
 		const userId = userIdOption(values);
@@ -132,6 +137,8 @@ const generate: ServiceCommand = {
 		};
 		const temp = values.temp === true;
 		const guildId = guildIdOption(values);
+		const channelId = guildIdOption(values, 'channel', 'channel');
+		if (channelId && !guildId) throw new UsageError('--channel needs --guild: a channel belongs to a server.');
 		return async ({ services, io }) => {
 			const result = await withProgress(io, 'reserving quota', (progress) =>
 				services.jobs.run({
@@ -139,6 +146,7 @@ const generate: ServiceCommand = {
 					userId,
 					roleIds,
 					guildId,
+					channelId,
 					temp,
 					request,
 					...(io.signal ? { signal: io.signal } : {}),
@@ -379,5 +387,6 @@ export const commands: readonly CliCommand[] = [
 	blocklist,
 	block,
 	unblock,
+	settings,
 	doctor
 ];

@@ -1,8 +1,19 @@
-import type { BlockView, ListedEntry } from '../plugins/storage/controls/Controls.js';
+import type { BlockView, GuildSettings, ListedEntry } from '../plugins/storage/controls/Controls.js';
+import type { GuildSettingsChange } from '../plugins/storage/ledger/QuotaLedger.js';
 import { checkEntry } from '../plugins/storage/controls/promptBlocklist.js';
+import { isSnowflake } from '../plugins/storage/ids.js';
 import type { ServiceCommand } from './commands.js';
 import { failed, succeeded } from './outcome.js';
-import { guildIdOption, isoTimeOption, optionalString, shown, userIdOption } from './options.js';
+import {
+	guildIdOption,
+	isoTimeOption,
+	optionalString,
+	requiredString,
+	shown,
+	userIdOption,
+	wholeNumberOption,
+	type ParsedValues
+} from './options.js';
 import { UsageError } from './usage.js';
 
 /** The owners' controls, kept in the ledger: every process sharing it (the bot and its shards) applies a change. */
@@ -123,6 +134,85 @@ export const unblock: ServiceCommand = {
 		};
 	}
 };
+
+export const settings: ServiceCommand = {
+	name: 'settings',
+	summary: "Show or change a server's settings (what its admins set with /imagine-settings)",
+	synopsis: 'settings --guild ID [--enabled on|off] [--channels ID,ID|all] [--roles ID,ID|all] [--member-daily N|none]',
+	description: [
+		'Without changes: shows the settings in force. --enabled off stops generation in the server (NOT_HERE). --channels limits ' +
+			'generation to those channels, --roles to members with one of those roles (all: no restriction). --member-daily sets the ' +
+			"generations per member per UTC day in the server: the lower of it and the user's own limit (default, tier or override) " +
+			"applies, so a server can only tighten (none: the user's own). A setting left out keeps its value. Other processes apply a " +
+			'change within 2 s.',
+		'With --json: { ok: true, settings: { guildId, enabled, channelIds, roleIds, memberDailyGens } }.'
+	],
+	options: {
+		guild: { type: 'string', valueName: 'ID', description: 'The server id (17 to 20 digits).' },
+		enabled: { type: 'string', valueName: 'on|off', description: 'Generation on or off in the server.' },
+		channels: { type: 'string', valueName: 'ID,ID|all', description: 'The channels where generation works, or all.' },
+		roles: { type: 'string', valueName: 'ID,ID|all', description: 'The roles allowed to generate, or all.' },
+		'member-daily': { type: 'string', valueName: 'N|none', description: 'Generations per member per UTC day here, or none.' }
+	},
+	prepare(values) {
+		requiredString(values, 'guild', 'ID');
+		const guildId = guildIdOption(values) as string;
+		const changes = settingsChanges(values);
+		return async ({ services }) => {
+			const controls = services.storage.controls;
+			const changed = Object.keys(changes).length > 0;
+			if (changed) {
+				const result = await controls.changeSettings(guildId, changes);
+				if (!result.ok) return failed(result);
+			}
+			const current = await controls.settingsOf(guildId);
+			return succeeded({ ok: true, settings: current }, `${changed ? 'Changed. ' : ''}${settingsText(current)}`);
+		};
+	}
+};
+
+function settingsChanges(values: ParsedValues): GuildSettingsChange {
+	const changes: GuildSettingsChange = {};
+	const enabled = optionalString(values, 'enabled');
+	if (enabled !== undefined) {
+		if (enabled !== 'on' && enabled !== 'off') throw new UsageError(`--enabled: expected on or off, got ${shown(enabled)}.`);
+		changes.enabled = enabled === 'on';
+	}
+	for (const [name, field] of [
+		['channels', 'channelIds'],
+		['roles', 'roleIds']
+	] as const) {
+		const raw = optionalString(values, name);
+		if (raw === undefined) continue;
+		if (raw.trim() === 'all') {
+			changes[field] = null;
+			continue;
+		}
+		const ids = raw
+			.split(',')
+			.map((id) => id.trim())
+			.filter(Boolean);
+		const bad = ids.find((id): boolean => !isSnowflake(id));
+		if (ids.length === 0 || bad !== undefined) {
+			throw new UsageError(`--${name}: expected comma-separated Discord ids or all, got ${shown(bad ?? raw)}.`);
+		}
+		changes[field] = ids;
+	}
+	const daily = optionalString(values, 'member-daily');
+	if (daily !== undefined)
+		changes.memberDailyGens = daily.trim() === 'none' ? null : (wholeNumberOption(values, 'member-daily', 0, 1_000_000) ?? null);
+	return changes;
+}
+
+function settingsText(current: GuildSettings): string {
+	const list = (ids: string[] | null, every: string) => (ids ? ids.join(', ') : every);
+	return [
+		`Server ${current.guildId}: generation ${current.enabled ? 'on' : 'off'}.`,
+		`  Channels: ${list(current.channelIds, 'all')}`,
+		`  Roles: ${list(current.roleIds, 'everyone')}`,
+		`  Daily limit per member: ${current.memberDailyGens ?? "the user's own"}`
+	].join('\n');
+}
 
 function where(guildId: string | null): string {
 	return guildId ? `in server ${guildId}` : 'bot-wide';

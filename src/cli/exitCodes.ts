@@ -18,6 +18,7 @@ const byReason: Readonly<Record<string, ExitCode>> = {
 	USER_QUOTA: ExitCode.QuotaDenied,
 	GLOBAL_QUOTA: ExitCode.QuotaDenied,
 	USER_BLOCKED: ExitCode.QuotaDenied,
+	NOT_HERE: ExitCode.QuotaDenied,
 	PROMPT_BLOCKED: ExitCode.QuotaDenied,
 	TOO_MANY_JOBS: ExitCode.QuotaDenied,
 	NOT_CONFIGURED: ExitCode.ProviderFailure,

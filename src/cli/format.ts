@@ -14,6 +14,11 @@ function plural(count: number, one: string, many = `${one}s`): string {
 }
 
 export function formatLimitsSource(limits: QuotaStatus['limits']): string {
+	const own = ownLimitsSource(limits);
+	return limits.dailyFrom === 'server' ? `${own}; the daily limit is the server's (settings --guild)` : own;
+}
+
+function ownLimitsSource(limits: QuotaStatus['limits']): string {
 	switch (limits.source) {
 		case 'default':
 			return 'defaults (MAX_USER_DAILY_GENS, MAX_USER_STORAGE_MB)';

@@ -80,12 +80,12 @@ export function userIdOption(values: ParsedValues, name = 'user'): string {
 	return value;
 }
 
-/** A Discord server id, when the option is given; null when it is not. */
-export function guildIdOption(values: ParsedValues, name = 'guild'): string | null {
+/** A Discord server (or, `what`, channel) id, when the option is given; null when it is not. */
+export function guildIdOption(values: ParsedValues, name = 'guild', what = 'server'): string | null {
 	const value = optionalString(values, name);
 	if (value === undefined) return null;
 	if (!isSnowflake(value))
-		throw new UsageError(`--${name}: expected a Discord server id (17 to 20 digits), got ${shown(value)}.`, 'INVALID_NAME');
+		throw new UsageError(`--${name}: expected a Discord ${what} id (17 to 20 digits), got ${shown(value)}.`, 'INVALID_NAME');
 	return value;
 }
 

@@ -161,3 +161,40 @@ describe('the job caps', () => {
 		expect(run.stderr).toMatch(/MAX_QUEUED_PER_USER.*MAX_JOBS_PER_USER/);
 	});
 });
+
+describe('settings', () => {
+	const CHANNEL = '444444444444444444';
+	it('settings --guild shows and changes a server; generate --guild --channel meets its gates (NOT_HERE, exit 3)', async () => {
+		const cli = await freshCli();
+		const shown = await cli('settings', '--guild', GUILD, '--json');
+		expect(jsonOf(shown)).toEqual({
+			ok: true,
+			settings: { guildId: GUILD, enabled: true, channelIds: null, roleIds: null, memberDailyGens: null }
+		});
+		const changed = await cli('settings', '--guild', GUILD, '--channels', CHANNEL, '--member-daily', '1', '--json');
+		expect(changed.code).toBe(0);
+		expect(jsonOf(changed)).toMatchObject({ settings: { channelIds: [CHANNEL], memberDailyGens: 1, enabled: true } });
+		const elsewhere = await cli(...generate('a lighthouse', '--guild', GUILD, '--channel', '555555555555555555'));
+		expect(elsewhere.code).toBe(3);
+		expect(jsonOf(elsewhere)).toMatchObject({ reason: 'NOT_HERE' });
+		expect((await cli(...generate('a lighthouse', '--guild', GUILD, '--channel', CHANNEL))).code).toBe(0);
+		expect(jsonOf(await cli(...generate('a lighthouse', '--guild', GUILD, '--channel', CHANNEL)))).toMatchObject({ reason: 'DAILY_LIMIT' });
+		await cli('settings', '--guild', GUILD, '--enabled', 'off');
+		expect(jsonOf(await cli(...generate('a lighthouse', '--guild', GUILD)))).toMatchObject({ reason: 'NOT_HERE' });
+		expect((await cli(...generate('a lighthouse'))).code).toBe(0);
+	});
+
+	it('mistakes exit 2: no --guild, a bad switch, ids or number, --channel without --guild', async () => {
+		const cli = await freshCli();
+		for (const argv of [
+			['settings'],
+			['settings', '--guild', GUILD, '--enabled', 'maybe'],
+			['settings', '--guild', GUILD, '--channels', '1,2'],
+			['settings', '--guild', GUILD, '--member-daily', '-3'],
+			['generate', '--user', USER_A, '--prompt', 'x', '--channel', GUILD]
+		]) {
+			const run = await cli(...argv, '--json');
+			expect({ argv, code: run.code }).toEqual({ argv, code: 2 });
+		}
+	});
+});

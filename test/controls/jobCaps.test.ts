@@ -13,7 +13,7 @@ const TIER_ROLE = '333333333333333333';
  * A provider that takes its time and counts the calls under way: what the job caps must bound. It is the bot's
  * own kind of provider (the exported ImageProvider interface), so the jobs run through the real generator.
  */
-function countingProvider(holdMs: number) {
+function countingProvider(holdMs: number, gate?: Promise<void>) {
 	const counts = { now: 0, most: 0, calls: 0 };
 	const image = sharp({ create: { width: 64, height: 64, channels: 3, background: '#335577' } })
 		.png()
@@ -22,7 +22,7 @@ function countingProvider(holdMs: number) {
 		counts.calls++;
 		counts.now++;
 		counts.most = Math.max(counts.most, counts.now);
-		await new Promise((resolve) => setTimeout(resolve, holdMs));
+		await (gate ?? new Promise((resolve) => setTimeout(resolve, holdMs)));
 		counts.now--;
 		const data = await image;
 		return {
@@ -115,7 +115,9 @@ describeEachLedger('the job caps', (backend) => {
 			maxUserDailyGens: 100,
 			roleTiers: [{ name: 'Trial', roleId: TIER_ROLE, dailyGens: 100, storageMb: 100, maxJobs: 1, maxQueued: 1 }]
 		});
-		const { provider, counts } = countingProvider(300);
+		// Each call waits until the test lets them all finish: the first job runs for as long as the test needs.
+		let finish = () => undefined as void;
+		const { provider, counts } = countingProvider(0, new Promise<void>((resolve) => (finish = resolve)));
 		const jobs = jobsOn(fixture.manager, provider);
 		const roleIds = [TIER_ROLE];
 		const first = run(jobs, USER_A, { roleIds });
@@ -134,6 +136,8 @@ describeEachLedger('the job caps', (backend) => {
 		controller.abort();
 		expect(await waiting).toMatchObject({ ok: false, message: expect.stringContaining('cancelled') });
 		const third = run(jobs, USER_A, { roleIds });
+		await expect.poll(() => fixture?.manager.getQuotaStatus(USER_A, { roleIds }).then((status) => status.daily.pending)).toBe(2);
+		finish();
 		expect((await first).ok).toBe(true);
 		expect((await third).ok).toBe(true);
 		expect(positions).toEqual([1]);
@@ -143,7 +147,8 @@ describeEachLedger('the job caps', (backend) => {
 
 	it('order of refusals: a blocked user, then a blocked prompt, then too many jobs, then the daily limit', async () => {
 		fixture = await backend.open({ maxJobsPerUser: 1, maxUserDailyGens: 1, promptBlocklist: ['dragon'] });
-		const { provider } = countingProvider(300);
+		let finish = () => undefined as void;
+		const { provider } = countingProvider(0, new Promise<void>((resolve) => (finish = resolve)));
 		const jobs = jobsOn(fixture.manager, provider);
 		const first = run(jobs);
 		await expect.poll(() => fixture?.manager.getQuotaStatus(USER_A).then((status) => status.daily.pending)).toBe(1);
@@ -153,6 +158,7 @@ describeEachLedger('the job caps', (backend) => {
 		await fixture.manager.controls.block(USER_A, { reason: 'testing' });
 		expect(await run(jobs, USER_A, { prompt: 'a dragon' })).toMatchObject({ reason: 'USER_BLOCKED' });
 		await fixture.manager.controls.unblock(USER_A);
+		finish();
 		expect((await first).ok).toBe(true);
 		expect(await run(jobs)).toMatchObject({ reason: 'DAILY_LIMIT' });
 	});

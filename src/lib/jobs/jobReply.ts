@@ -85,7 +85,7 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 	let job: JobInput;
 	if (typeof source === 'function') {
 		// Preparing downloads or reads an image: not worth doing for a user the controls or the quota refuse anyway.
-		const refused = await refusalBeforePreparing(requester, interaction.guildId);
+		const refused = await refusalBeforePreparing(requester, interaction.guildId, interaction.channelId);
 		if (refused) return sendFailure(interaction, failureEmbedOf(refused), deadline);
 		const prepared = await source();
 		if ('ok' in prepared) return sendFailure(interaction, prepared.embed ?? buildFailureEmbed(prepared), deadline);
@@ -107,6 +107,7 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 			userId: requester.id,
 			roleIds: requester.roleIds,
 			guildId: interaction.guildId,
+			channelId: interaction.channelId,
 			onStatus: (status) => reporter.update(status)
 		});
 	} finally {
@@ -127,14 +128,15 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 }
 
 /**
- * A block of the user, then the quota rules (read once), for a job that needs preparing: the denial, or null to go
+ * A block of the user and the server's gates, then the quota rules (read once), for a job that needs preparing: the denial, or null to go
  * on. A ledger that cannot be read is no answer: the job's reservation then reports it as it reports any ledger failure.
  */
-async function refusalBeforePreparing(requester: Requester, guildId: string | null): Promise<JobFailure | null> {
+async function refusalBeforePreparing(requester: Requester, guildId: string | null, channelId: string | null): Promise<JobFailure | null> {
 	try {
-		const blocked = await container.storage.controls.screen({ userId: requester.id, guildId });
+		const { id: userId, roleIds } = requester;
+		const blocked = await container.storage.controls.screen({ userId, guildId, channelId, roleIds });
 		if (blocked && blocked.reason !== 'IO') return blocked;
-		const checked = await container.storage.checkQuota(requester.id, QUOTA_RULES, { roleIds: requester.roleIds });
+		const checked = await container.storage.checkQuota(requester.id, QUOTA_RULES, { roleIds, guildId });
 		return checked.ok ? null : checked;
 	} catch {
 		return null;

@@ -17,6 +17,7 @@ const TITLES: Record<string, string> = {
 	PROVIDER_ERROR: 'The image could not be made',
 	IO: 'The image could not be saved',
 	USER_BLOCKED: 'You are blocked',
+	NOT_HERE: 'Not here',
 	PROMPT_BLOCKED: 'Prompt not allowed',
 	TOO_MANY_JOBS: 'Too many images on the way'
 };

@@ -32,8 +32,10 @@ export type JobRequest = JobInput & {
 	userId: string;
 	/** The member's role ids, for role tiers. */
 	roleIds?: readonly string[];
-	/** The server the request comes from (its blocklist applies); none in a DM. */
+	/** The server the request comes from (its settings and blocklist apply); none in a DM. */
 	guildId?: string | null;
+	/** The channel it comes from, for the server's channel gate. */
+	channelId?: string | null;
 	/** Store as a temp file (global cap only, cleaned up after N days) instead of in the user's gallery. */
 	temp?: boolean;
 	signal?: AbortSignal;
@@ -151,11 +153,14 @@ export class ImageJobs {
 			const refused = await storage.controls.screen({
 				userId: job.userId,
 				guildId: job.guildId,
+				channelId: job.channelId,
+				roleIds: job.roleIds,
 				prompt: 'prompt' in job.request ? job.request.prompt : null
 			});
 			if (refused) return refused;
 			const held = await storage.reserve(job.userId, {
 				roleIds: job.roleIds,
+				guildId: job.guildId,
 				temp: job.temp,
 				cost: this.#costOf(job.kind),
 				// Held as long as the job may run, so it keeps counting until it commits or is released.
@@ -220,7 +225,7 @@ export class ImageJobs {
 		}
 		if (!saved.ok) return saved;
 		// The image is stored and charged: a status that cannot be read now must not turn that into a failure.
-		const status = await storage.getQuotaStatus(job.userId, { roleIds: job.roleIds }).catch(() => null);
+		const status = await storage.getQuotaStatus(job.userId, { roleIds: job.roleIds, guildId: job.guildId }).catch(() => null);
 		return { ok: true, image, stored: saved.image, status };
 	}
 

@@ -33,6 +33,8 @@ export const QUOTA_RULES: readonly QuotaRule[] = ['daily', 'user', 'global'];
 /** Who is asking, beyond the user id: role ids pick a role tier. */
 export interface QuotaSubject {
 	roleIds?: readonly string[];
+	/** The server the request comes from: its daily limit per member applies when it is lower than the user's own. */
+	guildId?: string | null;
 }
 
 export interface ReserveRequest extends QuotaSubject {
@@ -671,7 +673,13 @@ export class StorageManager {
 
 	async #limitsFor(userId: string, subject: QuotaSubject, now: number): Promise<EffectiveLimits> {
 		const override = isSnowflake(userId) ? await this.#ledger.getOverride(userId, now) : null;
-		return resolveLimits(this.options, userId, subject.roleIds ?? [], override);
+		const limits = resolveLimits(this.options, userId, subject.roleIds ?? [], override);
+		if (!subject.guildId || !isSnowflake(subject.guildId)) return limits;
+		// The lowest of the owner's default, the tier or override, and the server's: a server only ever tightens.
+		const { memberDailyGens } = await this.controls.settingsOf(subject.guildId);
+		return memberDailyGens !== null && memberDailyGens < limits.dailyGens
+			? { ...limits, dailyGens: memberDailyGens, dailyFrom: 'server' }
+			: limits;
 	}
 
 	#ledgerLimits(limits: EffectiveLimits): LedgerLimits {

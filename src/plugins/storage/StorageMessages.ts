@@ -18,6 +18,11 @@ export interface StorageMessages {
 	userBlocked(block: { guildId: string | null; reason: string | null; until: Date | null }): string;
 	/** The user has as many jobs under way as they may (`maxJobs` generating, `maxQueued` waiting). */
 	tooManyJobs(caps: { maxJobs: number; maxQueued: number }): string;
+	/**
+	 * A server's gate: generation is off there (`off`), works in other channels only (`channelIds`), or is for other
+	 * roles (`roleIds`).
+	 */
+	notHere(gate: { off: boolean; channelIds: readonly string[] | null; roleIds: readonly string[] | null }): string;
 	/** The prompt matched a blocklist entry (which is not said: knowing it helps to get around it). */
 	promptBlocked: string;
 	invalidUser: string;
@@ -46,6 +51,12 @@ export const defaultStorageMessages: StorageMessages = {
 	tooManyJobs: ({ maxJobs, maxQueued }) =>
 		`You have ${maxJobs + maxQueued} image${maxJobs + maxQueued === 1 ? '' : 's'} on the way already, as many as you may ` +
 		`(${maxJobs} at a time${maxQueued > 0 ? `, ${maxQueued} waiting` : ''}). Try again when one is done; nothing was charged.`,
+	notHere: ({ off, channelIds, roleIds }) =>
+		off
+			? 'Image generation is turned off in this server by its admins.'
+			: channelIds
+				? `Image generation works in ${channelIds.map((id) => `<#${id}>`).join(', ')} in this server: use ${channelIds.length === 1 ? 'that channel' : 'one of those'}.`
+				: `Image generation in this server is for members with ${(roleIds ?? []).map((id) => `<@&${id}>`).join(' or ')}.`,
 	promptBlocked: 'That prompt is not allowed here. Nothing was generated or charged.',
 	invalidUser: 'That is not a Discord user id.',
 	invalidImageId: 'That is not an image id: image ids are 16 letters and digits.',

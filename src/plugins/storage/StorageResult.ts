@@ -4,6 +4,7 @@ import type { StorageMessages } from './StorageMessages.js';
 
 export type StorageFailureReason =
 	| 'USER_BLOCKED'
+	| 'NOT_HERE'
 	| 'PROMPT_BLOCKED'
 	| 'TOO_MANY_JOBS'
 	| 'DAILY_LIMIT'

@@ -15,6 +15,8 @@ export interface EffectiveLimits {
 	source: LimitSource;
 	/** The role tier in force, when one is. */
 	tierName?: string;
+	/** Set when the server the request comes from has the lowest daily limit, which then applies. */
+	dailyFrom?: 'server';
 }
 
 /** Owners get a generous allowance by default, still bounded by the global cap (the disk is real). */

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { EventLog } from '../EventLog.js';
 import { isSnowflake } from '../ids.js';
-import type { BlockRow, QuotaLedger } from '../ledger/QuotaLedger.js';
+import type { BlockRow, GuildSettingsChange, GuildSettingsRow, QuotaLedger } from '../ledger/QuotaLedger.js';
 import type { StorageMessages } from '../StorageMessages.js';
 import { failure, type StorageFailure, type StorageResult } from '../StorageResult.js';
 import { checkEntry, compileBlocklist, type CompiledBlocklist } from './promptBlocklist.js';
@@ -20,7 +20,17 @@ export interface ScreenRequest {
 	guildId?: string | null;
 	/** The prompt, when the job has one (an upscale has none). */
 	prompt?: string | null;
+	/** The channel it comes from, for the server's channel gate; none from the command-line tool (no channel gate then). */
+	channelId?: string | null;
+	/** The member's role ids, for the server's role gate. */
+	roleIds?: readonly string[];
 }
+
+/** A server's settings as they apply (the defaults where its admins set nothing). */
+export type GuildSettings = GuildSettingsRow;
+
+/** At most this many channels or roles in a server's gate. */
+export const MAX_GATE_IDS = 50;
 
 /** Whose list an entry is on: the bot owner's (configuration or ledger) or a server's. */
 export type ListSource = 'config' | 'owner' | 'server';
@@ -72,6 +82,7 @@ export class Controls {
 	readonly #messages: StorageMessages;
 	readonly #configEntries: readonly string[];
 	readonly #lists = new Map<string, { list: CompiledBlocklist; until: number }>();
+	readonly #settings = new Map<string, { settings: GuildSettings; until: number }>();
 
 	public constructor(ledger: () => QuotaLedger, clock: Clock, events: EventLog, messages: StorageMessages, options: ControlsOptions) {
 		this.#ledger = ledger;
@@ -83,7 +94,7 @@ export class Controls {
 
 	/**
 	 * The refusal for a request, in the order users meet them, or null to go on: a block of the user (bot-wide, then
-	 * in the server), then the prompt blocklists (the bot owner's, then the server's). A ledger that cannot be read
+	 * in the server), the server's gates (generation off, another channel, a role it lacks), then the prompt blocklists (the bot owner's, then the server's). A ledger that cannot be read
 	 * refuses with IO rather than letting a request through.
 	 */
 	public async screen(request: ScreenRequest): Promise<StorageFailure | null> {
@@ -107,6 +118,13 @@ export class Controls {
 				list: block.guildId === null ? 'owner' : 'server'
 			});
 			return failure('USER_BLOCKED', this.#messages.userBlocked(block));
+		}
+		if (guildId) {
+			const gate = this.#gate(await this.settingsOf(guildId), request);
+			if (gate) {
+				this.#events.append({ type: 'denial', userId: request.userId, reason: 'NOT_HERE', guildId, gate: gate.gate });
+				return failure('NOT_HERE', gate.message);
+			}
 		}
 		const prompt = request.prompt?.trim();
 		if (!prompt) return null;
@@ -235,6 +253,61 @@ export class Controls {
 		return row ? blockView(row) : null;
 	}
 
+	/** A server's settings (cached like the lists: other processes' changes apply within 2 s). */
+	public async settingsOf(guildId: string): Promise<GuildSettings> {
+		const now = this.#clock();
+		const cached = this.#settings.get(guildId);
+		if (cached && cached.until > now) return cached.settings;
+		const settings = (await this.#ledger().guildSettings(guildId)) ?? defaultSettings(guildId);
+		this.#settings.set(guildId, { settings, until: now + LIST_CACHE_MS });
+		return settings;
+	}
+
+	/**
+	 * Changes a server's settings: each field given replaces that field (null: back to no restriction), the others
+	 * stay. Bad values change nothing and say why. The members' daily limit can be set to anything: the lower of it
+	 * and the owner's limit applies, so a server can only ever tighten what the owner allows.
+	 */
+	public async changeSettings(guildId: string, changes: GuildSettingsChange): Promise<StorageResult<{ settings: GuildSettings }>> {
+		const scope = this.#scopeOf(guildId);
+		if (typeof scope !== 'string' || scope === '') return failure('INVALID_NAME', 'That is not a Discord server id.');
+		const gates: [string, readonly string[] | null | undefined][] = [
+			['channels', changes.channelIds],
+			['roles', changes.roleIds]
+		];
+		for (const [field, ids] of gates) {
+			if (ids === undefined || ids === null) continue;
+			if (ids.length === 0) return failure('INVALID_INPUT', `Give at least one of the ${field}, or clear the ${field} gate.`);
+			if (ids.length > MAX_GATE_IDS) return failure('INVALID_INPUT', `At most ${MAX_GATE_IDS} ${field} in a gate.`);
+			const bad = ids.find((id): boolean => !isSnowflake(id));
+			if (bad !== undefined) return failure('INVALID_INPUT', `Not a Discord id among the ${field}: ${JSON.stringify(bad.slice(0, 40))}.`);
+		}
+		const daily = changes.memberDailyGens;
+		if (daily !== undefined && daily !== null && !(Number.isSafeInteger(daily) && daily >= 0 && daily <= 1_000_000)) {
+			return failure('INVALID_INPUT', "A server's daily limit per member is a whole number from 0 to 1000000.");
+		}
+		const normal: GuildSettingsChange = {
+			...changes,
+			...(changes.channelIds ? { channelIds: [...new Set(changes.channelIds)] } : {}),
+			...(changes.roleIds ? { roleIds: [...new Set(changes.roleIds)] } : {})
+		};
+		const settings = await this.#ledger().changeGuildSettings(scope, normal);
+		this.#settings.delete(scope);
+		this.#events.append({ type: 'controls', change: 'settings', guildId: scope, fields: Object.keys(changes) });
+		return { ok: true, settings };
+	}
+
+	#gate(settings: GuildSettings, request: ScreenRequest): { gate: string; message: string } | null {
+		if (!settings.enabled) return { gate: 'off', message: this.#messages.notHere({ off: true, channelIds: null, roleIds: null }) };
+		if (settings.channelIds && request.channelId && !settings.channelIds.includes(request.channelId)) {
+			return { gate: 'channel', message: this.#messages.notHere({ off: false, channelIds: settings.channelIds, roleIds: null }) };
+		}
+		if (settings.roleIds && !settings.roleIds.some((role) => request.roleIds?.includes(role))) {
+			return { gate: 'role', message: this.#messages.notHere({ off: false, channelIds: null, roleIds: settings.roleIds }) };
+		}
+		return null;
+	}
+
 	#checkEntries(entries: readonly string[], patterns: boolean): string[] | StorageFailure {
 		if (entries.length === 0) return failure('INVALID_INPUT', 'Give at least one word or phrase.');
 		const checked: string[] = [];
@@ -271,4 +344,8 @@ function blockView(row: BlockRow): BlockView {
 		until: row.until === null ? null : new Date(row.until),
 		blockedAt: new Date(row.blockedAt)
 	};
+}
+
+function defaultSettings(guildId: string): GuildSettings {
+	return { guildId, enabled: true, channelIds: null, roleIds: null, memberDailyGens: null };
 }

@@ -82,6 +82,14 @@ export interface QuotaLedger extends InstanceRegistry {
 	/** The user's blocks in `guildIds` ('' bot-wide), expired ones included (the caller knows the time). */
 	blocksOf(userId: string, guildIds: readonly string[]): Promise<BlockRow[]>;
 
+	/** A server's settings, or null when it never changed any (the defaults apply). */
+	guildSettings(guildId: string): Promise<GuildSettingsRow | null>;
+	/**
+	 * Changes a server's settings in one atomic upsert: each field given replaces that field, each left out keeps
+	 * what was set before (two admins changing two fields at once both land). Returns the settings now in force.
+	 */
+	changeGuildSettings(guildId: string, changes: GuildSettingsChange): Promise<GuildSettingsRow>;
+
 	/**
 	 * Records that this ledger describes the image store `storeId`, if it describes none yet, and says which store
 	 * it describes. Reads first, so a ledger already claimed is not written to.
@@ -220,6 +228,21 @@ export interface BlockRow {
 	until: number | null;
 	blockedAt: number;
 }
+
+/** What a server's admins set for it (within the owner's caps). */
+export interface GuildSettingsRow {
+	guildId: string;
+	/** Generation on or off in the server. */
+	enabled: boolean;
+	/** The channels where generation works; null: every channel. */
+	channelIds: string[] | null;
+	/** The roles allowed to generate; null: everyone. */
+	roleIds: string[] | null;
+	/** Generations per member per UTC day in this server (the lower of this and the owner's limit applies); null: the owner's. */
+	memberDailyGens: number | null;
+}
+
+export type GuildSettingsChange = Partial<Omit<GuildSettingsRow, 'guildId'>>;
 
 /** A running process that holds reservations or writes images: its lease is its heartbeat. */
 export interface InstanceRow {

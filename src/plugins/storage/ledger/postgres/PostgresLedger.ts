@@ -4,6 +4,8 @@ import type {
 	AdmissionOutcome,
 	BlocklistRow,
 	BlockRow,
+	GuildSettingsChange,
+	GuildSettingsRow,
 	CommitCharge,
 	DailyCount,
 	FileKey,
@@ -20,6 +22,7 @@ import type {
 	UserTotal
 } from '../QuotaLedger.js';
 import { migratePostgres } from './schema.js';
+import { guildColumnValues, idList } from '../guildSettingsColumns.js';
 
 export interface PostgresLedgerOptions {
 	/** Connections this process keeps at most (32 processes x 2 stay far below PostgreSQL's default 100). */
@@ -437,6 +440,27 @@ export class PostgresLedger implements QuotaLedger {
 		return rows.map(toBlock);
 	}
 
+	public async guildSettings(guildId: string): Promise<GuildSettingsRow | null> {
+		const [row] = await this.#query<PgGuildRow>('SELECT * FROM imagine_guild_settings WHERE guild_id = $1', [guildId]);
+		return row ? toGuildSettings(row) : null;
+	}
+
+	public async changeGuildSettings(guildId: string, changes: GuildSettingsChange): Promise<GuildSettingsRow> {
+		const columns = { enabled: 'enabled', channelIds: 'channel_ids', roleIds: 'role_ids', memberDailyGens: 'member_daily_gens' } as const;
+		const updates = (Object.keys(columns) as (keyof typeof columns)[])
+			.filter((field) => changes[field] !== undefined)
+			.map((field) => `${columns[field]} = EXCLUDED.${columns[field]}`);
+		const values = guildColumnValues(changes);
+		const [row] = await this.#query<PgGuildRow>(
+			`INSERT INTO imagine_guild_settings (guild_id, enabled, channel_ids, role_ids, member_daily_gens)
+			VALUES ($1, COALESCE($2::boolean, TRUE), $3, $4, $5)
+			ON CONFLICT (guild_id) DO UPDATE SET ${updates.length > 0 ? updates.join(', ') : 'guild_id = EXCLUDED.guild_id'}
+			RETURNING *`,
+			[guildId, values.enabled === null ? null : values.enabled === 1, values.channels, values.roles, values.memberDaily]
+		);
+		return toGuildSettings(row as PgGuildRow);
+	}
+
 	public async claimStore(storeId: string): Promise<string> {
 		const read = async () => (await this.#query<{ value: string }>("SELECT value FROM imagine_meta WHERE key = 'store'"))[0]?.value;
 		const claimed = await read();
@@ -559,6 +583,24 @@ function toFileRow(row: PgFileRow): FileRow {
 		createdAt: Number(row.created_at),
 		name: row.name,
 		metadata: row.metadata
+	};
+}
+
+interface PgGuildRow extends Record<string, unknown> {
+	guild_id: string;
+	enabled: boolean;
+	channel_ids: string | null;
+	role_ids: string | null;
+	member_daily_gens: number | null;
+}
+
+function toGuildSettings(row: PgGuildRow): GuildSettingsRow {
+	return {
+		guildId: row.guild_id,
+		enabled: row.enabled,
+		channelIds: idList(row.channel_ids),
+		roleIds: idList(row.role_ids),
+		memberDailyGens: row.member_daily_gens
 	};
 }
 

@@ -205,7 +205,8 @@ END $$;
 
 /**
  * Version 3: the owners' controls. The prompt blocklists and the blocked users (`guild_id` '' is the bot owner's,
- * bot-wide; a server id that server's own; `until` null: until lifted). A reservation says whether it is a generation
+ * bot-wide; a server id that server's own; `until` null: until lifted), each server's settings (its gates, its members'
+ * daily limit; a list of ids as JSON, null for no restriction). A reservation says whether it is a generation
  * job and when it started generating, for the per-user job caps: `imagine_reserve` counts the user's jobs first, and
  * `imagine_start_job` lets a waiting job start, both under the admission lock. Written so that running it again changes
  * nothing.
@@ -224,6 +225,13 @@ CREATE TABLE IF NOT EXISTS imagine_blocks (
 	until BIGINT,
 	blocked_at BIGINT NOT NULL,
 	PRIMARY KEY (user_id, guild_id)
+);
+CREATE TABLE IF NOT EXISTS imagine_guild_settings (
+	guild_id TEXT PRIMARY KEY,
+	enabled BOOLEAN NOT NULL DEFAULT TRUE,
+	channel_ids TEXT,
+	role_ids TEXT,
+	member_daily_gens INTEGER
 );
 ALTER TABLE imagine_reservations ADD COLUMN IF NOT EXISTS job BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE imagine_reservations ADD COLUMN IF NOT EXISTS started_at BIGINT;

@@ -7,6 +7,8 @@ import type {
 	AdmissionOutcome,
 	BlocklistRow,
 	BlockRow,
+	GuildSettingsChange,
+	GuildSettingsRow,
 	CommitCharge,
 	DailyCount,
 	FileKey,
@@ -24,7 +26,16 @@ import type {
 import { COMMIT, COMMIT_CHECKS, FILE_COLUMNS, JOB_PLACE, RESERVE, RESERVE_CHECKS, START_JOB, USAGE } from './admission.js';
 import { applyCorrections, purgeReservations, rebuildTotals } from './maintenance.js';
 import { changeOverride, readOverride } from './overrides.js';
-import { addToBlocklist, blocksOf, readBlocklist, removeBlock, removeFromBlocklist, setBlock } from './controls.js';
+import {
+	addToBlocklist,
+	blocksOf,
+	changeGuildSettings,
+	readBlocklist,
+	readGuildSettings,
+	removeBlock,
+	removeFromBlocklist,
+	setBlock
+} from './controls.js';
 import { StorageConfigError } from '../../StorageConfigError.js';
 import { migrate } from './schema.js';
 import { SqliteConnection, type SqlRow } from './SqliteConnection.js';
@@ -311,6 +322,14 @@ export class SqliteLedger implements QuotaLedger {
 
 	public blocksOf(userId: string, guildIds: readonly string[]): Promise<BlockRow[]> {
 		return blocksOf(this.#connection, userId, guildIds);
+	}
+
+	public guildSettings(guildId: string): Promise<GuildSettingsRow | null> {
+		return readGuildSettings(this.#connection, guildId);
+	}
+
+	public changeGuildSettings(guildId: string, changes: GuildSettingsChange): Promise<GuildSettingsRow> {
+		return changeGuildSettings(this.#connection, guildId, changes);
 	}
 
 	public async verify(): Promise<string | null> {

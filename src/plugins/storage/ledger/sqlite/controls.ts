@@ -1,5 +1,6 @@
-import type { BlocklistRow, BlockRow } from '../QuotaLedger.js';
+import type { BlocklistRow, BlockRow, GuildSettingsChange, GuildSettingsRow } from '../QuotaLedger.js';
 import type { SqliteConnection, SqlRow } from './SqliteConnection.js';
+import { guildColumnValues, idList } from '../guildSettingsColumns.js';
 
 /**
  * The owners' controls kept in the SQLite ledger: the prompt blocklists and blocked users. Each entry is added or removed by a
@@ -75,5 +76,46 @@ function toBlock(row: SqlRow): BlockRow {
 		reason: typeof row.reason === 'string' ? row.reason : null,
 		until: typeof row.until === 'number' ? row.until : null,
 		blockedAt: Number(row.blocked_at)
+	};
+}
+
+/** The settings' columns, by field: the only names a change can write (never a caller's string). */
+const GUILD_COLUMNS = {
+	enabled: 'enabled',
+	channelIds: 'channel_ids',
+	roleIds: 'role_ids',
+	memberDailyGens: 'member_daily_gens'
+} as const satisfies Record<keyof GuildSettingsChange, string>;
+
+export async function readGuildSettings(connection: SqliteConnection, guildId: string): Promise<GuildSettingsRow | null> {
+	const [row] = await connection.all('SELECT * FROM imagine_guild_settings WHERE guild_id = $guild', { guild: guildId });
+	return row ? toGuildSettings(row) : null;
+}
+
+export async function changeGuildSettings(
+	connection: SqliteConnection,
+	guildId: string,
+	changes: GuildSettingsChange
+): Promise<GuildSettingsRow> {
+	const fields = (Object.keys(GUILD_COLUMNS) as (keyof GuildSettingsChange)[]).filter((field) => changes[field] !== undefined);
+	const values = guildColumnValues(changes);
+	const updates = fields.map((field) => `${GUILD_COLUMNS[field]} = excluded.${GUILD_COLUMNS[field]}`);
+	const [row] = await connection.all(
+		`INSERT INTO imagine_guild_settings (guild_id, enabled, channel_ids, role_ids, member_daily_gens)
+		VALUES ($guild, COALESCE($enabled, 1), $channels, $roles, $memberDaily)
+		ON CONFLICT (guild_id) DO ${updates.length > 0 ? `UPDATE SET ${updates.join(', ')}` : 'UPDATE SET guild_id = guild_id'}
+		RETURNING *`,
+		{ guild: guildId, ...values }
+	);
+	return toGuildSettings(row as SqlRow);
+}
+
+function toGuildSettings(row: SqlRow): GuildSettingsRow {
+	return {
+		guildId: String(row.guild_id),
+		enabled: Boolean(row.enabled),
+		channelIds: idList(row.channel_ids),
+		roleIds: idList(row.role_ids),
+		memberDailyGens: typeof row.member_daily_gens === 'number' ? row.member_daily_gens : null
 	};
 }

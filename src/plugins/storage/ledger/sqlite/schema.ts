@@ -112,7 +112,8 @@ CREATE INDEX imagine_rate_places_by_key ON imagine_rate_places (key, frees_at);
 /**
  * Version 4: the owners' controls, so a change made with the command-line tool applies to every process at once. The
  * prompt blocklists and the blocked users (`guild_id` '' is the bot owner's, bot-wide; a server id that server's own;
- * `until` null: until lifted). A reservation says whether it is a generation job and when it started generating, for
+ * `until` null: until lifted), each server's settings (its gates, its members' daily limit; a list of ids as JSON, null
+ * for no restriction). A reservation says whether it is a generation job and when it started generating, for
  * the per-user job caps.
  * Written so that running it again changes nothing.
  */
@@ -130,6 +131,13 @@ CREATE TABLE IF NOT EXISTS imagine_blocks (
 	until INTEGER,
 	blocked_at INTEGER NOT NULL,
 	PRIMARY KEY (user_id, guild_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imagine_guild_settings (
+	guild_id TEXT PRIMARY KEY,
+	enabled INTEGER NOT NULL DEFAULT 1,
+	channel_ids TEXT,
+	role_ids TEXT,
+	member_daily_gens INTEGER
 ) WITHOUT ROWID;
 `;
 
