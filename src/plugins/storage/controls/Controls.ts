@@ -297,6 +297,23 @@ export class Controls {
 		return { ok: true, settings };
 	}
 
+	/**
+	 * Adds or removes one channel or role of a server's gate (`everywhere`: no restriction), from the settings as the
+	 * ledger holds them now (not this process's cache), so an admin's change builds on every change made before it.
+	 */
+	public async changeGate(
+		guildId: string,
+		gate: 'channelIds' | 'roleIds',
+		change: { add?: string | null; remove?: string | null; everywhere?: boolean }
+	): Promise<StorageResult<{ settings: GuildSettings }>> {
+		if (!isSnowflake(guildId)) return failure('INVALID_NAME', 'That is not a Discord server id.');
+		if (change.everywhere) return this.changeSettings(guildId, { [gate]: null });
+		const current = (await this.#ledger().guildSettings(guildId)) ?? defaultSettings(guildId);
+		const ids = (current[gate] ?? []).filter((id) => id !== change.remove);
+		if (change.add && !ids.includes(change.add)) ids.push(change.add);
+		return this.changeSettings(guildId, { [gate]: ids.length > 0 ? ids : null });
+	}
+
 	#gate(settings: GuildSettings, request: ScreenRequest): { gate: string; message: string } | null {
 		if (!settings.enabled) return { gate: 'off', message: this.#messages.notHere({ off: true, channelIds: null, roleIds: null }) };
 		if (settings.channelIds && request.channelId && !settings.channelIds.includes(request.channelId)) {
