@@ -138,21 +138,23 @@ export const unblock: ServiceCommand = {
 export const settings: ServiceCommand = {
 	name: 'settings',
 	summary: "Show or change a server's settings (what its admins set with /imagine-settings)",
-	synopsis: 'settings --guild ID [--enabled on|off] [--channels ID,ID|all] [--roles ID,ID|all] [--member-daily N|none]',
+	synopsis:
+		'settings --guild ID [--enabled on|off] [--channels ID,ID|all] [--roles ID,ID|all] [--member-daily N|none] [--server-daily N|none]',
 	description: [
 		'Without changes: shows the settings in force. --enabled off stops generation in the server (NOT_HERE). --channels limits ' +
 			'generation to those channels, --roles to members with one of those roles (all: no restriction). --member-daily sets the ' +
 			"generations per member per UTC day in the server: the lower of it and the user's own limit (default, tier or override) " +
-			"applies, so a server can only tighten (none: the user's own). A setting left out keeps its value. Other processes apply a " +
-			'change within 2 s.',
-		'With --json: { ok: true, settings: { guildId, enabled, channelIds, roleIds, memberDailyGens } }.'
+			"applies, so a server can only tighten (none: the user's own). --server-daily caps the generations of all members together " +
+			'per UTC day (none: no total). A setting left out keeps its value. Other processes apply a change within 2 s.',
+		'With --json: { ok: true, settings: { guildId, enabled, channelIds, roleIds, memberDailyGens, guildDailyGens } }.'
 	],
 	options: {
 		guild: { type: 'string', valueName: 'ID', description: 'The server id (17 to 20 digits).' },
 		enabled: { type: 'string', valueName: 'on|off', description: 'Generation on or off in the server.' },
 		channels: { type: 'string', valueName: 'ID,ID|all', description: 'The channels where generation works, or all.' },
 		roles: { type: 'string', valueName: 'ID,ID|all', description: 'The roles allowed to generate, or all.' },
-		'member-daily': { type: 'string', valueName: 'N|none', description: 'Generations per member per UTC day here, or none.' }
+		'member-daily': { type: 'string', valueName: 'N|none', description: 'Generations per member per UTC day here, or none.' },
+		'server-daily': { type: 'string', valueName: 'N|none', description: 'Generations per UTC day here, all members together, or none.' }
 	},
 	prepare(values) {
 		requiredString(values, 'guild', 'ID');
@@ -198,9 +200,13 @@ function settingsChanges(values: ParsedValues): GuildSettingsChange {
 		}
 		changes[field] = ids;
 	}
-	const daily = optionalString(values, 'member-daily');
-	if (daily !== undefined)
-		changes.memberDailyGens = daily.trim() === 'none' ? null : (wholeNumberOption(values, 'member-daily', 0, 1_000_000) ?? null);
+	for (const [name, field] of [
+		['member-daily', 'memberDailyGens'],
+		['server-daily', 'guildDailyGens']
+	] as const) {
+		const daily = optionalString(values, name);
+		if (daily !== undefined) changes[field] = daily.trim() === 'none' ? null : (wholeNumberOption(values, name, 0, 1_000_000) ?? null);
+	}
 	return changes;
 }
 
@@ -210,7 +216,8 @@ function settingsText(current: GuildSettings): string {
 		`Server ${current.guildId}: generation ${current.enabled ? 'on' : 'off'}.`,
 		`  Channels: ${list(current.channelIds, 'all')}`,
 		`  Roles: ${list(current.roleIds, 'everyone')}`,
-		`  Daily limit per member: ${current.memberDailyGens ?? "the user's own"}`
+		`  Daily limit per member: ${current.memberDailyGens ?? "the user's own"}`,
+		`  Daily total of the server: ${current.guildDailyGens ?? 'none'}`
 	].join('\n');
 }
 

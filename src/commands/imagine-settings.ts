@@ -56,9 +56,16 @@ export class ImagineSettingsCommand extends Subcommand {
 				.addSubcommand((command) =>
 					command
 						.setName('daily')
-						.setDescription("Generations per member per day here (the bot's own limit still applies if lower)")
+						.setDescription("Daily limits here: per member (the bot's own applies if lower) and for the whole server")
 						.addIntegerOption((option) =>
-							option.setName('limit').setDescription("Leave out to use the bot's own limit").setMinValue(0).setMaxValue(10_000)
+							option.setName('limit').setDescription("Per member; leave out to use the bot's own").setMinValue(0).setMaxValue(10_000)
+						)
+						.addIntegerOption((option) =>
+							option
+								.setName('server-total')
+								.setDescription('All members together; leave out for no total')
+								.setMinValue(0)
+								.setMaxValue(1_000_000)
 						)
 				)
 				.addSubcommand((command) =>
@@ -129,8 +136,10 @@ export class ImagineSettingsCommand extends Subcommand {
 	public async chatInputDaily(interaction: Subcommand.ChatInputCommandInteraction) {
 		const guildId = await this.#deferred(interaction);
 		if (!guildId) return;
-		const limit = interaction.options.getInteger('limit');
-		const changed = await this.container.storage.controls.changeSettings(guildId, { memberDailyGens: limit });
+		const changed = await this.container.storage.controls.changeSettings(guildId, {
+			memberDailyGens: interaction.options.getInteger('limit'),
+			guildDailyGens: interaction.options.getInteger('server-total')
+		});
 		return this.#answer(interaction, changed.ok ? buildSettingsEmbed(changed.settings) : changed);
 	}
 

@@ -125,7 +125,8 @@ describe('sapphire-imagine doctor', () => {
 					'imagine_rate_places',
 					'imagine_blocklist',
 					'imagine_blocks',
-					'imagine_guild_settings'
+					'imagine_guild_settings',
+					'imagine_guild_daily'
 				],
 				missingTables: []
 			}

@@ -131,12 +131,14 @@ describeEachLedger('the job caps', (backend) => {
 			request: { prompt: 'second' },
 			onStatus: (status) => status.state === 'queued' && positions.push(status.position)
 		});
-		await expect.poll(() => positions.length).toBeGreaterThan(0);
+		await expect.poll(() => positions.length, { timeout: 10_000 }).toBeGreaterThan(0);
 		expect(await run(jobs, USER_A, { roleIds })).toMatchObject({ ok: false, reason: 'TOO_MANY_JOBS' });
 		controller.abort();
 		expect(await waiting).toMatchObject({ ok: false, message: expect.stringContaining('cancelled') });
 		const third = run(jobs, USER_A, { roleIds });
-		await expect.poll(() => fixture?.manager.getQuotaStatus(USER_A, { roleIds }).then((status) => status.daily.pending)).toBe(2);
+		await expect
+			.poll(() => fixture?.manager.getQuotaStatus(USER_A, { roleIds }).then((status) => status.daily.pending), { timeout: 10_000 })
+			.toBe(2);
 		finish();
 		expect((await first).ok).toBe(true);
 		expect((await third).ok).toBe(true);
@@ -151,7 +153,7 @@ describeEachLedger('the job caps', (backend) => {
 		const { provider } = countingProvider(0, new Promise<void>((resolve) => (finish = resolve)));
 		const jobs = jobsOn(fixture.manager, provider);
 		const first = run(jobs);
-		await expect.poll(() => fixture?.manager.getQuotaStatus(USER_A).then((status) => status.daily.pending)).toBe(1);
+		await expect.poll(() => fixture?.manager.getQuotaStatus(USER_A).then((status) => status.daily.pending), { timeout: 10_000 }).toBe(1);
 		// The day is full (1 running of 1) and so are the jobs: the job cap is named first.
 		expect(await run(jobs)).toMatchObject({ reason: 'TOO_MANY_JOBS' });
 		expect(await run(jobs, USER_A, { prompt: 'a dragon' })).toMatchObject({ reason: 'PROMPT_BLOCKED' });

@@ -91,8 +91,27 @@ describeEachLedger("a server's settings", (backend) => {
 
 		expect(await controls.changeSettings(GUILD, { enabled: true, channelIds: null, roleIds: null })).toMatchObject({
 			ok: true,
-			settings: { guildId: GUILD, enabled: true, channelIds: null, roleIds: null, memberDailyGens: null }
+			settings: { guildId: GUILD, enabled: true, channelIds: null, roleIds: null, memberDailyGens: null, guildDailyGens: null }
 		});
+	});
+
+	it("a server's daily total holds for all its members together, exactly, under 20 simultaneous requests; other servers are not concerned", async () => {
+		fixture = await backend.open({ maxUserDailyGens: 100 });
+		await fixture.manager.controls.changeSettings(GUILD, { guildDailyGens: 5 });
+		const jobs = previewJobs(fixture);
+		const members = Array.from({ length: 20 }, (_, index) => `8${String(index).padStart(17, '0')}`);
+		const ask = (userId: string, guildId: string) =>
+			jobs.run({ kind: 'text-to-image', userId, guildId, request: { prompt: 'x', width: 64, height: 64 } });
+		const results = await Promise.all(members.map((userId) => ask(userId, GUILD)));
+		expect(results.filter((result) => result.ok)).toHaveLength(5);
+		const refused = results.filter((result) => !result.ok);
+		expect(refused).toHaveLength(15);
+		expect(refused[0]).toMatchObject({
+			reason: 'DAILY_LIMIT',
+			message: expect.stringMatching(/^This server's daily generation total is reached \(5\/5, all members together\)\. Resets in /)
+		});
+		expect((await ask(USER_A, OTHER_GUILD)).ok).toBe(true);
+		expect((await ask(USER_A, GUILD)).ok).toBe(false);
 	});
 
 	it('two admins changing two settings at the same moment, from two processes: both land', async () => {
@@ -118,12 +137,14 @@ describeEachLedger("a server's settings", (backend) => {
 		expect(await controls.changeSettings(GUILD, { memberDailyGens: -1 })).toMatchObject({ ok: false, reason: 'INVALID_INPUT' });
 		expect(await controls.changeSettings(GUILD, { memberDailyGens: 1.5 })).toMatchObject({ ok: false, reason: 'INVALID_INPUT' });
 		expect(await controls.changeSettings('x', { enabled: false })).toMatchObject({ ok: false, reason: 'INVALID_NAME' });
+		expect(await controls.changeSettings(GUILD, { guildDailyGens: -2 })).toMatchObject({ ok: false, reason: 'INVALID_INPUT' });
 		expect(await controls.settingsOf(GUILD)).toEqual({
 			guildId: GUILD,
 			enabled: true,
 			channelIds: null,
 			roleIds: null,
-			memberDailyGens: null
+			memberDailyGens: null,
+			guildDailyGens: null
 		});
 	});
 });

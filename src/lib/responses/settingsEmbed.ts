@@ -17,6 +17,11 @@ export function buildSettingsEmbed(settings: GuildSettings, note?: string): Embe
 				value: settings.memberDailyGens === null ? "The bot's own" : `${settings.memberDailyGens} (or the bot's, if lower)`,
 				inline: true
 			},
+			{
+				name: 'Daily total of the server',
+				value: settings.guildDailyGens === null ? 'None' : String(settings.guildDailyGens),
+				inline: true
+			},
 			{ name: 'Channels', value: mentions(settings.channelIds, (id) => `<#${id}>`, 'Every channel') },
 			{ name: 'Roles', value: mentions(settings.roleIds, (id) => `<@&${id}>`, 'Everyone') }
 		]

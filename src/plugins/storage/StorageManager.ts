@@ -64,6 +64,8 @@ export interface Reservation {
 	readonly limits: LedgerLimits;
 	/** For a job: how many of the user's jobs may generate at once (null: no cap, it may start at once). */
 	readonly maxRunning: number | null;
+	/** The server it was asked from (its daily total is charged too), or null. */
+	readonly guildId: string | null;
 }
 
 export interface SaveImageRequest extends QuotaSubject {
@@ -297,7 +299,9 @@ export class StorageManager {
 		const now = this.#clock();
 		const limits = await this.#limitsFor(userId, request, now);
 		const job = request.job === true;
-		const ledgerLimits = this.#ledgerLimits(limits);
+		const guildId = request.guildId && isSnowflake(request.guildId) ? request.guildId : null;
+		const guildDaily = guildId ? (await this.controls.settingsOf(guildId)).guildDailyGens : null;
+		const ledgerLimits = this.#ledgerLimits(limits, guildDaily);
 		const reservation: Reservation = {
 			id: randomBytes(12).toString('hex'),
 			userId,
@@ -309,7 +313,8 @@ export class StorageManager {
 			createdAt: now,
 			expiresAt: now + Math.max(this.options.reservationTtlMinutes * 60_000, request.holdMs ?? 0),
 			limits: ledgerLimits,
-			maxRunning: job ? limits.maxJobs : null
+			maxRunning: job ? limits.maxJobs : null,
+			guildId
 		};
 		const outcome = await this.#ledger.reserve(
 			{
@@ -320,6 +325,7 @@ export class StorageManager {
 				cost: reservation.cost,
 				temp: reservation.temp,
 				job,
+				guildId,
 				now,
 				expiresAt: reservation.expiresAt,
 				owner
@@ -445,7 +451,11 @@ export class StorageManager {
 		const row: FileRow = { imageId, userId, temp, ext, bytes, createdAt: now, name, metadata: JSON.stringify(metadata) };
 		let committed: Awaited<ReturnType<QuotaLedger['commit']>>;
 		try {
-			committed = await this.#ledger.commit(row, { reservationId: held.id, day: held.day, cost: held.cost }, held.limits);
+			committed = await this.#ledger.commit(
+				row,
+				{ reservationId: held.id, day: held.day, cost: held.cost, guildId: held.guildId },
+				held.limits
+			);
 		} catch (error) {
 			return this.#abandonSave(staged, held, error, userId);
 		}
@@ -461,7 +471,7 @@ export class StorageManager {
 			// Undo in the order a delete uses (files, then the row), so a crash here cannot leave a visible image unrecorded.
 			await this.#store.remove(ref).catch(() => undefined);
 			await this.#ledger.removeFile(userId, imageId).catch(() => undefined);
-			await this.#ledger.refundDaily(userId, held.day, held.cost).catch(() => undefined);
+			await this.#ledger.refundDaily(userId, held.day, held.cost, held.guildId).catch(() => undefined);
 			return this.#abandonSave(staged, null, error, userId);
 		}
 
@@ -682,12 +692,13 @@ export class StorageManager {
 			: limits;
 	}
 
-	#ledgerLimits(limits: EffectiveLimits): LedgerLimits {
+	#ledgerLimits(limits: EffectiveLimits, guildDailyGens: number | null = null): LedgerLimits {
 		return {
 			dailyGens: limits.dailyGens,
 			userBytes: limits.storageBytes,
 			globalBytes: mbToBytes(this.options.maxGlobalStorageMb),
-			jobs: limits.maxJobs === null ? Number.MAX_SAFE_INTEGER : limits.maxJobs + limits.maxQueued
+			jobs: limits.maxJobs === null ? Number.MAX_SAFE_INTEGER : limits.maxJobs + limits.maxQueued,
+			guildDailyGens: guildDailyGens ?? Number.MAX_SAFE_INTEGER
 		};
 	}
 
@@ -696,6 +707,17 @@ export class StorageManager {
 			const limits = await this.#limitsFor(userId, subject, this.#clock());
 			const denial = failure(reason, this.#messages.tooManyJobs({ maxJobs: limits.maxJobs ?? 0, maxQueued: limits.maxQueued }));
 			this.#events.append({ type: 'denial', userId, reason, message: denial.message });
+			return denial;
+		}
+		if (reason === 'GUILD_DAILY') {
+			const status = await this.getQuotaStatus(userId, subject);
+			const now = this.#clock();
+			const guildId = subject.guildId ?? '';
+			const limit = (await this.controls.settingsOf(guildId)).guildDailyGens ?? 0;
+			const used = await this.#ledger.guildDailyUsed(guildId, utcDay(now), now);
+			const message = this.#messages.guildDailyLimit({ used, limit }, status.daily.resetsAt.getTime() - now);
+			const denial = failure('DAILY_LIMIT', message, status);
+			this.#events.append({ type: 'denial', userId, reason: 'DAILY_LIMIT', guildId, message });
 			return denial;
 		}
 		const status = await this.getQuotaStatus(userId, subject);

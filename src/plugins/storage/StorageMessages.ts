@@ -10,6 +10,8 @@ import { formatDuration, formatMb } from './units.js';
 export interface StorageMessages {
 	/** The daily allowance is used up (`pending` of them still running); `resetsInMs` until 00:00 UTC. */
 	dailyLimit(status: QuotaStatus, resetsInMs: number): string;
+	/** The server's daily total (all its members together) is used up; `resetsInMs` until 00:00 UTC. */
+	guildDailyLimit(total: { used: number; limit: number }, resetsInMs: number): string;
 	/** One more image would not fit in the user's storage. */
 	userQuota(status: QuotaStatus): string;
 	/** One more image would not fit under the bot's global cap. */
@@ -41,6 +43,8 @@ export interface StorageMessages {
 export const defaultStorageMessages: StorageMessages = {
 	dailyLimit: ({ daily }, resetsInMs) =>
 		`Daily generation limit reached (${daily.used + daily.pending}/${daily.limit}${daily.pending > 0 ? `, ${daily.pending} still running` : ''}). Resets in ${formatDuration(resetsInMs)}.`,
+	guildDailyLimit: ({ used, limit }, resetsInMs) =>
+		`This server's daily generation total is reached (${Math.min(used, limit)}/${limit}, all members together). Resets in ${formatDuration(resetsInMs)}.`,
 	userQuota: ({ user }) =>
 		`Your storage quota is full: ${formatMb(user.usedBytes)} of ${formatMb(user.limitBytes)} MB used. Delete some of your images to make room.`,
 	globalQuota: ({ global }) =>

@@ -282,9 +282,13 @@ export class Controls {
 			const bad = ids.find((id): boolean => !isSnowflake(id));
 			if (bad !== undefined) return failure('INVALID_INPUT', `Not a Discord id among the ${field}: ${JSON.stringify(bad.slice(0, 40))}.`);
 		}
-		const daily = changes.memberDailyGens;
-		if (daily !== undefined && daily !== null && !(Number.isSafeInteger(daily) && daily >= 0 && daily <= 1_000_000)) {
-			return failure('INVALID_INPUT', "A server's daily limit per member is a whole number from 0 to 1000000.");
+		for (const [what, daily] of [
+			['daily limit per member', changes.memberDailyGens],
+			['daily total', changes.guildDailyGens]
+		] as const) {
+			if (daily !== undefined && daily !== null && !(Number.isSafeInteger(daily) && daily >= 0 && daily <= 1_000_000)) {
+				return failure('INVALID_INPUT', `A server's ${what} is a whole number from 0 to 1000000.`);
+			}
 		}
 		const normal: GuildSettingsChange = {
 			...changes,
@@ -364,5 +368,5 @@ function blockView(row: BlockRow): BlockView {
 }
 
 function defaultSettings(guildId: string): GuildSettings {
-	return { guildId, enabled: true, channelIds: null, roleIds: null, memberDailyGens: null };
+	return { guildId, enabled: true, channelIds: null, roleIds: null, memberDailyGens: null, guildDailyGens: null };
 }

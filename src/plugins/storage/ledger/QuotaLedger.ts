@@ -58,8 +58,10 @@ export interface QuotaLedger extends InstanceRegistry {
 	pruneDaily(beforeDay: string): Promise<void>;
 	/** Sets today's count for a user back to 0 (an admin's reset); returns the count it had. */
 	resetDaily(userId: string, day: string): Promise<number>;
-	/** Takes back a daily charge whose image could not be published after all. */
-	refundDaily(userId: string, day: string, cost: number): Promise<void>;
+	/** Takes back a daily charge (the user's, and the server's when given) whose image could not be published after all. */
+	refundDaily(userId: string, day: string, cost: number, guildId?: string | null): Promise<void>;
+	/** Generations charged to a server on a day, plus those of its live reservations (running now). */
+	guildDailyUsed(guildId: string, day: string, now: number): Promise<number>;
 
 	getOverride(userId: string, now: number): Promise<LimitOverride | null>;
 	/**
@@ -125,9 +127,12 @@ export interface LedgerLimits {
 	globalBytes: number;
 	/** Jobs of the user admitted at once (generating and waiting); no cap: Number.MAX_SAFE_INTEGER. */
 	jobs: number;
+	/** Generations a day in the reservation's server, all members together; no cap: Number.MAX_SAFE_INTEGER. */
+	guildDailyGens: number;
 }
 
-export type LimitFailure = 'TOO_MANY_JOBS' | 'DAILY_LIMIT' | 'USER_QUOTA' | 'GLOBAL_QUOTA';
+/** `GUILD_DAILY`: the server's daily total is reached (users see it as a DAILY_LIMIT, worded for the server). */
+export type LimitFailure = 'TOO_MANY_JOBS' | 'DAILY_LIMIT' | 'GUILD_DAILY' | 'USER_QUOTA' | 'GLOBAL_QUOTA';
 
 export type JobStart = { started: true } | { started: false; position: number };
 
@@ -142,6 +147,8 @@ export interface ReservationRow {
 	temp: boolean;
 	/** A generation job (counted against the user's job cap), not a plain save. */
 	job: boolean;
+	/** The server it is asked from (its daily total counts it), or null. */
+	guildId: string | null;
 	now: number;
 	expiresAt: number;
 	/** Who holds it: the process that made it, so a dead process's reservations can be released. */
@@ -153,6 +160,8 @@ export interface CommitCharge {
 	reservationId: string | null;
 	day: string;
 	cost: number;
+	/** The server whose daily total is charged too, or null. */
+	guildId: string | null;
 }
 
 export interface RatePlaceClaim {
@@ -240,6 +249,8 @@ export interface GuildSettingsRow {
 	roleIds: string[] | null;
 	/** Generations per member per UTC day in this server (the lower of this and the owner's limit applies); null: the owner's. */
 	memberDailyGens: number | null;
+	/** Generations per UTC day in this server, all members together; null: no total. */
+	guildDailyGens: number | null;
 }
 
 export type GuildSettingsChange = Partial<Omit<GuildSettingsRow, 'guildId'>>;

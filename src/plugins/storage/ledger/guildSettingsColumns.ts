@@ -9,7 +9,8 @@ export function guildColumnValues(changes: GuildSettingsChange) {
 		enabled: changes.enabled === undefined ? null : changes.enabled ? 1 : 0,
 		channels: list(changes.channelIds),
 		roles: list(changes.roleIds),
-		memberDaily: changes.memberDailyGens ?? null
+		memberDaily: changes.memberDailyGens ?? null,
+		guildDaily: changes.guildDailyGens ?? null
 	};
 }
 

@@ -107,7 +107,7 @@ export class PostgresLedger implements QuotaLedger {
 
 	public async reserve(row: ReservationRow, limits: LedgerLimits): Promise<AdmissionOutcome> {
 		const [result] = await this.#query<{ outcome: string }>(
-			'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) AS outcome',
+			'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) AS outcome',
 			[
 				row.id,
 				row.userId,
@@ -116,11 +116,13 @@ export class PostgresLedger implements QuotaLedger {
 				row.cost,
 				row.temp,
 				row.job,
+				row.guildId,
 				row.now,
 				row.expiresAt,
 				row.owner,
 				limits.jobs,
 				limits.dailyGens,
+				limits.guildDailyGens,
 				limits.userBytes,
 				limits.globalBytes
 			]
@@ -130,7 +132,7 @@ export class PostgresLedger implements QuotaLedger {
 
 	public async commit(file: FileRow, charge: CommitCharge, limits: LedgerLimits): Promise<AdmissionOutcome> {
 		const [result] = await this.#query<{ outcome: string }>(
-			'SELECT imagine_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) AS outcome',
+			'SELECT imagine_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) AS outcome',
 			[
 				file.userId,
 				file.imageId,
@@ -143,6 +145,7 @@ export class PostgresLedger implements QuotaLedger {
 				charge.reservationId,
 				charge.day,
 				charge.cost,
+				charge.guildId,
 				limits.userBytes,
 				limits.globalBytes
 			]
@@ -335,10 +338,25 @@ export class PostgresLedger implements QuotaLedger {
 		return Number(row?.used ?? 0);
 	}
 
-	public async refundDaily(userId: string, day: string, cost: number): Promise<void> {
+	public async refundDaily(userId: string, day: string, cost: number, guildId?: string | null): Promise<void> {
 		if (cost <= 0) return;
 		// Not idempotent: never retried (a refund applied twice would give a generation away).
 		await this.#query('UPDATE imagine_daily SET used = GREATEST(0, used - $1) WHERE user_id = $2 AND day = $3', [cost, userId, day], false);
+		if (!guildId) return;
+		await this.#query(
+			'UPDATE imagine_guild_daily SET used = GREATEST(0, used - $1) WHERE guild_id = $2 AND day = $3',
+			[cost, guildId, day],
+			false
+		);
+	}
+
+	public async guildDailyUsed(guildId: string, day: string, now: number): Promise<number> {
+		const [row] = await this.#query<{ used: string }>(
+			`SELECT COALESCE((SELECT used FROM imagine_guild_daily WHERE guild_id = $1 AND day = $2), 0)
+				+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE guild_id = $1 AND day = $2 AND expires_at > $3), 0) AS used`,
+			[guildId, day, now]
+		);
+		return Number(row?.used ?? 0);
 	}
 
 	public async getOverride(userId: string, now: number): Promise<LimitOverride | null> {
@@ -446,17 +464,23 @@ export class PostgresLedger implements QuotaLedger {
 	}
 
 	public async changeGuildSettings(guildId: string, changes: GuildSettingsChange): Promise<GuildSettingsRow> {
-		const columns = { enabled: 'enabled', channelIds: 'channel_ids', roleIds: 'role_ids', memberDailyGens: 'member_daily_gens' } as const;
+		const columns = {
+			enabled: 'enabled',
+			channelIds: 'channel_ids',
+			roleIds: 'role_ids',
+			memberDailyGens: 'member_daily_gens',
+			guildDailyGens: 'guild_daily_gens'
+		} as const;
 		const updates = (Object.keys(columns) as (keyof typeof columns)[])
 			.filter((field) => changes[field] !== undefined)
 			.map((field) => `${columns[field]} = EXCLUDED.${columns[field]}`);
 		const values = guildColumnValues(changes);
 		const [row] = await this.#query<PgGuildRow>(
-			`INSERT INTO imagine_guild_settings (guild_id, enabled, channel_ids, role_ids, member_daily_gens)
-			VALUES ($1, COALESCE($2::boolean, TRUE), $3, $4, $5)
+			`INSERT INTO imagine_guild_settings (guild_id, enabled, channel_ids, role_ids, member_daily_gens, guild_daily_gens)
+			VALUES ($1, COALESCE($2::boolean, TRUE), $3, $4, $5, $6)
 			ON CONFLICT (guild_id) DO UPDATE SET ${updates.length > 0 ? updates.join(', ') : 'guild_id = EXCLUDED.guild_id'}
 			RETURNING *`,
-			[guildId, values.enabled === null ? null : values.enabled === 1, values.channels, values.roles, values.memberDaily]
+			[guildId, values.enabled === null ? null : values.enabled === 1, values.channels, values.roles, values.memberDaily, values.guildDaily]
 		);
 		return toGuildSettings(row as PgGuildRow);
 	}
@@ -592,6 +616,7 @@ interface PgGuildRow extends Record<string, unknown> {
 	channel_ids: string | null;
 	role_ids: string | null;
 	member_daily_gens: number | null;
+	guild_daily_gens: number | null;
 }
 
 function toGuildSettings(row: PgGuildRow): GuildSettingsRow {
@@ -600,7 +625,8 @@ function toGuildSettings(row: PgGuildRow): GuildSettingsRow {
 		enabled: row.enabled,
 		channelIds: idList(row.channel_ids),
 		roleIds: idList(row.role_ids),
-		memberDailyGens: row.member_daily_gens
+		memberDailyGens: row.member_daily_gens,
+		guildDailyGens: row.guild_daily_gens
 	};
 }
 
@@ -632,7 +658,13 @@ function toOverride(dailyGens: number | null, storageMb: number | null): LimitOv
 
 function outcomeOf(outcome: string | undefined): AdmissionOutcome {
 	if (outcome === 'ok') return { ok: true };
-	if (outcome === 'TOO_MANY_JOBS' || outcome === 'DAILY_LIMIT' || outcome === 'USER_QUOTA' || outcome === 'GLOBAL_QUOTA')
+	if (
+		outcome === 'TOO_MANY_JOBS' ||
+		outcome === 'DAILY_LIMIT' ||
+		outcome === 'GUILD_DAILY' ||
+		outcome === 'USER_QUOTA' ||
+		outcome === 'GLOBAL_QUOTA'
+	)
 		return { ok: false, failed: outcome as LimitFailure };
 	throw new Error(`The ledger answered an unknown admission outcome: ${String(outcome)}`);
 }

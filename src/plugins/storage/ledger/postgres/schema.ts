@@ -231,20 +231,65 @@ CREATE TABLE IF NOT EXISTS imagine_guild_settings (
 	enabled BOOLEAN NOT NULL DEFAULT TRUE,
 	channel_ids TEXT,
 	role_ids TEXT,
-	member_daily_gens INTEGER
+	member_daily_gens INTEGER,
+	guild_daily_gens INTEGER
 );
+CREATE TABLE IF NOT EXISTS imagine_guild_daily (
+	guild_id TEXT NOT NULL,
+	day TEXT NOT NULL,
+	used INTEGER NOT NULL,
+	PRIMARY KEY (guild_id, day)
+);
+ALTER TABLE imagine_reservations ADD COLUMN IF NOT EXISTS guild_id TEXT;
+ALTER TABLE imagine_files ADD COLUMN IF NOT EXISTS charge_guild TEXT;
+
+-- A server's daily count is charged with the image, beside the user's (imagine_files_added).
+CREATE OR REPLACE FUNCTION imagine_files_guild_charged() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.charge_guild IS NOT NULL AND NEW.charge_cost > 0 AND NEW.charge_day IS NOT NULL THEN
+		INSERT INTO imagine_guild_daily (guild_id, day, used) VALUES (NEW.charge_guild, NEW.charge_day, NEW.charge_cost)
+			ON CONFLICT (guild_id, day) DO UPDATE SET used = imagine_guild_daily.used + EXCLUDED.used;
+	END IF;
+	RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS imagine_files_guild_charged ON imagine_files;
+CREATE TRIGGER imagine_files_guild_charged AFTER INSERT ON imagine_files FOR EACH ROW EXECUTE FUNCTION imagine_files_guild_charged();
+
+DROP FUNCTION IF EXISTS imagine_commit(TEXT, TEXT, BOOLEAN, TEXT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, INTEGER, BIGINT, BIGINT);
+-- As version 1's, recording the server the image was asked from (its daily total is charged by the trigger above).
+CREATE OR REPLACE FUNCTION imagine_commit(
+	p_user TEXT, p_image TEXT, p_temp BOOLEAN, p_ext TEXT, p_bytes BIGINT, p_created_at BIGINT, p_name TEXT, p_metadata TEXT,
+	p_reservation TEXT, p_charge_day TEXT, p_charge_cost INTEGER, p_charge_guild TEXT, p_user_limit BIGINT, p_global_limit BIGINT
+) RETURNS TEXT LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'));
+	INSERT INTO imagine_files (user_id, image_id, temp, ext, bytes, created_at, name, metadata, reservation_id, charge_day, charge_cost, charge_guild)
+		SELECT p_user, p_image, p_temp, p_ext, p_bytes, p_created_at, p_name, p_metadata, p_reservation, p_charge_day, p_charge_cost, p_charge_guild
+		WHERE (p_temp OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || p_user), 0) + p_bytes <= p_user_limit)
+			AND COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0) + p_bytes <= p_global_limit
+		ON CONFLICT (user_id, image_id) DO NOTHING;
+	IF FOUND OR EXISTS (SELECT 1 FROM imagine_files WHERE user_id = p_user AND image_id = p_image) THEN
+		RETURN 'ok';
+	END IF;
+	IF NOT p_temp AND COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || p_user), 0) + p_bytes > p_user_limit THEN
+		RETURN 'USER_QUOTA';
+	END IF;
+	RETURN 'GLOBAL_QUOTA';
+END $$;
 ALTER TABLE imagine_reservations ADD COLUMN IF NOT EXISTS job BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE imagine_reservations ADD COLUMN IF NOT EXISTS started_at BIGINT;
 
 DROP FUNCTION IF EXISTS imagine_reserve(TEXT, TEXT, TEXT, BIGINT, INTEGER, BOOLEAN, BIGINT, BIGINT, TEXT, INTEGER, BIGINT, BIGINT);
--- As version 1's, with the user's job cap checked first (a plain save, p_job false, is not a job).
+-- As version 1's, with the user's job cap checked first (a plain save, p_job false, is not a job) and the server's daily
+-- total after the user's daily limit.
 CREATE OR REPLACE FUNCTION imagine_reserve(
-	p_id TEXT, p_user TEXT, p_day TEXT, p_bytes BIGINT, p_cost INTEGER, p_temp BOOLEAN, p_job BOOLEAN, p_now BIGINT, p_expires BIGINT,
-	p_owner TEXT, p_job_limit BIGINT, p_daily_limit INTEGER, p_user_limit BIGINT, p_global_limit BIGINT
+	p_id TEXT, p_user TEXT, p_day TEXT, p_bytes BIGINT, p_cost INTEGER, p_temp BOOLEAN, p_job BOOLEAN, p_guild TEXT, p_now BIGINT,
+	p_expires BIGINT, p_owner TEXT, p_job_limit BIGINT, p_daily_limit INTEGER, p_guild_limit BIGINT, p_user_limit BIGINT, p_global_limit BIGINT
 ) RETURNS TEXT LANGUAGE plpgsql AS $$
 DECLARE
 	jobs_fit BOOLEAN;
 	daily_fits BOOLEAN;
+	guild_fits BOOLEAN;
 	user_fits BOOLEAN;
 BEGIN
 	PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'));
@@ -252,13 +297,16 @@ BEGIN
 	daily_fits := p_cost = 0 OR COALESCE((SELECT used FROM imagine_daily WHERE user_id = p_user AND day = p_day), 0)
 		+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE user_id = p_user AND day = p_day AND expires_at > p_now), 0)
 		+ p_cost <= p_daily_limit;
+	guild_fits := p_guild IS NULL OR p_cost = 0 OR COALESCE((SELECT used FROM imagine_guild_daily WHERE guild_id = p_guild AND day = p_day), 0)
+		+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE guild_id = p_guild AND day = p_day AND expires_at > p_now), 0)
+		+ p_cost <= p_guild_limit;
 	user_fits := p_temp OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || p_user), 0)
 		+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = p_user AND NOT temp AND expires_at > p_now), 0)
 		+ p_bytes <= p_user_limit;
-	IF jobs_fit AND daily_fits AND user_fits AND COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0)
+	IF jobs_fit AND daily_fits AND guild_fits AND user_fits AND COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0)
 			+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE expires_at > p_now), 0) + p_bytes <= p_global_limit THEN
-		INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, job, created_at, expires_at, owner)
-			VALUES (p_id, p_user, p_day, p_bytes, p_cost, p_temp, p_job, p_now, p_expires, p_owner)
+		INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, job, guild_id, created_at, expires_at, owner)
+			VALUES (p_id, p_user, p_day, p_bytes, p_cost, p_temp, p_job, p_guild, p_now, p_expires, p_owner)
 			ON CONFLICT (id) DO NOTHING;
 		RETURN 'ok';
 	END IF;
@@ -266,6 +314,7 @@ BEGIN
 	IF EXISTS (SELECT 1 FROM imagine_reservations WHERE id = p_id) THEN RETURN 'ok'; END IF;
 	IF NOT jobs_fit THEN RETURN 'TOO_MANY_JOBS'; END IF;
 	IF NOT daily_fits THEN RETURN 'DAILY_LIMIT'; END IF;
+	IF NOT guild_fits THEN RETURN 'GUILD_DAILY'; END IF;
 	IF NOT user_fits THEN RETURN 'USER_QUOTA'; END IF;
 	RETURN 'GLOBAL_QUOTA';
 END $$;

@@ -129,6 +129,7 @@ export class SqliteLedger implements QuotaLedger {
 			cost: row.cost,
 			temp: row.temp,
 			job: row.job,
+			guild: row.guildId,
 			now: row.now,
 			expiresAt: row.expiresAt,
 			owner: row.owner,
@@ -141,6 +142,7 @@ export class SqliteLedger implements QuotaLedger {
 			if (checks?.held) return { ok: true };
 			if (!checks?.jobs) return { ok: false, failed: 'TOO_MANY_JOBS' };
 			if (!checks.daily) return { ok: false, failed: 'DAILY_LIMIT' };
+			if (!checks.guild) return { ok: false, failed: 'GUILD_DAILY' };
 			if (!checks.user) return { ok: false, failed: 'USER_QUOTA' };
 			if (!checks.global) return { ok: false, failed: 'GLOBAL_QUOTA' };
 			// Another job released in between: the limits fit now, so try again.
@@ -161,6 +163,7 @@ export class SqliteLedger implements QuotaLedger {
 			reservation: charge.reservationId ?? '',
 			chargeDay: charge.day,
 			chargeCost: charge.cost,
+			chargeGuild: charge.guildId,
 			...limitParameters(limits)
 		};
 		for (let attempt = 0; attempt < 3; attempt++) {
@@ -276,13 +279,28 @@ export class SqliteLedger implements QuotaLedger {
 		return Number(row?.used ?? 0);
 	}
 
-	public async refundDaily(userId: string, day: string, cost: number): Promise<void> {
+	public async refundDaily(userId: string, day: string, cost: number, guildId?: string | null): Promise<void> {
 		if (cost <= 0) return;
 		await this.#connection.all('UPDATE imagine_daily SET used = MAX(0, used - $cost) WHERE user_id = $user AND day = $day', {
 			cost,
 			user: userId,
 			day
 		});
+		if (!guildId) return;
+		await this.#connection.all('UPDATE imagine_guild_daily SET used = MAX(0, used - $cost) WHERE guild_id = $guild AND day = $day', {
+			cost,
+			guild: guildId,
+			day
+		});
+	}
+
+	public async guildDailyUsed(guildId: string, day: string, now: number): Promise<number> {
+		const [row] = await this.#connection.all(
+			`SELECT COALESCE((SELECT used FROM imagine_guild_daily WHERE guild_id = $guild AND day = $day), 0)
+				+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE guild_id = $guild AND day = $day AND expires_at > $now), 0) AS used`,
+			{ guild: guildId, day, now }
+		);
+		return Number(row?.used ?? 0);
 	}
 
 	public async getOverride(userId: string, now: number): Promise<LimitOverride | null> {
@@ -441,7 +459,13 @@ function explainOpenFailure(error: unknown, file: string): unknown {
 }
 
 function limitParameters(limits: LedgerLimits) {
-	return { jobLimit: limits.jobs, dailyLimit: limits.dailyGens, userLimit: limits.userBytes, globalLimit: limits.globalBytes };
+	return {
+		jobLimit: limits.jobs,
+		dailyLimit: limits.dailyGens,
+		guildLimit: limits.guildDailyGens,
+		userLimit: limits.userBytes,
+		globalLimit: limits.globalBytes
+	};
 }
 
 function toFileRow(row: SqlRow): FileRow {

@@ -1,7 +1,7 @@
 /**
  * The SQL that guards the limits, shared by the statements that admit and the ones that explain a refusal.
- * Parameters are named: `$user`, `$day`, `$bytes`, `$cost`, `$temp`, `$job`, `$now`, and the limits `$jobLimit`,
- * `$dailyLimit`, `$userLimit`, `$globalLimit`.
+ * Parameters are named: `$user`, `$day`, `$bytes`, `$cost`, `$temp`, `$job`, `$guild`, `$now`, and the limits `$jobLimit`,
+ * `$dailyLimit`, `$guildLimit`, `$userLimit`, `$globalLimit`.
  */
 
 const LIVE = 'expires_at > $now';
@@ -12,6 +12,10 @@ export const FITS_JOBS = `($job = 0 OR (SELECT COUNT(*) FROM imagine_reservation
 /** Today's count plus live reservations plus this job's cost stays within the daily limit (a job costing 0 always fits). */
 export const FITS_DAILY = `($cost = 0 OR COALESCE((SELECT used FROM imagine_daily WHERE user_id = $user AND day = $day), 0)
 	+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE user_id = $user AND day = $day AND ${LIVE}), 0) + $cost <= $dailyLimit)`;
+
+/** The server's count today plus its live reservations plus this job's cost stays within its daily total. */
+export const FITS_GUILD = `($guild IS NULL OR $cost = 0 OR COALESCE((SELECT used FROM imagine_guild_daily WHERE guild_id = $guild AND day = $day), 0)
+	+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE guild_id = $guild AND day = $day AND ${LIVE}), 0) + $cost <= $guildLimit)`;
 
 /** The user's stored bytes plus live reservations plus this job's bytes stay within the user's cap (temp files do not count). */
 export const FITS_USER = `($temp = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || $user), 0)
@@ -29,19 +33,19 @@ export const FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE sc
 export const STORED_FITS_USER = `($temp = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || $user), 0) + $bytes <= $userLimit)`;
 export const STORED_FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0) + $bytes <= $globalLimit)`;
 
-export const RESERVE = `INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, job, created_at, expires_at, owner)
-	SELECT $id, $user, $day, $bytes, $cost, $temp, $job, $now, $expiresAt, $owner
-	WHERE ${FITS_JOBS} AND ${FITS_DAILY} AND ${FITS_USER} AND ${FITS_GLOBAL}
+export const RESERVE = `INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, job, guild_id, created_at, expires_at, owner)
+	SELECT $id, $user, $day, $bytes, $cost, $temp, $job, $guild, $now, $expiresAt, $owner
+	WHERE ${FITS_JOBS} AND ${FITS_DAILY} AND ${FITS_GUILD} AND ${FITS_USER} AND ${FITS_GLOBAL}
 	ON CONFLICT (id) DO NOTHING
 	RETURNING id`;
 
-export const RESERVE_CHECKS = `SELECT ${FITS_JOBS} AS jobs, ${FITS_DAILY} AS daily, ${FITS_USER} AS user, ${FITS_GLOBAL} AS global,
+export const RESERVE_CHECKS = `SELECT ${FITS_JOBS} AS jobs, ${FITS_DAILY} AS daily, ${FITS_GUILD} AS guild, ${FITS_USER} AS user, ${FITS_GLOBAL} AS global,
 	EXISTS (SELECT 1 FROM imagine_reservations WHERE id = $id) AS held`;
 
 export const FILE_COLUMNS = 'user_id, image_id, temp, ext, bytes, created_at, name, metadata, reservation_id, charge_day, charge_cost';
 
-export const COMMIT = `INSERT INTO imagine_files (${FILE_COLUMNS})
-	SELECT $user, $image, $temp, $ext, $bytes, $createdAt, $name, $metadata, NULLIF($reservation, ''), $chargeDay, $chargeCost
+export const COMMIT = `INSERT INTO imagine_files (${FILE_COLUMNS}, charge_guild)
+	SELECT $user, $image, $temp, $ext, $bytes, $createdAt, $name, $metadata, NULLIF($reservation, ''), $chargeDay, $chargeCost, $chargeGuild
 	WHERE ${STORED_FITS_USER} AND ${STORED_FITS_GLOBAL}
 	ON CONFLICT (user_id, image_id) DO NOTHING
 	RETURNING image_id`;

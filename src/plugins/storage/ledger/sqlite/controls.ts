@@ -84,7 +84,8 @@ const GUILD_COLUMNS = {
 	enabled: 'enabled',
 	channelIds: 'channel_ids',
 	roleIds: 'role_ids',
-	memberDailyGens: 'member_daily_gens'
+	memberDailyGens: 'member_daily_gens',
+	guildDailyGens: 'guild_daily_gens'
 } as const satisfies Record<keyof GuildSettingsChange, string>;
 
 export async function readGuildSettings(connection: SqliteConnection, guildId: string): Promise<GuildSettingsRow | null> {
@@ -101,8 +102,8 @@ export async function changeGuildSettings(
 	const values = guildColumnValues(changes);
 	const updates = fields.map((field) => `${GUILD_COLUMNS[field]} = excluded.${GUILD_COLUMNS[field]}`);
 	const [row] = await connection.all(
-		`INSERT INTO imagine_guild_settings (guild_id, enabled, channel_ids, role_ids, member_daily_gens)
-		VALUES ($guild, COALESCE($enabled, 1), $channels, $roles, $memberDaily)
+		`INSERT INTO imagine_guild_settings (guild_id, enabled, channel_ids, role_ids, member_daily_gens, guild_daily_gens)
+		VALUES ($guild, COALESCE($enabled, 1), $channels, $roles, $memberDaily, $guildDaily)
 		ON CONFLICT (guild_id) DO ${updates.length > 0 ? `UPDATE SET ${updates.join(', ')}` : 'UPDATE SET guild_id = guild_id'}
 		RETURNING *`,
 		{ guild: guildId, ...values }
@@ -116,6 +117,7 @@ function toGuildSettings(row: SqlRow): GuildSettingsRow {
 		enabled: Boolean(row.enabled),
 		channelIds: idList(row.channel_ids),
 		roleIds: idList(row.role_ids),
-		memberDailyGens: typeof row.member_daily_gens === 'number' ? row.member_daily_gens : null
+		memberDailyGens: typeof row.member_daily_gens === 'number' ? row.member_daily_gens : null,
+		guildDailyGens: typeof row.guild_daily_gens === 'number' ? row.guild_daily_gens : null
 	};
 }

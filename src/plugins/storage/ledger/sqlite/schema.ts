@@ -112,8 +112,8 @@ CREATE INDEX imagine_rate_places_by_key ON imagine_rate_places (key, frees_at);
 /**
  * Version 4: the owners' controls, so a change made with the command-line tool applies to every process at once. The
  * prompt blocklists and the blocked users (`guild_id` '' is the bot owner's, bot-wide; a server id that server's own;
- * `until` null: until lifted), each server's settings (its gates, its members' daily limit; a list of ids as JSON, null
- * for no restriction). A reservation says whether it is a generation job and when it started generating, for
+ * `until` null: until lifted), each server's settings (its gates, its members' daily limit and its daily total; a list of
+ * ids as JSON, null for no restriction) and each server's daily count (charged with the image, as the user's is). A reservation says whether it is a generation job and when it started generating, for
  * the per-user job caps.
  * Written so that running it again changes nothing.
  */
@@ -137,8 +137,24 @@ CREATE TABLE IF NOT EXISTS imagine_guild_settings (
 	enabled INTEGER NOT NULL DEFAULT 1,
 	channel_ids TEXT,
 	role_ids TEXT,
-	member_daily_gens INTEGER
+	member_daily_gens INTEGER,
+	guild_daily_gens INTEGER
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imagine_guild_daily (
+	guild_id TEXT NOT NULL,
+	day TEXT NOT NULL,
+	used INTEGER NOT NULL,
+	PRIMARY KEY (guild_id, day)
+) WITHOUT ROWID;
+`;
+
+/** Charges a server's daily total when an image asked from it is recorded (beside the user's, in imagine_files_added). */
+const V4_GUILD_TRIGGER = `
+CREATE TRIGGER IF NOT EXISTS imagine_files_guild_charged AFTER INSERT ON imagine_files
+WHEN NEW.charge_guild IS NOT NULL AND NEW.charge_cost > 0 AND NEW.charge_day IS NOT NULL BEGIN
+	INSERT INTO imagine_guild_daily (guild_id, day, used) VALUES (NEW.charge_guild, NEW.charge_day, NEW.charge_cost)
+		ON CONFLICT (guild_id, day) DO UPDATE SET used = used + excluded.used;
+END;
 `;
 
 /** Each entry takes the schema from version `index` to `index + 1`. */
@@ -155,6 +171,10 @@ const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] =
 		const columns = new Set((await connection.all('PRAGMA table_info(imagine_reservations)')).map((row) => String(row.name)));
 		if (!columns.has('job')) await connection.exec('ALTER TABLE imagine_reservations ADD COLUMN job INTEGER NOT NULL DEFAULT 0');
 		if (!columns.has('started_at')) await connection.exec('ALTER TABLE imagine_reservations ADD COLUMN started_at INTEGER');
+		if (!columns.has('guild_id')) await connection.exec('ALTER TABLE imagine_reservations ADD COLUMN guild_id TEXT');
+		const fileColumns = new Set((await connection.all('PRAGMA table_info(imagine_files)')).map((row) => String(row.name)));
+		if (!fileColumns.has('charge_guild')) await connection.exec('ALTER TABLE imagine_files ADD COLUMN charge_guild TEXT');
+		await connection.exec(V4_GUILD_TRIGGER);
 	}
 ];
 
