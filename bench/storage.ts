@@ -69,7 +69,9 @@ const UNLIMITED: LedgerLimits = {
 	userBytes: Number.MAX_SAFE_INTEGER,
 	globalBytes: Number.MAX_SAFE_INTEGER,
 	jobs: Number.MAX_SAFE_INTEGER,
-	guildDailyGens: Number.MAX_SAFE_INTEGER
+	guildDailyGens: Number.MAX_SAFE_INTEGER,
+	globalCredits: Number.MAX_SAFE_INTEGER,
+	userCredits: Number.MAX_SAFE_INTEGER
 };
 /** The sidecar keys StorageManager.saveImage writes (checked against a real save before trees are built). */
 const SIDECAR_KEYS = ['createdAt', 'ext', 'id', 'metadata', 'name', 'temp', 'userId'];
@@ -441,6 +443,7 @@ async function benchAdmissions(context: BenchContext): Promise<SuiteResult> {
 			temp: false,
 			job: false,
 			guildId: null,
+			credits: 0,
 			now,
 			expiresAt: now + 1_800_000,
 			owner
@@ -462,7 +465,11 @@ async function benchAdmissions(context: BenchContext): Promise<SuiteResult> {
 			name: imageId,
 			metadata: '{}'
 		};
-		const committed = await ledger.commit(file, { reservationId: row.id, day: row.day, cost: row.cost, guildId: null }, UNLIMITED);
+		const committed = await ledger.commit(
+			file,
+			{ reservationId: row.id, day: row.day, cost: row.cost, guildId: null, credits: 0 },
+			UNLIMITED
+		);
 		if (!committed.ok) throw new Error(`ledger commit denied: ${committed.failed}`);
 	};
 	const ledgerAdmission = async () => {

@@ -2,7 +2,7 @@ import type { ConfigError } from '../lib/config.js';
 import type { Services } from '../lib/services.js';
 import type { JobStatus } from '../plugins/generation/ImageJobs.js';
 import { doctor } from './doctor.js';
-import { block, blocklist, settings, unblock } from './controlCommands.js';
+import { block, blocklist, budget, settings, unblock } from './controlCommands.js';
 import { ExitCode } from './exitCodes.js';
 import { formatBytes, formatImages, formatLimitsSource, formatReconcile, formatReport, formatStatus } from './format.js';
 import type { CliIo } from './io.js';
@@ -102,7 +102,8 @@ const generate: ServiceCommand = {
 			'is taken off its queue).',
 		'With --json: { ok: true, image: { id, path, bytes, ..., unusedInputs?, usage? }, status } or { ok: false, reason, message }; ' +
 			'unusedInputs lists what the provider could not use (OpenAI: seed, negativePrompt), usage its token counts. ' +
-			'Exit code 3 when a quota denies it (DAILY_LIMIT, USER_QUOTA, GLOBAL_QUOTA), 4 when the provider fails, 2 for invalid input.'
+			'Exit code 3 when a control or a quota denies it (USER_BLOCKED, NOT_HERE, PROMPT_BLOCKED, TOO_MANY_JOBS, DAILY_LIMIT, ' +
+			'USER_QUOTA, GLOBAL_QUOTA, CREDIT_BUDGET), 4 when the provider fails, 2 for invalid input.'
 	],
 	options: {
 		user,
@@ -268,9 +269,12 @@ const reconcile: ServiceCommand = {
 
 const report: ServiceCommand = {
 	name: 'report',
-	summary: 'Global use, temp files and the users storing the most',
+	summary: 'Global use, temp files, the users storing the most, credits spent',
 	synopsis: 'report [--top N]',
-	description: ['With --json: { global, tempFiles, topUsers: [{ userId, bytes, files, usedMb }] }.'],
+	description: [
+		'With --json: { global, tempFiles, topUsers: [{ userId, bytes, files, usedMb }], credits: { today: { spent, reserved, budget }, ' +
+			'last30Days: [{ day, spent }] } }.'
+	],
 	options: { top: { type: 'string', valueName: 'N', description: 'How many users to list (default 10).' } },
 	prepare(values) {
 		const top = wholeNumberOption(values, 'top', 0, 10_000) ?? 10;
@@ -388,5 +392,6 @@ export const commands: readonly CliCommand[] = [
 	block,
 	unblock,
 	settings,
+	budget,
 	doctor
 ];

@@ -173,6 +173,65 @@ export const settings: ServiceCommand = {
 	}
 };
 
+export const budget: ServiceCommand = {
+	name: 'budget',
+	summary: "Today's provider-credit spend and budgets; set the bot's (--global N) or a user's (--user ID N)",
+	synopsis: 'budget [--global N] [--user ID [N]]',
+	description: [
+		"Credits are charged through the job's reservation, commit and release, like the daily count: reserved while a job runs, spent " +
+			'when its image is stored, given back when the provider charged nothing (a failure, a filtered image). A job that would take ' +
+			"the bot or the user past today's budget is refused (CREDIT_BUDGET, exit 3 for generate). --global N and --user ID N set a " +
+			'budget in credits (decimals allowed; none: back to DAILY_CREDIT_BUDGET or USER_DAILY_CREDIT_BUDGET), kept in the ledger.',
+		'With --json: { ok: true, day, global: { spent, reserved, budget } } and, with --user, user: { id, spent, reserved, budget } (budget null: none).'
+	],
+	options: {
+		global: { type: 'string', valueName: 'N', description: "Set the bot's daily budget in credits (none: the configuration's)." },
+		user: { type: 'string', valueName: 'ID', description: "Show this user's spend too; with N after it, set their daily budget." }
+	},
+	takesWords: true,
+	prepare(values, words) {
+		const userId = values.user === undefined ? undefined : userIdOption(values);
+		if (words.length > 1 || (words.length === 1 && userId === undefined)) {
+			throw new UsageError('Give one budget, after --user ID (budget --user ID N).');
+		}
+		const globalBudget = creditsWord(optionalString(values, 'global'), '--global');
+		const userBudget = creditsWord(words[0], '--user ID');
+		return async ({ services }) => {
+			const credits = services.storage.credits;
+			if (globalBudget !== undefined) {
+				const set = await credits.setBudget(globalBudget);
+				if (!set.ok) return failed(set);
+			}
+			if (userBudget !== undefined) {
+				const set = await credits.setBudget(userBudget, userId);
+				if (!set.ok) return failed(set);
+			}
+			const today = await credits.today(userId);
+			if (!today.ok) return failed(today);
+			const line = (name: string, entry: { spent: number; reserved: number; budget: number | null }) =>
+				`${name}: ${entry.spent} credits spent, ${entry.reserved} reserved, budget ${entry.budget ?? 'none'}`;
+			const text = [
+				`Today (${today.day} UTC):`,
+				`  ${line('Bot', today.global)}`,
+				...(today.user ? [`  ${line(`User ${today.user.id}`, today.user)}`] : [])
+			];
+			// The shape the issue gives, { day, global, user? }: the state itself, without the `ok` of a service result.
+			const { ok: _ok, ...state } = today;
+			return succeeded(state, text.join('\n'));
+		};
+	}
+};
+
+/** A budget written plainly (`100`, `2.5`), or `none` (null); undefined when not given. */
+function creditsWord(value: string | undefined, name: string): number | null | undefined {
+	if (value === undefined) return undefined;
+	if (value.trim() === 'none') return null;
+	const number = /^\d{1,10}(?:\.\d{1,3})?$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+	if (!Number.isFinite(number))
+		throw new UsageError(`${name}: expected a number of credits (up to 3 decimals) or none, got ${shown(value)}.`);
+	return number;
+}
+
 function settingsChanges(values: ParsedValues): GuildSettingsChange {
 	const changes: GuildSettingsChange = {};
 	const enabled = optionalString(values, 'enabled');

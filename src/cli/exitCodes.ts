@@ -21,6 +21,7 @@ const byReason: Readonly<Record<string, ExitCode>> = {
 	NOT_HERE: ExitCode.QuotaDenied,
 	PROMPT_BLOCKED: ExitCode.QuotaDenied,
 	TOO_MANY_JOBS: ExitCode.QuotaDenied,
+	CREDIT_BUDGET: ExitCode.QuotaDenied,
 	NOT_CONFIGURED: ExitCode.ProviderFailure,
 	UNSUPPORTED: ExitCode.ProviderFailure,
 	CONTENT_FILTERED: ExitCode.ProviderFailure,

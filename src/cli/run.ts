@@ -216,7 +216,7 @@ export function programHelp(): string {
 		'  -h, --help  Show the help of the command.',
 		'',
 		'Exit codes: 0 success, 1 failure (not found, disk or ledger error, unexpected error),',
-		'            2 bad usage or configuration, 3 denied by a quota, 4 image provider failure.',
+		"            2 bad usage or configuration, 3 denied by a quota or an owner's control, 4 image provider failure.",
 		'',
 		`Run \`${PROGRAM} <command> --help\` for a command's options.`
 	].join('\n');

@@ -198,3 +198,43 @@ describe('settings', () => {
 		}
 	});
 });
+
+describe('budget', () => {
+	it('budget --json is { day, global: { spent, reserved, budget } } (and user with --user); --global and --user ID N set budgets', async () => {
+		const cli = await freshCli({ DAILY_CREDIT_BUDGET: '100', CREDIT_COSTS: '{"preview":{"text-to-image":2.5}}' });
+		const shown = await cli('budget', '--json');
+		expect(shown.code).toBe(0);
+		expect(jsonOf(shown)).toEqual({ day: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/), global: { spent: 0, reserved: 0, budget: 100 } });
+		expect((await cli(...generate('a lighthouse'))).code).toBe(0);
+		const set = await cli('budget', '--global', '4', '--user', USER_A, '2.5', '--json');
+		expect(jsonOf(set)).toEqual({
+			day: expect.any(String),
+			global: { spent: 2.5, reserved: 0, budget: 4 },
+			user: { id: USER_A, spent: 2.5, reserved: 0, budget: 2.5 }
+		});
+		const refused = await cli(...generate('a lighthouse'));
+		expect(refused.code).toBe(3);
+		expect(jsonOf(refused)).toMatchObject({ ok: false, reason: 'CREDIT_BUDGET' });
+		const report = jsonOf<{ credits: { today: { spent: number }; last30Days: { spent: number }[] } }>(await cli('report', '--json'));
+		expect(report.credits.today.spent).toBe(2.5);
+		expect(report.credits.last30Days).toHaveLength(30);
+		expect(report.credits.last30Days.at(-1)?.spent).toBe(2.5);
+		expect(jsonOf(await cli('budget', '--global', 'none', '--json'))).toMatchObject({ global: { budget: 100 } });
+	});
+
+	it('mistakes exit 2: a budget without --user, two of them, a negative or malformed number, bad CREDIT_COSTS', async () => {
+		const cli = await freshCli();
+		for (const argv of [
+			['budget', '5'],
+			['budget', '--user', USER_A, '1', '2'],
+			['budget', '--global', '-1'],
+			['budget', '--global', '1e3']
+		]) {
+			const run = await cli(...argv, '--json');
+			expect({ argv, code: run.code }).toEqual({ argv, code: 2 });
+		}
+		const bad = await (await freshCli({ CREDIT_COSTS: '{"stability":{"txt2img":3}}' }))('budget');
+		expect(bad.code).toBe(2);
+		expect(bad.stderr).toContain('CREDIT_COSTS');
+	});
+});

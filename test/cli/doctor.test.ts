@@ -126,7 +126,9 @@ describe('sapphire-imagine doctor', () => {
 					'imagine_blocklist',
 					'imagine_blocks',
 					'imagine_guild_settings',
-					'imagine_guild_daily'
+					'imagine_guild_daily',
+					'imagine_credit_daily',
+					'imagine_credit_budgets'
 				],
 				missingTables: []
 			}

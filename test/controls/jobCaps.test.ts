@@ -121,6 +121,8 @@ describeEachLedger('the job caps', (backend) => {
 		const jobs = jobsOn(fixture.manager, provider);
 		const roleIds = [TIER_ROLE];
 		const first = run(jobs, USER_A, { roleIds });
+		// The first job generates before the second asks: which of two simultaneous jobs starts first is not fixed.
+		await expect.poll(() => counts.calls, { timeout: 10_000 }).toBe(1);
 		const controller = new AbortController();
 		const positions: number[] = [];
 		const waiting = jobs.run({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { creditCostsSchema } from '../../plugins/generation/creditCosts.js';
 import type { GenerationOptions } from '../../plugins/generation/options.js';
 import { ledgerUriSchema, roleTierSchema, s3EndpointSchema, storageUriSchema, type StorageOptions } from '../../plugins/storage/options.js';
 import { logFormatNames, type LogFormat } from '../logger.js';
@@ -109,6 +110,8 @@ const dailyGens = wholeNumber('expected a whole number of generations per day, 0
 
 /** STABILITY_MODEL: a v2beta endpoint, or an SD 3.5 model (served by the sd3 endpoint). */
 const stabilityModels = ['core', 'ultra', 'sd3.5-large', 'sd3.5-large-turbo', 'sd3.5-medium', 'sd3.5-flash'] as const;
+
+const creditCostsExample = '{"stability":{"text-to-image":3.5},"comfyui":{"text-to-image":1}}';
 
 const roleTiersExample = '[{"name":"Supporter","roleId":"123456789012345678","dailyGens":20,"storageMb":2000}]';
 
@@ -295,6 +298,31 @@ export const configVariables: readonly ConfigVariable[] = [
 		documentedDefault: '`0`',
 		parse: wholeNumber('expected a whole number of jobs from 0 to 1000', 0, 1000),
 		option: 'storage.maxQueuedPerUser'
+	}),
+	variable({
+		name: 'DAILY_CREDIT_BUDGET',
+		group: "Owners' controls",
+		description:
+			'Provider credits the whole bot may spend per UTC day (decimals allowed); jobs past it are refused (CREDIT_BUDGET). `budget --global N` overrides it.',
+		documentedDefault: '(none)',
+		parse: positiveNumber('expected a number of credits above 0'),
+		option: 'storage.dailyCreditBudget'
+	}),
+	variable({
+		name: 'USER_DAILY_CREDIT_BUDGET',
+		group: "Owners' controls",
+		description: "Provider credits each user may spend per UTC day; `budget --user ID N` sets one user's.",
+		documentedDefault: '(none)',
+		parse: positiveNumber('expected a number of credits above 0'),
+		option: 'storage.userDailyCreditBudget'
+	}),
+	variable({
+		name: 'CREDIT_COSTS',
+		group: "Owners' controls",
+		description: `JSON of credits per job, merged over the defaults (Stability: core 3, ultra 8, sd3.5 models 2.5 to 6.5, upscale 2; other providers 0). Example: ${creditCostsExample}`,
+		documentedDefault: "(Stability's prices)",
+		parse: jsonOf(creditCostsSchema, creditCostsExample),
+		option: 'generation.creditCosts'
 	}),
 	variable({
 		name: 'PROMPT_BLOCKLIST',

@@ -19,7 +19,8 @@ const TITLES: Record<string, string> = {
 	USER_BLOCKED: 'You are blocked',
 	NOT_HERE: 'Not here',
 	PROMPT_BLOCKED: 'Prompt not allowed',
-	TOO_MANY_JOBS: 'Too many images on the way'
+	TOO_MANY_JOBS: 'Too many images on the way',
+	CREDIT_BUDGET: 'Daily budget used up'
 };
 
 /** An expected failure (a value, not an exception): its message, written for users, under a title naming it. */

@@ -9,6 +9,7 @@ import {
 	type GenerationFailureReason,
 	type GenerationResult
 } from './GenerationResult.js';
+import { creditCostOf, type CreditCosts } from './creditCosts.js';
 import type { ImageGenerator } from './ImageGenerator.js';
 import type { ImageToImageRequest, ProviderCall, TextToImageRequest, UpscaleRequest } from './requests.js';
 
@@ -67,6 +68,8 @@ const JOB_START_POLL_MS = 500;
 export interface ImageJobsOptions {
 	jobTimeoutMs: number;
 	dailyCost: { textToImage: number; imageToImage: number; upscale: number };
+	/** Provider credits per job over the defaults (Stability's prices); default: the generator's `creditCosts`. */
+	creditCosts?: CreditCosts;
 }
 
 /**
@@ -166,6 +169,7 @@ export class ImageJobs {
 				// Held as long as the job may run, so it keeps counting until it commits or is released.
 				holdMs: this.#options.jobTimeoutMs + RESERVATION_MARGIN_MS,
 				job: true,
+				credits: this.#creditsOf(job.kind),
 				...(job.kind === 'upscale' ? { estimatedBytes: Math.max(job.request.image.byteLength * 4, 1) } : {})
 			});
 			if (!held.ok) return held;
@@ -261,6 +265,12 @@ export class ImageJobs {
 			case 'upscale':
 				return this.#generator.upscaleImage(job.request, call);
 		}
+	}
+
+	/** The provider credits a job may spend (the provider and model in use, the configured costs over the defaults). */
+	#creditsOf(kind: JobKind): number {
+		const { provider, model } = this.#generator.describe();
+		return creditCostOf(this.#options.creditCosts ?? this.#generator.options.creditCosts ?? {}, provider, model, kind);
 	}
 
 	#costOf(kind: JobKind): number {

@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, utcDay, type Clock } from './clock.js';
 import { Controls } from './controls/Controls.js';
+import { CreditBudgets, toMilli, type CreditLine } from './CreditBudgets.js';
 import { EventLog } from './EventLog.js';
 import { setLongInterval, type RepeatingTimer } from './longTimer.js';
 import { isImageId, isSnowflake, isValidImageName, mimeTypeOf, newImageId, sniffImageExtension, type ImageExtension } from './ids.js';
@@ -48,6 +49,8 @@ export interface ReserveRequest extends QuotaSubject {
 	holdMs?: number;
 	/** A generation job: the user's job caps apply (`startJob` before the provider call). Default false (a plain save). */
 	job?: boolean;
+	/** Provider credits the job may spend (decimals charged exactly), against the daily credit budgets. Default 0. */
+	credits?: number;
 }
 
 /** Quota held for one job between the check and the save. Commit it with saveImage, or release it. */
@@ -66,6 +69,8 @@ export interface Reservation {
 	readonly maxRunning: number | null;
 	/** The server it was asked from (its daily total is charged too), or null. */
 	readonly guildId: string | null;
+	/** Milli-credits it may spend, charged when it commits. */
+	readonly credits: number;
 }
 
 export interface SaveImageRequest extends QuotaSubject {
@@ -102,6 +107,8 @@ export interface StorageReport {
 	global: QuotaStatus['global'];
 	tempFiles: number;
 	topUsers: (UserTotal & { usedMb: number })[];
+	/** Provider credits: today's spend (with what running jobs hold and the budget) and the last 30 days, oldest first. */
+	credits: { today: CreditLine; last30Days: { day: string; spent: number }[] };
 }
 
 export interface StorageLogger {
@@ -140,8 +147,10 @@ const silentLogger: StorageLogger = { info: () => undefined, warn: () => undefin
  */
 export class StorageManager {
 	public readonly options: ResolvedStorageOptions;
-	/** The owners' controls (prompt blocklists), kept in the same ledger. */
+	/** The owners' controls (blocks, gates, blocklists, server settings), kept in the same ledger. */
 	public readonly controls: Controls;
+	/** The daily provider-credit budgets (the bot's and each user's) and today's spend. */
+	public readonly credits: CreditBudgets;
 	#ledger: QuotaLedger;
 	readonly #store: ImageStore;
 	readonly #instance: Instance;
@@ -171,6 +180,10 @@ export class StorageManager {
 		// The ledger is read through a function: a ledger replaced while in use (see verifyLedger) is followed.
 		this.controls = new Controls(() => this.#ledger, this.#clock, this.#events, this.#messages, {
 			promptBlocklist: options.promptBlocklist
+		});
+		this.credits = new CreditBudgets(() => this.#ledger, this.#clock, {
+			...(options.dailyCreditBudget === undefined ? {} : { dailyCreditBudget: options.dailyCreditBudget }),
+			...(options.userDailyCreditBudget === undefined ? {} : { userDailyCreditBudget: options.userDailyCreditBudget })
 		});
 		this.#watchdog = setInterval(() => void this.verifyLedger().catch(() => undefined), LEDGER_CHECK_MS);
 		this.#watchdog.unref();
@@ -301,7 +314,10 @@ export class StorageManager {
 		const job = request.job === true;
 		const guildId = request.guildId && isSnowflake(request.guildId) ? request.guildId : null;
 		const guildDaily = guildId ? (await this.controls.settingsOf(guildId)).guildDailyGens : null;
-		const ledgerLimits = this.#ledgerLimits(limits, guildDaily);
+		const credits = Math.max(0, toMilli(request.credits ?? 0));
+		// Budgets are read only for a job that costs credits: a free provider (A1111, the preview) pays no lookups.
+		const budgets = credits > 0 ? await this.credits.limits(userId) : undefined;
+		const ledgerLimits = this.#ledgerLimits(limits, guildDaily, budgets);
 		const reservation: Reservation = {
 			id: randomBytes(12).toString('hex'),
 			userId,
@@ -314,7 +330,8 @@ export class StorageManager {
 			expiresAt: now + Math.max(this.options.reservationTtlMinutes * 60_000, request.holdMs ?? 0),
 			limits: ledgerLimits,
 			maxRunning: job ? limits.maxJobs : null,
-			guildId
+			guildId,
+			credits
 		};
 		const outcome = await this.#ledger.reserve(
 			{
@@ -326,6 +343,7 @@ export class StorageManager {
 				temp: reservation.temp,
 				job,
 				guildId,
+				credits,
 				now,
 				expiresAt: reservation.expiresAt,
 				owner
@@ -453,7 +471,7 @@ export class StorageManager {
 		try {
 			committed = await this.#ledger.commit(
 				row,
-				{ reservationId: held.id, day: held.day, cost: held.cost, guildId: held.guildId },
+				{ reservationId: held.id, day: held.day, cost: held.cost, guildId: held.guildId, credits: held.credits },
 				held.limits
 			);
 		} catch (error) {
@@ -572,7 +590,14 @@ export class StorageManager {
 			now
 		);
 		const topUsers = (await this.#ledger.topUsers(top)).map((user) => ({ ...user, usedMb: bytesToMb(user.bytes) }));
-		return { global: status.global, tempFiles: usage.tempFiles, topUsers };
+		const today = await this.credits.today();
+		const last30Days = await this.credits.history(30);
+		return {
+			global: status.global,
+			tempFiles: usage.tempFiles,
+			topUsers,
+			credits: { today: today.ok ? today.global : { spent: 0, reserved: 0, budget: null }, last30Days }
+		};
 	}
 
 	// ---------------------------------------------------------------- maintenance
@@ -692,13 +717,21 @@ export class StorageManager {
 			: limits;
 	}
 
-	#ledgerLimits(limits: EffectiveLimits, guildDailyGens: number | null = null): LedgerLimits {
+	#ledgerLimits(
+		limits: EffectiveLimits,
+		guildDailyGens: number | null = null,
+		budgets: { globalCredits: number; userCredits: number } = {
+			globalCredits: Number.MAX_SAFE_INTEGER,
+			userCredits: Number.MAX_SAFE_INTEGER
+		}
+	): LedgerLimits {
 		return {
 			dailyGens: limits.dailyGens,
 			userBytes: limits.storageBytes,
 			globalBytes: mbToBytes(this.options.maxGlobalStorageMb),
 			jobs: limits.maxJobs === null ? Number.MAX_SAFE_INTEGER : limits.maxJobs + limits.maxQueued,
-			guildDailyGens: guildDailyGens ?? Number.MAX_SAFE_INTEGER
+			guildDailyGens: guildDailyGens ?? Number.MAX_SAFE_INTEGER,
+			...budgets
 		};
 	}
 
@@ -708,6 +741,12 @@ export class StorageManager {
 			const denial = failure(reason, this.#messages.tooManyJobs({ maxJobs: limits.maxJobs ?? 0, maxQueued: limits.maxQueued }));
 			this.#events.append({ type: 'denial', userId, reason, message: denial.message });
 			return denial;
+		}
+		if (reason === 'CREDIT_BUDGET') {
+			const today = await this.credits.today(userId);
+			const message = today.ok ? this.#messages.creditBudget(today) : this.#messages.ledgerUnavailable;
+			this.#events.append({ type: 'denial', userId, reason, message });
+			return failure(reason, message);
 		}
 		if (reason === 'GUILD_DAILY') {
 			const status = await this.getQuotaStatus(userId, subject);

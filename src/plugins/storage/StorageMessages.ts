@@ -1,5 +1,11 @@
 import type { QuotaStatus } from './QuotaStatus.js';
+import type { CreditDay } from './CreditBudgets.js';
 import { formatDuration, formatMb } from './units.js';
+
+/** Credits as people read them: up to three decimals, no trailing zeros. */
+function formatCredits(credits: number): string {
+	return String(Math.round(credits * 1000) / 1000);
+}
 
 /**
  * The words of the storage plugin's failures. The defaults name no command of any bot (a bot's commands are its
@@ -25,6 +31,8 @@ export interface StorageMessages {
 	 * roles (`roleIds`).
 	 */
 	notHere(gate: { off: boolean; channelIds: readonly string[] | null; roleIds: readonly string[] | null }): string;
+	/** Today's credit budget (the bot's, or the user's) has no room for this job. */
+	creditBudget(day: CreditDay): string;
 	/** The prompt matched a blocklist entry (which is not said: knowing it helps to get around it). */
 	promptBlocked: string;
 	invalidUser: string;
@@ -61,6 +69,14 @@ export const defaultStorageMessages: StorageMessages = {
 			: channelIds
 				? `Image generation works in ${channelIds.map((id) => `<#${id}>`).join(', ')} in this server: use ${channelIds.length === 1 ? 'that channel' : 'one of those'}.`
 				: `Image generation in this server is for members with ${(roleIds ?? []).map((id) => `<@&${id}>`).join(' or ')}.`,
+	creditBudget: ({ global, user }) => {
+		// Whichever budget has less room left is the one that refused.
+		const left = (line: { spent: number; reserved: number; budget: number | null }) =>
+			line.budget === null ? Number.POSITIVE_INFINITY : line.budget - line.spent - line.reserved;
+		return user && left(user) < left(global)
+			? `Your image credits for today are used up (${formatCredits(user.spent + user.reserved)} of ${formatCredits(user.budget ?? 0)}). They come back at 00:00 UTC; nothing was charged.`
+			: "The bot's image budget for today is used up. Try again after 00:00 UTC; nothing was charged.";
+	},
 	promptBlocked: 'That prompt is not allowed here. Nothing was generated or charged.',
 	invalidUser: 'That is not a Discord user id.',
 	invalidImageId: 'That is not an image id: image ids are 16 letters and digits.',

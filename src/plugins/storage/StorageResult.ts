@@ -7,6 +7,7 @@ export type StorageFailureReason =
 	| 'NOT_HERE'
 	| 'PROMPT_BLOCKED'
 	| 'TOO_MANY_JOBS'
+	| 'CREDIT_BUDGET'
 	| 'DAILY_LIMIT'
 	| 'USER_QUOTA'
 	| 'GLOBAL_QUOTA'

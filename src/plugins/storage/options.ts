@@ -140,6 +140,10 @@ export const storageOptionsSchema = z
 		maxJobsPerUser: z.number().int('expected a whole number').min(1, 'expected 1 or more').optional(),
 		/** Jobs a user may have waiting beyond `maxJobsPerUser` (only with a cap on running jobs); more are refused. */
 		maxQueuedPerUser: count.default(0),
+		/** Provider credits a day for the whole bot (DAILY_CREDIT_BUDGET); decimals allowed. Default: no budget. */
+		dailyCreditBudget: z.number().min(0, 'expected 0 or more credits').finite().optional(),
+		/** Provider credits a day for each user (USER_DAILY_CREDIT_BUDGET). Default: no budget. */
+		userDailyCreditBudget: z.number().min(0, 'expected 0 or more credits').finite().optional(),
 		/** Users whose limits are `ownerLimits` (unless an admin set an override for them). */
 		ownerIds: z.array(snowflakeSchema).default([]),
 		/** Limits of the owners. Default: 100 generations a day and the whole global cap. */

@@ -60,6 +60,14 @@ export interface QuotaLedger extends InstanceRegistry {
 	resetDaily(userId: string, day: string): Promise<number>;
 	/** Takes back a daily charge (the user's, and the server's when given) whose image could not be published after all. */
 	refundDaily(userId: string, day: string, cost: number, guildId?: string | null): Promise<void>;
+	/** Credits spent on a day and held by live reservations, in milli-credits: the bot's, and the user's when `userId` is given. */
+	creditUsage(day: string, now: number, userId?: string): Promise<CreditUsage>;
+	/** Credits spent per day, oldest first, from `fromDay` on (the bot's), in milli-credits. */
+	creditHistory(fromDay: string): Promise<{ day: string; spent: number }[]>;
+	/** The budget set for a scope ('global' or a user id), in milli-credits, or null (the configuration's applies). */
+	creditBudget(scope: string): Promise<number | null>;
+	/** Sets (or, with null, clears) a scope's budget. */
+	setCreditBudget(scope: string, milli: number | null): Promise<void>;
 	/** Generations charged to a server on a day, plus those of its live reservations (running now). */
 	guildDailyUsed(guildId: string, day: string, now: number): Promise<number>;
 
@@ -129,10 +137,13 @@ export interface LedgerLimits {
 	jobs: number;
 	/** Generations a day in the reservation's server, all members together; no cap: Number.MAX_SAFE_INTEGER. */
 	guildDailyGens: number;
+	/** Provider credits a day, in milli-credits: the whole bot's and the user's; no budget: Number.MAX_SAFE_INTEGER. */
+	globalCredits: number;
+	userCredits: number;
 }
 
 /** `GUILD_DAILY`: the server's daily total is reached (users see it as a DAILY_LIMIT, worded for the server). */
-export type LimitFailure = 'TOO_MANY_JOBS' | 'DAILY_LIMIT' | 'GUILD_DAILY' | 'USER_QUOTA' | 'GLOBAL_QUOTA';
+export type LimitFailure = 'TOO_MANY_JOBS' | 'DAILY_LIMIT' | 'GUILD_DAILY' | 'USER_QUOTA' | 'GLOBAL_QUOTA' | 'CREDIT_BUDGET';
 
 export type JobStart = { started: true } | { started: false; position: number };
 
@@ -149,6 +160,8 @@ export interface ReservationRow {
 	job: boolean;
 	/** The server it is asked from (its daily total counts it), or null. */
 	guildId: string | null;
+	/** The provider credits the job may spend, in milli-credits (integers: decimals are charged exactly). */
+	credits: number;
 	now: number;
 	expiresAt: number;
 	/** Who holds it: the process that made it, so a dead process's reservations can be released. */
@@ -162,6 +175,8 @@ export interface CommitCharge {
 	cost: number;
 	/** The server whose daily total is charged too, or null. */
 	guildId: string | null;
+	/** Milli-credits the job spent, charged to today's credit spend (the bot's and the user's). */
+	credits: number;
 }
 
 export interface RatePlaceClaim {
@@ -236,6 +251,14 @@ export interface BlockRow {
 	/** When the block ends (ms); null: until someone lifts it. */
 	until: number | null;
 	blockedAt: number;
+}
+
+/** Today's credits, in milli-credits: spent (committed images) and reserved (jobs running now). */
+export interface CreditUsage {
+	globalSpent: number;
+	globalReserved: number;
+	userSpent: number;
+	userReserved: number;
 }
 
 /** What a server's admins set for it (within the owner's caps). */

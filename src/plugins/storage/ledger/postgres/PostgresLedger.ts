@@ -4,6 +4,7 @@ import type {
 	AdmissionOutcome,
 	BlocklistRow,
 	BlockRow,
+	CreditUsage,
 	GuildSettingsChange,
 	GuildSettingsRow,
 	CommitCharge,
@@ -107,7 +108,7 @@ export class PostgresLedger implements QuotaLedger {
 
 	public async reserve(row: ReservationRow, limits: LedgerLimits): Promise<AdmissionOutcome> {
 		const [result] = await this.#query<{ outcome: string }>(
-			'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) AS outcome',
+			'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) AS outcome',
 			[
 				row.id,
 				row.userId,
@@ -117,6 +118,7 @@ export class PostgresLedger implements QuotaLedger {
 				row.temp,
 				row.job,
 				row.guildId,
+				row.credits,
 				row.now,
 				row.expiresAt,
 				row.owner,
@@ -124,7 +126,9 @@ export class PostgresLedger implements QuotaLedger {
 				limits.dailyGens,
 				limits.guildDailyGens,
 				limits.userBytes,
-				limits.globalBytes
+				limits.globalBytes,
+				limits.globalCredits,
+				limits.userCredits
 			]
 		);
 		return outcomeOf(result?.outcome);
@@ -132,7 +136,7 @@ export class PostgresLedger implements QuotaLedger {
 
 	public async commit(file: FileRow, charge: CommitCharge, limits: LedgerLimits): Promise<AdmissionOutcome> {
 		const [result] = await this.#query<{ outcome: string }>(
-			'SELECT imagine_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) AS outcome',
+			'SELECT imagine_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) AS outcome',
 			[
 				file.userId,
 				file.imageId,
@@ -146,6 +150,7 @@ export class PostgresLedger implements QuotaLedger {
 				charge.day,
 				charge.cost,
 				charge.guildId,
+				charge.credits,
 				limits.userBytes,
 				limits.globalBytes
 			]
@@ -348,6 +353,44 @@ export class PostgresLedger implements QuotaLedger {
 			[cost, guildId, day],
 			false
 		);
+	}
+
+	public async creditUsage(day: string, now: number, userId = ''): Promise<CreditUsage> {
+		const [row] = await this.#query<Record<string, string>>(
+			`SELECT COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'global' AND day = $1), 0) AS "globalSpent",
+				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE day = $1 AND expires_at > $2), 0) AS "globalReserved",
+				COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'u:' || $3 AND day = $1), 0) AS "userSpent",
+				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE user_id = $3 AND day = $1 AND expires_at > $2), 0) AS "userReserved"`,
+			[day, now, userId]
+		);
+		return {
+			globalSpent: Number(row?.globalSpent ?? 0),
+			globalReserved: Number(row?.globalReserved ?? 0),
+			userSpent: Number(row?.userSpent ?? 0),
+			userReserved: Number(row?.userReserved ?? 0)
+		};
+	}
+
+	public async creditHistory(fromDay: string): Promise<{ day: string; spent: number }[]> {
+		const rows = await this.#query<{ day: string; spent: string }>(
+			"SELECT day, spent FROM imagine_credit_daily WHERE scope = 'global' AND day >= $1 ORDER BY day",
+			[fromDay]
+		);
+		return rows.map((row) => ({ day: row.day, spent: Number(row.spent) }));
+	}
+
+	public async creditBudget(scope: string): Promise<number | null> {
+		const [row] = await this.#query<{ milli: string }>('SELECT milli FROM imagine_credit_budgets WHERE scope = $1', [scope]);
+		return row ? Number(row.milli) : null;
+	}
+
+	public async setCreditBudget(scope: string, milli: number | null): Promise<void> {
+		if (milli === null) await this.#query('DELETE FROM imagine_credit_budgets WHERE scope = $1', [scope]);
+		else
+			await this.#query(
+				'INSERT INTO imagine_credit_budgets (scope, milli) VALUES ($1, $2) ON CONFLICT (scope) DO UPDATE SET milli = EXCLUDED.milli',
+				[scope, milli]
+			);
 	}
 
 	public async guildDailyUsed(guildId: string, day: string, now: number): Promise<number> {
@@ -662,6 +705,7 @@ function outcomeOf(outcome: string | undefined): AdmissionOutcome {
 		outcome === 'TOO_MANY_JOBS' ||
 		outcome === 'DAILY_LIMIT' ||
 		outcome === 'GUILD_DAILY' ||
+		outcome === 'CREDIT_BUDGET' ||
 		outcome === 'USER_QUOTA' ||
 		outcome === 'GLOBAL_QUOTA'
 	)

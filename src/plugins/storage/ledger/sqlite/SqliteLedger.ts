@@ -7,6 +7,7 @@ import type {
 	AdmissionOutcome,
 	BlocklistRow,
 	BlockRow,
+	CreditUsage,
 	GuildSettingsChange,
 	GuildSettingsRow,
 	CommitCharge,
@@ -130,6 +131,7 @@ export class SqliteLedger implements QuotaLedger {
 			temp: row.temp,
 			job: row.job,
 			guild: row.guildId,
+			credits: row.credits,
 			now: row.now,
 			expiresAt: row.expiresAt,
 			owner: row.owner,
@@ -145,6 +147,7 @@ export class SqliteLedger implements QuotaLedger {
 			if (!checks.guild) return { ok: false, failed: 'GUILD_DAILY' };
 			if (!checks.user) return { ok: false, failed: 'USER_QUOTA' };
 			if (!checks.global) return { ok: false, failed: 'GLOBAL_QUOTA' };
+			if (!checks.credits) return { ok: false, failed: 'CREDIT_BUDGET' };
 			// Another job released in between: the limits fit now, so try again.
 		}
 		return { ok: false, failed: 'GLOBAL_QUOTA' };
@@ -164,6 +167,7 @@ export class SqliteLedger implements QuotaLedger {
 			chargeDay: charge.day,
 			chargeCost: charge.cost,
 			chargeGuild: charge.guildId,
+			chargeCredits: charge.credits,
 			...limitParameters(limits)
 		};
 		for (let attempt = 0; attempt < 3; attempt++) {
@@ -292,6 +296,44 @@ export class SqliteLedger implements QuotaLedger {
 			guild: guildId,
 			day
 		});
+	}
+
+	public async creditUsage(day: string, now: number, userId = ''): Promise<CreditUsage> {
+		const [row] = await this.#connection.all(
+			`SELECT COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'global' AND day = $day), 0) AS globalSpent,
+				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE day = $day AND expires_at > $now), 0) AS globalReserved,
+				COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'u:' || $user AND day = $day), 0) AS userSpent,
+				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE user_id = $user AND day = $day AND expires_at > $now), 0) AS userReserved`,
+			{ day, now, user: userId }
+		);
+		return {
+			globalSpent: Number(row?.globalSpent ?? 0),
+			globalReserved: Number(row?.globalReserved ?? 0),
+			userSpent: Number(row?.userSpent ?? 0),
+			userReserved: Number(row?.userReserved ?? 0)
+		};
+	}
+
+	public async creditHistory(fromDay: string): Promise<{ day: string; spent: number }[]> {
+		const rows = await this.#connection.all(
+			"SELECT day, spent FROM imagine_credit_daily WHERE scope = 'global' AND day >= $from ORDER BY day",
+			{ from: fromDay }
+		);
+		return rows.map((row) => ({ day: String(row.day), spent: Number(row.spent) }));
+	}
+
+	public async creditBudget(scope: string): Promise<number | null> {
+		const [row] = await this.#connection.all('SELECT milli FROM imagine_credit_budgets WHERE scope = $scope', { scope });
+		return row ? Number(row.milli) : null;
+	}
+
+	public async setCreditBudget(scope: string, milli: number | null): Promise<void> {
+		if (milli === null) await this.#connection.all('DELETE FROM imagine_credit_budgets WHERE scope = $scope', { scope });
+		else
+			await this.#connection.all(
+				'INSERT INTO imagine_credit_budgets (scope, milli) VALUES ($scope, $milli) ON CONFLICT (scope) DO UPDATE SET milli = excluded.milli',
+				{ scope, milli }
+			);
 	}
 
 	public async guildDailyUsed(guildId: string, day: string, now: number): Promise<number> {
@@ -463,6 +505,8 @@ function limitParameters(limits: LedgerLimits) {
 		jobLimit: limits.jobs,
 		dailyLimit: limits.dailyGens,
 		guildLimit: limits.guildDailyGens,
+		globalCredits: limits.globalCredits,
+		userCredits: limits.userCredits,
 		userLimit: limits.userBytes,
 		globalLimit: limits.globalBytes
 	};

@@ -17,6 +17,16 @@ export const FITS_DAILY = `($cost = 0 OR COALESCE((SELECT used FROM imagine_dail
 export const FITS_GUILD = `($guild IS NULL OR $cost = 0 OR COALESCE((SELECT used FROM imagine_guild_daily WHERE guild_id = $guild AND day = $day), 0)
 	+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE guild_id = $guild AND day = $day AND ${LIVE}), 0) + $cost <= $guildLimit)`;
 
+/**
+ * The credits spent today plus those held by live reservations plus this job's stay within the bot's and the user's
+ * daily budgets (milli-credits; a job costing none always fits).
+ */
+export const FITS_CREDITS = `($credits = 0 OR (
+	COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'global' AND day = $day), 0)
+		+ COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE day = $day AND ${LIVE}), 0) + $credits <= $globalCredits
+	AND COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'u:' || $user AND day = $day), 0)
+		+ COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE user_id = $user AND day = $day AND ${LIVE}), 0) + $credits <= $userCredits))`;
+
 /** The user's stored bytes plus live reservations plus this job's bytes stay within the user's cap (temp files do not count). */
 export const FITS_USER = `($temp = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || $user), 0)
 	+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = $user AND temp = 0 AND ${LIVE}), 0) + $bytes <= $userLimit)`;
@@ -33,19 +43,19 @@ export const FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE sc
 export const STORED_FITS_USER = `($temp = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || $user), 0) + $bytes <= $userLimit)`;
 export const STORED_FITS_GLOBAL = `(COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0) + $bytes <= $globalLimit)`;
 
-export const RESERVE = `INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, job, guild_id, created_at, expires_at, owner)
-	SELECT $id, $user, $day, $bytes, $cost, $temp, $job, $guild, $now, $expiresAt, $owner
-	WHERE ${FITS_JOBS} AND ${FITS_DAILY} AND ${FITS_GUILD} AND ${FITS_USER} AND ${FITS_GLOBAL}
+export const RESERVE = `INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, job, guild_id, credits, created_at, expires_at, owner)
+	SELECT $id, $user, $day, $bytes, $cost, $temp, $job, $guild, $credits, $now, $expiresAt, $owner
+	WHERE ${FITS_JOBS} AND ${FITS_DAILY} AND ${FITS_GUILD} AND ${FITS_USER} AND ${FITS_GLOBAL} AND ${FITS_CREDITS}
 	ON CONFLICT (id) DO NOTHING
 	RETURNING id`;
 
-export const RESERVE_CHECKS = `SELECT ${FITS_JOBS} AS jobs, ${FITS_DAILY} AS daily, ${FITS_GUILD} AS guild, ${FITS_USER} AS user, ${FITS_GLOBAL} AS global,
+export const RESERVE_CHECKS = `SELECT ${FITS_JOBS} AS jobs, ${FITS_DAILY} AS daily, ${FITS_GUILD} AS guild, ${FITS_CREDITS} AS credits, ${FITS_USER} AS user, ${FITS_GLOBAL} AS global,
 	EXISTS (SELECT 1 FROM imagine_reservations WHERE id = $id) AS held`;
 
 export const FILE_COLUMNS = 'user_id, image_id, temp, ext, bytes, created_at, name, metadata, reservation_id, charge_day, charge_cost';
 
-export const COMMIT = `INSERT INTO imagine_files (${FILE_COLUMNS}, charge_guild)
-	SELECT $user, $image, $temp, $ext, $bytes, $createdAt, $name, $metadata, NULLIF($reservation, ''), $chargeDay, $chargeCost, $chargeGuild
+export const COMMIT = `INSERT INTO imagine_files (${FILE_COLUMNS}, charge_guild, charge_credits)
+	SELECT $user, $image, $temp, $ext, $bytes, $createdAt, $name, $metadata, NULLIF($reservation, ''), $chargeDay, $chargeCost, $chargeGuild, $chargeCredits
 	WHERE ${STORED_FITS_USER} AND ${STORED_FITS_GLOBAL}
 	ON CONFLICT (user_id, image_id) DO NOTHING
 	RETURNING image_id`;

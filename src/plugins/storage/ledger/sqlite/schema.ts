@@ -148,8 +148,26 @@ CREATE TABLE IF NOT EXISTS imagine_guild_daily (
 ) WITHOUT ROWID;
 `;
 
-/** Charges a server's daily total when an image asked from it is recorded (beside the user's, in imagine_files_added). */
-const V4_GUILD_TRIGGER = `
+/**
+ * Charges a server's daily total when an image asked from it is recorded (beside the user's, in imagine_files_added),
+ * and the provider credits it spent to the bot's and the user's daily spend (milli-credits, 'global' and 'u:<id>').
+ */
+const V4_CHARGES = `
+CREATE TABLE IF NOT EXISTS imagine_credit_daily (
+	scope TEXT NOT NULL,
+	day TEXT NOT NULL,
+	spent INTEGER NOT NULL,
+	PRIMARY KEY (scope, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imagine_credit_budgets (
+	scope TEXT PRIMARY KEY,
+	milli INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS imagine_files_credits_charged AFTER INSERT ON imagine_files
+WHEN NEW.charge_credits > 0 AND NEW.charge_day IS NOT NULL BEGIN
+	INSERT INTO imagine_credit_daily (scope, day, spent) VALUES ('global', NEW.charge_day, NEW.charge_credits), ('u:' || NEW.user_id, NEW.charge_day, NEW.charge_credits)
+		ON CONFLICT (scope, day) DO UPDATE SET spent = spent + excluded.spent;
+END;
 CREATE TRIGGER IF NOT EXISTS imagine_files_guild_charged AFTER INSERT ON imagine_files
 WHEN NEW.charge_guild IS NOT NULL AND NEW.charge_cost > 0 AND NEW.charge_day IS NOT NULL BEGIN
 	INSERT INTO imagine_guild_daily (guild_id, day, used) VALUES (NEW.charge_guild, NEW.charge_day, NEW.charge_cost)
@@ -172,18 +190,21 @@ const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] =
 		if (!columns.has('job')) await connection.exec('ALTER TABLE imagine_reservations ADD COLUMN job INTEGER NOT NULL DEFAULT 0');
 		if (!columns.has('started_at')) await connection.exec('ALTER TABLE imagine_reservations ADD COLUMN started_at INTEGER');
 		if (!columns.has('guild_id')) await connection.exec('ALTER TABLE imagine_reservations ADD COLUMN guild_id TEXT');
+		if (!columns.has('credits')) await connection.exec('ALTER TABLE imagine_reservations ADD COLUMN credits INTEGER NOT NULL DEFAULT 0');
 		const fileColumns = new Set((await connection.all('PRAGMA table_info(imagine_files)')).map((row) => String(row.name)));
 		if (!fileColumns.has('charge_guild')) await connection.exec('ALTER TABLE imagine_files ADD COLUMN charge_guild TEXT');
-		await connection.exec(V4_GUILD_TRIGGER);
+		if (!fileColumns.has('charge_credits'))
+			await connection.exec('ALTER TABLE imagine_files ADD COLUMN charge_credits INTEGER NOT NULL DEFAULT 0');
+		await connection.exec(V4_CHARGES);
 	}
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The tables a ledger at SCHEMA_VERSION has (what a health check looks for), read from the migrations themselves. */
-export const SCHEMA_TABLES: readonly string[] = [...`${V1}${V2}${V3}${V4}`.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)].map(
-	(match) => match[1] as string
-);
+export const SCHEMA_TABLES: readonly string[] = [
+	...`${V1}${V2}${V3}${V4}${V4_CHARGES}`.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)
+].map((match) => match[1] as string);
 
 /** The schema version of an open ledger (0 for a new file; 1 for a ledger from before versioning). */
 export async function schemaVersion(connection: SqliteConnection): Promise<number> {
