@@ -77,12 +77,15 @@ export class CreditBudgets {
 		return { ok: true, day, global, user };
 	}
 
-	/** Credits spent per day over the last `days` days (today included), oldest first; days without spending are 0. */
-	public async history(days = 30): Promise<{ day: string; spent: number }[]> {
+	/**
+	 * Credits spent and generations charged per day over the last `days` days (today included), oldest first; days
+	 * without any are 0.
+	 */
+	public async history(days = 30): Promise<{ day: string; spent: number; generations: number }[]> {
 		const now = this.#clock();
 		const dayList = Array.from({ length: days }, (_, index) => utcDay(now - (days - 1 - index) * 86_400_000));
-		const spent = new Map((await this.#ledger().creditHistory(dayList[0] as string)).map((row) => [row.day, row.spent]));
-		return dayList.map((day) => ({ day, spent: fromMilli(spent.get(day) ?? 0) }));
+		const rows = new Map((await this.#ledger().creditHistory(dayList[0] as string)).map((row) => [row.day, row]));
+		return dayList.map((day) => ({ day, spent: fromMilli(rows.get(day)?.spent ?? 0), generations: rows.get(day)?.generations ?? 0 }));
 	}
 
 	/** Sets the bot's (`userId` absent) or a user's daily budget, in credits; null goes back to the configuration's. */

@@ -108,7 +108,7 @@ export interface StorageReport {
 	tempFiles: number;
 	topUsers: (UserTotal & { usedMb: number })[];
 	/** Provider credits: today's spend (with what running jobs hold and the budget) and the last 30 days, oldest first. */
-	credits: { today: CreditLine; last30Days: { day: string; spent: number }[] };
+	credits: { today: CreditLine; last30Days: { day: string; spent: number; generations: number }[] };
 }
 
 export interface StorageLogger {

@@ -62,8 +62,8 @@ export interface QuotaLedger extends InstanceRegistry {
 	refundDaily(userId: string, day: string, cost: number, guildId?: string | null): Promise<void>;
 	/** Credits spent on a day and held by live reservations, in milli-credits: the bot's, and the user's when `userId` is given. */
 	creditUsage(day: string, now: number, userId?: string): Promise<CreditUsage>;
-	/** Credits spent per day, oldest first, from `fromDay` on (the bot's), in milli-credits. */
-	creditHistory(fromDay: string): Promise<{ day: string; spent: number }[]>;
+	/** Credits spent (milli-credits) and generations charged per day, oldest first, from `fromDay` on (the bot's). */
+	creditHistory(fromDay: string): Promise<{ day: string; spent: number; generations: number }[]>;
 	/** The budget set for a scope ('global' or a user id), in milli-credits, or null (the configuration's applies). */
 	creditBudget(scope: string): Promise<number | null>;
 	/** Sets (or, with null, clears) a scope's budget. */

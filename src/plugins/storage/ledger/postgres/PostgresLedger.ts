@@ -371,12 +371,12 @@ export class PostgresLedger implements QuotaLedger {
 		};
 	}
 
-	public async creditHistory(fromDay: string): Promise<{ day: string; spent: number }[]> {
-		const rows = await this.#query<{ day: string; spent: string }>(
-			"SELECT day, spent FROM imagine_credit_daily WHERE scope = 'global' AND day >= $1 ORDER BY day",
+	public async creditHistory(fromDay: string): Promise<{ day: string; spent: number; generations: number }[]> {
+		const rows = await this.#query<{ day: string; spent: string; generations: number }>(
+			"SELECT day, spent, generations FROM imagine_credit_daily WHERE scope = 'global' AND day >= $1 ORDER BY day",
 			[fromDay]
 		);
-		return rows.map((row) => ({ day: row.day, spent: Number(row.spent) }));
+		return rows.map((row) => ({ day: row.day, spent: Number(row.spent), generations: Number(row.generations) }));
 	}
 
 	public async creditBudget(scope: string): Promise<number | null> {

@@ -244,11 +244,13 @@ ALTER TABLE imagine_reservations ADD COLUMN IF NOT EXISTS guild_id TEXT;
 ALTER TABLE imagine_reservations ADD COLUMN IF NOT EXISTS credits BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE imagine_files ADD COLUMN IF NOT EXISTS charge_guild TEXT;
 ALTER TABLE imagine_files ADD COLUMN IF NOT EXISTS charge_credits BIGINT NOT NULL DEFAULT 0;
--- Provider credits spent per day, in milli-credits ('global' and 'u:<id>'), and the budgets set with the CLI.
+-- Provider credits spent per day, in milli-credits ('global' and 'u:<id>'), with the generations charged (a history for
+-- the usage chart: the daily counts are pruned after a week), and the budgets set with the CLI.
 CREATE TABLE IF NOT EXISTS imagine_credit_daily (
 	scope TEXT NOT NULL,
 	day TEXT NOT NULL,
 	spent BIGINT NOT NULL,
+	generations INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (scope, day)
 );
 CREATE TABLE IF NOT EXISTS imagine_credit_budgets (
@@ -263,9 +265,11 @@ BEGIN
 		INSERT INTO imagine_guild_daily (guild_id, day, used) VALUES (NEW.charge_guild, NEW.charge_day, NEW.charge_cost)
 			ON CONFLICT (guild_id, day) DO UPDATE SET used = imagine_guild_daily.used + EXCLUDED.used;
 	END IF;
-	IF NEW.charge_credits > 0 AND NEW.charge_day IS NOT NULL THEN
-		INSERT INTO imagine_credit_daily (scope, day, spent) VALUES ('global', NEW.charge_day, NEW.charge_credits), ('u:' || NEW.user_id, NEW.charge_day, NEW.charge_credits)
-			ON CONFLICT (scope, day) DO UPDATE SET spent = imagine_credit_daily.spent + EXCLUDED.spent;
+	IF NEW.charge_day IS NOT NULL AND (NEW.charge_credits > 0 OR NEW.charge_cost > 0) THEN
+		INSERT INTO imagine_credit_daily (scope, day, spent, generations)
+			VALUES ('global', NEW.charge_day, NEW.charge_credits, NEW.charge_cost), ('u:' || NEW.user_id, NEW.charge_day, NEW.charge_credits, NEW.charge_cost)
+			ON CONFLICT (scope, day) DO UPDATE
+			SET spent = imagine_credit_daily.spent + EXCLUDED.spent, generations = imagine_credit_daily.generations + EXCLUDED.generations;
 	END IF;
 	RETURN NULL;
 END $$;

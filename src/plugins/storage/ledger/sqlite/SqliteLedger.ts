@@ -314,12 +314,12 @@ export class SqliteLedger implements QuotaLedger {
 		};
 	}
 
-	public async creditHistory(fromDay: string): Promise<{ day: string; spent: number }[]> {
+	public async creditHistory(fromDay: string): Promise<{ day: string; spent: number; generations: number }[]> {
 		const rows = await this.#connection.all(
-			"SELECT day, spent FROM imagine_credit_daily WHERE scope = 'global' AND day >= $from ORDER BY day",
+			"SELECT day, spent, generations FROM imagine_credit_daily WHERE scope = 'global' AND day >= $from ORDER BY day",
 			{ from: fromDay }
 		);
-		return rows.map((row) => ({ day: String(row.day), spent: Number(row.spent) }));
+		return rows.map((row) => ({ day: String(row.day), spent: Number(row.spent), generations: Number(row.generations) }));
 	}
 
 	public async creditBudget(scope: string): Promise<number | null> {

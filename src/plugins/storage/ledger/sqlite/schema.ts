@@ -150,13 +150,15 @@ CREATE TABLE IF NOT EXISTS imagine_guild_daily (
 
 /**
  * Charges a server's daily total when an image asked from it is recorded (beside the user's, in imagine_files_added),
- * and the provider credits it spent to the bot's and the user's daily spend (milli-credits, 'global' and 'u:<id>').
+ * and the provider credits it spent to the bot's and the user's daily spend (milli-credits, 'global' and 'u:<id>'), with
+ * the generations charged: a history kept for the usage chart (the daily counts themselves are pruned after a week).
  */
 const V4_CHARGES = `
 CREATE TABLE IF NOT EXISTS imagine_credit_daily (
 	scope TEXT NOT NULL,
 	day TEXT NOT NULL,
 	spent INTEGER NOT NULL,
+	generations INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (scope, day)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS imagine_credit_budgets (
@@ -164,9 +166,10 @@ CREATE TABLE IF NOT EXISTS imagine_credit_budgets (
 	milli INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS imagine_files_credits_charged AFTER INSERT ON imagine_files
-WHEN NEW.charge_credits > 0 AND NEW.charge_day IS NOT NULL BEGIN
-	INSERT INTO imagine_credit_daily (scope, day, spent) VALUES ('global', NEW.charge_day, NEW.charge_credits), ('u:' || NEW.user_id, NEW.charge_day, NEW.charge_credits)
-		ON CONFLICT (scope, day) DO UPDATE SET spent = spent + excluded.spent;
+WHEN NEW.charge_day IS NOT NULL AND (NEW.charge_credits > 0 OR NEW.charge_cost > 0) BEGIN
+	INSERT INTO imagine_credit_daily (scope, day, spent, generations)
+		VALUES ('global', NEW.charge_day, NEW.charge_credits, NEW.charge_cost), ('u:' || NEW.user_id, NEW.charge_day, NEW.charge_credits, NEW.charge_cost)
+		ON CONFLICT (scope, day) DO UPDATE SET spent = spent + excluded.spent, generations = generations + excluded.generations;
 END;
 CREATE TRIGGER IF NOT EXISTS imagine_files_guild_charged AFTER INSERT ON imagine_files
 WHEN NEW.charge_guild IS NOT NULL AND NEW.charge_cost > 0 AND NEW.charge_day IS NOT NULL BEGIN
