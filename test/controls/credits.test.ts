@@ -4,6 +4,10 @@ import { ImageJobs } from '../../src/plugins/generation/ImageJobs.js';
 import type { GenerationOptions } from '../../src/plugins/generation/options.js';
 import { FakeStabilityServer, STABILITY_TEST_KEY } from '../generation/fakes/stabilityServer.js';
 import { USER_A, USER_B } from '../helpers/storageFixtures.js';
+import pg from 'pg';
+import { PostgresLedger } from '../../src/plugins/storage/ledger/postgres/PostgresLedger.js';
+import { SqliteLedger } from '../../src/plugins/storage/ledger/sqlite/SqliteLedger.js';
+import { utcDay } from '../../src/plugins/storage/clock.js';
 import { describeEachLedger, type ControlsFixture } from './ledgers.js';
 
 let fixture: ControlsFixture | undefined;
@@ -73,5 +77,24 @@ describeEachLedger('the credit budget', (backend) => {
 		expect(await fixture.manager.credits.today()).toMatchObject({ global: { spent: 9, reserved: 0, budget: 10 } });
 		expect(await ask(jobs)).toMatchObject({ reason: 'CREDIT_BUDGET' });
 		expect(fake.requests).toHaveLength(5);
+	});
+
+	it('a charge taken back after all (an image that could not be published) gives its credits back too', async () => {
+		fixture = await backend.open({ dailyCreditBudget: 10 });
+		const jobs = jobsWith({ provider: 'preview', creditCosts: { preview: { 'text-to-image': 2.5 } } });
+		expect((await ask(jobs)).ok).toBe(true);
+		// The ledger port itself, as the storage uses it when a stored image cannot be published.
+		const uri = fixture.ledgerUri;
+		const ledger =
+			backend.name === 'sqlite'
+				? await SqliteLedger.open(uri, 5000)
+				: await PostgresLedger.open(pg, uri, { poolSize: 1, connectTimeoutMs: 5000 });
+		try {
+			await ledger.refundDaily(USER_A, utcDay(Date.now()), 1, null, 2500);
+		} finally {
+			await ledger.close();
+		}
+		expect(await fixture.manager.credits.today(USER_A)).toMatchObject({ global: { spent: 0 }, user: { spent: 0 } });
+		expect((await fixture.manager.getQuotaStatus(USER_A)).daily.used).toBe(0);
 	});
 });

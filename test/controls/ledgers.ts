@@ -14,6 +14,8 @@ export type LedgerName = 'sqlite' | 'postgres';
 export interface ControlsFixture {
 	manager: StorageManager;
 	root: string;
+	/** The ledger's URI (a SQLite file or a PostgreSQL schema), for a test that opens the ledger port itself. */
+	ledgerUri: string;
 	/** Another manager on the same ledger and store, as another process (a shard, the CLI) opens it. */
 	reopen(more?: StorageOptions, dependencies?: StorageManagerDependencies): Promise<StorageManager>;
 	close(): Promise<void>;
@@ -45,6 +47,7 @@ async function openFixture(
 	return {
 		manager,
 		root,
+		ledgerUri: manager.options.ledgerUri,
 		reopen: async (more = {}, deps = dependencies) => {
 			const another = await StorageManager.open({ ...base, ...more }, deps);
 			opened.push(another);

@@ -489,7 +489,7 @@ export class StorageManager {
 			// Undo in the order a delete uses (files, then the row), so a crash here cannot leave a visible image unrecorded.
 			await this.#store.remove(ref).catch(() => undefined);
 			await this.#ledger.removeFile(userId, imageId).catch(() => undefined);
-			await this.#ledger.refundDaily(userId, held.day, held.cost, held.guildId).catch(() => undefined);
+			await this.#ledger.refundDaily(userId, held.day, held.cost, held.guildId, held.credits).catch(() => undefined);
 			return this.#abandonSave(staged, null, error, userId);
 		}
 

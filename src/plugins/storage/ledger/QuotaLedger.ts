@@ -58,8 +58,11 @@ export interface QuotaLedger extends InstanceRegistry {
 	pruneDaily(beforeDay: string): Promise<void>;
 	/** Sets today's count for a user back to 0 (an admin's reset); returns the count it had. */
 	resetDaily(userId: string, day: string): Promise<number>;
-	/** Takes back a daily charge (the user's, and the server's when given) whose image could not be published after all. */
-	refundDaily(userId: string, day: string, cost: number, guildId?: string | null): Promise<void>;
+	/**
+	 * Takes back a daily charge whose image could not be published after all: the user's count, the server's when
+	 * given, and the milli-credits it was charged (the bot's and the user's spend).
+	 */
+	refundDaily(userId: string, day: string, cost: number, guildId?: string | null, credits?: number): Promise<void>;
 	/** Credits spent on a day and held by live reservations, in milli-credits: the bot's, and the user's when `userId` is given. */
 	creditUsage(day: string, now: number, userId?: string): Promise<CreditUsage>;
 	/** Credits spent (milli-credits) and generations charged per day, oldest first, from `fromDay` on (the bot's). */

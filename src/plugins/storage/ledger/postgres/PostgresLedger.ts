@@ -343,7 +343,15 @@ export class PostgresLedger implements QuotaLedger {
 		return Number(row?.used ?? 0);
 	}
 
-	public async refundDaily(userId: string, day: string, cost: number, guildId?: string | null): Promise<void> {
+	public async refundDaily(userId: string, day: string, cost: number, guildId?: string | null, credits = 0): Promise<void> {
+		if (credits > 0 || cost > 0) {
+			await this.#query(
+				`UPDATE imagine_credit_daily SET spent = GREATEST(0, spent - $1), generations = GREATEST(0, generations - $2)
+				WHERE day = $3 AND scope IN ('global', 'u:' || $4)`,
+				[credits, cost, day, userId],
+				false
+			);
+		}
 		if (cost <= 0) return;
 		// Not idempotent: never retried (a refund applied twice would give a generation away).
 		await this.#query('UPDATE imagine_daily SET used = GREATEST(0, used - $1) WHERE user_id = $2 AND day = $3', [cost, userId, day], false);

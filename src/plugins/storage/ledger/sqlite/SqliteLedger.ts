@@ -283,7 +283,14 @@ export class SqliteLedger implements QuotaLedger {
 		return Number(row?.used ?? 0);
 	}
 
-	public async refundDaily(userId: string, day: string, cost: number, guildId?: string | null): Promise<void> {
+	public async refundDaily(userId: string, day: string, cost: number, guildId?: string | null, credits = 0): Promise<void> {
+		if (credits > 0 || cost > 0) {
+			await this.#connection.all(
+				`UPDATE imagine_credit_daily SET spent = MAX(0, spent - $credits), generations = MAX(0, generations - $cost)
+				WHERE day = $day AND scope IN ('global', 'u:' || $user)`,
+				{ credits, cost, day, user: userId }
+			);
+		}
 		if (cost <= 0) return;
 		await this.#connection.all('UPDATE imagine_daily SET used = MAX(0, used - $cost) WHERE user_id = $user AND day = $day', {
 			cost,
