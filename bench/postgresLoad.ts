@@ -27,7 +27,11 @@ export const LIMITER_TABLE = 'bench_rlflx';
 const UNLIMITED: LedgerLimits = {
 	dailyGens: Number.MAX_SAFE_INTEGER,
 	userBytes: Number.MAX_SAFE_INTEGER,
-	globalBytes: Number.MAX_SAFE_INTEGER
+	globalBytes: Number.MAX_SAFE_INTEGER,
+	jobs: Number.MAX_SAFE_INTEGER,
+	guildDailyGens: Number.MAX_SAFE_INTEGER,
+	globalCredits: Number.MAX_SAFE_INTEGER,
+	userCredits: Number.MAX_SAFE_INTEGER
 };
 const USERS = Array.from({ length: 1000 }, (_, index) => `5300000000000${String(index).padStart(6, '0')}`);
 
@@ -59,13 +63,26 @@ export async function openLoad(load: PostgresLoad, uri: string): Promise<{ op: (
 			const id = randomBytes(12).toString('hex');
 			const day = utcDay(now);
 			const reserved = await ledger.reserve(
-				{ id, userId, day, bytes: 2048, cost: 1, temp: false, now, expiresAt: now + 1_800_000, owner },
+				{
+					id,
+					userId,
+					day,
+					bytes: 2048,
+					cost: 1,
+					temp: false,
+					now,
+					expiresAt: now + 1_800_000,
+					owner,
+					job: false,
+					guildId: null,
+					credits: 0
+				},
 				UNLIMITED
 			);
 			if (!reserved.ok) throw new Error(`reserve denied: ${reserved.failed}`);
 			const imageId = `${owner.slice(0, 4)}${index.toString(36).padStart(12, '0')}`;
 			const file: FileRow = { imageId, userId, temp: false, ext: 'png', bytes: 1200, createdAt: now, name: imageId, metadata: '{}' };
-			const committed = await ledger.commit(file, { reservationId: id, day, cost: 1 }, UNLIMITED);
+			const committed = await ledger.commit(file, { reservationId: id, day, cost: 1, guildId: null, credits: 0 }, UNLIMITED);
 			if (!committed.ok) throw new Error(`commit denied: ${committed.failed}`);
 		},
 		close: () => ledger.close()

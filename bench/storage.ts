@@ -67,7 +67,11 @@ const GENEROUS: StorageOptions = {
 const UNLIMITED: LedgerLimits = {
 	dailyGens: Number.MAX_SAFE_INTEGER,
 	userBytes: Number.MAX_SAFE_INTEGER,
-	globalBytes: Number.MAX_SAFE_INTEGER
+	globalBytes: Number.MAX_SAFE_INTEGER,
+	jobs: Number.MAX_SAFE_INTEGER,
+	guildDailyGens: Number.MAX_SAFE_INTEGER,
+	globalCredits: Number.MAX_SAFE_INTEGER,
+	userCredits: Number.MAX_SAFE_INTEGER
 };
 /** The sidecar keys StorageManager.saveImage writes (checked against a real save before trees are built). */
 const SIDECAR_KEYS = ['createdAt', 'ext', 'id', 'metadata', 'name', 'temp', 'userId'];
@@ -430,7 +434,20 @@ async function benchAdmissions(context: BenchContext): Promise<SuiteResult> {
 		const index = sequence++;
 		const userId = ADMISSION_USERS[index % ADMISSION_USERS.length] as string;
 		const id = randomBytes(12).toString('hex');
-		return { id, userId, day: utcDay(now), bytes: 2048, cost: 1, temp: false, now, expiresAt: now + 1_800_000, owner };
+		return {
+			id,
+			userId,
+			day: utcDay(now),
+			bytes: 2048,
+			cost: 1,
+			temp: false,
+			job: false,
+			guildId: null,
+			credits: 0,
+			now,
+			expiresAt: now + 1_800_000,
+			owner
+		};
 	};
 	const reserve = async (row: ReservationRow) => {
 		const reserved = await ledger.reserve(row, UNLIMITED);
@@ -448,7 +465,11 @@ async function benchAdmissions(context: BenchContext): Promise<SuiteResult> {
 			name: imageId,
 			metadata: '{}'
 		};
-		const committed = await ledger.commit(file, { reservationId: row.id, day: row.day, cost: row.cost }, UNLIMITED);
+		const committed = await ledger.commit(
+			file,
+			{ reservationId: row.id, day: row.day, cost: row.cost, guildId: null, credits: 0 },
+			UNLIMITED
+		);
 		if (!committed.ok) throw new Error(`ledger commit denied: ${committed.failed}`);
 	};
 	const ledgerAdmission = async () => {

@@ -1,13 +1,14 @@
 import type { ConfigError } from '../lib/config.js';
 import type { Services } from '../lib/services.js';
-import type { JobFailure, JobStatus } from '../plugins/generation/ImageJobs.js';
-import type { StorageFailure } from '../plugins/storage/StorageResult.js';
+import type { JobStatus } from '../plugins/generation/ImageJobs.js';
 import { doctor } from './doctor.js';
-import { ExitCode, exitCodeOf } from './exitCodes.js';
+import { block, blocklist, budget, settings, unblock } from './controlCommands.js';
+import { ExitCode } from './exitCodes.js';
 import { formatImages, formatLimitsSource, formatReconcile, formatReport, formatStatus } from './format.js';
 import { formatBytes } from '../plugins/storage/units.js';
 import type { CliIo } from './io.js';
 import {
+	guildIdOption,
 	imageIdOption,
 	megabytesOption,
 	optionalString,
@@ -18,6 +19,7 @@ import {
 	type OptionSpecs,
 	type ParsedValues
 } from './options.js';
+import { failed, succeeded, type Outcome } from './outcome.js';
 import { withProgress } from './progress.js';
 import { UsageError } from './usage.js';
 
@@ -33,13 +35,7 @@ export interface EnvironmentContext {
 	environment: NodeJS.ProcessEnv | ConfigError;
 }
 
-/** What a command produced: the exit code, the object --json prints, and the text printed otherwise. */
-export interface Outcome {
-	code: ExitCode;
-	json: unknown;
-	/** On stdout when the command succeeded, on stderr when it did not. */
-	text: string;
-}
+export type { Outcome } from './outcome.js';
 
 interface CommandDescription {
 	name: string;
@@ -50,13 +46,15 @@ interface CommandDescription {
 	/** Paragraphs of --help. */
 	description: string[];
 	options: OptionSpecs;
+	/** The command takes words beside its options (`blocklist add WORD...`). */
+	takesWords?: boolean;
 }
 
 /** A command that works on the bot's services, opened from a valid configuration. */
 export interface ServiceCommand extends CommandDescription {
 	standalone?: false;
 	/** Checks the options (a mistake throws a UsageError before any service opens) and returns the work to run. */
-	prepare(values: ParsedValues): (context: CommandContext) => Promise<Outcome>;
+	prepare(values: ParsedValues, words: readonly string[]): (context: CommandContext) => Promise<Outcome>;
 }
 
 /** A command that must run even when the configuration or the storage is broken: it opens what it needs itself. */
@@ -66,15 +64,6 @@ export interface StandaloneCommand extends CommandDescription {
 }
 
 export type CliCommand = ServiceCommand | StandaloneCommand;
-
-function succeeded(json: unknown, text: string): Outcome {
-	return { code: ExitCode.Ok, json, text };
-}
-
-/** A service's failure value, printed as it is: `{ ok: false, reason, message, ... }`. */
-function failed(failure: StorageFailure | JobFailure): Outcome {
-	return { code: exitCodeOf(failure.reason), json: failure, text: `${failure.reason}: ${failure.message}` };
-}
 
 const user = { type: 'string', valueName: 'ID', description: 'The Discord user id (17 to 20 digits).' } as const;
 const roles = {
@@ -86,14 +75,18 @@ const roles = {
 const status: ServiceCommand = {
 	name: 'status',
 	summary: "A user's storage, today's generations and the limits in force",
-	synopsis: 'status --user ID [--roles ID,ID]',
-	description: ["Shows a user's quota status: what the bot's /quota shows. With --json, the quota status object."],
-	options: { user, roles },
+	synopsis: 'status --user ID [--roles ID,ID] [--guild ID]',
+	description: [
+		"Shows a user's quota status: what the bot's /quota shows (with --guild, as that server's member: its daily limit per member " +
+			'applies when it is lower). With --json, the quota status object.'
+	],
+	options: { user, roles, guild: { type: 'string', valueName: 'ID', description: 'As a member of this server (its daily limit).' } },
 	prepare(values) {
 		const userId = userIdOption(values);
 		const roleIds = roleIdsOption(values);
+		const guildId = guildIdOption(values);
 		return async ({ services }) => {
-			const quota = await services.storage.getQuotaStatus(userId, { roleIds });
+			const quota = await services.storage.getQuotaStatus(userId, { roleIds, guildId });
 			return succeeded(quota, formatStatus(userId, quota));
 		};
 	}
@@ -110,7 +103,8 @@ const generate: ServiceCommand = {
 			'is taken off its queue).',
 		'With --json: { ok: true, image: { id, path, bytes, ..., unusedInputs?, usage? }, status } or { ok: false, reason, message }; ' +
 			'unusedInputs lists what the provider could not use (OpenAI: seed, negativePrompt), usage its token counts. ' +
-			'Exit code 3 when a quota denies it (DAILY_LIMIT, USER_QUOTA, GLOBAL_QUOTA), 4 when the provider fails, 2 for invalid input.'
+			'Exit code 3 when a control or a quota denies it (USER_BLOCKED, NOT_HERE, PROMPT_BLOCKED, TOO_MANY_JOBS, DAILY_LIMIT, ' +
+			'USER_QUOTA, GLOBAL_QUOTA, CREDIT_BUDGET), 4 when the provider fails, 2 for invalid input.'
 	],
 	options: {
 		user,
@@ -126,7 +120,9 @@ const generate: ServiceCommand = {
 			description: 'Aspect ratio, e.g. 16:9 (wins over width and height where the provider uses ratios).'
 		},
 		temp: { type: 'boolean', description: 'Store as a temp file (global cap only; removed by cleanup after STORAGE_CLEANUP_DAYS).' },
-		roles
+		roles,
+		guild: { type: 'string', valueName: 'ID', description: "Act as a member of this server: the server's own controls apply." },
+		channel: { type: 'string', valueName: 'ID', description: "With --guild: the channel it is asked in (the server's channel gate)." }
 	},
 	prepare(values) {
 		const userId = userIdOption(values);
@@ -142,12 +138,17 @@ const generate: ServiceCommand = {
 			aspectRatio: optionalString(values, 'aspect')
 		};
 		const temp = values.temp === true;
+		const guildId = guildIdOption(values);
+		const channelId = guildIdOption(values, 'channel', 'channel');
+		if (channelId && !guildId) throw new UsageError('--channel needs --guild: a channel belongs to a server.');
 		return async ({ services, io }) => {
 			const result = await withProgress(io, 'reserving quota', (progress) =>
 				services.jobs.run({
 					kind: 'text-to-image',
 					userId,
 					roleIds,
+					guildId,
+					channelId,
 					temp,
 					request,
 					...(io.signal ? { signal: io.signal } : {}),
@@ -269,9 +270,12 @@ const reconcile: ServiceCommand = {
 
 const report: ServiceCommand = {
 	name: 'report',
-	summary: 'Global use, temp files and the users storing the most',
+	summary: 'Global use, temp files, the users storing the most, credits spent',
 	synopsis: 'report [--top N]',
-	description: ['With --json: { global, tempFiles, topUsers: [{ userId, bytes, files, usedMb }] }.'],
+	description: [
+		'With --json: { global, tempFiles, topUsers: [{ userId, bytes, files, usedMb }], credits: { today: { spent, reserved, budget }, ' +
+			'last30Days: [{ day, spent }] } }.'
+	],
 	options: { top: { type: 'string', valueName: 'N', description: 'How many users to list (default 10).' } },
 	prepare(values) {
 		const top = wholeNumberOption(values, 'top', 0, 10_000) ?? 10;
@@ -375,4 +379,20 @@ const limits: ServiceCommand = {
 };
 
 /** Every command, in the order --help lists them. */
-export const commands: readonly CliCommand[] = [status, generate, images, remove, cleanup, reconcile, report, reset, limits, doctor];
+export const commands: readonly CliCommand[] = [
+	status,
+	generate,
+	images,
+	remove,
+	cleanup,
+	reconcile,
+	report,
+	reset,
+	limits,
+	blocklist,
+	block,
+	unblock,
+	settings,
+	budget,
+	doctor
+];

@@ -6,7 +6,7 @@ export const ExitCode = {
 	Failure: 1,
 	/** Bad usage (unknown option, malformed id or number) or bad configuration (environment, .env). */
 	Usage: 2,
-	/** Denied by a quota: the daily limit, the user's storage or the global cap. */
+	/** Denied by a quota (the daily limit, the user's storage or the global cap) or by an owner's control (a blocked user or prompt, too many jobs). */
 	QuotaDenied: 3,
 	/** The image provider failed or is not configured. */
 	ProviderFailure: 4
@@ -17,6 +17,11 @@ const byReason: Readonly<Record<string, ExitCode>> = {
 	DAILY_LIMIT: ExitCode.QuotaDenied,
 	USER_QUOTA: ExitCode.QuotaDenied,
 	GLOBAL_QUOTA: ExitCode.QuotaDenied,
+	USER_BLOCKED: ExitCode.QuotaDenied,
+	NOT_HERE: ExitCode.QuotaDenied,
+	PROMPT_BLOCKED: ExitCode.QuotaDenied,
+	TOO_MANY_JOBS: ExitCode.QuotaDenied,
+	CREDIT_BUDGET: ExitCode.QuotaDenied,
 	NOT_CONFIGURED: ExitCode.ProviderFailure,
 	UNSUPPORTED: ExitCode.ProviderFailure,
 	CONTENT_FILTERED: ExitCode.ProviderFailure,

@@ -10,6 +10,11 @@ function plural(count: number, one: string, many = `${one}s`): string {
 }
 
 export function formatLimitsSource(limits: QuotaStatus['limits']): string {
+	const own = ownLimitsSource(limits);
+	return limits.dailyFrom === 'server' ? `${own}; the daily limit is the server's (settings --guild)` : own;
+}
+
+function ownLimitsSource(limits: QuotaStatus['limits']): string {
 	switch (limits.source) {
 		case 'default':
 			return 'defaults (MAX_USER_DAILY_GENS, MAX_USER_STORAGE_MB)';
@@ -48,7 +53,8 @@ export function formatReport(report: StorageReport, top: number): string {
 	const { global } = report;
 	const lines = [
 		`Storage  ${formatBytes(global.usedBytes)} of ${formatMb(global.totalBytes)} MB (${global.percentage} %, ${global.level}), ${plural(global.files, 'file')}`,
-		`Temp     ${global.tempMb} MB in ${plural(report.tempFiles, 'file')}`
+		`Temp     ${global.tempMb} MB in ${plural(report.tempFiles, 'file')}`,
+		`Credits  ${creditsText(report.credits)}`
 	];
 	if (top === 0) return lines.join('\n');
 	if (report.topUsers.length === 0) lines.push('No user stores anything.');
@@ -58,6 +64,13 @@ export function formatReport(report: StorageReport, top: number): string {
 			lines.push(`  ${user.userId}  ${formatBytes(user.bytes).padStart(9)}  ${plural(user.files, 'image')}`);
 	}
 	return lines.join('\n');
+}
+
+function creditsText(credits: StorageReport['credits']): string {
+	const { today, last30Days } = credits;
+	const month = Math.round(last30Days.reduce((sum, day) => sum + day.spent, 0) * 1000) / 1000;
+	const budget = today.budget === null ? '' : ` of ${today.budget}`;
+	return `${today.spent}${budget} spent today (${today.reserved} reserved by running jobs), ${month} in the last 30 days`;
 }
 
 export function formatReconcile(report: ReconcileReport): string {

@@ -22,14 +22,24 @@ export const commonOptions: OptionSpecs = {
 
 export type ParsedValues = Record<string, string | boolean | undefined>;
 
-/** Strict parsing: unknown options, positionals and a missing value are usage errors (exit 2), never guesses. */
-export function parseOptions(specs: OptionSpecs, args: readonly string[]): ParsedValues {
+export interface ParsedArguments {
+	values: ParsedValues;
+	/** The words that are not options (`blocklist add WORD...`); always empty for a command that takes none. */
+	positionals: string[];
+}
+
+/**
+ * Strict parsing: unknown options, a missing value and (unless the command takes them) positionals are usage errors
+ * (exit 2), never guesses.
+ */
+export function parseOptions(specs: OptionSpecs, args: readonly string[], allowPositionals = false): ParsedArguments {
 	const options: NonNullable<ParseArgsConfig['options']> = {};
 	for (const [name, spec] of Object.entries<OptionSpec>({ ...specs, ...commonOptions })) {
 		options[name] = spec.short ? { type: spec.type, short: spec.short } : { type: spec.type };
 	}
 	try {
-		return parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values as ParsedValues;
+		const parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals });
+		return { values: parsed.values as ParsedValues, positionals: parsed.positionals };
 	} catch (error) {
 		// parseArgs' messages name the option and say what is wrong; they are written for a shell user already.
 		throw new UsageError((error as Error).message);
@@ -68,6 +78,33 @@ export function userIdOption(values: ParsedValues, name = 'user'): string {
 	if (!isSnowflake(value))
 		throw new UsageError(`--${name}: expected a Discord user id (17 to 20 digits), got ${shown(value)}.`, 'INVALID_NAME');
 	return value;
+}
+
+/** A Discord server (or, `what`, channel) id, when the option is given; null when it is not. */
+export function guildIdOption(values: ParsedValues, name = 'guild', what = 'server'): string | null {
+	const value = optionalString(values, name);
+	if (value === undefined) return null;
+	if (!isSnowflake(value))
+		throw new UsageError(`--${name}: expected a Discord ${what} id (17 to 20 digits), got ${shown(value)}.`, 'INVALID_NAME');
+	return value;
+}
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
+
+/**
+ * A moment written in ISO 8601: a day (`2026-12-24`, its 00:00 UTC) or a time with its zone (`2026-12-24T18:00Z`,
+ * `2026-12-24T18:00+01:00`). A time without a zone is refused: the machine's zone is not necessarily the one meant.
+ */
+export function isoTimeOption(values: ParsedValues, name: string): Date | undefined {
+	const value = optionalString(values, name);
+	if (value === undefined) return undefined;
+	const time = ISO_TIME.test(value.trim()) ? new Date(value.trim()) : null;
+	if (!time || Number.isNaN(time.getTime())) {
+		throw new UsageError(
+			`--${name}: expected an ISO 8601 day or time with its zone, e.g. 2026-12-24 or 2026-12-24T18:00Z, got ${shown(value)}.`
+		);
+	}
+	return time;
 }
 
 /** An image id as `images` lists it: 16 lower-case letters and digits, nothing a path could be made of. */

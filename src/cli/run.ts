@@ -6,7 +6,7 @@ import { commands, type CliCommand, type Outcome, type ServiceCommand, type Stan
 import { environmentOf } from './environment.js';
 import { ExitCode, exitCodeOf } from './exitCodes.js';
 import { scrubbed, type CliIo } from './io.js';
-import { describeOptions, parseOptions, shown, type ParsedValues } from './options.js';
+import { describeOptions, parseOptions, shown, type ParsedArguments, type ParsedValues } from './options.js';
 import { UsageError } from './usage.js';
 
 export { ExitCode } from './exitCodes.js';
@@ -36,8 +36,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
 	if (!command) return usageFailure(io, json, new UsageError(`Unknown command ${shown(name)}.`), true);
 
 	let values: ParsedValues;
+	let positionals: string[];
 	try {
-		values = parseOptions(command.options, args);
+		({ values, positionals } = parseOptions(command.options, args, command.takesWords === true));
 	} catch (error) {
 		if (error instanceof UsageError) return usageFailure(io, json, error, false, command);
 		return unexpected(io, json, error);
@@ -46,7 +47,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
 		io.stdout.write(`${commandHelp(command)}\n`);
 		return ExitCode.Ok;
 	}
-	return command.standalone ? runStandalone(command, values, io, json) : runWithServices(command, values, io, json);
+	return command.standalone ? runStandalone(command, values, io, json) : runWithServices(command, { values, positionals }, io, json);
 }
 
 /** A command that opens what it needs itself (doctor): it gets the environment, even one whose .env is unreadable. */
@@ -69,8 +70,8 @@ async function runStandalone(command: StandaloneCommand, values: ParsedValues, i
 	}
 }
 
-async function runWithServices(command: ServiceCommand, values: ParsedValues, io: CliIo, json: boolean): Promise<ExitCode> {
-	const work = prepared(command, values, io, json);
+async function runWithServices(command: ServiceCommand, parsed: ParsedArguments, io: CliIo, json: boolean): Promise<ExitCode> {
+	const work = prepared(command, parsed.values, io, json, parsed.positionals);
 	if (typeof work === 'number') return work;
 
 	let config: AppConfig;
@@ -136,10 +137,11 @@ function prepared<Command extends CliCommand>(
 	command: Command,
 	values: ParsedValues,
 	io: CliIo,
-	json: boolean
+	json: boolean,
+	positionals: readonly string[] = []
 ): ReturnType<Command['prepare']> | ExitCode {
 	try {
-		return command.prepare(values) as ReturnType<Command['prepare']>;
+		return command.prepare(values, positionals) as ReturnType<Command['prepare']>;
 	} catch (error) {
 		if (error instanceof UsageError) return usageFailure(io, json, error, false, command);
 		return unexpected(io, json, error);
@@ -214,7 +216,7 @@ export function programHelp(): string {
 		'  -h, --help  Show the help of the command.',
 		'',
 		'Exit codes: 0 success, 1 failure (not found, disk or ledger error, unexpected error),',
-		'            2 bad usage or configuration, 3 denied by a quota, 4 image provider failure.',
+		"            2 bad usage or configuration, 3 denied by a quota or an owner's control, 4 image provider failure.",
 		'',
 		`Run \`${PROGRAM} <command> --help\` for a command's options.`
 	].join('\n');

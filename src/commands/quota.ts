@@ -18,7 +18,7 @@ export class QuotaCommand extends Command {
 
 	public override async chatInputRun(interaction: Command.ChatInputCommandInteraction) {
 		const requester = requesterOf(interaction);
-		const status = await this.container.storage.getQuotaStatus(requester.id, { roleIds: requester.roleIds });
+		const status = await this.container.storage.getQuotaStatus(requester.id, { roleIds: requester.roleIds, guildId: interaction.guildId });
 		return interaction.reply({ embeds: [buildQuotaEmbed(status, { name: requester.name, self: true })], flags: MessageFlags.Ephemeral });
 	}
 }

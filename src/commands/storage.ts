@@ -1,9 +1,12 @@
 import { ApplyOptions } from '@sapphire/decorators';
 import { Subcommand } from '@sapphire/plugin-subcommands';
-import { MessageFlags } from 'discord.js';
+import { AttachmentBuilder, MessageFlags } from 'discord.js';
 import { buildCleanupEmbed } from '../lib/responses/adminEmbeds.js';
 import { buildReportEmbed } from '../lib/responses/reportEmbed.js';
+import { renderUsageChart } from '../lib/images/usageChart.js';
 import { defineCommand } from '../lib/discord/defineCommand.js';
+
+const USAGE_CHART_NAME = 'usage.png';
 
 /** Owner only: hidden from members by default permissions (0), and refused to anyone else by OwnerOnly. */
 @ApplyOptions<Subcommand.Options>({
@@ -23,9 +26,18 @@ export class StorageCommand extends Subcommand {
 		);
 	}
 
+	/** Deferred first: the ledger reads and the chart's drawing may take longer than Discord's 3 s under load. */
 	public async chatInputReport(interaction: Subcommand.ChatInputCommandInteraction) {
+		await interaction.deferReply({ flags: MessageFlags.Ephemeral });
 		const report = await this.container.storage.getReport();
-		return interaction.reply({ embeds: [buildReportEmbed(report)], flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+		const chart = await renderUsageChart(report).catch(() => null);
+		const embed = buildReportEmbed(report);
+		if (!chart) return interaction.editReply({ embeds: [embed], allowedMentions: { parse: [] } });
+		return interaction.editReply({
+			embeds: [embed.setImage(`attachment://${USAGE_CHART_NAME}`)],
+			files: [new AttachmentBuilder(chart, { name: USAGE_CHART_NAME })],
+			allowedMentions: { parse: [] }
+		});
 	}
 
 	public async chatInputCleanup(interaction: Subcommand.ChatInputCommandInteraction) {

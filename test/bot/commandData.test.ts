@@ -76,7 +76,16 @@ function problemsOf(json: RESTPostAPIChatInputApplicationCommandsJSONBody): stri
 
 describe('slash command JSON', () => {
 	it('has the commands users and owners expect', () => {
-		expect([...data.keys()].sort()).toEqual(['images', 'imagine', 'quota', 'quota-admin', 'reimagine', 'storage', 'upscale']);
+		expect([...data.keys()].sort()).toEqual([
+			'images',
+			'imagine',
+			'imagine-settings',
+			'quota',
+			'quota-admin',
+			'reimagine',
+			'storage',
+			'upscale'
+		]);
 	});
 
 	it("every command passes Discord's limits (names, descriptions, options, choices, order)", () => {
@@ -113,6 +122,8 @@ describe('slash command JSON', () => {
 		for (const name of ['storage', 'quota-admin']) expect(data.get(name)?.default_member_permissions).toBe('0');
 		for (const name of ['imagine', 'reimagine', 'upscale', 'quota', 'images'])
 			expect(data.get(name)?.default_member_permissions ?? null).toBeNull();
+		// A server's own settings: Manage Server (1 << 5), in servers only.
+		expect(data.get('imagine-settings')).toMatchObject({ default_member_permissions: '32', contexts: [0] });
 	});
 
 	it('generation commands read no quota before they defer (the reservation checks it); admin commands are OwnerOnly', () => {

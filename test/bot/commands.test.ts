@@ -1,7 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, container } from '@sapphire/framework';
+import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
+import { usageChartSvg } from '../../src/lib/images/usageChart.js';
 import { pngBytes } from '../helpers/storageFixtures.js';
 import { AttachmentServer, samplePng } from './helpers/attachmentServer.js';
 import { dispatch, startTestBot, type TestBot } from './helpers/botHarness.js';
@@ -418,9 +420,20 @@ describe('owner-only commands', () => {
 		}
 		expect((await container.storage.getQuotaStatus(USER_A)).daily.used).toBe(1);
 
-		const report = await command(bot, { command: 'storage', subcommand: 'report', user: owner }, isPrivate);
+		const report = await command(bot, { command: 'storage', subcommand: 'report', user: owner }, (entry) => entry.method === 'editReply');
+		expect(report.interaction.calls[0]).toMatchObject({ method: 'deferReply', payload: { ephemeral: true } });
 		const embed = report.call.payload!.embeds[0]!;
 		expect(embed.title).toBe('Storage report');
+		// The usage chart beside the text: a PNG drawn from SVG, shown as the embed's image.
+		const chart = report.call.payload!.files.find((file) => file.name === 'usage.png');
+		expect(chart).toBeDefined();
+		expect(embed.image?.url).toBe('attachment://usage.png');
+		const drawn = await sharp(chart!.data).metadata();
+		expect([drawn.format, drawn.width, drawn.height]).toEqual(['png', 900, 520]);
+		// What it draws: today's generation among the 30 days, the user storing the most.
+		const svg = usageChartSvg(await container.storage.getReport());
+		expect(svg).toContain('Generations per day (30 days) · total 1');
+		expect(svg).toContain(`…${USER_A.slice(-6)}`);
 		expect(embed.fields?.find((field) => field.name === 'Top users')?.value).toMatch(
 			new RegExp(`^1\\. <@${USER_A}> · [\\d.]+ MB · 1 file$`)
 		);
@@ -484,7 +497,7 @@ describe('owner-only commands', () => {
 			}
 		});
 		deniedAsMember((await command(bot, { command: 'storage', subcommand: 'report', user: userA }, isPrivate)).call);
-		const report = await command(bot, { command: 'storage', subcommand: 'report', user: owner }, isPrivate);
+		const report = await command(bot, { command: 'storage', subcommand: 'report', user: owner }, (entry) => entry.method === 'editReply');
 		expect(report.call.payload!.embeds[0]!.title).toBe('Storage report');
 		expect(fetches).toBe(1); // cached
 	});

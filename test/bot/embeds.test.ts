@@ -138,7 +138,15 @@ describe('every embed the bot sends stays within Discord’s limits, whatever th
 				expectEmbedWithinLimits(buildQuotaEmbed(status(source, true), { name: text, self: false, note: text.repeat(3) }).toJSON());
 			}
 			const topUsers = Array.from({ length: 100 }, () => ({ userId: MAX_SNOWFLAKE, bytes: 1e15, files: 1e9, usedMb: 1e9 }));
-			expectEmbedWithinLimits(buildReportEmbed({ global: status('default', true).global, tempFiles: 1e9, topUsers }).toJSON());
+			const credits = {
+				today: { spent: 1e9 + 0.125, reserved: 1e9, budget: 1e9 },
+				last30Days: Array.from({ length: 30 }, (_, index) => ({
+					day: `2026-11-${String(index + 1).padStart(2, '0')}`,
+					spent: 1e9,
+					generations: 1e9
+				}))
+			};
+			expectEmbedWithinLimits(buildReportEmbed({ global: status('default', true).global, tempFiles: 1e9, topUsers, credits }).toJSON());
 			expectEmbedWithinLimits(buildCleanupEmbed({ deleted: 1e9, freedMb: 1e9 }, 1e6).toJSON());
 			expectEmbedWithinLimits(
 				buildResetEmbed(MAX_SNOWFLAKE, { daily: { previous: 1e9 }, storage: { deleted: 1e9, failed: 1e9, freedMb: 1e9 } }).toJSON()

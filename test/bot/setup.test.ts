@@ -141,7 +141,7 @@ describe('start-up', () => {
 		const { code, stdout } = await runTsx([script, `${cwd}/root`], cwd);
 		expect(code).toBe(0);
 		const loaded = JSON.parse(stdout) as Record<string, string[]>;
-		expect(loaded.commands).toEqual(['images', 'imagine', 'quota', 'quota-admin', 'reimagine', 'storage', 'upscale']);
+		expect(loaded.commands).toEqual(['images', 'imagine', 'imagine-settings', 'quota', 'quota-admin', 'reimagine', 'storage', 'upscale']);
 		expect(loaded['interaction-handlers']).toEqual(['galleryButtons', 'resultButtons']);
 		// PluginSubcommandCooldown comes with the subcommands plugin's register: subcommands with cooldowns need it.
 		expect(loaded.preconditions).toEqual(

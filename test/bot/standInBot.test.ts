@@ -54,7 +54,7 @@ describe('the bot against the Discord stand-in', () => {
 		expect(bot.lines.map(logLine).find((line) => line?.msg?.startsWith('DISCORD_API_URL is set'))).toMatchObject({ level: 40 });
 		await discord.recorder.waitForRequest((request) => request.route === 'PUT /applications/:applicationId/commands');
 		const names = discord.commands().map((command) => command.name);
-		expect(names.sort()).toEqual(['images', 'imagine', 'quota', 'quota-admin', 'reimagine', 'storage', 'upscale']);
+		expect(names.sort()).toEqual(['images', 'imagine', 'imagine-settings', 'quota', 'quota-admin', 'reimagine', 'storage', 'upscale']);
 		expect(discord.recorder.requestsTo('PUT /applications/:applicationId/commands').map((request) => request.status)).toEqual([200]);
 		expect(discord.recorder.unknownRoutes).toEqual([]);
 	});

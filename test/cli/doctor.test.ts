@@ -125,7 +125,13 @@ describe('sapphire-imagine doctor', () => {
 					'imagine_overrides',
 					'imagine_meta',
 					'imagine_instances',
-					'imagine_rate_places'
+					'imagine_rate_places',
+					'imagine_blocklist',
+					'imagine_blocks',
+					'imagine_guild_settings',
+					'imagine_guild_daily',
+					'imagine_credit_daily',
+					'imagine_credit_budgets'
 				],
 				missingTables: []
 			}
@@ -291,10 +297,14 @@ describe('sapphire-imagine doctor', () => {
 				const saved = await runInProcess(['generate', '--user', user, '--prompt', 'x', '--width', '64', '--height', '64'], cliEnv(root));
 				expect(saved.code, saved.stderr).toBe(0);
 			}
-			// The last page (a table's or an index's): the schema still reads, that page does not.
+			// The page of an index of the files table: the schema (by now several pages of its own) still reads, that page
+			// does not. Checkpointed first, so the file holds every page (in WAL mode the newest may be in the log).
+			const ledger = await SqliteConnection.open(join(root, 'quota.sqlite'), 5000);
+			await ledger.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+			const [index] = await ledger.all("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_imagine_files_1'");
+			await ledger.close();
 			const file = await open(join(root, 'quota.sqlite'), 'r+');
-			const { size } = await file.stat();
-			await file.write(Buffer.alloc(4096, 0xff), 0, 4096, size - 4096);
+			await file.write(Buffer.alloc(4096, 0xff), 0, 4096, (Number(index?.rootpage) - 1) * 4096);
 			await file.close();
 			const { code, check } = await doctor({}, root);
 			expect(code).toBe(2);

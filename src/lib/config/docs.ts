@@ -6,7 +6,7 @@ import { configVariables, type ConfigGroup } from './variables.js';
  * `npm run docs:config` rewrites them.
  */
 
-const GROUP_ORDER: readonly ConfigGroup[] = ['Discord', 'Storage & quotas', 'S3 storage', 'Generation', 'Logging'];
+const GROUP_ORDER: readonly ConfigGroup[] = ['Discord', 'Storage & quotas', "Owners' controls", 'S3 storage', 'Generation', 'Logging'];
 
 /** The README's configuration table: `| Variable | Default | Meaning |`, one row per variable. */
 export function renderConfigTable(): string {

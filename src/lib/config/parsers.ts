@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { extraHeaderProblems } from '../../plugins/generation/http/extraHeaders.js';
 import { loadWorkflowFolder, WorkflowError } from '../../plugins/generation/providers/comfyui/workflows.js';
 import { snowflakeSchema } from '../../plugins/storage/options.js';
+import { checkEntry } from '../../plugins/storage/controls/promptBlocklist.js';
 
 /**
  * Parsers from an environment variable's text to a typed value. Each one states in its message what it
@@ -145,3 +146,18 @@ export function passwordIn(url: string): string | undefined {
 		return undefined;
 	}
 }
+
+/** PROMPT_BLOCKLIST: comma-separated entries, each checked as the CLI checks one (a bad pattern is named). */
+export const blocklistWords = z.string().transform((raw, ctx) => {
+	const entries: string[] = [];
+	for (const part of raw.split(',')) {
+		if (part.trim() === '') continue;
+		const checked = checkEntry(part, true);
+		if (!checked.ok) {
+			ctx.addIssue({ code: 'custom', message: `expected comma-separated words or /patterns/: ${checked.problem}` });
+			return z.NEVER;
+		}
+		entries.push(checked.entry);
+	}
+	return entries;
+});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { creditCostsSchema } from '../../plugins/generation/creditCosts.js';
 import type { GenerationOptions } from '../../plugins/generation/options.js';
 import { ledgerUriSchema, roleTierSchema, s3EndpointSchema, storageUriSchema, type StorageOptions } from '../../plugins/storage/options.js';
 import { logFormatNames, type LogFormat } from '../logger.js';
@@ -12,6 +13,7 @@ import {
 	positiveNumber,
 	secret,
 	snowflakeList,
+	blocklistWords,
 	wholeNumber,
 	workflowFolder
 } from './parsers.js';
@@ -42,7 +44,7 @@ export interface ConfigDraft {
 	secrets: string[];
 }
 
-export type ConfigGroup = 'Discord' | 'Storage & quotas' | 'S3 storage' | 'Generation' | 'Logging';
+export type ConfigGroup = 'Discord' | 'Storage & quotas' | "Owners' controls" | 'S3 storage' | 'Generation' | 'Logging';
 
 /**
  * One environment variable: how it is parsed, where its value goes, and how it is documented. This table is
@@ -108,6 +110,8 @@ const dailyGens = wholeNumber('expected a whole number of generations per day, 0
 
 /** STABILITY_MODEL: a v2beta endpoint, or an SD 3.5 model (served by the sd3 endpoint). */
 const stabilityModels = ['core', 'ultra', 'sd3.5-large', 'sd3.5-large-turbo', 'sd3.5-medium', 'sd3.5-flash'] as const;
+
+const creditCostsExample = '{"stability":{"text-to-image":3.5},"comfyui":{"text-to-image":1}}';
 
 const roleTiersExample = '[{"name":"Supporter","roleId":"123456789012345678","dailyGens":20,"storageMb":2000}]';
 
@@ -213,7 +217,7 @@ export const configVariables: readonly ConfigVariable[] = [
 	variable({
 		name: 'ROLE_TIERS',
 		group: 'Storage & quotas',
-		description: `JSON array of role tiers; the best tier a member holds wins. Example: ${roleTiersExample}`,
+		description: `JSON array of role tiers; the best tier a member holds wins. Optional per tier: \`maxJobs\`, \`maxQueued\` (job caps). Example: ${roleTiersExample}`,
 		documentedDefault: '(none)',
 		parse: jsonOf(
 			z
@@ -274,6 +278,61 @@ export const configVariables: readonly ConfigVariable[] = [
 		documentedDefault: '`2`',
 		parse: wholeNumber('expected a whole number of connections from 1 to 50', 1, 50),
 		option: 'storage.ledgerPoolSize'
+	}),
+	variable({
+		name: 'MAX_JOBS_PER_USER',
+		group: "Owners' controls",
+		description:
+			"Jobs one user may have generating at once, counted across every process sharing the ledger (a role tier's `maxJobs` wins). " +
+			'Empty: no cap.',
+		documentedDefault: '(none)',
+		parse: wholeNumber('expected a whole number of jobs from 1 to 1000', 1, 1000),
+		option: 'storage.maxJobsPerUser'
+	}),
+	variable({
+		name: 'MAX_QUEUED_PER_USER',
+		group: "Owners' controls",
+		description:
+			'Jobs one user may have waiting beyond MAX_JOBS_PER_USER (they start as the running ones end); the next one is refused ' +
+			"(TOO_MANY_JOBS). A role tier's `maxQueued` wins. Needs MAX_JOBS_PER_USER.",
+		documentedDefault: '`0`',
+		parse: wholeNumber('expected a whole number of jobs from 0 to 1000', 0, 1000),
+		option: 'storage.maxQueuedPerUser'
+	}),
+	variable({
+		name: 'DAILY_CREDIT_BUDGET',
+		group: "Owners' controls",
+		description:
+			'Provider credits the whole bot may spend per UTC day (decimals allowed); jobs past it are refused (CREDIT_BUDGET). `budget --global N` overrides it.',
+		documentedDefault: '(none)',
+		parse: positiveNumber('expected a number of credits above 0'),
+		option: 'storage.dailyCreditBudget'
+	}),
+	variable({
+		name: 'USER_DAILY_CREDIT_BUDGET',
+		group: "Owners' controls",
+		description: "Provider credits each user may spend per UTC day; `budget --user ID N` sets one user's.",
+		documentedDefault: '(none)',
+		parse: positiveNumber('expected a number of credits above 0'),
+		option: 'storage.userDailyCreditBudget'
+	}),
+	variable({
+		name: 'CREDIT_COSTS',
+		group: "Owners' controls",
+		description: `JSON of credits per job, merged over the defaults (Stability: core 3, ultra 8, sd3.5 models 2.5 to 6.5, upscale 2; other providers 0). Example: ${creditCostsExample}`,
+		documentedDefault: "(Stability's prices)",
+		parse: jsonOf(creditCostsSchema, creditCostsExample),
+		option: 'generation.creditCosts'
+	}),
+	variable({
+		name: 'PROMPT_BLOCKLIST',
+		group: "Owners' controls",
+		description:
+			'Comma-separated words or phrases a prompt may not contain, matched as whole words ignoring case, accents, look-alike letters and ' +
+			'letters spelt out one by one; `/.../` is a regular expression. Added to the list the CLI `blocklist` keeps in the ledger.',
+		documentedDefault: '(none)',
+		parse: blocklistWords,
+		option: 'storage.promptBlocklist'
 	}),
 	variable({
 		name: 'STORAGE_URI',

@@ -1,19 +1,24 @@
-import { ApplicationIntegrationType, InteractionContextType, type SlashCommandBuilder } from 'discord.js';
+import { ApplicationIntegrationType, InteractionContextType, PermissionFlagsBits, type SlashCommandBuilder } from 'discord.js';
 
 /**
  * What every slash command of this bot declares the same way: its name and description, usable in servers
  * and in the bot's DMs, installed to servers. Owners' commands are also hidden from members by default
- * permissions (the OwnerOnly precondition is the real gate; this keeps them out of members' menus).
+ * permissions (the OwnerOnly precondition is the real gate; this keeps them out of members' menus). A server
+ * admins' command works in servers only, for members with Manage Server unless the server grants it otherwise.
  */
 export function defineCommand(
 	builder: SlashCommandBuilder,
 	command: { name: string; description: string },
-	audience: 'members' | 'owners' = 'members'
+	audience: 'members' | 'owners' | 'server-admins' = 'members'
 ) {
 	builder
 		.setName(command.name)
 		.setDescription(command.description)
-		.setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
+		.setContexts(
+			...(audience === 'server-admins' ? [InteractionContextType.Guild] : [InteractionContextType.Guild, InteractionContextType.BotDM])
+		)
 		.setIntegrationTypes(ApplicationIntegrationType.GuildInstall);
-	return audience === 'owners' ? builder.setDefaultMemberPermissions(0) : builder;
+	if (audience === 'owners') return builder.setDefaultMemberPermissions(0);
+	if (audience === 'server-admins') return builder.setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild);
+	return builder;
 }

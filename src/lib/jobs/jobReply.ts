@@ -85,8 +85,8 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 
 	let job: JobInput;
 	if (typeof source === 'function') {
-		// Preparing downloads or reads an image: not worth doing for a user the quota refuses anyway.
-		const refused = await quotaRefusal(requester, interaction);
+		// Preparing downloads or reads an image: not worth doing for a user the controls or the quota refuse anyway.
+		const refused = await refusalBeforePreparing(requester, interaction);
 		if (refused) return sendFailure(interaction, failureEmbedOf(refused), deadline);
 		const prepared = await source();
 		if ('ok' in prepared) return sendFailure(interaction, prepared.embed ?? buildFailureEmbed(prepared), deadline);
@@ -107,6 +107,8 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 			...job,
 			userId: requester.id,
 			roleIds: requester.roleIds,
+			guildId: interaction.guildId,
+			channelId: interaction.channelId,
 			onStatus: (status) => reporter.update(status)
 		});
 	} finally {
@@ -127,13 +129,17 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 }
 
 /**
- * The quota rules, read once, for a job that needs preparing: the denial, or null to go on. A ledger that
- * cannot be read is no answer: the job's reservation then reports it as it reports any ledger failure.
+ * A block of the user and the server's gates, then the quota rules (read once), for a job that needs preparing: the denial, or null to go
+ * on. A ledger that cannot be read is no answer: the job's reservation then reports it as it reports any ledger failure.
  */
-async function quotaRefusal(requester: Requester, interaction: GenerationInteraction): Promise<JobFailure | null> {
+async function refusalBeforePreparing(requester: Requester, interaction: GenerationInteraction): Promise<JobFailure | null> {
 	try {
+		const { id: userId, roleIds } = requester;
+		const { guildId, channelId } = interaction;
+		const blocked = await container.storage.controls.screen({ userId, guildId, channelId, roleIds });
+		if (blocked && blocked.reason !== 'IO') return blocked;
 		// The same read as the command's quota preconditions, when they ran on this interaction.
-		const checked = await container.storage.checkQuota(requester.id, QUOTA_RULES, { roleIds: requester.roleIds, request: interaction });
+		const checked = await container.storage.checkQuota(requester.id, QUOTA_RULES, { roleIds, guildId, request: interaction });
 		return checked.ok ? null : checked;
 	} catch {
 		return null;

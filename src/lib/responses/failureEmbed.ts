@@ -15,7 +15,12 @@ const TITLES: Record<string, string> = {
 	UNSUPPORTED: 'Not available with this image service',
 	AUTH: 'The image service refused the bot',
 	PROVIDER_ERROR: 'The image could not be made',
-	IO: 'The image could not be saved'
+	IO: 'The image could not be saved',
+	USER_BLOCKED: 'You are blocked',
+	NOT_HERE: 'Not here',
+	PROMPT_BLOCKED: 'Prompt not allowed',
+	TOO_MANY_JOBS: 'Too many images on the way',
+	CREDIT_BUDGET: 'Daily budget used up'
 };
 
 /** An expected failure (a value, not an exception): its message, written for users, under a title naming it. */

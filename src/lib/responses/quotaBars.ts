@@ -41,6 +41,12 @@ export function globalLine(status: QuotaStatus): string {
 
 /** Where the user's limits come from, in words. */
 export function tierLabel(status: QuotaStatus): string {
+	const label = sourceLabel(status);
+	// The server's daily limit per member is lower than the user's own: say where that one comes from.
+	return status.limits.dailyFrom === 'server' ? `${label}; daily limit set by this server` : label;
+}
+
+function sourceLabel(status: QuotaStatus): string {
 	switch (status.limits.source) {
 		case 'owner':
 			return 'Owner';

@@ -31,7 +31,17 @@ export function buildReportEmbed(report: StorageReport): EmbedBuilder {
 			},
 			{ name: 'Files', value: `${global.files}`, inline: true },
 			{ name: 'Status', value: global.level, inline: true },
+			{ name: 'Credits today', value: creditsToday(report.credits.today), inline: true },
+			{ name: 'Credits, 30 days', value: `${sumCredits(report.credits.last30Days)}`, inline: true },
 			{ name: 'Top users', value: top }
 		]
 	});
+}
+
+function creditsToday(today: StorageReport['credits']['today']): string {
+	return `${today.spent}${today.budget === null ? '' : ` of ${today.budget}`}${today.reserved > 0 ? ` (+${today.reserved} running)` : ''}`;
+}
+
+function sumCredits(days: StorageReport['credits']['last30Days']): number {
+	return Math.round(days.reduce((sum, day) => sum + day.spent, 0) * 1000) / 1000;
 }

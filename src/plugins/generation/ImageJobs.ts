@@ -1,8 +1,15 @@
 import type { Failure } from '../shared/Failure.js';
 import type { QuotaStatus } from '../storage/QuotaStatus.js';
-import type { StorageManager, StoredImage } from '../storage/StorageManager.js';
+import type { Reservation, StorageManager, StoredImage } from '../storage/StorageManager.js';
 import type { StorageFailureReason } from '../storage/StorageResult.js';
-import { generationMessages, type GeneratedImage, type GenerationFailureReason, type GenerationResult } from './GenerationResult.js';
+import {
+	generationFailure,
+	generationMessages,
+	type GeneratedImage,
+	type GenerationFailureReason,
+	type GenerationResult
+} from './GenerationResult.js';
+import { creditCostOf, type CreditCosts } from './creditCosts.js';
 import type { ImageGenerator } from './ImageGenerator.js';
 import type { ImageToImageRequest, ProviderCall, TextToImageRequest, UpscaleRequest } from './requests.js';
 
@@ -26,6 +33,10 @@ export type JobRequest = JobInput & {
 	userId: string;
 	/** The member's role ids, for role tiers. */
 	roleIds?: readonly string[];
+	/** The server the request comes from (its settings and blocklist apply); none in a DM. */
+	guildId?: string | null;
+	/** The channel it comes from, for the server's channel gate. */
+	channelId?: string | null;
 	/** Store as a temp file (global cap only, cleaned up after N days) instead of in the user's gallery. */
 	temp?: boolean;
 	signal?: AbortSignal;
@@ -48,10 +59,17 @@ export type JobResult = JobSuccess | JobFailure;
 
 /** A reservation outlives its job's time-out by this much, so it never stops counting while the job runs. */
 const RESERVATION_MARGIN_MS = 60_000;
+/**
+ * A job waiting for one of its user's running jobs to end asks the ledger again after this long (those jobs may run
+ * in another process); a job of this process that ends wakes the waiters here at once.
+ */
+const JOB_START_POLL_MS = 500;
 
 export interface ImageJobsOptions {
 	jobTimeoutMs: number;
 	dailyCost: { textToImage: number; imageToImage: number; upscale: number };
+	/** Provider credits per job over the defaults (Stability's prices); default: the generator's `creditCosts`. */
+	creditCosts?: CreditCosts;
 }
 
 /**
@@ -66,6 +84,8 @@ export class ImageJobs {
 	readonly #options: ImageJobsOptions;
 	readonly #running = new Set<Promise<JobResult>>();
 	readonly #shutdown = new AbortController();
+	/** Wakes jobs waiting for a place among their user's running jobs: a job of this process just ended. */
+	#jobEnded = new AbortController();
 	#accepting = true;
 
 	/** `storage` is read at each job: the storage plugin opens its ledger after this service is built. */
@@ -86,7 +106,13 @@ export class ImageJobs {
 		const pending = this.#run(job);
 		this.#running.add(pending);
 		// The caller handles the job's outcome; this bookkeeping branch must not turn a failure into an unhandled rejection.
-		void pending.finally(() => this.#running.delete(pending)).catch(() => undefined);
+		void pending
+			.finally(() => {
+				this.#running.delete(pending);
+				this.#jobEnded.abort();
+				this.#jobEnded = new AbortController();
+			})
+			.catch(() => undefined);
 		return pending;
 	}
 
@@ -126,12 +152,24 @@ export class ImageJobs {
 		const storage = this.#storage();
 		let reservation = null;
 		if (storage) {
+			// The owners' controls come before the quotas, and like them before any paid call.
+			const refused = await storage.controls.screen({
+				userId: job.userId,
+				guildId: job.guildId,
+				channelId: job.channelId,
+				roleIds: job.roleIds,
+				prompt: 'prompt' in job.request ? job.request.prompt : null
+			});
+			if (refused) return refused;
 			const held = await storage.reserve(job.userId, {
 				roleIds: job.roleIds,
+				guildId: job.guildId,
 				temp: job.temp,
 				cost: this.#costOf(job.kind),
 				// Held as long as the job may run, so it keeps counting until it commits or is released.
 				holdMs: this.#options.jobTimeoutMs + RESERVATION_MARGIN_MS,
+				job: true,
+				credits: this.#creditsOf(job.kind),
 				...(job.kind === 'upscale' ? { estimatedBytes: Math.max(job.request.image.byteLength * 4, 1) } : {})
 			});
 			if (!held.ok) return held;
@@ -146,6 +184,16 @@ export class ImageJobs {
 				// ignored
 			}
 		};
+		if (storage && reservation) {
+			const waited = await this.#waitForStart(storage, reservation, signal, report).catch(async (error: unknown) => {
+				await storage.release(reservation).catch(() => undefined);
+				throw error;
+			});
+			if (waited) {
+				await storage.release(reservation);
+				return waited;
+			}
+		}
 		let saved: Awaited<ReturnType<StorageManager['saveImage']>>;
 		let image: GeneratedImage;
 		let startedAt = Date.now();
@@ -181,8 +229,31 @@ export class ImageJobs {
 		}
 		if (!saved.ok) return saved;
 		// The image is stored and charged: a status that cannot be read now must not turn that into a failure.
-		const status = await storage.getQuotaStatus(job.userId, { roleIds: job.roleIds }).catch(() => null);
+		const status = await storage.getQuotaStatus(job.userId, { roleIds: job.roleIds, guildId: job.guildId }).catch(() => null);
 		return { ok: true, image, stored: saved.image, status };
+	}
+
+	/**
+	 * Waits until the user's cap on running jobs lets this one start (MAX_JOBS_PER_USER: counted in the ledger, across
+	 * processes), showing its place meanwhile. Null once started; the failure when its time ran out or it was cancelled.
+	 */
+	async #waitForStart(
+		storage: StorageManager,
+		reservation: Reservation,
+		signal: AbortSignal,
+		report: (status: JobStatus) => void
+	): Promise<JobFailure | null> {
+		let shown = 0;
+		for (;;) {
+			if (signal.aborted) {
+				const timedOut = signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
+				return generationFailure('TIMEOUT', timedOut ? generationMessages.queueTimeout : generationMessages.cancelled);
+			}
+			const start = await storage.startJob(reservation);
+			if (start.started) return null;
+			if (start.position !== shown) report({ state: 'queued', position: (shown = start.position) });
+			await pause(JOB_START_POLL_MS, AbortSignal.any([signal, this.#jobEnded.signal]));
+		}
 	}
 
 	#generate(job: JobInput, call: ProviderCall): Promise<GenerationResult> {
@@ -194,6 +265,12 @@ export class ImageJobs {
 			case 'upscale':
 				return this.#generator.upscaleImage(job.request, call);
 		}
+	}
+
+	/** The provider credits a job may spend (the provider and model in use, the configured costs over the defaults). */
+	#creditsOf(kind: JobKind): number {
+		const { provider, model } = this.#generator.describe();
+		return creditCostOf(this.#options.creditCosts ?? this.#generator.options.creditCosts ?? {}, provider, model, kind);
 	}
 
 	#costOf(kind: JobKind): number {
@@ -231,4 +308,18 @@ function metadataOf(job: JobInput, image: GeneratedImage): Record<string, unknow
 		case 'upscale':
 			return { ...common, sourceImageId: job.sourceImageId };
 	}
+}
+
+/** Resolves after `ms`, or as soon as `signal` aborts (never rejects). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+	return new Promise((resolve) => {
+		if (signal.aborted) return resolve();
+		const done = () => {
+			clearTimeout(timer);
+			signal.removeEventListener('abort', done);
+			resolve();
+		};
+		const timer = setTimeout(done, ms);
+		signal.addEventListener('abort', done, { once: true });
+	});
 }

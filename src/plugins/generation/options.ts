@@ -1,3 +1,4 @@
+import { creditCostsSchema } from './creditCosts.js';
 import { z } from 'zod';
 import { describeIssues } from '../storage/options.js';
 import { BUILT_IN_PROVIDERS, type BuiltInProviderName, type ProviderName } from './GenerationResult.js';
@@ -144,6 +145,11 @@ export const generationOptionsSchema = z
 		 * when the provider's own time-outs need it (a generation time-out of 50 minutes gets a job of 52).
 		 */
 		jobTimeoutSeconds: seconds(24 * HOUR).optional(),
+		/**
+		 * Provider credits per job, `{ "<provider>": { "<text-to-image|image-to-image|upscale>": credits } }`, over the
+		 * defaults (Stability's price table; other providers 0). Charged against the storage's daily credit budgets.
+		 */
+		creditCosts: creditCostsSchema.default({}),
 		/** Daily generations each kind of job uses. */
 		dailyCost: z
 			.object({

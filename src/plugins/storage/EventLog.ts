@@ -1,7 +1,7 @@
 import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export type StorageEventType = 'save' | 'delete' | 'cleanup' | 'denial' | 'reconcile' | 'limits' | 'log';
+export type StorageEventType = 'save' | 'delete' | 'cleanup' | 'denial' | 'reconcile' | 'limits' | 'controls' | 'log';
 
 export interface StorageEvent {
 	type: StorageEventType;

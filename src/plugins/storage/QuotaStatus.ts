@@ -43,7 +43,8 @@ export interface QuotaStatus {
 		allowed: boolean;
 		resetsAt: Date;
 	};
-	limits: { source: LimitSource; tierName?: string };
+	/** Where the limits come from; `dailyFrom: 'server'` when the server's daily limit per member is the one in force. */
+	limits: { source: LimitSource; tierName?: string; dailyFrom?: 'server' };
 }
 
 /** OK up to 80 %, WARNING above 80 %, CRITICAL above 95 %. */
@@ -100,6 +101,10 @@ export function buildQuotaStatus(
 			allowed: remaining > 0,
 			resetsAt: nextUtcMidnight(now)
 		},
-		limits: limits.tierName ? { source: limits.source, tierName: limits.tierName } : { source: limits.source }
+		limits: {
+			source: limits.source,
+			...(limits.tierName ? { tierName: limits.tierName } : {}),
+			...(limits.dailyFrom ? { dailyFrom: limits.dailyFrom } : {})
+		}
 	};
 }

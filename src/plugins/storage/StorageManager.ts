@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, utcDay, type Clock } from './clock.js';
+import { Controls } from './controls/Controls.js';
+import { CreditBudgets, toMilli, type CreditLine } from './CreditBudgets.js';
 import { EventLog } from './EventLog.js';
 import { setLongInterval, type RepeatingTimer } from './longTimer.js';
 import { isImageId, isSnowflake, isValidImageName, mimeTypeOf, newImageId, sniffImageExtension, type ImageExtension } from './ids.js';
@@ -38,6 +40,8 @@ export interface QuotaSubject {
 	 * ledger read per command. Only the read-only gate shares it; `reserve` always asks the ledger itself.
 	 */
 	request?: object;
+	/** The server the request comes from: its daily limit per member applies when it is lower than the user's own. */
+	guildId?: string | null;
 }
 
 export interface ReserveRequest extends QuotaSubject {
@@ -49,6 +53,10 @@ export interface ReserveRequest extends QuotaSubject {
 	temp?: boolean;
 	/** How long the reservation counts if neither committed nor released; default `reservationTtlMinutes`. */
 	holdMs?: number;
+	/** A generation job: the user's job caps apply (`startJob` before the provider call). Default false (a plain save). */
+	job?: boolean;
+	/** Provider credits the job may spend (decimals charged exactly), against the daily credit budgets. Default 0. */
+	credits?: number;
 }
 
 /** Quota held for one job between the check and the save. Commit it with saveImage, or release it. */
@@ -63,6 +71,12 @@ export interface Reservation {
 	readonly expiresAt: number;
 	/** The limits that admitted it, reused when it commits. */
 	readonly limits: LedgerLimits;
+	/** For a job: how many of the user's jobs may generate at once (null: no cap, it may start at once). */
+	readonly maxRunning: number | null;
+	/** The server it was asked from (its daily total is charged too), or null. */
+	readonly guildId: string | null;
+	/** Milli-credits it may spend, charged when it commits. */
+	readonly credits: number;
 }
 
 export interface SaveImageRequest extends QuotaSubject {
@@ -99,6 +113,8 @@ export interface StorageReport {
 	global: QuotaStatus['global'];
 	tempFiles: number;
 	topUsers: (UserTotal & { usedMb: number })[];
+	/** Provider credits: today's spend (with what running jobs hold and the budget) and the last 30 days, oldest first. */
+	credits: { today: CreditLine; last30Days: { day: string; spent: number; generations: number }[] };
 }
 
 export interface StorageLogger {
@@ -137,6 +153,10 @@ const silentLogger: StorageLogger = { info: () => undefined, warn: () => undefin
  */
 export class StorageManager {
 	public readonly options: ResolvedStorageOptions;
+	/** The owners' controls (blocks, gates, blocklists, server settings), kept in the same ledger. */
+	public readonly controls: Controls;
+	/** The daily provider-credit budgets (the bot's and each user's) and today's spend. */
+	public readonly credits: CreditBudgets;
 	#ledger: QuotaLedger;
 	readonly #store: ImageStore;
 	readonly #instance: Instance;
@@ -165,6 +185,14 @@ export class StorageManager {
 		this.#messages = { ...defaultStorageMessages, ...options.messages };
 		this.#instance = new Instance(ledger, this.#clock);
 		this.#events = new EventLog(`${options.storageRoot}/logs`, this.#clock);
+		// The ledger is read through a function: a ledger replaced while in use (see verifyLedger) is followed.
+		this.controls = new Controls(() => this.#ledger, this.#clock, this.#events, this.#messages, {
+			promptBlocklist: options.promptBlocklist
+		});
+		this.credits = new CreditBudgets(() => this.#ledger, this.#clock, {
+			...(options.dailyCreditBudget === undefined ? {} : { dailyCreditBudget: options.dailyCreditBudget }),
+			...(options.userDailyCreditBudget === undefined ? {} : { userDailyCreditBudget: options.userDailyCreditBudget })
+		});
 		this.#watchdog = setInterval(() => void this.verifyLedger().catch(() => undefined), LEDGER_CHECK_MS);
 		this.#watchdog.unref();
 	}
@@ -295,7 +323,13 @@ export class StorageManager {
 		const owner = await this.#instance.ensureRegistered();
 		const now = this.#clock();
 		const limits = await this.#limitsFor(userId, request, now);
-		const ledgerLimits = this.#ledgerLimits(limits);
+		const job = request.job === true;
+		const guildId = request.guildId && isSnowflake(request.guildId) ? request.guildId : null;
+		const guildDaily = guildId ? (await this.controls.settingsOf(guildId)).guildDailyGens : null;
+		const credits = Math.max(0, toMilli(request.credits ?? 0));
+		// Budgets are read only for a job that costs credits: a free provider (A1111, the preview) pays no lookups.
+		const budgets = credits > 0 ? await this.credits.limits(userId) : undefined;
+		const ledgerLimits = this.#ledgerLimits(limits, guildDaily, budgets);
 		const reservation: Reservation = {
 			id: randomBytes(12).toString('hex'),
 			userId,
@@ -306,7 +340,10 @@ export class StorageManager {
 			temp: request.temp ?? false,
 			createdAt: now,
 			expiresAt: now + Math.max(this.options.reservationTtlMinutes * 60_000, request.holdMs ?? 0),
-			limits: ledgerLimits
+			limits: ledgerLimits,
+			maxRunning: job ? limits.maxJobs : null,
+			guildId,
+			credits
 		};
 		const outcome = await this.#ledger.reserve(
 			{
@@ -316,6 +353,9 @@ export class StorageManager {
 				bytes: reservation.estimatedBytes,
 				cost: reservation.cost,
 				temp: reservation.temp,
+				job,
+				guildId,
+				credits,
 				now,
 				expiresAt: reservation.expiresAt,
 				owner
@@ -324,6 +364,21 @@ export class StorageManager {
 		);
 		if (!outcome.ok) return this.#deny(outcome.failed, userId, request);
 		return { ok: true, reservation };
+	}
+
+	/**
+	 * Lets a job's reservation start generating when the user's cap on running jobs allows (counted across every
+	 * process): started, or its place among the user's waiting jobs (ask again later). Ledger errors start it: the
+	 * reservation already admitted it, and a wait that never ends would be worse than one job too many.
+	 */
+	public async startJob(reservation: Reservation): Promise<{ started: true } | { started: false; position: number }> {
+		if (reservation.maxRunning === null) return { started: true };
+		try {
+			return await this.#ledger.startJob(reservation.id, reservation.userId, reservation.maxRunning, this.#clock());
+		} catch (error) {
+			this.#ledgerFailed('startJob', reservation.userId, error);
+			return { started: true };
+		}
 	}
 
 	/** Gives a reservation back (the job failed or was cancelled): its bytes and daily cost are refunded. */
@@ -426,7 +481,11 @@ export class StorageManager {
 		const row: FileRow = { imageId, userId, temp, ext, bytes, createdAt: now, name, metadata: JSON.stringify(metadata) };
 		let committed: Awaited<ReturnType<QuotaLedger['commit']>>;
 		try {
-			committed = await this.#ledger.commit(row, { reservationId: held.id, day: held.day, cost: held.cost }, held.limits);
+			committed = await this.#ledger.commit(
+				row,
+				{ reservationId: held.id, day: held.day, cost: held.cost, guildId: held.guildId, credits: held.credits },
+				held.limits
+			);
 		} catch (error) {
 			return this.#abandonSave(staged, held, error, userId);
 		}
@@ -442,7 +501,7 @@ export class StorageManager {
 			// Undo in the order a delete uses (files, then the row), so a crash here cannot leave a visible image unrecorded.
 			await this.#store.remove(ref).catch(() => undefined);
 			await this.#ledger.removeFile(userId, imageId).catch(() => undefined);
-			await this.#ledger.refundDaily(userId, held.day, held.cost).catch(() => undefined);
+			await this.#ledger.refundDaily(userId, held.day, held.cost, held.guildId, held.credits).catch(() => undefined);
 			return this.#abandonSave(staged, null, error, userId);
 		}
 
@@ -534,7 +593,7 @@ export class StorageManager {
 	public async getReport(top = 10): Promise<StorageReport> {
 		const now = this.#clock();
 		const usage = await this.#ledger.usage('', utcDay(now), now);
-		const limits: EffectiveLimits = { dailyGens: 0, storageBytes: 0, source: 'default' };
+		const limits: EffectiveLimits = { dailyGens: 0, storageBytes: 0, maxJobs: null, maxQueued: 0, source: 'default' };
 		const status = buildQuotaStatus(
 			usage,
 			limits,
@@ -543,7 +602,14 @@ export class StorageManager {
 			now
 		);
 		const topUsers = (await this.#ledger.topUsers(top)).map((user) => ({ ...user, usedMb: bytesToMb(user.bytes) }));
-		return { global: status.global, tempFiles: usage.tempFiles, topUsers };
+		const today = await this.credits.today();
+		const last30Days = await this.credits.history(30);
+		return {
+			global: status.global,
+			tempFiles: usage.tempFiles,
+			topUsers,
+			credits: { today: today.ok ? today.global : { spent: 0, reserved: 0, budget: null }, last30Days }
+		};
 	}
 
 	// ---------------------------------------------------------------- maintenance
@@ -667,14 +733,57 @@ export class StorageManager {
 
 	async #limitsFor(userId: string, subject: QuotaSubject, now: number): Promise<EffectiveLimits> {
 		const override = isSnowflake(userId) ? await this.#ledger.getOverride(userId, now) : null;
-		return resolveLimits(this.options, userId, subject.roleIds ?? [], override);
+		const limits = resolveLimits(this.options, userId, subject.roleIds ?? [], override);
+		if (!subject.guildId || !isSnowflake(subject.guildId)) return limits;
+		// The lowest of the owner's default, the tier or override, and the server's: a server only ever tightens.
+		const { memberDailyGens } = await this.controls.settingsOf(subject.guildId);
+		return memberDailyGens !== null && memberDailyGens < limits.dailyGens
+			? { ...limits, dailyGens: memberDailyGens, dailyFrom: 'server' }
+			: limits;
 	}
 
-	#ledgerLimits(limits: EffectiveLimits): LedgerLimits {
-		return { dailyGens: limits.dailyGens, userBytes: limits.storageBytes, globalBytes: mbToBytes(this.options.maxGlobalStorageMb) };
+	#ledgerLimits(
+		limits: EffectiveLimits,
+		guildDailyGens: number | null = null,
+		budgets: { globalCredits: number; userCredits: number } = {
+			globalCredits: Number.MAX_SAFE_INTEGER,
+			userCredits: Number.MAX_SAFE_INTEGER
+		}
+	): LedgerLimits {
+		return {
+			dailyGens: limits.dailyGens,
+			userBytes: limits.storageBytes,
+			globalBytes: mbToBytes(this.options.maxGlobalStorageMb),
+			jobs: limits.maxJobs === null ? Number.MAX_SAFE_INTEGER : limits.maxJobs + limits.maxQueued,
+			guildDailyGens: guildDailyGens ?? Number.MAX_SAFE_INTEGER,
+			...budgets
+		};
 	}
 
 	async #deny(reason: LimitFailure, userId: string, subject: QuotaSubject): Promise<StorageFailure> {
+		if (reason === 'TOO_MANY_JOBS') {
+			const limits = await this.#limitsFor(userId, subject, this.#clock());
+			const denial = failure(reason, this.#messages.tooManyJobs({ maxJobs: limits.maxJobs ?? 0, maxQueued: limits.maxQueued }));
+			this.#events.append({ type: 'denial', userId, reason, message: denial.message });
+			return denial;
+		}
+		if (reason === 'CREDIT_BUDGET') {
+			const today = await this.credits.today(userId);
+			const message = today.ok ? this.#messages.creditBudget(today) : this.#messages.ledgerUnavailable;
+			this.#events.append({ type: 'denial', userId, reason, message });
+			return failure(reason, message);
+		}
+		if (reason === 'GUILD_DAILY') {
+			const status = await this.getQuotaStatus(userId, subject);
+			const now = this.#clock();
+			const guildId = subject.guildId ?? '';
+			const limit = (await this.controls.settingsOf(guildId)).guildDailyGens ?? 0;
+			const used = await this.#ledger.guildDailyUsed(guildId, utcDay(now), now);
+			const message = this.#messages.guildDailyLimit({ used, limit }, status.daily.resetsAt.getTime() - now);
+			const denial = failure('DAILY_LIMIT', message, status);
+			this.#events.append({ type: 'denial', userId, reason: 'DAILY_LIMIT', guildId, message });
+			return denial;
+		}
 		const status = await this.getQuotaStatus(userId, subject);
 		const denial = quotaDenial(reason, status, this.#clock(), this.#messages);
 		this.#events.append({ type: 'denial', userId, reason, message: denial.message });

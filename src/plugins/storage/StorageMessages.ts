@@ -1,5 +1,11 @@
 import type { QuotaStatus } from './QuotaStatus.js';
+import type { CreditDay } from './CreditBudgets.js';
 import { formatDuration, formatMb } from './units.js';
+
+/** Credits as people read them: up to three decimals, no trailing zeros. */
+function formatCredits(credits: number): string {
+	return String(Math.round(credits * 1000) / 1000);
+}
 
 /**
  * The words of the storage plugin's failures. The defaults name no command of any bot (a bot's commands are its
@@ -10,10 +16,25 @@ import { formatDuration, formatMb } from './units.js';
 export interface StorageMessages {
 	/** The daily allowance is used up (`pending` of them still running); `resetsInMs` until 00:00 UTC. */
 	dailyLimit(status: QuotaStatus, resetsInMs: number): string;
+	/** The server's daily total (all its members together) is used up; `resetsInMs` until 00:00 UTC. */
+	guildDailyLimit(total: { used: number; limit: number }, resetsInMs: number): string;
 	/** One more image would not fit in the user's storage. */
 	userQuota(status: QuotaStatus): string;
 	/** One more image would not fit under the bot's global cap. */
 	globalQuota(status: QuotaStatus): string;
+	/** The user is blocked, bot-wide (`guildId` null) or in this server, with the reason and end given (if any). */
+	userBlocked(block: { guildId: string | null; reason: string | null; until: Date | null }): string;
+	/** The user has as many jobs under way as they may (`maxJobs` generating, `maxQueued` waiting). */
+	tooManyJobs(caps: { maxJobs: number; maxQueued: number }): string;
+	/**
+	 * A server's gate: generation is off there (`off`), works in other channels only (`channelIds`), or is for other
+	 * roles (`roleIds`).
+	 */
+	notHere(gate: { off: boolean; channelIds: readonly string[] | null; roleIds: readonly string[] | null }): string;
+	/** Today's credit budget (the bot's, or the user's) has no room for this job. */
+	creditBudget(day: CreditDay): string;
+	/** The prompt matched a blocklist entry (which is not said: knowing it helps to get around it). */
+	promptBlocked: string;
 	invalidUser: string;
 	invalidImageId: string;
 	invalidName: string;
@@ -30,10 +51,33 @@ export interface StorageMessages {
 export const defaultStorageMessages: StorageMessages = {
 	dailyLimit: ({ daily }, resetsInMs) =>
 		`Daily generation limit reached (${daily.used + daily.pending}/${daily.limit}${daily.pending > 0 ? `, ${daily.pending} still running` : ''}). Resets in ${formatDuration(resetsInMs)}.`,
+	guildDailyLimit: ({ used, limit }, resetsInMs) =>
+		`This server's daily generation total is reached (${Math.min(used, limit)}/${limit}, all members together). Resets in ${formatDuration(resetsInMs)}.`,
 	userQuota: ({ user }) =>
 		`Your storage quota is full: ${formatMb(user.usedBytes)} of ${formatMb(user.limitBytes)} MB used. Delete some of your images to make room.`,
 	globalQuota: ({ global }) =>
 		`The bot's image storage is full (${formatMb(global.usedBytes)} of ${formatMb(global.totalBytes)} MB used). Try again later; the bot owner can free space.`,
+	userBlocked: ({ guildId, reason, until }) =>
+		`You are blocked from generating images ${guildId ? 'in this server' : 'with this bot'}` +
+		`${until ? ` until ${until.toISOString().replace('T', ' ').slice(0, 16)} UTC` : ''}.${reason ? ` Reason: ${reason}` : ''}`,
+	tooManyJobs: ({ maxJobs, maxQueued }) =>
+		`You have ${maxJobs + maxQueued} image${maxJobs + maxQueued === 1 ? '' : 's'} on the way already, as many as you may ` +
+		`(${maxJobs} at a time${maxQueued > 0 ? `, ${maxQueued} waiting` : ''}). Try again when one is done; nothing was charged.`,
+	notHere: ({ off, channelIds, roleIds }) =>
+		off
+			? 'Image generation is turned off in this server by its admins.'
+			: channelIds
+				? `Image generation works in ${channelIds.map((id) => `<#${id}>`).join(', ')} in this server: use ${channelIds.length === 1 ? 'that channel' : 'one of those'}.`
+				: `Image generation in this server is for members with ${(roleIds ?? []).map((id) => `<@&${id}>`).join(' or ')}.`,
+	creditBudget: ({ global, user }) => {
+		// Whichever budget has less room left is the one that refused.
+		const left = (line: { spent: number; reserved: number; budget: number | null }) =>
+			line.budget === null ? Number.POSITIVE_INFINITY : line.budget - line.spent - line.reserved;
+		return user && left(user) < left(global)
+			? `Your image credits for today are used up (${formatCredits(user.spent + user.reserved)} of ${formatCredits(user.budget ?? 0)}). They come back at 00:00 UTC; nothing was charged.`
+			: "The bot's image budget for today is used up. Try again after 00:00 UTC; nothing was charged.";
+	},
+	promptBlocked: 'That prompt is not allowed here. Nothing was generated or charged.',
 	invalidUser: 'That is not a Discord user id.',
 	invalidImageId: 'That is not an image id: image ids are 16 letters and digits.',
 	invalidName: 'That image name is not allowed: use up to 64 letters, digits, spaces, dots, dashes or underscores.',

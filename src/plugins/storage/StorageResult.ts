@@ -2,7 +2,20 @@ import { failureOf, type Failure, type Outcome } from '../shared/Failure.js';
 import type { QuotaStatus } from './QuotaStatus.js';
 import type { StorageMessages } from './StorageMessages.js';
 
-export type StorageFailureReason = 'DAILY_LIMIT' | 'USER_QUOTA' | 'GLOBAL_QUOTA' | 'INVALID_NAME' | 'INVALID_IMAGE' | 'NOT_FOUND' | 'IO';
+export type StorageFailureReason =
+	| 'USER_BLOCKED'
+	| 'NOT_HERE'
+	| 'PROMPT_BLOCKED'
+	| 'TOO_MANY_JOBS'
+	| 'CREDIT_BUDGET'
+	| 'DAILY_LIMIT'
+	| 'USER_QUOTA'
+	| 'GLOBAL_QUOTA'
+	| 'INVALID_INPUT'
+	| 'INVALID_NAME'
+	| 'INVALID_IMAGE'
+	| 'NOT_FOUND'
+	| 'IO';
 
 /** The storage plugin's failures: the one failure shape, with the storage reasons (quota denials carry `status`). */
 export type StorageFailure = Failure<StorageFailureReason>;

@@ -8,9 +8,15 @@ export type LimitSource = 'override' | 'owner' | 'tier' | 'default';
 export interface EffectiveLimits {
 	dailyGens: number;
 	storageBytes: number;
+	/** Jobs generating at once; null: no cap (and then no cap on waiting ones either). */
+	maxJobs: number | null;
+	/** Jobs waiting beyond `maxJobs`. */
+	maxQueued: number;
 	source: LimitSource;
 	/** The role tier in force, when one is. */
 	tierName?: string;
+	/** Set when the server the request comes from has the lowest daily limit, which then applies. */
+	dailyFrom?: 'server';
 }
 
 /** Owners get a generous allowance by default, still bounded by the global cap (the disk is real). */
@@ -27,16 +33,24 @@ export function resolveLimits(
 	roleIds: readonly string[],
 	override: LimitOverride | null
 ): EffectiveLimits {
-	let base: EffectiveLimits = { dailyGens: options.maxUserDailyGens, storageBytes: mbToBytes(options.maxUserStorageMb), source: 'default' };
+	// Job caps: the best tier's, field by field, else the defaults; owners included (a runaway script is no less one).
+	const tier = bestTier(options, roleIds);
+	const jobs = { maxJobs: tier?.maxJobs ?? options.maxJobsPerUser ?? null, maxQueued: tier?.maxQueued ?? options.maxQueuedPerUser };
+	let base: EffectiveLimits = {
+		dailyGens: options.maxUserDailyGens,
+		storageBytes: mbToBytes(options.maxUserStorageMb),
+		...jobs,
+		source: 'default'
+	};
 	if (options.ownerIds.includes(userId)) {
 		base = {
 			dailyGens: options.ownerLimits.dailyGens ?? OWNER_DEFAULT_DAILY_GENS,
 			storageBytes: mbToBytes(options.ownerLimits.storageMb ?? options.maxGlobalStorageMb),
+			...jobs,
 			source: 'owner'
 		};
-	} else {
-		const tier = bestTier(options, roleIds);
-		if (tier) base = { dailyGens: tier.dailyGens, storageBytes: mbToBytes(tier.storageMb), source: 'tier', tierName: tier.name };
+	} else if (tier) {
+		base = { dailyGens: tier.dailyGens, storageBytes: mbToBytes(tier.storageMb), ...jobs, source: 'tier', tierName: tier.name };
 	}
 	if (!override || (override.dailyGens === undefined && override.storageMb === undefined)) return base;
 	return {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { isStorageMessages, type StorageMessages } from './StorageMessages.js';
 import { parseS3Uri } from './images/s3/s3Uri.js';
 import { SNOWFLAKE_PATTERN } from './ids.js';
+import { checkEntry } from './controls/promptBlocklist.js';
 
 export const snowflakeSchema = z.string().regex(SNOWFLAKE_PATTERN, 'expected a Discord id (17 to 20 digits)');
 
@@ -87,7 +88,11 @@ export const roleTierSchema = z.object({
 	name: z.string().min(1).max(64),
 	roleId: snowflakeSchema,
 	dailyGens: count,
-	storageMb: megabytes
+	storageMb: megabytes,
+	/** Jobs a member may have generating at once (default: maxJobsPerUser). */
+	maxJobs: z.number().int('expected a whole number').min(1, 'expected 1 or more').optional(),
+	/** Jobs a member may have waiting beyond those (default: maxQueuedPerUser). */
+	maxQueued: count.optional()
 });
 
 export const limitsSchema = z.object({
@@ -128,10 +133,37 @@ export const storageOptionsSchema = z
 		ledgerTls: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
 		/** Role tiers: role id -> limits. */
 		roleTiers: z.array(roleTierSchema).default([]),
+		/**
+		 * Jobs a user may have generating at once, counted across every process sharing the ledger (Midjourney-style);
+		 * a role tier's `maxJobs` wins. Default: no cap.
+		 */
+		maxJobsPerUser: z.number().int('expected a whole number').min(1, 'expected 1 or more').optional(),
+		/** Jobs a user may have waiting beyond `maxJobsPerUser` (only with a cap on running jobs); more are refused. */
+		maxQueuedPerUser: count.default(0),
+		/** Provider credits a day for the whole bot (DAILY_CREDIT_BUDGET); decimals allowed. Default: no budget. */
+		dailyCreditBudget: z.number().min(0, 'expected 0 or more credits').finite().optional(),
+		/** Provider credits a day for each user (USER_DAILY_CREDIT_BUDGET). Default: no budget. */
+		userDailyCreditBudget: z.number().min(0, 'expected 0 or more credits').finite().optional(),
 		/** Users whose limits are `ownerLimits` (unless an admin set an override for them). */
 		ownerIds: z.array(snowflakeSchema).default([]),
 		/** Limits of the owners. Default: 100 generations a day and the whole global cap. */
 		ownerLimits: limitsSchema.partial().default({}),
+		/**
+		 * The bot owner's prompt blocklist: words and phrases matched as whole words after normalising (case, accents,
+		 * look-alike letters, spelt-out letters), and `/.../` regular expressions. Added to the list kept in the ledger.
+		 */
+		promptBlocklist: z
+			.array(z.string())
+			.default([])
+			.transform((entries, context) => {
+				const normal: string[] = [];
+				for (const [index, raw] of entries.entries()) {
+					const checked = checkEntry(raw, true);
+					if (checked.ok) normal.push(checked.entry);
+					else context.addIssue({ code: 'custom', path: [index], message: checked.problem });
+				}
+				return [...new Set(normal)];
+			}),
 		/** How often temp clean-up runs on its own, in minutes (at most a year); 0 turns it off. */
 		cleanupIntervalMinutes: count.max(525_600, 'expected 525600 minutes (a year) or less').default(60),
 		/** A reservation whose job never committed or released stops counting after this many minutes (at most a week). */
@@ -151,6 +183,14 @@ export const storageOptionsSchema = z
 	})
 	.strict()
 	.superRefine((options, context) => {
+		// Waiting places without a cap on running jobs would never be used: every job starts at once.
+		if (options.maxQueuedPerUser > 0 && options.maxJobsPerUser === undefined) {
+			context.addIssue({
+				code: 'custom',
+				path: ['maxQueuedPerUser'],
+				message: 'applies only with a cap on running jobs: set maxJobsPerUser (MAX_JOBS_PER_USER) as well'
+			});
+		}
 		// Settings for a bucket without a bucket would silently store images on the local disk instead.
 		if (options.storageUri !== undefined) return;
 		for (const field of ['endpoint', 'credentials'] as const) {

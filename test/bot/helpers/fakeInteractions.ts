@@ -253,7 +253,7 @@ abstract class FakeInteraction {
 	}
 }
 
-type OptionValue = string | number | boolean | FakeUser | FakeAttachment;
+type OptionValue = string | number | boolean | FakeUser | FakeAttachment | { id: string };
 
 class FakeOptions {
 	public constructor(
@@ -284,6 +284,13 @@ class FakeOptions {
 	}
 	public getUser(name: string, required = false) {
 		return this.#get(name, required) as FakeUser | null;
+	}
+	/** A channel or role option: an object with its id, as discord.js resolves them. */
+	public getChannel(name: string, required = false) {
+		return this.#get(name, required) as { id: string } | null;
+	}
+	public getRole(name: string, required = false) {
+		return this.#get(name, required) as { id: string } | null;
 	}
 	public getAttachment(name: string, required = false) {
 		return this.#get(name, required) as FakeAttachment | null;

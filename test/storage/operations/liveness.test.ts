@@ -28,7 +28,8 @@ async function leaveReservation(
 	await withLedger(root, async (connection) => {
 		await connection.all('INSERT INTO imagine_instances VALUES ($id, $host, $pid, $startedAt, $heartbeatAt)', owner);
 		await connection.all(
-			"INSERT INTO imagine_reservations VALUES ($id, $user, strftime('%Y-%m-%d', 'now'), 4096, 1, 0, $now, $expires, $owner)",
+			`INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, created_at, expires_at, owner)
+			VALUES ($id, $user, strftime('%Y-%m-%d', 'now'), 4096, 1, 0, $now, $expires, $owner)`,
 			{ id: `r-${owner.id}`, user: userId, now: Date.now(), expires: Date.now() + 3_600_000, owner: owner.id }
 		);
 	});

@@ -12,7 +12,15 @@ import { USER_A, USER_B } from '../../helpers/storageFixtures.js';
  * the counter must equal that sum through reservations, releases, commits, expiry and purges, and a ledger upgraded
  * with reservations in flight must start from their sum.
  */
-const LIMITS: LedgerLimits = { dailyGens: 1000, userBytes: 1e12, globalBytes: 1e12 };
+const LIMITS: LedgerLimits = {
+	dailyGens: 1000,
+	userBytes: 1e12,
+	globalBytes: 1e12,
+	jobs: 1000,
+	guildDailyGens: 1000,
+	globalCredits: 1e12,
+	userCredits: 1e12
+};
 const DAY = '2026-12-01';
 const NOW = Date.UTC(2026, 11, 1, 12);
 
@@ -34,7 +42,20 @@ async function open(test: TestSchema): Promise<PostgresLedger> {
 }
 
 function reservation(userId: string, bytes: number, expiresAt: number, temp = false): ReservationRow {
-	return { id: randomBytes(12).toString('hex'), userId, day: DAY, bytes, cost: 1, temp, now: NOW, expiresAt, owner: 'abcd1234' };
+	return {
+		id: randomBytes(12).toString('hex'),
+		userId,
+		day: DAY,
+		bytes,
+		cost: 1,
+		temp,
+		now: NOW,
+		expiresAt,
+		owner: 'abcd1234',
+		job: false,
+		guildId: null,
+		credits: 0
+	};
 }
 
 /** What the ledger counts as reserved at `now`, beside the sum of the rows themselves. */
@@ -61,7 +82,9 @@ describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's reserved bytes${po
 
 		const imageId = '0000000000000001';
 		const file = { imageId, userId: USER_A, temp: false, ext: 'png' as const, bytes: 900, createdAt: NOW, name: imageId, metadata: '{}' };
-		expect(await ledger.commit(file, { reservationId: rows[0]!.id, day: DAY, cost: 1 }, LIMITS)).toEqual({ ok: true });
+		expect(await ledger.commit(file, { reservationId: rows[0]!.id, day: DAY, cost: 1, guildId: null, credits: 0 }, LIMITS)).toEqual({
+			ok: true
+		});
 		expect(await reservedAt(ledger, test, NOW)).toEqual({ counted: 12_000, summed: 12_000 });
 
 		// USER_B's first reservation has expired: it no longer counts, purged or not.

@@ -12,8 +12,8 @@ export interface QuotaLedger extends InstanceRegistry {
 	readonly location: string;
 
 	/**
-	 * Reserves one job's bytes and daily cost if, counting every live reservation, all three limits still hold:
-	 * either it fits and is recorded, or nothing changes.
+	 * Reserves one job's bytes and daily cost if, counting every live reservation, the user's job cap (for a job) and
+	 * all three quota limits still hold: either it fits and is recorded, or nothing changes.
 	 */
 	reserve(row: ReservationRow, limits: LedgerLimits): Promise<AdmissionOutcome>;
 	/**
@@ -22,6 +22,12 @@ export interface QuotaLedger extends InstanceRegistry {
 	 * Committing the same image twice records it once.
 	 */
 	commit(file: FileRow, commit: CommitCharge, limits: LedgerLimits): Promise<AdmissionOutcome>;
+	/**
+	 * Lets a job's reservation start generating when fewer than `maxRunning` of its user's jobs generate now (across
+	 * every process), in one atomic step: started, or its place among the user's jobs still waiting (1: next).
+	 * A reservation that is gone (expired) starts: its commit settles it as any late commit.
+	 */
+	startJob(reservationId: string, userId: string, maxRunning: number, now: number): Promise<JobStart>;
 	/** Gives a reservation's bytes and daily cost back. Safe to call twice; true when it was still held. */
 	release(reservationId: string): Promise<boolean>;
 	/** Everything a quota status needs. `userId` '' for the global figures only. */
@@ -52,8 +58,21 @@ export interface QuotaLedger extends InstanceRegistry {
 	pruneDaily(beforeDay: string): Promise<void>;
 	/** Sets today's count for a user back to 0 (an admin's reset); returns the count it had. */
 	resetDaily(userId: string, day: string): Promise<number>;
-	/** Takes back a daily charge whose image could not be published after all. */
-	refundDaily(userId: string, day: string, cost: number): Promise<void>;
+	/**
+	 * Takes back a daily charge whose image could not be published after all: the user's count, the server's when
+	 * given, and the milli-credits it was charged (the bot's and the user's spend).
+	 */
+	refundDaily(userId: string, day: string, cost: number, guildId?: string | null, credits?: number): Promise<void>;
+	/** Credits spent on a day and held by live reservations, in milli-credits: the bot's, and the user's when `userId` is given. */
+	creditUsage(day: string, now: number, userId?: string): Promise<CreditUsage>;
+	/** Credits spent (milli-credits) and generations charged per day, oldest first, from `fromDay` on (the bot's). */
+	creditHistory(fromDay: string): Promise<{ day: string; spent: number; generations: number }[]>;
+	/** The budget set for a scope ('global' or a user id), in milli-credits, or null (the configuration's applies). */
+	creditBudget(scope: string): Promise<number | null>;
+	/** Sets (or, with null, clears) a scope's budget. */
+	setCreditBudget(scope: string, milli: number | null): Promise<void>;
+	/** Generations charged to a server on a day, plus those of its live reservations (running now). */
+	guildDailyUsed(guildId: string, day: string, now: number): Promise<number>;
 
 	getOverride(userId: string, now: number): Promise<LimitOverride | null>;
 	/**
@@ -61,6 +80,28 @@ export interface QuotaLedger extends InstanceRegistry {
 	 * was set before; `null` clears the whole override. Returns the override now in force.
 	 */
 	setOverride(userId: string, changes: LimitOverride | null): Promise<LimitOverride | null>;
+
+	/** The entries of the prompt blocklists of `guildIds` ('' is the bot owner's list), oldest first. */
+	blocklist(guildIds: readonly string[]): Promise<BlocklistRow[]>;
+	/** Adds entries to one list (one already there stays as it was); returns the entries that were new. */
+	addToBlocklist(guildId: string, entries: readonly string[], now: number): Promise<string[]>;
+	/** Removes entries from one list; returns the entries that were there. */
+	removeFromBlocklist(guildId: string, entries: readonly string[]): Promise<string[]>;
+
+	/** Blocks (or blocks again, replacing reason and expiry) a user bot-wide (`guildId` '') or in one server. */
+	setBlock(block: BlockRow): Promise<void>;
+	/** Lifts a block; returns it, or null when there was none. */
+	removeBlock(userId: string, guildId: string): Promise<BlockRow | null>;
+	/** The user's blocks in `guildIds` ('' bot-wide), expired ones included (the caller knows the time). */
+	blocksOf(userId: string, guildIds: readonly string[]): Promise<BlockRow[]>;
+
+	/** A server's settings, or null when it never changed any (the defaults apply). */
+	guildSettings(guildId: string): Promise<GuildSettingsRow | null>;
+	/**
+	 * Changes a server's settings in one atomic upsert: each field given replaces that field, each left out keeps
+	 * what was set before (two admins changing two fields at once both land). Returns the settings now in force.
+	 */
+	changeGuildSettings(guildId: string, changes: GuildSettingsChange): Promise<GuildSettingsRow>;
 
 	/**
 	 * Records that this ledger describes the image store `storeId`, if it describes none yet, and says which store
@@ -95,9 +136,19 @@ export interface LedgerLimits {
 	dailyGens: number;
 	userBytes: number;
 	globalBytes: number;
+	/** Jobs of the user admitted at once (generating and waiting); no cap: Number.MAX_SAFE_INTEGER. */
+	jobs: number;
+	/** Generations a day in the reservation's server, all members together; no cap: Number.MAX_SAFE_INTEGER. */
+	guildDailyGens: number;
+	/** Provider credits a day, in milli-credits: the whole bot's and the user's; no budget: Number.MAX_SAFE_INTEGER. */
+	globalCredits: number;
+	userCredits: number;
 }
 
-export type LimitFailure = 'DAILY_LIMIT' | 'USER_QUOTA' | 'GLOBAL_QUOTA';
+/** `GUILD_DAILY`: the server's daily total is reached (users see it as a DAILY_LIMIT, worded for the server). */
+export type LimitFailure = 'TOO_MANY_JOBS' | 'DAILY_LIMIT' | 'GUILD_DAILY' | 'USER_QUOTA' | 'GLOBAL_QUOTA' | 'CREDIT_BUDGET';
+
+export type JobStart = { started: true } | { started: false; position: number };
 
 export type AdmissionOutcome = { ok: true } | { ok: false; failed: LimitFailure };
 
@@ -108,6 +159,12 @@ export interface ReservationRow {
 	bytes: number;
 	cost: number;
 	temp: boolean;
+	/** A generation job (counted against the user's job cap), not a plain save. */
+	job: boolean;
+	/** The server it is asked from (its daily total counts it), or null. */
+	guildId: string | null;
+	/** The provider credits the job may spend, in milli-credits (integers: decimals are charged exactly). */
+	credits: number;
 	now: number;
 	expiresAt: number;
 	/** Who holds it: the process that made it, so a dead process's reservations can be released. */
@@ -119,6 +176,10 @@ export interface CommitCharge {
 	reservationId: string | null;
 	day: string;
 	cost: number;
+	/** The server whose daily total is charged too, or null. */
+	guildId: string | null;
+	/** Milli-credits the job spent, charged to today's credit spend (the bot's and the user's). */
+	credits: number;
 }
 
 export interface RatePlaceClaim {
@@ -176,6 +237,49 @@ export interface LimitOverride {
 	dailyGens?: number;
 	storageMb?: number;
 }
+
+/** One entry of a prompt blocklist, in normal form (see controls/promptBlocklist.ts). */
+export interface BlocklistRow {
+	/** '' for the bot owner's list, else the server whose list it is. */
+	guildId: string;
+	entry: string;
+	addedAt: number;
+}
+
+/** A user who may not generate: bot-wide (`guildId` '') or in one server, until a time or until lifted. */
+export interface BlockRow {
+	userId: string;
+	guildId: string;
+	reason: string | null;
+	/** When the block ends (ms); null: until someone lifts it. */
+	until: number | null;
+	blockedAt: number;
+}
+
+/** Today's credits, in milli-credits: spent (committed images) and reserved (jobs running now). */
+export interface CreditUsage {
+	globalSpent: number;
+	globalReserved: number;
+	userSpent: number;
+	userReserved: number;
+}
+
+/** What a server's admins set for it (within the owner's caps). */
+export interface GuildSettingsRow {
+	guildId: string;
+	/** Generation on or off in the server. */
+	enabled: boolean;
+	/** The channels where generation works; null: every channel. */
+	channelIds: string[] | null;
+	/** The roles allowed to generate; null: everyone. */
+	roleIds: string[] | null;
+	/** Generations per member per UTC day in this server (the lower of this and the owner's limit applies); null: the owner's. */
+	memberDailyGens: number | null;
+	/** Generations per UTC day in this server, all members together; null: no total. */
+	guildDailyGens: number | null;
+}
+
+export type GuildSettingsChange = Partial<Omit<GuildSettingsRow, 'guildId'>>;
 
 /** A running process that holds reservations or writes images: its lease is its heartbeat. */
 export interface InstanceRow {

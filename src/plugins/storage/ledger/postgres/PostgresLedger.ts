@@ -2,6 +2,11 @@ import type { ConnectionOptions } from 'node:tls';
 import type pg from 'pg';
 import type {
 	AdmissionOutcome,
+	BlocklistRow,
+	BlockRow,
+	CreditUsage,
+	GuildSettingsChange,
+	GuildSettingsRow,
 	CommitCharge,
 	DailyCount,
 	FileKey,
@@ -9,6 +14,7 @@ import type {
 	InstanceRow,
 	LedgerLimits,
 	LimitFailure,
+	JobStart,
 	LimitOverride,
 	QuotaLedger,
 	RatePlaceClaim,
@@ -17,6 +23,7 @@ import type {
 	UserTotal
 } from '../QuotaLedger.js';
 import { migratePostgres } from './schema.js';
+import { guildColumnValues, idList } from '../guildSettingsColumns.js';
 
 export interface PostgresLedgerOptions {
 	/** Connections this process keeps at most (32 processes x 2 stay far below PostgreSQL's default 100). */
@@ -102,7 +109,7 @@ export class PostgresLedger implements QuotaLedger {
 
 	public async reserve(row: ReservationRow, limits: LedgerLimits): Promise<AdmissionOutcome> {
 		const [result] = await this.#query<{ outcome: string }>(
-			'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS outcome',
+			'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) AS outcome',
 			[
 				row.id,
 				row.userId,
@@ -110,12 +117,19 @@ export class PostgresLedger implements QuotaLedger {
 				row.bytes,
 				row.cost,
 				row.temp,
+				row.job,
+				row.guildId,
+				row.credits,
 				row.now,
 				row.expiresAt,
 				row.owner,
+				limits.jobs,
 				countable(limits.dailyGens),
+				limits.guildDailyGens,
 				limits.userBytes,
-				limits.globalBytes
+				limits.globalBytes,
+				limits.globalCredits,
+				limits.userCredits
 			]
 		);
 		return outcomeOf(result?.outcome);
@@ -123,7 +137,7 @@ export class PostgresLedger implements QuotaLedger {
 
 	public async commit(file: FileRow, charge: CommitCharge, limits: LedgerLimits): Promise<AdmissionOutcome> {
 		const [result] = await this.#query<{ outcome: string }>(
-			'SELECT imagine_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) AS outcome',
+			'SELECT imagine_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) AS outcome',
 			[
 				file.userId,
 				file.imageId,
@@ -136,11 +150,24 @@ export class PostgresLedger implements QuotaLedger {
 				charge.reservationId,
 				charge.day,
 				charge.cost,
+				charge.guildId,
+				charge.credits,
 				limits.userBytes,
 				limits.globalBytes
 			]
 		);
 		return outcomeOf(result?.outcome);
+	}
+
+	public async startJob(reservationId: string, userId: string, maxRunning: number, now: number): Promise<JobStart> {
+		const [row] = await this.#query<{ place: number }>('SELECT imagine_start_job($1, $2, $3, $4) AS place', [
+			reservationId,
+			userId,
+			maxRunning,
+			now
+		]);
+		const place = Number(row?.place ?? 0);
+		return place === 0 ? { started: true } : { started: false, position: place };
 	}
 
 	public async release(reservationId: string): Promise<boolean> {
@@ -317,10 +344,71 @@ export class PostgresLedger implements QuotaLedger {
 		return Number(row?.used ?? 0);
 	}
 
-	public async refundDaily(userId: string, day: string, cost: number): Promise<void> {
+	public async refundDaily(userId: string, day: string, cost: number, guildId?: string | null, credits = 0): Promise<void> {
+		if (credits > 0 || cost > 0) {
+			await this.#query(
+				`UPDATE imagine_credit_daily SET spent = GREATEST(0, spent - $1), generations = GREATEST(0, generations - $2)
+				WHERE day = $3 AND scope IN ('global', 'u:' || $4)`,
+				[credits, cost, day, userId],
+				false
+			);
+		}
 		if (cost <= 0) return;
 		// Not idempotent: never retried (a refund applied twice would give a generation away).
 		await this.#query('UPDATE imagine_daily SET used = GREATEST(0, used - $1) WHERE user_id = $2 AND day = $3', [cost, userId, day], false);
+		if (!guildId) return;
+		await this.#query(
+			'UPDATE imagine_guild_daily SET used = GREATEST(0, used - $1) WHERE guild_id = $2 AND day = $3',
+			[cost, guildId, day],
+			false
+		);
+	}
+
+	public async creditUsage(day: string, now: number, userId = ''): Promise<CreditUsage> {
+		const [row] = await this.#query<Record<string, string>>(
+			`SELECT COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'global' AND day = $1), 0) AS "globalSpent",
+				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE day = $1 AND expires_at > $2), 0) AS "globalReserved",
+				COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'u:' || $3 AND day = $1), 0) AS "userSpent",
+				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE user_id = $3 AND day = $1 AND expires_at > $2), 0) AS "userReserved"`,
+			[day, now, userId]
+		);
+		return {
+			globalSpent: Number(row?.globalSpent ?? 0),
+			globalReserved: Number(row?.globalReserved ?? 0),
+			userSpent: Number(row?.userSpent ?? 0),
+			userReserved: Number(row?.userReserved ?? 0)
+		};
+	}
+
+	public async creditHistory(fromDay: string): Promise<{ day: string; spent: number; generations: number }[]> {
+		const rows = await this.#query<{ day: string; spent: string; generations: number }>(
+			"SELECT day, spent, generations FROM imagine_credit_daily WHERE scope = 'global' AND day >= $1 ORDER BY day",
+			[fromDay]
+		);
+		return rows.map((row) => ({ day: row.day, spent: Number(row.spent), generations: Number(row.generations) }));
+	}
+
+	public async creditBudget(scope: string): Promise<number | null> {
+		const [row] = await this.#query<{ milli: string }>('SELECT milli FROM imagine_credit_budgets WHERE scope = $1', [scope]);
+		return row ? Number(row.milli) : null;
+	}
+
+	public async setCreditBudget(scope: string, milli: number | null): Promise<void> {
+		if (milli === null) await this.#query('DELETE FROM imagine_credit_budgets WHERE scope = $1', [scope]);
+		else
+			await this.#query(
+				'INSERT INTO imagine_credit_budgets (scope, milli) VALUES ($1, $2) ON CONFLICT (scope) DO UPDATE SET milli = EXCLUDED.milli',
+				[scope, milli]
+			);
+	}
+
+	public async guildDailyUsed(guildId: string, day: string, now: number): Promise<number> {
+		const [row] = await this.#query<{ used: string }>(
+			`SELECT COALESCE((SELECT used FROM imagine_guild_daily WHERE guild_id = $1 AND day = $2), 0)
+				+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE guild_id = $1 AND day = $2 AND expires_at > $3), 0) AS used`,
+			[guildId, day, now]
+		);
+		return Number(row?.used ?? 0);
 	}
 
 	public async getOverride(userId: string, now: number): Promise<LimitOverride | null> {
@@ -366,6 +454,87 @@ export class PostgresLedger implements QuotaLedger {
 
 	public async endRatePlace(placeId: string, windowMs: number): Promise<void> {
 		await this.#query('UPDATE imagine_rate_places SET frees_at = imagine_now_ms() + $2 WHERE id = $1', [placeId, windowMs]);
+	}
+
+	public async blocklist(guildIds: readonly string[]): Promise<BlocklistRow[]> {
+		if (guildIds.length === 0) return [];
+		const rows = await this.#query<{ guild_id: string; entry: string; added_at: string }>(
+			'SELECT guild_id, entry, added_at FROM imagine_blocklist WHERE guild_id = ANY($1::text[]) ORDER BY added_at, entry',
+			[guildIds]
+		);
+		return rows.map((row) => ({ guildId: row.guild_id, entry: row.entry, addedAt: Number(row.added_at) }));
+	}
+
+	/** One statement for the whole change: each entry lands once, whoever else edits the list at the same moment. */
+	public async addToBlocklist(guildId: string, entries: readonly string[], now: number): Promise<string[]> {
+		if (entries.length === 0) return [];
+		const rows = await this.#query<{ entry: string }>(
+			`INSERT INTO imagine_blocklist (guild_id, entry, added_at) SELECT $1, entry, $3 FROM unnest($2::text[]) AS entry
+			ON CONFLICT DO NOTHING RETURNING entry`,
+			[guildId, [...new Set(entries)], now]
+		);
+		return rows.map((row) => row.entry);
+	}
+
+	public async removeFromBlocklist(guildId: string, entries: readonly string[]): Promise<string[]> {
+		if (entries.length === 0) return [];
+		const rows = await this.#query<{ entry: string }>(
+			'DELETE FROM imagine_blocklist WHERE guild_id = $1 AND entry = ANY($2::text[]) RETURNING entry',
+			[guildId, [...new Set(entries)]]
+		);
+		return rows.map((row) => row.entry);
+	}
+
+	public async setBlock(block: BlockRow): Promise<void> {
+		await this.#query(
+			`INSERT INTO imagine_blocks (user_id, guild_id, reason, until, blocked_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (user_id, guild_id) DO UPDATE SET reason = EXCLUDED.reason, until = EXCLUDED.until, blocked_at = EXCLUDED.blocked_at`,
+			[block.userId, block.guildId, block.reason, block.until, block.blockedAt]
+		);
+	}
+
+	public async removeBlock(userId: string, guildId: string): Promise<BlockRow | null> {
+		const [row] = await this.#query<PgBlockRow>('DELETE FROM imagine_blocks WHERE user_id = $1 AND guild_id = $2 RETURNING *', [
+			userId,
+			guildId
+		]);
+		return row ? toBlock(row) : null;
+	}
+
+	public async blocksOf(userId: string, guildIds: readonly string[]): Promise<BlockRow[]> {
+		if (guildIds.length === 0) return [];
+		const rows = await this.#query<PgBlockRow>(
+			'SELECT * FROM imagine_blocks WHERE user_id = $1 AND guild_id = ANY($2::text[]) ORDER BY guild_id',
+			[userId, guildIds]
+		);
+		return rows.map(toBlock);
+	}
+
+	public async guildSettings(guildId: string): Promise<GuildSettingsRow | null> {
+		const [row] = await this.#query<PgGuildRow>('SELECT * FROM imagine_guild_settings WHERE guild_id = $1', [guildId]);
+		return row ? toGuildSettings(row) : null;
+	}
+
+	public async changeGuildSettings(guildId: string, changes: GuildSettingsChange): Promise<GuildSettingsRow> {
+		const columns = {
+			enabled: 'enabled',
+			channelIds: 'channel_ids',
+			roleIds: 'role_ids',
+			memberDailyGens: 'member_daily_gens',
+			guildDailyGens: 'guild_daily_gens'
+		} as const;
+		const updates = (Object.keys(columns) as (keyof typeof columns)[])
+			.filter((field) => changes[field] !== undefined)
+			.map((field) => `${columns[field]} = EXCLUDED.${columns[field]}`);
+		const values = guildColumnValues(changes);
+		const [row] = await this.#query<PgGuildRow>(
+			`INSERT INTO imagine_guild_settings (guild_id, enabled, channel_ids, role_ids, member_daily_gens, guild_daily_gens)
+			VALUES ($1, COALESCE($2::boolean, TRUE), $3, $4, $5, $6)
+			ON CONFLICT (guild_id) DO UPDATE SET ${updates.length > 0 ? updates.join(', ') : 'guild_id = EXCLUDED.guild_id'}
+			RETURNING *`,
+			[guildId, values.enabled === null ? null : values.enabled === 1, values.channels, values.roles, values.memberDaily, values.guildDaily]
+		);
+		return toGuildSettings(row as PgGuildRow);
 	}
 
 	public async claimStore(storeId: string): Promise<string> {
@@ -501,6 +670,44 @@ function countable(dailyLimit: number): number {
 	return Math.min(dailyLimit, POSTGRES_INTEGER_MAX);
 }
 
+interface PgGuildRow extends Record<string, unknown> {
+	guild_id: string;
+	enabled: boolean;
+	channel_ids: string | null;
+	role_ids: string | null;
+	member_daily_gens: number | null;
+	guild_daily_gens: number | null;
+}
+
+function toGuildSettings(row: PgGuildRow): GuildSettingsRow {
+	return {
+		guildId: row.guild_id,
+		enabled: row.enabled,
+		channelIds: idList(row.channel_ids),
+		roleIds: idList(row.role_ids),
+		memberDailyGens: row.member_daily_gens,
+		guildDailyGens: row.guild_daily_gens
+	};
+}
+
+interface PgBlockRow extends Record<string, unknown> {
+	user_id: string;
+	guild_id: string;
+	reason: string | null;
+	until: string | null;
+	blocked_at: string;
+}
+
+function toBlock(row: PgBlockRow): BlockRow {
+	return {
+		userId: row.user_id,
+		guildId: row.guild_id,
+		reason: row.reason,
+		until: row.until === null ? null : Number(row.until),
+		blockedAt: Number(row.blocked_at)
+	};
+}
+
 function toOverride(dailyGens: number | null, storageMb: number | null): LimitOverride | null {
 	const override: LimitOverride = {
 		...(dailyGens === null ? {} : { dailyGens }),
@@ -511,7 +718,14 @@ function toOverride(dailyGens: number | null, storageMb: number | null): LimitOv
 
 function outcomeOf(outcome: string | undefined): AdmissionOutcome {
 	if (outcome === 'ok') return { ok: true };
-	if (outcome === 'DAILY_LIMIT' || outcome === 'USER_QUOTA' || outcome === 'GLOBAL_QUOTA')
+	if (
+		outcome === 'TOO_MANY_JOBS' ||
+		outcome === 'DAILY_LIMIT' ||
+		outcome === 'GUILD_DAILY' ||
+		outcome === 'CREDIT_BUDGET' ||
+		outcome === 'USER_QUOTA' ||
+		outcome === 'GLOBAL_QUOTA'
+	)
 		return { ok: false, failed: outcome as LimitFailure };
 	throw new Error(`The ledger answered an unknown admission outcome: ${String(outcome)}`);
 }

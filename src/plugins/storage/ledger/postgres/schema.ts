@@ -269,8 +269,177 @@ BEGIN
 END $$;
 `;
 
+/**
+ * Version 4: the owners' controls. The prompt blocklists and the blocked users (`guild_id` '' is the bot owner's,
+ * bot-wide; a server id that server's own; `until` null: until lifted), each server's settings (its gates, its members'
+ * daily limit; a list of ids as JSON, null for no restriction). A reservation says whether it is a generation
+ * job and when it started generating, for the per-user job caps: `imagine_reserve` counts the user's jobs first, and
+ * `imagine_start_job` lets a waiting job start, both under the admission lock. Written so that running it again changes
+ * nothing.
+ */
+const V4 = `
+CREATE TABLE IF NOT EXISTS imagine_blocklist (
+	guild_id TEXT NOT NULL,
+	entry TEXT NOT NULL,
+	added_at BIGINT NOT NULL,
+	PRIMARY KEY (guild_id, entry)
+);
+CREATE TABLE IF NOT EXISTS imagine_blocks (
+	user_id TEXT NOT NULL,
+	guild_id TEXT NOT NULL,
+	reason TEXT,
+	until BIGINT,
+	blocked_at BIGINT NOT NULL,
+	PRIMARY KEY (user_id, guild_id)
+);
+CREATE TABLE IF NOT EXISTS imagine_guild_settings (
+	guild_id TEXT PRIMARY KEY,
+	enabled BOOLEAN NOT NULL DEFAULT TRUE,
+	channel_ids TEXT,
+	role_ids TEXT,
+	member_daily_gens INTEGER,
+	guild_daily_gens INTEGER
+);
+CREATE TABLE IF NOT EXISTS imagine_guild_daily (
+	guild_id TEXT NOT NULL,
+	day TEXT NOT NULL,
+	used INTEGER NOT NULL,
+	PRIMARY KEY (guild_id, day)
+);
+ALTER TABLE imagine_reservations ADD COLUMN IF NOT EXISTS guild_id TEXT;
+ALTER TABLE imagine_reservations ADD COLUMN IF NOT EXISTS credits BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE imagine_files ADD COLUMN IF NOT EXISTS charge_guild TEXT;
+ALTER TABLE imagine_files ADD COLUMN IF NOT EXISTS charge_credits BIGINT NOT NULL DEFAULT 0;
+-- Provider credits spent per day, in milli-credits ('global' and 'u:<id>'), with the generations charged (a history for
+-- the usage chart: the daily counts are pruned after a week), and the budgets set with the CLI.
+CREATE TABLE IF NOT EXISTS imagine_credit_daily (
+	scope TEXT NOT NULL,
+	day TEXT NOT NULL,
+	spent BIGINT NOT NULL,
+	generations INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (scope, day)
+);
+CREATE TABLE IF NOT EXISTS imagine_credit_budgets (
+	scope TEXT PRIMARY KEY,
+	milli BIGINT NOT NULL
+);
+
+-- A server's daily count is charged with the image, beside the user's (imagine_files_added).
+CREATE OR REPLACE FUNCTION imagine_files_guild_charged() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.charge_guild IS NOT NULL AND NEW.charge_cost > 0 AND NEW.charge_day IS NOT NULL THEN
+		INSERT INTO imagine_guild_daily (guild_id, day, used) VALUES (NEW.charge_guild, NEW.charge_day, NEW.charge_cost)
+			ON CONFLICT (guild_id, day) DO UPDATE SET used = imagine_guild_daily.used + EXCLUDED.used;
+	END IF;
+	IF NEW.charge_day IS NOT NULL AND (NEW.charge_credits > 0 OR NEW.charge_cost > 0) THEN
+		INSERT INTO imagine_credit_daily (scope, day, spent, generations)
+			VALUES ('global', NEW.charge_day, NEW.charge_credits, NEW.charge_cost), ('u:' || NEW.user_id, NEW.charge_day, NEW.charge_credits, NEW.charge_cost)
+			ON CONFLICT (scope, day) DO UPDATE
+			SET spent = imagine_credit_daily.spent + EXCLUDED.spent, generations = imagine_credit_daily.generations + EXCLUDED.generations;
+	END IF;
+	RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS imagine_files_guild_charged ON imagine_files;
+CREATE TRIGGER imagine_files_guild_charged AFTER INSERT ON imagine_files FOR EACH ROW EXECUTE FUNCTION imagine_files_guild_charged();
+
+DROP FUNCTION IF EXISTS imagine_commit(TEXT, TEXT, BOOLEAN, TEXT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, INTEGER, BIGINT, BIGINT);
+-- As version 1's, recording the server the image was asked from (its daily total is charged by the trigger above).
+CREATE OR REPLACE FUNCTION imagine_commit(
+	p_user TEXT, p_image TEXT, p_temp BOOLEAN, p_ext TEXT, p_bytes BIGINT, p_created_at BIGINT, p_name TEXT, p_metadata TEXT,
+	p_reservation TEXT, p_charge_day TEXT, p_charge_cost INTEGER, p_charge_guild TEXT, p_charge_credits BIGINT, p_user_limit BIGINT,
+	p_global_limit BIGINT
+) RETURNS TEXT LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'));
+	INSERT INTO imagine_files (user_id, image_id, temp, ext, bytes, created_at, name, metadata, reservation_id, charge_day, charge_cost, charge_guild, charge_credits)
+		SELECT p_user, p_image, p_temp, p_ext, p_bytes, p_created_at, p_name, p_metadata, p_reservation, p_charge_day, p_charge_cost, p_charge_guild,
+			p_charge_credits
+		WHERE (p_temp OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || p_user), 0) + p_bytes <= p_user_limit)
+			AND COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0) + p_bytes <= p_global_limit
+		ON CONFLICT (user_id, image_id) DO NOTHING;
+	IF FOUND OR EXISTS (SELECT 1 FROM imagine_files WHERE user_id = p_user AND image_id = p_image) THEN
+		RETURN 'ok';
+	END IF;
+	IF NOT p_temp AND COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || p_user), 0) + p_bytes > p_user_limit THEN
+		RETURN 'USER_QUOTA';
+	END IF;
+	RETURN 'GLOBAL_QUOTA';
+END $$;
+ALTER TABLE imagine_reservations ADD COLUMN IF NOT EXISTS job BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE imagine_reservations ADD COLUMN IF NOT EXISTS started_at BIGINT;
+
+DROP FUNCTION IF EXISTS imagine_reserve(TEXT, TEXT, TEXT, BIGINT, INTEGER, BOOLEAN, BIGINT, BIGINT, TEXT, INTEGER, BIGINT, BIGINT);
+-- As version 1's, with the user's job cap checked first (a plain save, p_job false, is not a job) and the server's daily
+-- total after the user's daily limit.
+CREATE OR REPLACE FUNCTION imagine_reserve(
+	p_id TEXT, p_user TEXT, p_day TEXT, p_bytes BIGINT, p_cost INTEGER, p_temp BOOLEAN, p_job BOOLEAN, p_guild TEXT, p_credits BIGINT,
+	p_now BIGINT, p_expires BIGINT, p_owner TEXT, p_job_limit BIGINT, p_daily_limit INTEGER, p_guild_limit BIGINT, p_user_limit BIGINT,
+	p_global_limit BIGINT, p_global_credits BIGINT, p_user_credits BIGINT
+) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+	jobs_fit BOOLEAN;
+	daily_fits BOOLEAN;
+	guild_fits BOOLEAN;
+	user_fits BOOLEAN;
+	global_fits BOOLEAN;
+	credits_fit BOOLEAN;
+BEGIN
+	PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'));
+	jobs_fit := NOT p_job OR (SELECT COUNT(*) FROM imagine_reservations WHERE user_id = p_user AND job AND expires_at > p_now) < p_job_limit;
+	daily_fits := p_cost = 0 OR COALESCE((SELECT used FROM imagine_daily WHERE user_id = p_user AND day = p_day), 0)
+		+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE user_id = p_user AND day = p_day AND expires_at > p_now), 0)
+		+ p_cost <= p_daily_limit;
+	guild_fits := p_guild IS NULL OR p_cost = 0 OR COALESCE((SELECT used FROM imagine_guild_daily WHERE guild_id = p_guild AND day = p_day), 0)
+		+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE guild_id = p_guild AND day = p_day AND expires_at > p_now), 0)
+		+ p_cost <= p_guild_limit;
+	user_fits := p_temp OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || p_user), 0)
+		+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = p_user AND NOT temp AND expires_at > p_now), 0)
+		+ p_bytes <= p_user_limit;
+	global_fits := COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0)
+		+ imagine_reserved_bytes(p_now) + p_bytes <= p_global_limit;
+	credits_fit := p_credits = 0 OR (
+		COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'global' AND day = p_day), 0)
+			+ COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE day = p_day AND expires_at > p_now), 0) + p_credits <= p_global_credits
+		AND COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'u:' || p_user AND day = p_day), 0)
+			+ COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE user_id = p_user AND day = p_day AND expires_at > p_now), 0)
+			+ p_credits <= p_user_credits);
+	IF jobs_fit AND daily_fits AND guild_fits AND user_fits AND global_fits AND credits_fit THEN
+		INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, job, guild_id, credits, created_at, expires_at, owner)
+			VALUES (p_id, p_user, p_day, p_bytes, p_cost, p_temp, p_job, p_guild, p_credits, p_now, p_expires, p_owner)
+			ON CONFLICT (id) DO NOTHING;
+		RETURN 'ok';
+	END IF;
+	-- Held already (a retried call): once is enough.
+	IF EXISTS (SELECT 1 FROM imagine_reservations WHERE id = p_id) THEN RETURN 'ok'; END IF;
+	IF NOT jobs_fit THEN RETURN 'TOO_MANY_JOBS'; END IF;
+	IF NOT daily_fits THEN RETURN 'DAILY_LIMIT'; END IF;
+	IF NOT guild_fits THEN RETURN 'GUILD_DAILY'; END IF;
+	IF NOT user_fits THEN RETURN 'USER_QUOTA'; END IF;
+	IF NOT global_fits THEN RETURN 'GLOBAL_QUOTA'; END IF;
+	RETURN 'CREDIT_BUDGET';
+END $$;
+
+-- Starts a waiting job when fewer than p_max of its user's jobs have started: returns 0 (started, or gone), else the
+-- job's place among the user's waiting jobs (1: next).
+CREATE OR REPLACE FUNCTION imagine_start_job(p_id TEXT, p_user TEXT, p_max INTEGER, p_now BIGINT) RETURNS INTEGER LANGUAGE plpgsql AS $$
+DECLARE
+	mine imagine_reservations%ROWTYPE;
+BEGIN
+	PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'));
+	SELECT * INTO mine FROM imagine_reservations WHERE id = p_id;
+	IF NOT FOUND OR mine.started_at IS NOT NULL THEN RETURN 0; END IF;
+	IF (SELECT COUNT(*) FROM imagine_reservations WHERE user_id = p_user AND job AND started_at IS NOT NULL AND expires_at > p_now) < p_max THEN
+		UPDATE imagine_reservations SET started_at = p_now WHERE id = p_id;
+		RETURN 0;
+	END IF;
+	RETURN 1 + (SELECT COUNT(*) FROM imagine_reservations w WHERE w.user_id = p_user AND w.job AND w.started_at IS NULL AND w.expires_at > p_now
+		AND (w.created_at < mine.created_at OR (w.created_at = mine.created_at AND w.id < mine.id)));
+END $$;
+`;
+
 /** Each entry takes the schema from version `index` to `index + 1`. */
-export const POSTGRES_MIGRATIONS: readonly string[] = [V1, V2, V3];
+/** Each entry takes the schema from version `index` to `index + 1`. */
+export const POSTGRES_MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;
 

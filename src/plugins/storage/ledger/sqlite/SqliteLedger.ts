@@ -5,12 +5,18 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type {
 	AdmissionOutcome,
+	BlocklistRow,
+	BlockRow,
+	CreditUsage,
+	GuildSettingsChange,
+	GuildSettingsRow,
 	CommitCharge,
 	DailyCount,
 	FileKey,
 	FileRow,
 	InstanceRow,
 	LedgerLimits,
+	JobStart,
 	LimitOverride,
 	QuotaLedger,
 	RatePlaceClaim,
@@ -18,9 +24,19 @@ import type {
 	UsageSnapshot,
 	UserTotal
 } from '../QuotaLedger.js';
-import { COMMIT, COMMIT_CHECKS, FILE_COLUMNS, RESERVE, RESERVE_CHECKS, USAGE } from './admission.js';
+import { COMMIT, COMMIT_CHECKS, FILE_COLUMNS, JOB_PLACE, RESERVE, RESERVE_CHECKS, START_JOB, USAGE } from './admission.js';
 import { applyCorrections, purgeReservations, rebuildTotals } from './maintenance.js';
 import { changeOverride, readOverride } from './overrides.js';
+import {
+	addToBlocklist,
+	blocksOf,
+	changeGuildSettings,
+	readBlocklist,
+	readGuildSettings,
+	removeBlock,
+	removeFromBlocklist,
+	setBlock
+} from './controls.js';
 import { StorageConfigError } from '../../StorageConfigError.js';
 import { migrate } from './schema.js';
 import { SqliteConnection, type SqlRow } from './SqliteConnection.js';
@@ -40,6 +56,8 @@ function prepareStatements(connection: SqliteConnection) {
 	return {
 		reserve: connection.prepare(RESERVE, HOT_COPIES),
 		reserveChecks: connection.prepare(RESERVE_CHECKS),
+		startJob: connection.prepare(START_JOB, HOT_COPIES),
+		jobPlace: connection.prepare(JOB_PLACE),
 		commit: connection.prepare(COMMIT, HOT_COPIES),
 		commitChecks: connection.prepare(COMMIT_CHECKS),
 		release: connection.prepare('DELETE FROM imagine_reservations WHERE id = $id RETURNING id', HOT_COPIES),
@@ -111,6 +129,9 @@ export class SqliteLedger implements QuotaLedger {
 			bytes: row.bytes,
 			cost: row.cost,
 			temp: row.temp,
+			job: row.job,
+			guild: row.guildId,
+			credits: row.credits,
 			now: row.now,
 			expiresAt: row.expiresAt,
 			owner: row.owner,
@@ -121,9 +142,12 @@ export class SqliteLedger implements QuotaLedger {
 			const [checks] = await this.#statements.reserveChecks.all(parameters);
 			// Held already (a retried reservation): once is enough.
 			if (checks?.held) return { ok: true };
-			if (!checks?.daily) return { ok: false, failed: 'DAILY_LIMIT' };
+			if (!checks?.jobs) return { ok: false, failed: 'TOO_MANY_JOBS' };
+			if (!checks.daily) return { ok: false, failed: 'DAILY_LIMIT' };
+			if (!checks.guild) return { ok: false, failed: 'GUILD_DAILY' };
 			if (!checks.user) return { ok: false, failed: 'USER_QUOTA' };
 			if (!checks.global) return { ok: false, failed: 'GLOBAL_QUOTA' };
+			if (!checks.credits) return { ok: false, failed: 'CREDIT_BUDGET' };
 			// Another job released in between: the limits fit now, so try again.
 		}
 		return { ok: false, failed: 'GLOBAL_QUOTA' };
@@ -142,6 +166,8 @@ export class SqliteLedger implements QuotaLedger {
 			reservation: charge.reservationId ?? '',
 			chargeDay: charge.day,
 			chargeCost: charge.cost,
+			chargeGuild: charge.guildId,
+			chargeCredits: charge.credits,
 			...limitParameters(limits)
 		};
 		for (let attempt = 0; attempt < 3; attempt++) {
@@ -154,6 +180,14 @@ export class SqliteLedger implements QuotaLedger {
 			// Space was freed in between: the image fits now, so try again.
 		}
 		return { ok: false, failed: 'GLOBAL_QUOTA' };
+	}
+
+	public async startJob(reservationId: string, userId: string, maxRunning: number, now: number): Promise<JobStart> {
+		const parameters = { id: reservationId, user: userId, maxRunning, now };
+		if ((await this.#statements.startJob.all(parameters)).length === 1) return { started: true };
+		const [place] = await this.#statements.jobPlace.all(parameters);
+		if (!place || place.started) return { started: true };
+		return { started: false, position: Number(place.position) };
 	}
 
 	public async release(reservationId: string): Promise<boolean> {
@@ -249,13 +283,73 @@ export class SqliteLedger implements QuotaLedger {
 		return Number(row?.used ?? 0);
 	}
 
-	public async refundDaily(userId: string, day: string, cost: number): Promise<void> {
+	public async refundDaily(userId: string, day: string, cost: number, guildId?: string | null, credits = 0): Promise<void> {
+		if (credits > 0 || cost > 0) {
+			await this.#connection.all(
+				`UPDATE imagine_credit_daily SET spent = MAX(0, spent - $credits), generations = MAX(0, generations - $cost)
+				WHERE day = $day AND scope IN ('global', 'u:' || $user)`,
+				{ credits, cost, day, user: userId }
+			);
+		}
 		if (cost <= 0) return;
 		await this.#connection.all('UPDATE imagine_daily SET used = MAX(0, used - $cost) WHERE user_id = $user AND day = $day', {
 			cost,
 			user: userId,
 			day
 		});
+		if (!guildId) return;
+		await this.#connection.all('UPDATE imagine_guild_daily SET used = MAX(0, used - $cost) WHERE guild_id = $guild AND day = $day', {
+			cost,
+			guild: guildId,
+			day
+		});
+	}
+
+	public async creditUsage(day: string, now: number, userId = ''): Promise<CreditUsage> {
+		const [row] = await this.#connection.all(
+			`SELECT COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'global' AND day = $day), 0) AS globalSpent,
+				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE day = $day AND expires_at > $now), 0) AS globalReserved,
+				COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'u:' || $user AND day = $day), 0) AS userSpent,
+				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE user_id = $user AND day = $day AND expires_at > $now), 0) AS userReserved`,
+			{ day, now, user: userId }
+		);
+		return {
+			globalSpent: Number(row?.globalSpent ?? 0),
+			globalReserved: Number(row?.globalReserved ?? 0),
+			userSpent: Number(row?.userSpent ?? 0),
+			userReserved: Number(row?.userReserved ?? 0)
+		};
+	}
+
+	public async creditHistory(fromDay: string): Promise<{ day: string; spent: number; generations: number }[]> {
+		const rows = await this.#connection.all(
+			"SELECT day, spent, generations FROM imagine_credit_daily WHERE scope = 'global' AND day >= $from ORDER BY day",
+			{ from: fromDay }
+		);
+		return rows.map((row) => ({ day: String(row.day), spent: Number(row.spent), generations: Number(row.generations) }));
+	}
+
+	public async creditBudget(scope: string): Promise<number | null> {
+		const [row] = await this.#connection.all('SELECT milli FROM imagine_credit_budgets WHERE scope = $scope', { scope });
+		return row ? Number(row.milli) : null;
+	}
+
+	public async setCreditBudget(scope: string, milli: number | null): Promise<void> {
+		if (milli === null) await this.#connection.all('DELETE FROM imagine_credit_budgets WHERE scope = $scope', { scope });
+		else
+			await this.#connection.all(
+				'INSERT INTO imagine_credit_budgets (scope, milli) VALUES ($scope, $milli) ON CONFLICT (scope) DO UPDATE SET milli = excluded.milli',
+				{ scope, milli }
+			);
+	}
+
+	public async guildDailyUsed(guildId: string, day: string, now: number): Promise<number> {
+		const [row] = await this.#connection.all(
+			`SELECT COALESCE((SELECT used FROM imagine_guild_daily WHERE guild_id = $guild AND day = $day), 0)
+				+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE guild_id = $guild AND day = $day AND expires_at > $now), 0) AS used`,
+			{ guild: guildId, day, now }
+		);
+		return Number(row?.used ?? 0);
 	}
 
 	public async getOverride(userId: string, now: number): Promise<LimitOverride | null> {
@@ -271,6 +365,38 @@ export class SqliteLedger implements QuotaLedger {
 		const override = await changeOverride(this.#connection, userId, changes);
 		this.#overrideCache.delete(userId);
 		return override;
+	}
+
+	public blocklist(guildIds: readonly string[]): Promise<BlocklistRow[]> {
+		return readBlocklist(this.#connection, guildIds);
+	}
+
+	public addToBlocklist(guildId: string, entries: readonly string[], now: number): Promise<string[]> {
+		return addToBlocklist(this.#connection, guildId, entries, now);
+	}
+
+	public removeFromBlocklist(guildId: string, entries: readonly string[]): Promise<string[]> {
+		return removeFromBlocklist(this.#connection, guildId, entries);
+	}
+
+	public setBlock(block: BlockRow): Promise<void> {
+		return setBlock(this.#connection, block);
+	}
+
+	public removeBlock(userId: string, guildId: string): Promise<BlockRow | null> {
+		return removeBlock(this.#connection, userId, guildId);
+	}
+
+	public blocksOf(userId: string, guildIds: readonly string[]): Promise<BlockRow[]> {
+		return blocksOf(this.#connection, userId, guildIds);
+	}
+
+	public guildSettings(guildId: string): Promise<GuildSettingsRow | null> {
+		return readGuildSettings(this.#connection, guildId);
+	}
+
+	public changeGuildSettings(guildId: string, changes: GuildSettingsChange): Promise<GuildSettingsRow> {
+		return changeGuildSettings(this.#connection, guildId, changes);
 	}
 
 	public async verify(): Promise<string | null> {
@@ -382,7 +508,15 @@ function explainOpenFailure(error: unknown, file: string): unknown {
 }
 
 function limitParameters(limits: LedgerLimits) {
-	return { dailyLimit: limits.dailyGens, userLimit: limits.userBytes, globalLimit: limits.globalBytes };
+	return {
+		jobLimit: limits.jobs,
+		dailyLimit: limits.dailyGens,
+		guildLimit: limits.guildDailyGens,
+		globalCredits: limits.globalCredits,
+		userCredits: limits.userCredits,
+		userLimit: limits.userBytes,
+		globalLimit: limits.globalBytes
+	};
 }
 
 function toFileRow(row: SqlRow): FileRow {

@@ -109,6 +109,75 @@ CREATE TABLE imagine_rate_places (
 CREATE INDEX imagine_rate_places_by_key ON imagine_rate_places (key, frees_at);
 `;
 
+/**
+ * Version 4: the owners' controls, so a change made with the command-line tool applies to every process at once. The
+ * prompt blocklists and the blocked users (`guild_id` '' is the bot owner's, bot-wide; a server id that server's own;
+ * `until` null: until lifted), each server's settings (its gates, its members' daily limit and its daily total; a list of
+ * ids as JSON, null for no restriction) and each server's daily count (charged with the image, as the user's is). A reservation says whether it is a generation job and when it started generating, for
+ * the per-user job caps.
+ * Written so that running it again changes nothing.
+ */
+const V4 = `
+CREATE TABLE IF NOT EXISTS imagine_blocklist (
+	guild_id TEXT NOT NULL,
+	entry TEXT NOT NULL,
+	added_at INTEGER NOT NULL,
+	PRIMARY KEY (guild_id, entry)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imagine_blocks (
+	user_id TEXT NOT NULL,
+	guild_id TEXT NOT NULL,
+	reason TEXT,
+	until INTEGER,
+	blocked_at INTEGER NOT NULL,
+	PRIMARY KEY (user_id, guild_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imagine_guild_settings (
+	guild_id TEXT PRIMARY KEY,
+	enabled INTEGER NOT NULL DEFAULT 1,
+	channel_ids TEXT,
+	role_ids TEXT,
+	member_daily_gens INTEGER,
+	guild_daily_gens INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imagine_guild_daily (
+	guild_id TEXT NOT NULL,
+	day TEXT NOT NULL,
+	used INTEGER NOT NULL,
+	PRIMARY KEY (guild_id, day)
+) WITHOUT ROWID;
+`;
+
+/**
+ * Charges a server's daily total when an image asked from it is recorded (beside the user's, in imagine_files_added),
+ * and the provider credits it spent to the bot's and the user's daily spend (milli-credits, 'global' and 'u:<id>'), with
+ * the generations charged: a history kept for the usage chart (the daily counts themselves are pruned after a week).
+ */
+const V4_CHARGES = `
+CREATE TABLE IF NOT EXISTS imagine_credit_daily (
+	scope TEXT NOT NULL,
+	day TEXT NOT NULL,
+	spent INTEGER NOT NULL,
+	generations INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (scope, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imagine_credit_budgets (
+	scope TEXT PRIMARY KEY,
+	milli INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS imagine_files_credits_charged AFTER INSERT ON imagine_files
+WHEN NEW.charge_day IS NOT NULL AND (NEW.charge_credits > 0 OR NEW.charge_cost > 0) BEGIN
+	INSERT INTO imagine_credit_daily (scope, day, spent, generations)
+		VALUES ('global', NEW.charge_day, NEW.charge_credits, NEW.charge_cost), ('u:' || NEW.user_id, NEW.charge_day, NEW.charge_credits, NEW.charge_cost)
+		ON CONFLICT (scope, day) DO UPDATE SET spent = spent + excluded.spent, generations = generations + excluded.generations;
+END;
+CREATE TRIGGER IF NOT EXISTS imagine_files_guild_charged AFTER INSERT ON imagine_files
+WHEN NEW.charge_guild IS NOT NULL AND NEW.charge_cost > 0 AND NEW.charge_day IS NOT NULL BEGIN
+	INSERT INTO imagine_guild_daily (guild_id, day, used) VALUES (NEW.charge_guild, NEW.charge_day, NEW.charge_cost)
+		ON CONFLICT (guild_id, day) DO UPDATE SET used = used + excluded.used;
+END;
+`;
+
 /** Each entry takes the schema from version `index` to `index + 1`. */
 const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] = [
 	(connection) => connection.exec(V1),
@@ -116,15 +185,29 @@ const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] =
 		await connection.exec(V2);
 		await importKeyvOverrides(connection);
 	},
-	(connection) => connection.exec(V3)
+	(connection) => connection.exec(V3),
+	async (connection) => {
+		await connection.exec(V4);
+		// ALTER TABLE has no IF NOT EXISTS in SQLite: look first, so that running this again changes nothing.
+		const columns = new Set((await connection.all('PRAGMA table_info(imagine_reservations)')).map((row) => String(row.name)));
+		if (!columns.has('job')) await connection.exec('ALTER TABLE imagine_reservations ADD COLUMN job INTEGER NOT NULL DEFAULT 0');
+		if (!columns.has('started_at')) await connection.exec('ALTER TABLE imagine_reservations ADD COLUMN started_at INTEGER');
+		if (!columns.has('guild_id')) await connection.exec('ALTER TABLE imagine_reservations ADD COLUMN guild_id TEXT');
+		if (!columns.has('credits')) await connection.exec('ALTER TABLE imagine_reservations ADD COLUMN credits INTEGER NOT NULL DEFAULT 0');
+		const fileColumns = new Set((await connection.all('PRAGMA table_info(imagine_files)')).map((row) => String(row.name)));
+		if (!fileColumns.has('charge_guild')) await connection.exec('ALTER TABLE imagine_files ADD COLUMN charge_guild TEXT');
+		if (!fileColumns.has('charge_credits'))
+			await connection.exec('ALTER TABLE imagine_files ADD COLUMN charge_credits INTEGER NOT NULL DEFAULT 0');
+		await connection.exec(V4_CHARGES);
+	}
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The tables a ledger at SCHEMA_VERSION has (what a health check looks for), read from the migrations themselves. */
-export const SCHEMA_TABLES: readonly string[] = [...`${V1}${V2}${V3}`.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)].map(
-	(match) => match[1] as string
-);
+export const SCHEMA_TABLES: readonly string[] = [
+	...`${V1}${V2}${V3}${V4}${V4_CHARGES}`.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)
+].map((match) => match[1] as string);
 
 /** The schema version of an open ledger (0 for a new file; 1 for a ledger from before versioning). */
 export async function schemaVersion(connection: SqliteConnection): Promise<number> {
