@@ -109,7 +109,10 @@ export class PostgresLedger implements QuotaLedger {
 
 	public async reserve(row: ReservationRow, limits: LedgerLimits): Promise<AdmissionOutcome> {
 		const [result] = await this.#query<{ outcome: string }>(
-			'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) AS outcome',
+			{
+				name: 'imagine_reserve_v4',
+				text: 'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) AS outcome'
+			},
 			[
 				row.id,
 				row.userId,
@@ -137,7 +140,10 @@ export class PostgresLedger implements QuotaLedger {
 
 	public async commit(file: FileRow, charge: CommitCharge, limits: LedgerLimits): Promise<AdmissionOutcome> {
 		const [result] = await this.#query<{ outcome: string }>(
-			'SELECT imagine_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) AS outcome',
+			{
+				name: 'imagine_commit_v4',
+				text: 'SELECT imagine_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) AS outcome'
+			},
 			[
 				file.userId,
 				file.imageId,
@@ -171,12 +177,17 @@ export class PostgresLedger implements QuotaLedger {
 	}
 
 	public async release(reservationId: string): Promise<boolean> {
-		return (await this.#query('DELETE FROM imagine_reservations WHERE id = $1 RETURNING id', [reservationId])).length > 0;
+		return (
+			(await this.#query({ name: 'imagine_release', text: 'DELETE FROM imagine_reservations WHERE id = $1 RETURNING id' }, [reservationId]))
+				.length > 0
+		);
 	}
 
 	public async usage(userId: string, day: string, now: number): Promise<UsageSnapshot> {
 		const [row] = await this.#query<Record<string, string | null>>(
-			`SELECT
+			{
+				name: 'imagine_usage_v3',
+				text: `SELECT
 				(SELECT bytes FROM imagine_totals WHERE scope = 'global') AS "globalBytes",
 				(SELECT files FROM imagine_totals WHERE scope = 'global') AS "globalFiles",
 				(SELECT bytes FROM imagine_totals WHERE scope = 'temp') AS "tempBytes",
@@ -186,7 +197,8 @@ export class PostgresLedger implements QuotaLedger {
 				(SELECT used FROM imagine_daily WHERE user_id = $1 AND day = $2) AS "dailyUsed",
 				(SELECT SUM(cost) FROM imagine_reservations WHERE user_id = $1 AND day = $2 AND expires_at > $3) AS "dailyPending",
 				imagine_reserved_bytes($3) AS "reservedGlobalBytes",
-				(SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = $1 AND NOT temp AND expires_at > $3) AS "reservedUserBytes"`,
+				(SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = $1 AND NOT temp AND expires_at > $3) AS "reservedUserBytes"`
+			},
 			[userId, day, now]
 		);
 		const value = (key: string) => Number(row?.[key] ?? 0);
@@ -608,17 +620,24 @@ export class PostgresLedger implements QuotaLedger {
 		await this.#pool.end();
 	}
 
+	/**
+	 * Runs one statement. The hot ones (every admission and status) are given as `{ name, text }`: each connection
+	 * parses and plans them once and then only binds values (a status is a dozen sub-selects, planned anew on every call
+	 * otherwise). Only statements whose result columns cannot change are named: a prepared `SELECT *` would fail with
+	 * "cached plan must not change result type" once a newer version adds a column.
+	 */
 	async #query<T extends Record<string, unknown> = Record<string, unknown>>(
-		sql: string,
+		sql: string | { name: string; text: string },
 		values: unknown[] = [],
 		retry = true
 	): Promise<T[]> {
+		const run = () => this.#pool.query<T>(typeof sql === 'string' ? { text: sql, values } : { ...sql, values });
 		try {
-			return (await this.#pool.query<T>(sql, values)).rows;
+			return (await run()).rows;
 		} catch (error) {
 			if (!retry || !isConnectionError(error)) throw error;
 			await new Promise((resolve) => setTimeout(resolve, RECONNECT_PAUSE_MS));
-			return (await this.#pool.query<T>(sql, values)).rows;
+			return (await run()).rows;
 		}
 	}
 
