@@ -3,8 +3,9 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { RateLimiterPostgres } from 'rate-limiter-flexible';
 import { utcDay } from '../src/plugins/storage/clock.js';
-import type { FileRow, LedgerLimits } from '../src/plugins/storage/ledger/QuotaLedger.js';
+import type { FileRow } from '../src/plugins/storage/ledger/QuotaLedger.js';
 import { PostgresLedger } from '../src/plugins/storage/ledger/postgres/PostgresLedger.js';
+import { UNLIMITED } from './suite.js';
 
 /**
  * The two loads of the PostgreSQL suite, run the same way in the suite's process and in its worker processes: the
@@ -24,15 +25,6 @@ export const POOL_SIZE = 2;
 export const LOOPS = 16;
 export const LIMITER_TABLE = 'bench_rlflx';
 
-const UNLIMITED: LedgerLimits = {
-	dailyGens: Number.MAX_SAFE_INTEGER,
-	userBytes: Number.MAX_SAFE_INTEGER,
-	globalBytes: Number.MAX_SAFE_INTEGER,
-	jobs: Number.MAX_SAFE_INTEGER,
-	guildDailyGens: Number.MAX_SAFE_INTEGER,
-	globalCredits: Number.MAX_SAFE_INTEGER,
-	userCredits: Number.MAX_SAFE_INTEGER
-};
 const USERS = Array.from({ length: 1000 }, (_, index) => `5300000000000${String(index).padStart(6, '0')}`);
 
 /** Opens what `load` needs and returns one operation of it, and how to close. */

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import sqlite3 from 'sqlite3';
 import { utcDay } from '../src/plugins/storage/clock.js';
 import type { StorageOptions } from '../src/plugins/storage/options.js';
-import type { FileRow, LedgerLimits, ReservationRow } from '../src/plugins/storage/ledger/QuotaLedger.js';
+import type { FileRow, ReservationRow } from '../src/plugins/storage/ledger/QuotaLedger.js';
 import { SqliteLedger } from '../src/plugins/storage/ledger/sqlite/SqliteLedger.js';
 import { StorageManager } from '../src/plugins/storage/StorageManager.js';
 import {
@@ -23,7 +23,8 @@ import {
 	type BenchContext,
 	type Suite,
 	type SuiteResult,
-	type Table
+	type Table,
+	UNLIMITED
 } from './suite.js';
 
 /*
@@ -63,15 +64,6 @@ const GENEROUS: StorageOptions = {
 	maxUserStorageMb: 1_000_000,
 	maxUserDailyGens: 100_000_000,
 	cleanupIntervalMinutes: 0
-};
-const UNLIMITED: LedgerLimits = {
-	dailyGens: Number.MAX_SAFE_INTEGER,
-	userBytes: Number.MAX_SAFE_INTEGER,
-	globalBytes: Number.MAX_SAFE_INTEGER,
-	jobs: Number.MAX_SAFE_INTEGER,
-	guildDailyGens: Number.MAX_SAFE_INTEGER,
-	globalCredits: Number.MAX_SAFE_INTEGER,
-	userCredits: Number.MAX_SAFE_INTEGER
 };
 /** The sidecar keys StorageManager.saveImage writes (checked against a real save before trees are built). */
 const SIDECAR_KEYS = ['createdAt', 'ext', 'id', 'metadata', 'name', 'temp', 'userId'];

@@ -1,8 +1,20 @@
+import type { LedgerLimits } from '../src/plugins/storage/ledger/QuotaLedger.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** What `bench/index.ts` hands every suite. */
+/** Ledger limits no admission in a bench comes near: the benches measure the statements, not the refusals. */
+export const UNLIMITED: LedgerLimits = {
+	dailyGens: Number.MAX_SAFE_INTEGER,
+	userBytes: Number.MAX_SAFE_INTEGER,
+	globalBytes: Number.MAX_SAFE_INTEGER,
+	jobs: Number.MAX_SAFE_INTEGER,
+	guildDailyGens: Number.MAX_SAFE_INTEGER,
+	globalCredits: Number.MAX_SAFE_INTEGER,
+	userCredits: Number.MAX_SAFE_INTEGER
+};
+
 export interface BenchContext {
 	/** `--files-1m`: add the 1,000,000-file case where a suite has one. */
 	readonly files1m: boolean;
