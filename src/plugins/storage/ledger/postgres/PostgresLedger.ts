@@ -24,6 +24,7 @@ import type {
 } from '../QuotaLedger.js';
 import { migratePostgres } from './schema.js';
 import { guildColumnValues, idList } from '../guildSettingsColumns.js';
+import { usageSnapshotOf } from '../usageSnapshot.js';
 
 export interface PostgresLedgerOptions {
 	/** Connections this process keeps at most (32 processes x 2 stay far below PostgreSQL's default 100). */
@@ -201,19 +202,7 @@ export class PostgresLedger implements QuotaLedger {
 			},
 			[userId, day, now]
 		);
-		const value = (key: string) => Number(row?.[key] ?? 0);
-		return {
-			globalBytes: value('globalBytes'),
-			globalFiles: value('globalFiles'),
-			tempBytes: value('tempBytes'),
-			tempFiles: value('tempFiles'),
-			userBytes: value('userBytes'),
-			userFiles: value('userFiles'),
-			dailyUsed: value('dailyUsed'),
-			dailyPending: value('dailyPending'),
-			reservedGlobalBytes: value('reservedGlobalBytes'),
-			reservedUserBytes: value('reservedUserBytes')
-		};
+		return usageSnapshotOf(row);
 	}
 
 	public async getFile(userId: string, imageId: string): Promise<FileRow | null> {

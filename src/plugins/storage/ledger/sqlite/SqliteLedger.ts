@@ -40,6 +40,7 @@ import {
 import { StorageConfigError } from '../../StorageConfigError.js';
 import { migrate } from './schema.js';
 import { SqliteConnection, type SqlRow } from './SqliteConnection.js';
+import { usageSnapshotOf } from '../usageSnapshot.js';
 
 /** Overrides are read on every reservation; other processes' changes are picked up within this time. */
 const OVERRIDE_CACHE_MS = 2000;
@@ -196,19 +197,7 @@ export class SqliteLedger implements QuotaLedger {
 
 	public async usage(userId: string, day: string, now: number): Promise<UsageSnapshot> {
 		const [row] = await this.#statements.usage.all({ user: userId, day, now });
-		const value = (key: string) => Number(row?.[key] ?? 0);
-		return {
-			globalBytes: value('globalBytes'),
-			globalFiles: value('globalFiles'),
-			tempBytes: value('tempBytes'),
-			tempFiles: value('tempFiles'),
-			userBytes: value('userBytes'),
-			userFiles: value('userFiles'),
-			dailyUsed: value('dailyUsed'),
-			dailyPending: value('dailyPending'),
-			reservedGlobalBytes: value('reservedGlobalBytes'),
-			reservedUserBytes: value('reservedUserBytes')
-		};
+		return usageSnapshotOf(row);
 	}
 
 	public async getFile(userId: string, imageId: string): Promise<FileRow | null> {
