@@ -204,9 +204,9 @@ END $$;
 `;
 
 /**
- * Version 3: the bytes of all live reservations kept as a counter, so an admission and a status read one row instead of
- * summing every reservation. Deleted reservations stay in the table as dead rows until autovacuum comes (a minute
- * or more); a sum over them grew with every admission since, slowing admissions fourfold after a few thousand.
+ * Version 3: the bytes of all live reservations kept as a counter, so an admission (`imagine_reserve`, from version
+ * 4 on) and a status read one row instead of summing every reservation: deleted reservations stay in the table as
+ * dead rows until autovacuum comes (a minute or more), and a sum over them grows with every admission until then.
  * Reservations past their expiry still count in the counter until purged, so they are taken off through an index
  * on the expiry (usually none). The table is locked while the counter is seeded, so no reservation of a process
  * still on version 2 slips between the sum and the trigger.
@@ -232,41 +232,6 @@ CREATE FUNCTION imagine_reserved_bytes(p_now BIGINT) RETURNS BIGINT LANGUAGE sql
 	SELECT (SELECT bytes FROM imagine_reserved_totals WHERE scope = 'global')
 		- COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE expires_at <= p_now), 0)
 $$;
-
-CREATE OR REPLACE FUNCTION imagine_reserve(
-	p_id TEXT, p_user TEXT, p_day TEXT, p_bytes BIGINT, p_cost INTEGER, p_temp BOOLEAN, p_now BIGINT, p_expires BIGINT,
-	p_owner TEXT, p_daily_limit INTEGER, p_user_limit BIGINT, p_global_limit BIGINT
-) RETURNS TEXT LANGUAGE plpgsql AS $$
-DECLARE
-	daily_fits BOOLEAN;
-	user_fits BOOLEAN;
-BEGIN
-	PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'));
-	INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, created_at, expires_at, owner)
-		SELECT p_id, p_user, p_day, p_bytes, p_cost, p_temp, p_now, p_expires, p_owner
-		WHERE (p_cost = 0 OR COALESCE((SELECT used FROM imagine_daily WHERE user_id = p_user AND day = p_day), 0)
-				+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE user_id = p_user AND day = p_day AND expires_at > p_now), 0)
-				+ p_cost <= p_daily_limit)
-			AND (p_temp OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || p_user), 0)
-				+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = p_user AND NOT temp AND expires_at > p_now), 0)
-				+ p_bytes <= p_user_limit)
-			AND (COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'global'), 0) + imagine_reserved_bytes(p_now)
-				+ p_bytes <= p_global_limit)
-		ON CONFLICT (id) DO NOTHING;
-	IF FOUND OR EXISTS (SELECT 1 FROM imagine_reservations WHERE id = p_id) THEN
-		RETURN 'ok';
-	END IF;
-	-- Refused: say which limit, for the message the user sees.
-	daily_fits := p_cost = 0 OR COALESCE((SELECT used FROM imagine_daily WHERE user_id = p_user AND day = p_day), 0)
-		+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE user_id = p_user AND day = p_day AND expires_at > p_now), 0)
-		+ p_cost <= p_daily_limit;
-	IF NOT daily_fits THEN RETURN 'DAILY_LIMIT'; END IF;
-	user_fits := p_temp OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || p_user), 0)
-		+ COALESCE((SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = p_user AND NOT temp AND expires_at > p_now), 0)
-		+ p_bytes <= p_user_limit;
-	IF NOT user_fits THEN RETURN 'USER_QUOTA'; END IF;
-	RETURN 'GLOBAL_QUOTA';
-END $$;
 `;
 
 /**
