@@ -1,32 +1,20 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { ImageGenerator } from '../../src/plugins/generation/ImageGenerator.js';
-import { ImageJobs } from '../../src/plugins/generation/ImageJobs.js';
-import type { StorageManager } from '../../src/plugins/storage/StorageManager.js';
-import { FakeStabilityServer, STABILITY_TEST_KEY } from '../generation/fakes/stabilityServer.js';
 import { USER_A } from '../helpers/storageFixtures.js';
 import { describeEachLedger, type ControlsFixture } from './ledgers.js';
+import { usePaidJobs } from './paidJobs.js';
 
 const GUILD = '111111111111111111';
 const OTHER_GUILD = '222222222222222222';
 
 let fixture: ControlsFixture | undefined;
-let fake: FakeStabilityServer | undefined;
-let generator: ImageGenerator | undefined;
 afterEach(async () => {
-	await generator?.close();
-	await fake?.close();
 	await fixture?.close();
-	fixture = generator = fake = undefined;
+	fixture = undefined;
 });
 
-/** Jobs on a real (loopback) Stability API, so a test can see that a refused prompt never reached it. */
-async function paidJobs(storage: () => StorageManager) {
-	fake = await FakeStabilityServer.start();
-	generator = ImageGenerator.create({ provider: 'stability', stability: { apiKey: STABILITY_TEST_KEY, host: fake.url } });
-	return new ImageJobs(generator, storage, { jobTimeoutMs: 5000, dailyCost: { textToImage: 1, imageToImage: 1, upscale: 1 } });
-}
+const paid = usePaidJobs();
 
 async function events(root: string): Promise<Record<string, unknown>[]> {
 	const text = await readFile(join(root, 'logs', 'events.jsonl'), 'utf8').catch(() => '');
@@ -40,18 +28,18 @@ describeEachLedger('the prompt blocklist', (backend) => {
 	it('refuses a blocked prompt privately, before any paid call: not charged, the word not echoed, logged as an event', async () => {
 		fixture = await backend.open({ promptBlocklist: ['nude'] });
 		const manager = fixture.manager;
-		const jobs = await paidJobs(() => manager);
+		const jobs = await paid.jobs(() => manager);
 		const refused = await jobs.run({ kind: 'text-to-image', userId: USER_A, request: { prompt: 'a N U D E statue, marble' } });
 		expect(refused).toMatchObject({ ok: false, reason: 'PROMPT_BLOCKED' });
 		expect(JSON.stringify(refused).toLowerCase()).not.toContain('nude');
-		expect(fake?.requests).toHaveLength(0);
+		expect(paid.fake?.requests).toHaveLength(0);
 		expect((await manager.getQuotaStatus(USER_A)).daily).toMatchObject({ used: 0, pending: 0 });
 
 		// "classic" holds "ass": not blocked by it.
 		await manager.controls.addToBlocklist(['ass']);
 		const allowed = await jobs.run({ kind: 'text-to-image', userId: USER_A, request: { prompt: 'a classic class portrait' } });
 		expect(allowed.ok).toBe(true);
-		expect(fake?.requests).toHaveLength(1);
+		expect(paid.fake?.requests).toHaveLength(1);
 
 		await manager.close();
 		fixture.manager = await fixture.reopen();
@@ -62,7 +50,7 @@ describeEachLedger('the prompt blocklist', (backend) => {
 	it("a server's list applies in that server only; the owner's applies everywhere", async () => {
 		fixture = await backend.open();
 		const manager = fixture.manager;
-		const jobs = await paidJobs(() => manager);
+		const jobs = await paid.jobs(() => manager);
 		expect(await manager.controls.addToBlocklist(['Blood Bath'], GUILD)).toMatchObject({
 			ok: true,
 			guildId: GUILD,
@@ -75,7 +63,7 @@ describeEachLedger('the prompt blocklist', (backend) => {
 		expect((await run('a blood-bath at dawn', OTHER_GUILD)).ok).toBe(true);
 		expect((await run('a blood-bath at dawn')).ok).toBe(true);
 		expect(await run('a GORY scene', OTHER_GUILD)).toMatchObject({ reason: 'PROMPT_BLOCKED' });
-		expect(fake?.requests).toHaveLength(2);
+		expect(paid.fake?.requests).toHaveLength(2);
 	});
 
 	it('a change made by another process applies at once to a process that opens the ledger, and within 2 s to one running', async () => {

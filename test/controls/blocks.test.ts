@@ -1,37 +1,26 @@
 import { afterEach, expect, it } from 'vitest';
-import { ImageGenerator } from '../../src/plugins/generation/ImageGenerator.js';
-import { ImageJobs } from '../../src/plugins/generation/ImageJobs.js';
-import type { StorageManager } from '../../src/plugins/storage/StorageManager.js';
-import { FakeStabilityServer, STABILITY_TEST_KEY } from '../generation/fakes/stabilityServer.js';
 import { ManualClock, USER_A, USER_B } from '../helpers/storageFixtures.js';
 import { describeEachLedger, type ControlsFixture } from './ledgers.js';
+import { usePaidJobs } from './paidJobs.js';
 
 const GUILD = '111111111111111111';
 const OTHER_GUILD = '222222222222222222';
 const HOUR = 3_600_000;
 
 let fixture: ControlsFixture | undefined;
-let fake: FakeStabilityServer | undefined;
-let generator: ImageGenerator | undefined;
 afterEach(async () => {
-	await generator?.close();
-	await fake?.close();
 	await fixture?.close();
-	fixture = generator = fake = undefined;
+	fixture = undefined;
 });
 
-async function paidJobs(storage: () => StorageManager) {
-	fake = await FakeStabilityServer.start();
-	generator = ImageGenerator.create({ provider: 'stability', stability: { apiKey: STABILITY_TEST_KEY, host: fake.url } });
-	return new ImageJobs(generator, storage, { jobTimeoutMs: 5000, dailyCost: { textToImage: 1, imageToImage: 1, upscale: 1 } });
-}
+const paid = usePaidJobs();
 
 describeEachLedger('blocked users', (backend) => {
 	it('a blocked user is refused before anything else (a blocked prompt, a used-up day), with the reason and the end; it ends on time', async () => {
 		const clock = new ManualClock();
 		fixture = await backend.open({ maxUserDailyGens: 1, promptBlocklist: ['dragon'] }, { clock: clock.read });
 		const manager = fixture.manager;
-		const jobs = await paidJobs(() => manager);
+		const jobs = await paid.jobs(() => manager);
 		const run = (prompt: string, guildId?: string) => jobs.run({ kind: 'text-to-image', userId: USER_A, guildId, request: { prompt } });
 		expect((await run('a lighthouse')).ok).toBe(true);
 
@@ -47,7 +36,7 @@ describeEachLedger('blocked users', (backend) => {
 				message: 'You are blocked from generating images with this bot until 2026-11-21 13:00 UTC. Reason: spam in #general'
 			});
 		}
-		expect(fake?.requests).toHaveLength(1);
+		expect(paid.fake?.requests).toHaveLength(1);
 		// Another user is not concerned.
 		expect(await manager.controls.screen({ userId: USER_B, prompt: 'a lighthouse' })).toBeNull();
 
