@@ -413,3 +413,38 @@ describe('retryAfterMs', () => {
 		expect(retryAfterMs('2, 3', now)).toBeUndefined();
 	});
 });
+
+describe('HttpClient: a rate window shared with other processes', () => {
+	it('waits while the shared window is full, sends once it has a place, and ends the place when the request ends', async () => {
+		handler = reply(200, 'ok');
+		const windows: string[] = [];
+		let claims = 0;
+		let ended = 0;
+		const outcome = await client({
+			rateKey: 'sk-test',
+			sharedWindows: (key, maxPerWindow, windowMs) => {
+				windows.push(`${key} ${maxPerWindow} ${windowMs}`);
+				return {
+					// Full at first (ask again in 50 ms), then a place.
+					claim: async () => (++claims === 1 ? 50 : { end: () => void ended++ })
+				};
+			}
+		}).request(operation());
+		expect(outcome.ok).toBe(true);
+		expect(claims).toBe(2);
+		expect(requests).toHaveLength(1);
+		expect(ended).toBe(1);
+		// The window is named by a hash of the address and the key, never the key itself.
+		expect(windows).toEqual([expect.stringMatching(/^[0-9a-f]{32} 100 1000$/)]);
+		expect(windows[0]).not.toContain('sk-test');
+	});
+
+	it('a shared window that cannot be reached (its ledger down) leaves the request to this process’s own window', async () => {
+		handler = reply(200, 'ok');
+		const outcome = await client({
+			sharedWindows: () => ({ claim: () => Promise.reject(new Error('ledger unreachable')) })
+		}).request(operation());
+		expect(outcome.ok).toBe(true);
+		expect(requests).toHaveLength(1);
+	});
+});
