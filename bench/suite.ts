@@ -12,7 +12,8 @@ export const UNLIMITED: LedgerLimits = {
 	jobs: Number.MAX_SAFE_INTEGER,
 	guildDailyGens: Number.MAX_SAFE_INTEGER,
 	globalCredits: Number.MAX_SAFE_INTEGER,
-	userCredits: Number.MAX_SAFE_INTEGER
+	userCredits: Number.MAX_SAFE_INTEGER,
+	guildCredits: Number.MAX_SAFE_INTEGER
 };
 
 export interface BenchContext {

@@ -175,45 +175,57 @@ export const settings: ServiceCommand = {
 
 export const budget: ServiceCommand = {
 	name: 'budget',
-	summary: "Today's provider-credit spend and budgets; set the bot's (--global N) or a user's (--user ID N)",
-	synopsis: 'budget [--global N] [--user ID [N]]',
+	summary: "Today's provider-credit spend and budgets; set the bot's (--global N), a user's (--user ID N) or a server's (--guild ID N)",
+	synopsis: 'budget [--global N] [--user ID [N]] [--guild ID [N]]',
 	description: [
 		"Credits are charged through the job's reservation, commit and release, like the daily count: reserved while a job runs, spent " +
 			'when its image is stored, given back when the provider charged nothing (a failure, a filtered image). A job that would take ' +
-			"the bot or the user past today's budget is refused (CREDIT_BUDGET, exit 3 for generate). --global N and --user ID N set a " +
-			'budget in credits (decimals allowed; none: back to DAILY_CREDIT_BUDGET or USER_DAILY_CREDIT_BUDGET), kept in the ledger.',
-		'With --json: { ok: true, day, global: { spent, reserved, budget } } and, with --user, user: { id, spent, reserved, budget } (budget null: none).'
+			"the bot, the user or the server it is asked from past today's budget is refused (CREDIT_BUDGET, exit 3 for generate). " +
+			'--global N, --user ID N and --guild ID N set a budget in credits (decimals allowed; none: back to DAILY_CREDIT_BUDGET, ' +
+			'USER_DAILY_CREDIT_BUDGET or GUILD_DAILY_CREDIT_BUDGET), kept in the ledger.',
+		'With --json: { ok: true, day, global: { spent, reserved, budget } }, with --user also user: { id, spent, reserved, budget }, ' +
+			'with --guild also guild: { id, spent, reserved, budget } (budget null: none).'
 	],
 	options: {
 		global: { type: 'string', valueName: 'N', description: "Set the bot's daily budget in credits (none: the configuration's)." },
-		user: { type: 'string', valueName: 'ID', description: "Show this user's spend too; with N after it, set their daily budget." }
+		user: { type: 'string', valueName: 'ID', description: "Show this user's spend too; with N after it, set their daily budget." },
+		guild: {
+			type: 'string',
+			valueName: 'ID',
+			description: "Show this server's spend too (all its members together); with N after it, set its daily budget."
+		}
 	},
 	takesWords: true,
 	prepare(values, words) {
 		const userId = values.user === undefined ? undefined : userIdOption(values);
-		if (words.length > 1 || (words.length === 1 && userId === undefined)) {
-			throw new UsageError('Give one budget, after --user ID (budget --user ID N).');
+		const guildId = guildIdOption(values) ?? undefined;
+		if (words.length > 1 || (words.length === 1 && userId === undefined && guildId === undefined)) {
+			throw new UsageError('Give one budget, after --user ID or --guild ID (budget --user ID N, budget --guild ID N).');
+		}
+		if (words.length === 1 && userId !== undefined && guildId !== undefined) {
+			throw new UsageError('Give the budget after one of --user ID and --guild ID: set them one at a time.');
 		}
 		const globalBudget = creditsWord(optionalString(values, 'global'), '--global');
-		const userBudget = creditsWord(words[0], '--user ID');
+		const scopedBudget = creditsWord(words[0], userId === undefined ? '--guild ID' : '--user ID');
 		return async ({ services }) => {
 			const credits = services.storage.credits;
 			if (globalBudget !== undefined) {
 				const set = await credits.setBudget(globalBudget);
 				if (!set.ok) return failed(set);
 			}
-			if (userBudget !== undefined) {
-				const set = await credits.setBudget(userBudget, userId);
+			if (scopedBudget !== undefined) {
+				const set = await credits.setBudget(scopedBudget, userId === undefined ? { guildId: guildId as string } : { userId });
 				if (!set.ok) return failed(set);
 			}
-			const today = await credits.today(userId);
+			const today = await credits.today({ ...(userId === undefined ? {} : { userId }), ...(guildId === undefined ? {} : { guildId }) });
 			if (!today.ok) return failed(today);
 			const line = (name: string, entry: { spent: number; reserved: number; budget: number | null }) =>
 				`${name}: ${entry.spent} credits spent, ${entry.reserved} reserved, budget ${entry.budget ?? 'none'}`;
 			const text = [
 				`Today (${today.day} UTC):`,
 				`  ${line('Bot', today.global)}`,
-				...(today.user ? [`  ${line(`User ${today.user.id}`, today.user)}`] : [])
+				...(today.user ? [`  ${line(`User ${today.user.id}`, today.user)}`] : []),
+				...(today.guild ? [`  ${line(`Server ${today.guild.id}`, today.guild)}`] : [])
 			];
 			// The shape the issue gives, { day, global, user? }: the state itself, without the `ok` of a service result.
 			const { ok: _ok, ...state } = today;

@@ -222,13 +222,33 @@ describe('budget', () => {
 		expect(jsonOf(await cli('budget', '--global', 'none', '--json'))).toMatchObject({ global: { budget: 100 } });
 	});
 
+	it('budget --guild ID N sets a server\'s budget (GUILD_DAILY_CREDIT_BUDGET for the others); its members are refused past it, exit 3', async () => {
+		const cli = await freshCli({ GUILD_DAILY_CREDIT_BUDGET: '50', CREDIT_COSTS: '{"preview":{"text-to-image":2.5}}' });
+		const guild = '810000000000000001';
+		expect(jsonOf(await cli('budget', '--guild', guild, '--json'))).toEqual({
+			day: expect.any(String),
+			global: { spent: 0, reserved: 0, budget: null },
+			guild: { id: guild, spent: 0, reserved: 0, budget: 50 }
+		});
+		expect(jsonOf(await cli('budget', '--guild', guild, '2.5', '--json'))).toMatchObject({ guild: { id: guild, budget: 2.5 } });
+		expect((await cli(...generate('a lighthouse', '--guild', guild))).code).toBe(0);
+		const refused = await cli(...generate('a lighthouse', '--guild', guild));
+		expect(refused.code).toBe(3);
+		expect(jsonOf(refused)).toMatchObject({ ok: false, reason: 'CREDIT_BUDGET' });
+		// Outside that server the user still generates.
+		expect((await cli(...generate('a lighthouse'))).code).toBe(0);
+		expect(jsonOf(await cli('budget', '--guild', guild, '--json'))).toMatchObject({ global: { spent: 5 }, guild: { spent: 2.5, budget: 2.5 } });
+	});
+
 	it('mistakes exit 2: a budget without --user, two of them, a negative or malformed number, bad CREDIT_COSTS', async () => {
 		const cli = await freshCli();
 		for (const argv of [
 			['budget', '5'],
 			['budget', '--user', USER_A, '1', '2'],
 			['budget', '--global', '-1'],
-			['budget', '--global', '1e3']
+			['budget', '--global', '1e3'],
+			['budget', '--user', USER_A, '--guild', '810000000000000001', '1'],
+			['budget', '--guild', 'not-a-server', '1']
 		]) {
 			const run = await cli(...argv, '--json');
 			expect({ argv, code: run.code }).toEqual({ argv, code: 2 });

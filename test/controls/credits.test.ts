@@ -26,8 +26,11 @@ function jobsWith(options: GenerationOptions) {
 	return new ImageJobs(generator, () => storage, { jobTimeoutMs: 10_000, dailyCost: { textToImage: 1, imageToImage: 1, upscale: 1 } });
 }
 
-const ask = (jobs: ImageJobs, userId = USER_A) =>
-	jobs.run({ kind: 'text-to-image', userId, request: { prompt: 'a lighthouse', width: 64, height: 64 } });
+const ask = (jobs: ImageJobs, userId = USER_A, guildId: string | null = null) =>
+	jobs.run({ kind: 'text-to-image', userId, guildId, request: { prompt: 'a lighthouse', width: 64, height: 64 } });
+
+const GUILD = '810000000000000001';
+const OTHER_GUILD = '810000000000000002';
 
 describeEachLedger('the credit budget', (backend) => {
 	it('200 simultaneous requests at 2.5 credits against a budget of 100: exactly 40 run, never a credit over', async () => {
@@ -50,7 +53,7 @@ describeEachLedger('the credit budget', (backend) => {
 	it("a user's budget, set in the ledger over the configuration's, holds for that user only; decimals are charged exactly", async () => {
 		fixture = await backend.open({ maxUserDailyGens: 100, userDailyCreditBudget: 1 });
 		const jobs = jobsWith({ provider: 'preview', creditCosts: { preview: { 'text-to-image': 0.1 } } });
-		expect(await fixture.manager.credits.setBudget(0.3, USER_A)).toMatchObject({ ok: true, user: { id: USER_A, budget: 0.3 } });
+		expect(await fixture.manager.credits.setBudget(0.3, { userId: USER_A })).toMatchObject({ ok: true, user: { id: USER_A, budget: 0.3 } });
 		const results = await Promise.all(Array.from({ length: 6 }, () => ask(jobs)));
 		// 0.1 + 0.1 + 0.1 is 0.3 exactly in milli-credits (in floating point it is 0.30000000000000004).
 		expect(results.filter((result) => result.ok)).toHaveLength(3);
@@ -58,11 +61,48 @@ describeEachLedger('the credit budget', (backend) => {
 			reason: 'CREDIT_BUDGET',
 			message: 'Your image credits for today are used up (0.3 of 0.3). They come back at 00:00 UTC; nothing was charged.'
 		});
-		expect((await fixture.manager.credits.today(USER_A)).ok && (await fixture.manager.credits.today(USER_A))).toMatchObject({
+		expect((await fixture.manager.credits.today({ userId: USER_A })).ok && (await fixture.manager.credits.today({ userId: USER_A }))).toMatchObject({
 			user: { spent: 0.3, reserved: 0, budget: 0.3 }
 		});
 		// Another user keeps the configuration's 1 credit.
 		expect((await Promise.all(Array.from({ length: 12 }, () => ask(jobs, USER_B)))).filter((result) => result.ok)).toHaveLength(10);
+	});
+
+	it("a server's budget holds for all its members together: 200 simultaneous requests, exactly 4 at 2.5 against 10", async () => {
+		fixture = await backend.open({ maxUserDailyGens: 10_000, guildDailyCreditBudget: 100 });
+		const jobs = jobsWith({ provider: 'preview', creditCosts: { preview: { 'text-to-image': 2.5 } } });
+		// The ledger's budget for this server wins over GUILD_DAILY_CREDIT_BUDGET; every other server keeps 100.
+		expect(await fixture.manager.credits.setBudget(10, { guildId: GUILD })).toMatchObject({ ok: true, guild: { id: GUILD, budget: 10 } });
+		const members = Array.from({ length: 20 }, (_, index) => `7${String(index).padStart(17, '0')}`);
+		const results = await Promise.all(Array.from({ length: 200 }, (_, index) => ask(jobs, members[index % members.length], GUILD)));
+		expect(results.filter((result) => result.ok)).toHaveLength(4);
+		expect(results.filter((result) => !result.ok && result.reason === 'CREDIT_BUDGET')).toHaveLength(196);
+		expect(results.find((result) => !result.ok)?.message).toBe(
+			"This server's image budget for today is used up (all members together). It comes back at 00:00 UTC; nothing was charged."
+		);
+		expect(await fixture.manager.credits.today({ guildId: GUILD })).toMatchObject({
+			global: { spent: 10, reserved: 0, budget: null },
+			guild: { id: GUILD, spent: 10, reserved: 0, budget: 10 }
+		});
+		// The same members elsewhere, and in a DM, are not held back by this server's budget.
+		expect((await ask(jobs, members[0], OTHER_GUILD)).ok).toBe(true);
+		expect((await ask(jobs, members[1])).ok).toBe(true);
+		expect(await fixture.manager.credits.today({ guildId: OTHER_GUILD })).toMatchObject({ guild: { spent: 2.5, budget: 100 } });
+
+		// A charge taken back gives the server its credits back: one more job fits.
+		const uri = fixture.ledgerUri;
+		const ledger =
+			backend.name === 'sqlite'
+				? await SqliteLedger.open(uri, 5000)
+				: await PostgresLedger.open(pg, uri, { poolSize: 1, connectTimeoutMs: 5000 });
+		try {
+			await ledger.refundDaily(members[0] as string, utcDay(Date.now()), 1, GUILD, 2500);
+		} finally {
+			await ledger.close();
+		}
+		expect(await fixture.manager.credits.today({ guildId: GUILD })).toMatchObject({ guild: { spent: 7.5 } });
+		expect((await ask(jobs, members[2], GUILD)).ok).toBe(true);
+		expect(await ask(jobs, members[3], GUILD)).toMatchObject({ ok: false, reason: 'CREDIT_BUDGET' });
 	});
 
 	it("Stability's price table by default (core 3); a failed or filtered generation gives its credits back", async () => {
@@ -94,7 +134,7 @@ describeEachLedger('the credit budget', (backend) => {
 		} finally {
 			await ledger.close();
 		}
-		expect(await fixture.manager.credits.today(USER_A)).toMatchObject({ global: { spent: 0 }, user: { spent: 0 } });
+		expect(await fixture.manager.credits.today({ userId: USER_A })).toMatchObject({ global: { spent: 0 }, user: { spent: 0 } });
 		expect((await fixture.manager.getQuotaStatus(USER_A)).daily.used).toBe(0);
 	});
 });

@@ -74,6 +74,26 @@ const run = (jobs: ImageJobs, userId = USER_A, more: { roleIds?: string[]; promp
 		request: { prompt: more.prompt ?? 'a lighthouse' }
 	});
 
+/**
+ * Holds every admitted job until `count` requests have been refused (and a moment more, for the admitted ones still
+ * queued behind the refusals to start), so no job ends and frees its place while others still ask, however slow the
+ * ledger is today; after `patienceMs` it opens anyway, and a wrong count shows in the tally.
+ */
+function afterRefusals(count: number, patienceMs = 10_000) {
+	let refused = 0;
+	let open = () => undefined as void;
+	const opened = new Promise<void>((resolve) => {
+		open = resolve;
+		setTimeout(resolve, patienceMs).unref();
+	});
+	const watch = async (job: Promise<JobResult>) => {
+		const result = await job;
+		if (!result.ok && ++refused === count) setTimeout(open, 500);
+		return result;
+	};
+	return { opened, watch };
+}
+
 function tally(results: JobResult[]) {
 	return {
 		ok: results.filter((result) => result.ok).length,
@@ -84,9 +104,10 @@ function tally(results: JobResult[]) {
 describeEachLedger('the job caps', (backend) => {
 	it('50 simultaneous requests of one user, 2 at a time and 3 waiting: 5 run (never more than 2 at once), 45 refused', async () => {
 		fixture = await backend.open({ maxJobsPerUser: 2, maxQueuedPerUser: 3, maxUserDailyGens: 1000 });
-		const { provider, counts } = countingProvider(150);
+		const refusals = afterRefusals(45);
+		const { provider, counts } = countingProvider(0, refusals.opened);
 		const jobs = jobsOn(fixture.manager, provider);
-		const results = await Promise.all(Array.from({ length: 50 }, () => run(jobs)));
+		const results = await Promise.all(Array.from({ length: 50 }, () => refusals.watch(run(jobs))));
 		expect(tally(results)).toEqual({ ok: 5, tooMany: 45 });
 		expect(counts).toMatchObject({ calls: 5, most: 2 });
 		const refused = results.find((result) => !result.ok);
@@ -101,10 +122,11 @@ describeEachLedger('the job caps', (backend) => {
 	it('counted across processes sharing the ledger: 25 + 25 simultaneous requests, 5 run in all, at most 2 at once', async () => {
 		fixture = await backend.open({ maxJobsPerUser: 2, maxQueuedPerUser: 3, maxUserDailyGens: 1000 });
 		const other = await fixture.reopen();
-		const { provider, counts } = countingProvider(150);
+		const refusals = afterRefusals(45);
+		const { provider, counts } = countingProvider(0, refusals.opened);
 		const here = jobsOn(fixture.manager, provider);
 		const there = jobsOn(other, provider);
-		const results = await Promise.all(Array.from({ length: 50 }, (_, index) => run(index % 2 === 0 ? here : there)));
+		const results = await Promise.all(Array.from({ length: 50 }, (_, index) => refusals.watch(run(index % 2 === 0 ? here : there))));
 		expect(tally(results)).toEqual({ ok: 5, tooMany: 45 });
 		expect(counts).toMatchObject({ calls: 5, most: 2 });
 	});

@@ -317,6 +317,14 @@ export const configVariables: readonly ConfigVariable[] = [
 		option: 'storage.userDailyCreditBudget'
 	}),
 	variable({
+		name: 'GUILD_DAILY_CREDIT_BUDGET',
+		group: "Owners' controls",
+		description: "Provider credits each server may spend per UTC day, all its members together; `budget --guild ID N` sets one server's.",
+		documentedDefault: '(none)',
+		parse: positiveNumber('expected a number of credits above 0'),
+		option: 'storage.guildDailyCreditBudget'
+	}),
+	variable({
 		name: 'CREDIT_COSTS',
 		group: "Owners' controls",
 		description: `JSON of credits per job, merged over the defaults (Stability: core 3, ultra 8, sd3.5 models 2.5 to 6.5, upscale 2; other providers 0). Example: ${creditCostsExample}`,

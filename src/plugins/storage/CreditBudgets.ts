@@ -25,6 +25,7 @@ export interface CreditDay {
 	day: string;
 	global: CreditLine;
 	user?: CreditLine & { id: string };
+	guild?: CreditLine & { id: string };
 }
 
 export interface CreditBudgetOptions {
@@ -32,12 +33,22 @@ export interface CreditBudgetOptions {
 	dailyCreditBudget?: number;
 	/** Credits a day for each user (USER_DAILY_CREDIT_BUDGET); undefined: none. */
 	userDailyCreditBudget?: number;
+	/** Credits a day for each server, all its members together (GUILD_DAILY_CREDIT_BUDGET); undefined: none. */
+	guildDailyCreditBudget?: number;
 }
 
+/** Whose budget: the bot's (neither given), a user's, or a server's. */
+export interface CreditScope {
+	userId?: string;
+	guildId?: string;
+}
+
+type Budgeted = 'global' | 'user' | 'guild';
+
 /**
- * The daily provider-credit budgets: the bot's and each user's, from the configuration unless one was set with the
- * CLI (kept in the ledger, so every process applies it). Spending is charged through the job's reservation, commit
- * and release, like the daily count: admission counts what is spent and what running jobs hold.
+ * The daily provider-credit budgets: the bot's, each server's and each user's, from the configuration unless one was
+ * set with the CLI (kept in the ledger, so every process applies it). Spending is charged through the job's
+ * reservation, commit and release, like the daily count: admission counts what is spent and what running jobs hold.
  */
 export class CreditBudgets {
 	readonly #ledger: () => QuotaLedger;
@@ -50,31 +61,45 @@ export class CreditBudgets {
 		this.#options = options;
 	}
 
-	/** The budgets in force, in milli-credits (Number.MAX_SAFE_INTEGER: none). */
-	public async limits(userId: string): Promise<{ globalCredits: number; userCredits: number }> {
-		const [global, user] = await Promise.all([this.#budget('global'), this.#budget(userId)]);
-		return { globalCredits: global ?? Number.MAX_SAFE_INTEGER, userCredits: user ?? Number.MAX_SAFE_INTEGER };
+	/** The budgets in force, in milli-credits (Number.MAX_SAFE_INTEGER: none); a job from no server has no server budget. */
+	public async limits(userId: string, guildId: string | null = null): Promise<{ globalCredits: number; userCredits: number; guildCredits: number }> {
+		const [global, user, guild] = await Promise.all([
+			this.#budget('global', ''),
+			this.#budget('user', userId),
+			guildId === null ? null : this.#budget('guild', guildId)
+		]);
+		const none = Number.MAX_SAFE_INTEGER;
+		return { globalCredits: global ?? none, userCredits: user ?? none, guildCredits: guild ?? none };
 	}
 
-	/** Today's spend, reserved credits and budget of the bot, and of `userId` when given. */
-	public async today(userId?: string): Promise<StorageResult<CreditDay>> {
-		if (userId !== undefined && !isSnowflake(userId)) return failure('INVALID_NAME', 'That is not a Discord user id.');
+	/** Today's spend, reserved credits and budget of the bot, and of the user and the server when given. */
+	public async today(scope: CreditScope = {}): Promise<StorageResult<CreditDay>> {
+		const invalid = invalidScope(scope);
+		if (invalid) return invalid;
 		const now = this.#clock();
 		const day = utcDay(now);
-		const usage = await this.#ledger().creditUsage(day, now, userId ?? '');
-		const global = {
-			spent: fromMilli(usage.globalSpent),
-			reserved: fromMilli(usage.globalReserved),
-			budget: nullable(await this.#budget('global'))
+		const usage = await this.#ledger().creditUsage(day, now, scope.userId ?? '', scope.guildId ?? '');
+		const result: CreditDay = {
+			day,
+			global: { spent: fromMilli(usage.globalSpent), reserved: fromMilli(usage.globalReserved), budget: nullable(await this.#budget('global', '')) }
 		};
-		if (userId === undefined) return { ok: true, day, global };
-		const user = {
-			id: userId,
-			spent: fromMilli(usage.userSpent),
-			reserved: fromMilli(usage.userReserved),
-			budget: nullable(await this.#budget(userId))
-		};
-		return { ok: true, day, global, user };
+		if (scope.userId !== undefined) {
+			result.user = {
+				id: scope.userId,
+				spent: fromMilli(usage.userSpent),
+				reserved: fromMilli(usage.userReserved),
+				budget: nullable(await this.#budget('user', scope.userId))
+			};
+		}
+		if (scope.guildId !== undefined) {
+			result.guild = {
+				id: scope.guildId,
+				spent: fromMilli(usage.guildSpent),
+				reserved: fromMilli(usage.guildReserved),
+				budget: nullable(await this.#budget('guild', scope.guildId))
+			};
+		}
+		return { ok: true, ...result };
 	}
 
 	/**
@@ -88,22 +113,41 @@ export class CreditBudgets {
 		return dayList.map((day) => ({ day, spent: fromMilli(rows.get(day)?.spent ?? 0), generations: rows.get(day)?.generations ?? 0 }));
 	}
 
-	/** Sets the bot's (`userId` absent) or a user's daily budget, in credits; null goes back to the configuration's. */
-	public async setBudget(credits: number | null, userId?: string): Promise<StorageResult<CreditDay>> {
-		if (userId !== undefined && !isSnowflake(userId)) return failure('INVALID_NAME', 'That is not a Discord user id.');
+	/**
+	 * Sets the daily budget, in credits, of the bot (scope empty), of a user or of a server (one of them); null goes
+	 * back to the configuration's.
+	 */
+	public async setBudget(credits: number | null, scope: CreditScope = {}): Promise<StorageResult<CreditDay>> {
+		const invalid = invalidScope(scope);
+		if (invalid) return invalid;
+		if (scope.userId !== undefined && scope.guildId !== undefined) {
+			return failure('INVALID_INPUT', 'A credit budget is set for the bot, for one user or for one server, not for two at once.');
+		}
 		if (credits !== null && !(Number.isFinite(credits) && credits >= 0 && credits <= 1e9)) {
 			return failure('INVALID_INPUT', 'A credit budget is a number of credits from 0 to 1000000000.');
 		}
-		await this.#ledger().setCreditBudget(userId === undefined ? 'global' : `u:${userId}`, credits === null ? null : toMilli(credits));
-		return this.today(userId);
+		const key = scope.userId !== undefined ? `u:${scope.userId}` : scope.guildId !== undefined ? `g:${scope.guildId}` : 'global';
+		await this.#ledger().setCreditBudget(key, credits === null ? null : toMilli(credits));
+		return this.today(scope);
 	}
 
-	async #budget(scope: string): Promise<number | null> {
-		const stored = await this.#ledger().creditBudget(scope === 'global' ? 'global' : `u:${scope}`);
+	async #budget(kind: Budgeted, id: string): Promise<number | null> {
+		const stored = await this.#ledger().creditBudget(kind === 'global' ? 'global' : `${kind === 'user' ? 'u' : 'g'}:${id}`);
 		if (stored !== null) return stored;
-		const configured = scope === 'global' ? this.#options.dailyCreditBudget : this.#options.userDailyCreditBudget;
+		const configured =
+			kind === 'global'
+				? this.#options.dailyCreditBudget
+				: kind === 'user'
+					? this.#options.userDailyCreditBudget
+					: this.#options.guildDailyCreditBudget;
 		return configured === undefined ? null : toMilli(configured);
 	}
+}
+
+function invalidScope(scope: CreditScope) {
+	if (scope.userId !== undefined && !isSnowflake(scope.userId)) return failure('INVALID_NAME', 'That is not a Discord user id.');
+	if (scope.guildId !== undefined && !isSnowflake(scope.guildId)) return failure('INVALID_NAME', 'That is not a Discord server id.');
+	return null;
 }
 
 function nullable(milli: number | null): number | null {

@@ -191,7 +191,8 @@ export class StorageManager {
 		});
 		this.credits = new CreditBudgets(() => this.#ledger, this.#clock, {
 			...(options.dailyCreditBudget === undefined ? {} : { dailyCreditBudget: options.dailyCreditBudget }),
-			...(options.userDailyCreditBudget === undefined ? {} : { userDailyCreditBudget: options.userDailyCreditBudget })
+			...(options.userDailyCreditBudget === undefined ? {} : { userDailyCreditBudget: options.userDailyCreditBudget }),
+			...(options.guildDailyCreditBudget === undefined ? {} : { guildDailyCreditBudget: options.guildDailyCreditBudget })
 		});
 		this.#watchdog = setInterval(() => void this.verifyLedger().catch(() => undefined), LEDGER_CHECK_MS);
 		this.#watchdog.unref();
@@ -328,7 +329,7 @@ export class StorageManager {
 		const guildDaily = guildId ? (await this.controls.settingsOf(guildId)).guildDailyGens : null;
 		const credits = Math.max(0, toMilli(request.credits ?? 0));
 		// Budgets are read only for a job that costs credits: a free provider (A1111, the preview) pays no lookups.
-		const budgets = credits > 0 ? await this.credits.limits(userId) : undefined;
+		const budgets = credits > 0 ? await this.credits.limits(userId, guildId) : undefined;
 		const ledgerLimits = this.#ledgerLimits(limits, guildDaily, budgets);
 		const reservation: Reservation = {
 			id: randomBytes(12).toString('hex'),
@@ -745,9 +746,10 @@ export class StorageManager {
 	#ledgerLimits(
 		limits: EffectiveLimits,
 		guildDailyGens: number | null = null,
-		budgets: { globalCredits: number; userCredits: number } = {
+		budgets: { globalCredits: number; userCredits: number; guildCredits: number } = {
 			globalCredits: Number.MAX_SAFE_INTEGER,
-			userCredits: Number.MAX_SAFE_INTEGER
+			userCredits: Number.MAX_SAFE_INTEGER,
+			guildCredits: Number.MAX_SAFE_INTEGER
 		}
 	): LedgerLimits {
 		return {
@@ -768,7 +770,8 @@ export class StorageManager {
 			return denial;
 		}
 		if (reason === 'CREDIT_BUDGET') {
-			const today = await this.credits.today(userId);
+			const guildId = subject.guildId && isSnowflake(subject.guildId) ? subject.guildId : undefined;
+			const today = await this.credits.today({ userId, ...(guildId ? { guildId } : {}) });
 			const message = today.ok ? this.#messages.creditBudget(today) : this.#messages.ledgerUnavailable;
 			this.#events.append({ type: 'denial', userId, reason, message });
 			return failure(reason, message);

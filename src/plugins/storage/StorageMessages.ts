@@ -69,13 +69,16 @@ export const defaultStorageMessages: StorageMessages = {
 			: channelIds
 				? `Image generation works in ${channelIds.map((id) => `<#${id}>`).join(', ')} in this server: use ${channelIds.length === 1 ? 'that channel' : 'one of those'}.`
 				: `Image generation in this server is for members with ${(roleIds ?? []).map((id) => `<@&${id}>`).join(' or ')}.`,
-	creditBudget: ({ global, user }) => {
-		// Whichever budget has less room left is the one that refused.
-		const left = (line: { spent: number; reserved: number; budget: number | null }) =>
-			line.budget === null ? Number.POSITIVE_INFINITY : line.budget - line.spent - line.reserved;
-		return user && left(user) < left(global)
-			? `Your image credits for today are used up (${formatCredits(user.spent + user.reserved)} of ${formatCredits(user.budget ?? 0)}). They come back at 00:00 UTC; nothing was charged.`
-			: "The bot's image budget for today is used up. Try again after 00:00 UTC; nothing was charged.";
+	creditBudget: ({ global, user, guild }) => {
+		// Whichever budget has least room left is the one that refused.
+		const left = (line?: { spent: number; reserved: number; budget: number | null }) =>
+			!line || line.budget === null ? Number.POSITIVE_INFINITY : line.budget - line.spent - line.reserved;
+		const tightest = Math.min(left(global), left(user), left(guild));
+		if (user && left(user) === tightest && tightest < left(global))
+			return `Your image credits for today are used up (${formatCredits(user.spent + user.reserved)} of ${formatCredits(user.budget ?? 0)}). They come back at 00:00 UTC; nothing was charged.`;
+		if (guild && left(guild) === tightest && tightest < left(global))
+			return "This server's image budget for today is used up (all members together). It comes back at 00:00 UTC; nothing was charged.";
+		return "The bot's image budget for today is used up. Try again after 00:00 UTC; nothing was charged.";
 	},
 	promptBlocked: 'That prompt is not allowed here. Nothing was generated or charged.',
 	invalidUser: 'That is not a Discord user id.',

@@ -144,6 +144,8 @@ export const storageOptionsSchema = z
 		dailyCreditBudget: z.number().min(0, 'expected 0 or more credits').finite().optional(),
 		/** Provider credits a day for each user (USER_DAILY_CREDIT_BUDGET). Default: no budget. */
 		userDailyCreditBudget: z.number().min(0, 'expected 0 or more credits').finite().optional(),
+		/** Provider credits a day for each server, all its members together (GUILD_DAILY_CREDIT_BUDGET). Default: no budget. */
+		guildDailyCreditBudget: z.number().min(0, 'expected 0 or more credits').finite().optional(),
 		/** Users whose limits are `ownerLimits` (unless an admin set an override for them). */
 		ownerIds: z.array(snowflakeSchema).default([]),
 		/** Limits of the owners. Default: 100 generations a day and the whole global cap. */

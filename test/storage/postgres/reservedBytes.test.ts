@@ -8,7 +8,7 @@ import { createTestSchema, postgresSkipNote, postgresUnavailable, type TestSchem
 import { USER_A, USER_B } from '../../helpers/storageFixtures.js';
 
 /**
- * The PostgreSQL ledger keeps the bytes of all live reservations as a counter (schema 3) instead of summing the table:
+ * The PostgreSQL ledger keeps the bytes of all live reservations as counters (schema 5) instead of summing the table:
  * the counter must equal that sum through reservations, releases, commits, expiry and purges, and a ledger upgraded
  * with reservations in flight must start from their sum.
  */
@@ -19,7 +19,8 @@ const LIMITS: LedgerLimits = {
 	jobs: 1000,
 	guildDailyGens: 1000,
 	globalCredits: 1e12,
-	userCredits: 1e12
+	userCredits: 1e12,
+	guildCredits: 1e12
 };
 const DAY = '2026-12-01';
 const NOW = Date.UTC(2026, 11, 1, 12);

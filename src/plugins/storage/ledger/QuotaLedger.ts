@@ -60,14 +60,17 @@ export interface QuotaLedger extends InstanceRegistry {
 	resetDaily(userId: string, day: string): Promise<number>;
 	/**
 	 * Takes back a daily charge whose image could not be published after all: the user's count, the server's when
-	 * given, and the milli-credits it was charged (the bot's and the user's spend).
+	 * given, and the milli-credits it was charged (the bot's, the user's and the server's spend).
 	 */
 	refundDaily(userId: string, day: string, cost: number, guildId?: string | null, credits?: number): Promise<void>;
-	/** Credits spent on a day and held by live reservations, in milli-credits: the bot's, and the user's when `userId` is given. */
-	creditUsage(day: string, now: number, userId?: string): Promise<CreditUsage>;
+	/**
+	 * Credits spent on a day and held by live reservations, in milli-credits: the bot's, the user's when `userId` is
+	 * given, and the server's when `guildId` is.
+	 */
+	creditUsage(day: string, now: number, userId?: string, guildId?: string): Promise<CreditUsage>;
 	/** Credits spent (milli-credits) and generations charged per day, oldest first, from `fromDay` on (the bot's). */
 	creditHistory(fromDay: string): Promise<{ day: string; spent: number; generations: number }[]>;
-	/** The budget set for a scope ('global' or a user id), in milli-credits, or null (the configuration's applies). */
+	/** The budget set for a scope ('global', 'u:<user id>' or 'g:<server id>'), in milli-credits, or null (the configuration's applies). */
 	creditBudget(scope: string): Promise<number | null>;
 	/** Sets (or, with null, clears) a scope's budget. */
 	setCreditBudget(scope: string, milli: number | null): Promise<void>;
@@ -140,9 +143,13 @@ export interface LedgerLimits {
 	jobs: number;
 	/** Generations a day in the reservation's server, all members together; no cap: Number.MAX_SAFE_INTEGER. */
 	guildDailyGens: number;
-	/** Provider credits a day, in milli-credits: the whole bot's and the user's; no budget: Number.MAX_SAFE_INTEGER. */
+	/**
+	 * Provider credits a day, in milli-credits: the whole bot's, the user's, and the reservation's server's (all its
+	 * members together); no budget: Number.MAX_SAFE_INTEGER.
+	 */
 	globalCredits: number;
 	userCredits: number;
+	guildCredits: number;
 }
 
 /** `GUILD_DAILY`: the server's daily total is reached (users see it as a DAILY_LIMIT, worded for the server). */
@@ -262,6 +269,8 @@ export interface CreditUsage {
 	globalReserved: number;
 	userSpent: number;
 	userReserved: number;
+	guildSpent: number;
+	guildReserved: number;
 }
 
 /** What a server's admins set for it (within the owner's caps). */

@@ -24,7 +24,7 @@ import type {
 } from '../QuotaLedger.js';
 import { migratePostgres } from './schema.js';
 import { guildColumnValues, idList } from '../guildSettingsColumns.js';
-import { usageSnapshotOf } from '../usageSnapshot.js';
+import { creditUsageOf, usageSnapshotOf } from '../usageSnapshot.js';
 
 export interface PostgresLedgerOptions {
 	/** Connections this process keeps at most (32 processes x 2 stay far below PostgreSQL's default 100). */
@@ -41,6 +41,10 @@ const OVERRIDE_CACHE_MS = 2000;
 const RECONCILE_BATCH = 500;
 /** A failed call is tried once more after this pause when the connection itself failed (the pool reconnects). */
 const RECONNECT_PAUSE_MS = 250;
+/** The SQLSTATE `imagine_reserve` and `imagine_commit` raise a refusal with (the limit is the message). */
+const REFUSED = 'IMQ01';
+/** deadlock_detected: PostgreSQL ended one of two statements waiting for each other's rows. */
+const DEADLOCK = '40P01';
 const POSTGRES_INTEGER_MAX = 2_147_483_647;
 
 /** Errors meaning the connection, not the statement, failed: safe to try again on a fresh connection. */
@@ -58,9 +62,9 @@ const CONNECTION_ERRORS = new Set([
 ]);
 
 /**
- * The ledger on a PostgreSQL server, shared by every host of a bot. Same tables, triggers and single conditional
- * statements as the SQLite ledger, serialised by an advisory lock where PostgreSQL's snapshots need it (see
- * schema.ts). A small pool per process; a lost connection fails the call (the storage turns it into an `IO`
+ * The ledger on a PostgreSQL server, shared by every host of a bot. Same tables, limits and one-call admissions
+ * as the SQLite ledger; where PostgreSQL's snapshots would let two admissions see the same sums, each admission
+ * counts on rows it locks (see schema.ts, version 5). A small pool per process; a lost connection fails the call (the storage turns it into an `IO`
  * value, never a wrong denial) and the pool reconnects by itself. Every call that may be retried is idempotent
  * (reservations and images by their ids), so a retry after a connection lost mid-call never charges twice.
  */
@@ -109,10 +113,10 @@ export class PostgresLedger implements QuotaLedger {
 	}
 
 	public async reserve(row: ReservationRow, limits: LedgerLimits): Promise<AdmissionOutcome> {
-		const [result] = await this.#query<{ outcome: string }>(
+		return this.#admission(
 			{
-				name: 'imagine_reserve_v4',
-				text: 'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) AS outcome'
+				name: 'imagine_reserve_v5',
+				text: 'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) AS outcome'
 			},
 			[
 				row.id,
@@ -133,16 +137,16 @@ export class PostgresLedger implements QuotaLedger {
 				limits.userBytes,
 				limits.globalBytes,
 				limits.globalCredits,
-				limits.userCredits
+				limits.userCredits,
+				limits.guildCredits
 			]
 		);
-		return outcomeOf(result?.outcome);
 	}
 
 	public async commit(file: FileRow, charge: CommitCharge, limits: LedgerLimits): Promise<AdmissionOutcome> {
-		const [result] = await this.#query<{ outcome: string }>(
+		return this.#admission(
 			{
-				name: 'imagine_commit_v4',
+				name: 'imagine_commit_v5',
 				text: 'SELECT imagine_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) AS outcome'
 			},
 			[
@@ -163,7 +167,17 @@ export class PostgresLedger implements QuotaLedger {
 				limits.globalBytes
 			]
 		);
-		return outcomeOf(result?.outcome);
+	}
+
+	/** Runs an admission (reserve or commit): 'ok', or a refusal the function raised (IMQ01, the limit as its message). */
+	async #admission(sql: { name: string; text: string }, values: unknown[]): Promise<AdmissionOutcome> {
+		try {
+			const [result] = await this.#query<{ outcome: string }>(sql, values);
+			return outcomeOf(result?.outcome);
+		} catch (error) {
+			if ((error as { code?: unknown } | null)?.code !== REFUSED) throw error;
+			return outcomeOf((error as Error).message);
+		}
 	}
 
 	public async startJob(reservationId: string, userId: string, maxRunning: number, now: number): Promise<JobStart> {
@@ -187,18 +201,16 @@ export class PostgresLedger implements QuotaLedger {
 	public async usage(userId: string, day: string, now: number): Promise<UsageSnapshot> {
 		const [row] = await this.#query<Record<string, string | null>>(
 			{
-				name: 'imagine_usage_v3',
-				text: `SELECT
-				(SELECT bytes FROM imagine_totals WHERE scope = 'global') AS "globalBytes",
-				(SELECT files FROM imagine_totals WHERE scope = 'global') AS "globalFiles",
-				(SELECT bytes FROM imagine_totals WHERE scope = 'temp') AS "tempBytes",
-				(SELECT files FROM imagine_totals WHERE scope = 'temp') AS "tempFiles",
-				(SELECT bytes FROM imagine_totals WHERE scope = 'u:' || $1) AS "userBytes",
-				(SELECT files FROM imagine_totals WHERE scope = 'u:' || $1) AS "userFiles",
-				(SELECT used FROM imagine_daily WHERE user_id = $1 AND day = $2) AS "dailyUsed",
-				(SELECT SUM(cost) FROM imagine_reservations WHERE user_id = $1 AND day = $2 AND expires_at > $3) AS "dailyPending",
-				imagine_reserved_bytes($3) AS "reservedGlobalBytes",
-				(SELECT SUM(bytes) FROM imagine_reservations WHERE user_id = $1 AND NOT temp AND expires_at > $3) AS "reservedUserBytes"`
+				name: 'imagine_usage_v5',
+				// The counters, less what expired reservations still hold in them (schema 5).
+				text: `SELECT g.bytes AS "globalBytes", g.files AS "globalFiles", t.bytes AS "tempBytes", t.files AS "tempFiles",
+					u.bytes AS "userBytes", u.files AS "userFiles", d.used AS "dailyUsed", COALESCE(d.held, 0) - l.daily AS "dailyPending",
+					g.held_bytes - l.global_bytes AS "reservedGlobalBytes", COALESCE(u.held_bytes, 0) - l.user_bytes AS "reservedUserBytes"
+				FROM imagine_lapsed($1, NULL, $2, $3) l
+				LEFT JOIN imagine_totals g ON g.scope = 'global'
+				LEFT JOIN imagine_totals t ON t.scope = 'temp'
+				LEFT JOIN imagine_totals u ON u.scope = 'u:' || $1
+				LEFT JOIN imagine_daily d ON d.user_id = $1 AND d.day = $2`
 			},
 			[userId, day, now]
 		);
@@ -284,12 +296,13 @@ export class PostgresLedger implements QuotaLedger {
 	}
 
 	/**
-	 * Recomputes the totals from the file rows, under the admission lock: a commit landing between the sums and the
-	 * write would otherwise be overwritten by a total computed without it.
+	 * Recomputes the stored totals from the file rows, with the file table locked against writes: a commit landing
+	 * between the sums and the write would otherwise be overwritten by a total computed without it.
 	 */
 	public async rebuildTotals(): Promise<number> {
 		return this.#transaction(async (client) => {
-			await client.query("SELECT pg_advisory_xact_lock(imagine_lock_key('admission'))");
+			// No image is recorded or removed until this transaction ends (admissions go on: they change no stored total).
+			await client.query('LOCK TABLE imagine_files IN SHARE MODE');
 			const wrong = await client.query(
 				`WITH actual AS (
 					SELECT 'global' AS scope, COALESCE(SUM(bytes), 0)::BIGINT AS bytes, COUNT(*)::BIGINT AS files FROM imagine_files
@@ -302,8 +315,9 @@ export class PostgresLedger implements QuotaLedger {
 				ON CONFLICT (scope) DO UPDATE SET bytes = EXCLUDED.bytes, files = EXCLUDED.files
 				RETURNING scope`
 			);
+			// Zeroed, not deleted: the row also holds what the user's live reservations hold.
 			const stale = await client.query(
-				`DELETE FROM imagine_totals WHERE scope LIKE 'u:%' AND (files <> 0 OR bytes <> 0)
+				`UPDATE imagine_totals SET bytes = 0, files = 0 WHERE scope LIKE 'u:%' AND (files <> 0 OR bytes <> 0)
 					AND substr(scope, 3) NOT IN (SELECT user_id FROM imagine_files WHERE NOT temp)
 				RETURNING scope`
 			);
@@ -334,14 +348,17 @@ export class PostgresLedger implements QuotaLedger {
 	}
 
 	public async pruneDaily(beforeDay: string): Promise<void> {
-		await this.#query('DELETE FROM imagine_daily WHERE day < $1', [beforeDay]);
+		// A day whose reservations still run keeps its row: they are taken off it when they end.
+		await this.#query('DELETE FROM imagine_daily WHERE day < $1 AND held = 0', [beforeDay]);
 	}
 
 	public async resetDaily(userId: string, day: string): Promise<number> {
-		const [row] = await this.#query<{ used: number }>('DELETE FROM imagine_daily WHERE user_id = $1 AND day = $2 RETURNING used', [
-			userId,
-			day
-		]);
+		// Only the count goes back to 0: what running jobs hold stays on the row until they end.
+		const [row] = await this.#query<{ used: number }>(
+			`UPDATE imagine_daily d SET used = 0 FROM (SELECT used FROM imagine_daily WHERE user_id = $1 AND day = $2 FOR UPDATE) before
+			WHERE d.user_id = $1 AND d.day = $2 RETURNING before.used`,
+			[userId, day]
+		);
 		return Number(row?.used ?? 0);
 	}
 
@@ -349,8 +366,8 @@ export class PostgresLedger implements QuotaLedger {
 		if (credits > 0 || cost > 0) {
 			await this.#query(
 				`UPDATE imagine_credit_daily SET spent = GREATEST(0, spent - $1), generations = GREATEST(0, generations - $2)
-				WHERE day = $3 AND scope IN ('global', 'u:' || $4)`,
-				[credits, cost, day, userId],
+				WHERE day = $3 AND scope IN ('u:' || $4, 'g:' || $5, 'global')`,
+				[credits, cost, day, userId, guildId ?? ''],
 				false
 			);
 		}
@@ -365,20 +382,18 @@ export class PostgresLedger implements QuotaLedger {
 		);
 	}
 
-	public async creditUsage(day: string, now: number, userId = ''): Promise<CreditUsage> {
+	public async creditUsage(day: string, now: number, userId = '', guildId = ''): Promise<CreditUsage> {
 		const [row] = await this.#query<Record<string, string>>(
-			`SELECT COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'global' AND day = $1), 0) AS "globalSpent",
-				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE day = $1 AND expires_at > $2), 0) AS "globalReserved",
-				COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'u:' || $3 AND day = $1), 0) AS "userSpent",
-				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE user_id = $3 AND day = $1 AND expires_at > $2), 0) AS "userReserved"`,
-			[day, now, userId]
+			`SELECT g.spent AS "globalSpent", COALESCE(g.held, 0) - l.global_credits AS "globalReserved",
+				u.spent AS "userSpent", COALESCE(u.held, 0) - l.user_credits AS "userReserved",
+				s.spent AS "guildSpent", COALESCE(s.held, 0) - l.guild_credits AS "guildReserved"
+			FROM imagine_lapsed($3, $4, $1, $2) l
+			LEFT JOIN imagine_credit_daily g ON g.scope = 'global' AND g.day = $1
+			LEFT JOIN imagine_credit_daily u ON u.scope = 'u:' || $3 AND u.day = $1
+			LEFT JOIN imagine_credit_daily s ON s.scope = 'g:' || $4 AND s.day = $1`,
+			[day, now, userId, guildId]
 		);
-		return {
-			globalSpent: Number(row?.globalSpent ?? 0),
-			globalReserved: Number(row?.globalReserved ?? 0),
-			userSpent: Number(row?.userSpent ?? 0),
-			userReserved: Number(row?.userReserved ?? 0)
-		};
+		return creditUsageOf(row);
 	}
 
 	public async creditHistory(fromDay: string): Promise<{ day: string; spent: number; generations: number }[]> {
@@ -405,8 +420,8 @@ export class PostgresLedger implements QuotaLedger {
 
 	public async guildDailyUsed(guildId: string, day: string, now: number): Promise<number> {
 		const [row] = await this.#query<{ used: string }>(
-			`SELECT COALESCE((SELECT used FROM imagine_guild_daily WHERE guild_id = $1 AND day = $2), 0)
-				+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE guild_id = $1 AND day = $2 AND expires_at > $3), 0) AS used`,
+			`SELECT COALESCE(d.used + d.held, 0) - l.guild_daily AS used
+			FROM imagine_lapsed('', $1, $2, $3) l LEFT JOIN imagine_guild_daily d ON d.guild_id = $1 AND d.day = $2`,
 			[guildId, day, now]
 		);
 		return Number(row?.used ?? 0);
@@ -624,7 +639,8 @@ export class PostgresLedger implements QuotaLedger {
 		try {
 			return (await run()).rows;
 		} catch (error) {
-			if (!retry || !isConnectionError(error)) throw error;
+			// A deadlock aborts the whole statement, so an idempotent one is simply sent again (see the lock order, schema 5).
+			if (!retry || !(isConnectionError(error) || (error as { code?: unknown } | null)?.code === DEADLOCK)) throw error;
 			await new Promise((resolve) => setTimeout(resolve, RECONNECT_PAUSE_MS));
 			return (await run()).rows;
 		}

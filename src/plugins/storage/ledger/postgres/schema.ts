@@ -8,11 +8,11 @@ import type { PoolClient } from 'pg';
  * Everything lives in the connection's current schema (`search_path`), so several bots, or tests, can share one
  * database in schemas of their own; advisory lock keys are derived from the schema name for the same reason.
  *
- * Why a lock at all, when SQLite needs none: PostgreSQL runs `INSERT … SELECT … WHERE <fits>` on a snapshot taken
+ * Why locks at all, when SQLite needs none: PostgreSQL runs `INSERT … SELECT … WHERE <fits>` on a snapshot taken
  * when the statement starts, so two admissions at the same moment would both see the same sums and both fit.
- * `imagine_reserve` and `imagine_commit` take a transaction-scoped advisory lock and then run the same single
- * conditional statement as SQLite does; inside a plpgsql function each statement takes a fresh snapshot, so the
- * statement after the lock sees every admission committed before it. One round trip, one transaction.
+ * Versions 1 to 4 serialised every admission with one transaction-scoped advisory lock; from version 5 on an
+ * admission adds its share to counter rows and reads the sums back from the same update, which locks the row and
+ * sees its newest version (see V5). One round trip, one transaction, either way.
  */
 
 const V1 = `
@@ -402,9 +402,350 @@ BEGIN
 END $$;
 `;
 
+/**
+ * Version 5: admissions without a lock shared by every admission. What live reservations hold is kept as counters
+ * on the rows an admission checks anyway, next to what is stored or charged: `held` on a user's and a server's day
+ * (generations) and on each credit day (milli-credits), `held_bytes` and `jobs` on a user's totals and `held_bytes` on
+ * the global row. `imagine_reserve` adds to them and reads the sums back in the same statements (an upsert locks its
+ * row and returns its newest version), so two admissions for one user queue on that user's rows and only meet on the
+ * global row, for the length of one update and the commit; a refused one rolls its additions back. A reservation
+ * leaving the table, however it leaves (commit, release, purge), takes its share off through a statement trigger.
+ *
+ * Deadlocks are avoided by one lock order, kept by every statement that changes several of these rows: a user's day,
+ * the user's totals, the server's day, the global totals, the 'temp' totals, then the credit days (the user's, the
+ * server's, the bot's); several rows of one table in key order.
+ *
+ * A reservation past its expiry still counts in a counter until it is purged: admissions and reads take the expired
+ * ones off through the index on expiry (usually nothing to read), after the counters they correct are locked, so a
+ * purge running at the same time is either seen whole or waits.
+ *
+ * The per-server credit budget comes with it: a server's credit day is 'g:<id>' in imagine_credit_daily.
+ */
+const V5 = `
+LOCK TABLE imagine_reservations IN SHARE ROW EXCLUSIVE MODE;
+DROP TRIGGER IF EXISTS imagine_reservations_changed ON imagine_reservations;
+DROP FUNCTION IF EXISTS imagine_reservations_changed();
+DROP FUNCTION IF EXISTS imagine_reserved_bytes(BIGINT);
+DROP TABLE IF EXISTS imagine_reserved_totals;
+DROP TRIGGER IF EXISTS imagine_files_guild_charged ON imagine_files;
+DROP FUNCTION IF EXISTS imagine_files_guild_charged();
+
+ALTER TABLE imagine_totals ADD COLUMN IF NOT EXISTS held_bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE imagine_totals ADD COLUMN IF NOT EXISTS jobs INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE imagine_daily ADD COLUMN IF NOT EXISTS held INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE imagine_guild_daily ADD COLUMN IF NOT EXISTS held INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE imagine_credit_daily ADD COLUMN IF NOT EXISTS held BIGINT NOT NULL DEFAULT 0;
+
+-- Seeded from the reservations in flight (the table is locked: none comes or goes meanwhile).
+UPDATE imagine_totals SET held_bytes = (SELECT COALESCE(SUM(bytes), 0) FROM imagine_reservations) WHERE scope = 'global';
+INSERT INTO imagine_totals AS t (scope, bytes, files, held_bytes, jobs)
+	SELECT 'u:' || user_id, 0, 0, COALESCE(SUM(bytes) FILTER (WHERE NOT temp), 0), COUNT(*) FILTER (WHERE job) FROM imagine_reservations GROUP BY user_id
+	ON CONFLICT (scope) DO UPDATE SET held_bytes = EXCLUDED.held_bytes, jobs = EXCLUDED.jobs;
+INSERT INTO imagine_daily AS d (user_id, day, used, held)
+	SELECT user_id, day, 0, SUM(cost) FROM imagine_reservations WHERE cost > 0 GROUP BY user_id, day
+	ON CONFLICT (user_id, day) DO UPDATE SET held = EXCLUDED.held;
+INSERT INTO imagine_guild_daily AS g (guild_id, day, used, held)
+	SELECT guild_id, day, 0, SUM(cost) FROM imagine_reservations WHERE cost > 0 AND guild_id IS NOT NULL GROUP BY guild_id, day
+	ON CONFLICT (guild_id, day) DO UPDATE SET held = EXCLUDED.held;
+INSERT INTO imagine_credit_daily AS c (scope, day, spent, held)
+	SELECT scope, day, 0, SUM(credits) FROM (
+		SELECT 'u:' || user_id AS scope, day, credits FROM imagine_reservations WHERE credits > 0
+		UNION ALL SELECT 'g:' || guild_id, day, credits FROM imagine_reservations WHERE credits > 0 AND guild_id IS NOT NULL
+		UNION ALL SELECT 'global', day, credits FROM imagine_reservations WHERE credits > 0
+	) held GROUP BY scope, day
+	ON CONFLICT (scope, day) DO UPDATE SET held = EXCLUDED.held;
+
+-- An image recorded (by reconcile; imagine_commit settles its own): what is stored and charged, in the lock order.
+CREATE OR REPLACE FUNCTION imagine_files_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF current_setting('imagine.settling', true) = 'on' THEN RETURN NULL; END IF;
+	IF NEW.charge_cost > 0 AND NEW.charge_day IS NOT NULL THEN
+		INSERT INTO imagine_daily AS d (user_id, day, used) VALUES (NEW.user_id, NEW.charge_day, NEW.charge_cost)
+			ON CONFLICT (user_id, day) DO UPDATE SET used = d.used + EXCLUDED.used;
+	END IF;
+	IF NOT NEW.temp THEN
+		INSERT INTO imagine_totals AS t (scope, bytes, files) VALUES ('u:' || NEW.user_id, NEW.bytes, 1)
+			ON CONFLICT (scope) DO UPDATE SET bytes = t.bytes + EXCLUDED.bytes, files = t.files + 1;
+	END IF;
+	IF NEW.charge_guild IS NOT NULL AND NEW.charge_cost > 0 AND NEW.charge_day IS NOT NULL THEN
+		INSERT INTO imagine_guild_daily AS g (guild_id, day, used) VALUES (NEW.charge_guild, NEW.charge_day, NEW.charge_cost)
+			ON CONFLICT (guild_id, day) DO UPDATE SET used = g.used + EXCLUDED.used;
+	END IF;
+	UPDATE imagine_totals SET bytes = bytes + NEW.bytes, files = files + 1 WHERE scope = 'global';
+	IF NEW.temp THEN
+		UPDATE imagine_totals SET bytes = bytes + NEW.bytes, files = files + 1 WHERE scope = 'temp';
+	END IF;
+	IF NEW.charge_day IS NOT NULL AND (NEW.charge_credits > 0 OR NEW.charge_cost > 0) THEN
+		INSERT INTO imagine_credit_daily AS c (scope, day, spent, generations)
+			SELECT scope, NEW.charge_day, NEW.charge_credits, NEW.charge_cost
+			FROM (VALUES (1, 'u:' || NEW.user_id), (2, 'g:' || NEW.charge_guild), (3, 'global')) AS s(rank, scope)
+			WHERE scope IS NOT NULL ORDER BY rank
+			ON CONFLICT (scope, day) DO UPDATE SET spent = c.spent + EXCLUDED.spent, generations = c.generations + EXCLUDED.generations;
+	END IF;
+	RETURN NULL;
+END $$;
+
+-- Images removed (one, or a batch): their users' totals in key order, then the global and the 'temp' totals.
+DROP TRIGGER IF EXISTS imagine_files_removed ON imagine_files;
+CREATE OR REPLACE FUNCTION imagine_files_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE imagine_totals t SET bytes = t.bytes - r.bytes, files = t.files - r.files
+		FROM (SELECT 'u:' || user_id AS scope, SUM(bytes) AS bytes, COUNT(*) AS files FROM removed WHERE NOT temp GROUP BY user_id ORDER BY 1) r
+		WHERE t.scope = r.scope;
+	UPDATE imagine_totals t SET bytes = t.bytes - r.bytes, files = t.files - r.files
+		FROM (SELECT SUM(bytes) AS bytes, COUNT(*) AS files FROM removed HAVING COUNT(*) > 0) r WHERE t.scope = 'global';
+	UPDATE imagine_totals t SET bytes = t.bytes - r.bytes, files = t.files - r.files
+		FROM (SELECT SUM(bytes) AS bytes, COUNT(*) AS files FROM removed WHERE temp HAVING COUNT(*) > 0) r WHERE t.scope = 'temp';
+	RETURN NULL;
+END $$;
+CREATE TRIGGER imagine_files_removed AFTER DELETE ON imagine_files REFERENCING OLD TABLE AS removed
+	FOR EACH STATEMENT EXECUTE FUNCTION imagine_files_removed();
+
+-- Reservations gone (committed, released, purged): what they held comes off, in the lock order. One row, the usual
+-- case, takes the short way.
+CREATE OR REPLACE FUNCTION imagine_reservations_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	one imagine_reservations%ROWTYPE;
+	several BOOLEAN;
+BEGIN
+	IF current_setting('imagine.settling', true) = 'on' THEN RETURN NULL; END IF;
+	SELECT COUNT(*) > 1 INTO several FROM (SELECT 1 FROM gone LIMIT 2) two;
+	IF NOT several THEN
+		SELECT * INTO one FROM gone;
+		IF NOT FOUND THEN RETURN NULL; END IF;
+		IF one.cost > 0 THEN
+			UPDATE imagine_daily SET held = held - one.cost WHERE user_id = one.user_id AND day = one.day;
+		END IF;
+		IF NOT one.temp OR one.job THEN
+			UPDATE imagine_totals SET held_bytes = held_bytes - CASE WHEN one.temp THEN 0 ELSE one.bytes END,
+				jobs = jobs - CASE WHEN one.job THEN 1 ELSE 0 END
+				WHERE scope = 'u:' || one.user_id;
+		END IF;
+		IF one.guild_id IS NOT NULL AND one.cost > 0 THEN
+			UPDATE imagine_guild_daily SET held = held - one.cost WHERE guild_id = one.guild_id AND day = one.day;
+		END IF;
+		UPDATE imagine_totals SET held_bytes = held_bytes - one.bytes WHERE scope = 'global';
+		IF one.credits > 0 THEN
+			UPDATE imagine_credit_daily SET held = held - one.credits
+				WHERE day = one.day AND scope IN ('u:' || one.user_id, 'g:' || one.guild_id, 'global');
+		END IF;
+		RETURN NULL;
+	END IF;
+	UPDATE imagine_daily d SET held = d.held - g.cost
+		FROM (SELECT user_id, day, SUM(cost) AS cost FROM gone WHERE cost > 0 GROUP BY user_id, day ORDER BY user_id, day) g
+		WHERE d.user_id = g.user_id AND d.day = g.day;
+	UPDATE imagine_totals t SET held_bytes = t.held_bytes - g.bytes, jobs = t.jobs - g.jobs
+		FROM (SELECT 'u:' || user_id AS scope, COALESCE(SUM(bytes) FILTER (WHERE NOT temp), 0) AS bytes, COUNT(*) FILTER (WHERE job) AS jobs
+			FROM gone GROUP BY user_id ORDER BY 1) g
+		WHERE t.scope = g.scope;
+	UPDATE imagine_guild_daily d SET held = d.held - g.cost
+		FROM (SELECT guild_id, day, SUM(cost) AS cost FROM gone WHERE cost > 0 AND guild_id IS NOT NULL GROUP BY guild_id, day ORDER BY guild_id, day) g
+		WHERE d.guild_id = g.guild_id AND d.day = g.day;
+	UPDATE imagine_totals SET held_bytes = held_bytes - (SELECT SUM(bytes) FROM gone) WHERE scope = 'global';
+	UPDATE imagine_credit_daily c SET held = c.held - g.credits
+		FROM (
+			SELECT scope, day, SUM(credits) AS credits FROM (
+				SELECT 1 AS rank, 'u:' || user_id AS scope, day, credits FROM gone WHERE credits > 0
+				UNION ALL SELECT 2, 'g:' || guild_id, day, credits FROM gone WHERE credits > 0 AND guild_id IS NOT NULL
+				UNION ALL SELECT 3, 'global', day, credits FROM gone WHERE credits > 0
+			) held GROUP BY rank, scope, day ORDER BY rank, scope, day
+		) g
+		WHERE c.scope = g.scope AND c.day = g.day;
+	RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS imagine_reservations_gone ON imagine_reservations;
+CREATE TRIGGER imagine_reservations_gone AFTER DELETE ON imagine_reservations REFERENCING OLD TABLE AS gone
+	FOR EACH STATEMENT EXECUTE FUNCTION imagine_reservations_gone();
+
+-- The shares of reservations past their expiry at p_now, for a user, a server and a day (what the counters still hold
+-- of them until they are purged). Through the index on expiry: usually nothing to read. PL/pgSQL, not SQL, so that
+-- each connection plans the query once (a SQL function in FROM is planned on every call).
+DROP FUNCTION IF EXISTS imagine_lapsed(TEXT, TEXT, TEXT, BIGINT);
+CREATE FUNCTION imagine_lapsed(p_user TEXT, p_guild TEXT, p_day TEXT, p_now BIGINT, OUT jobs BIGINT, OUT daily BIGINT,
+	OUT guild_daily BIGINT, OUT user_bytes BIGINT, OUT global_bytes BIGINT, OUT user_credits BIGINT, OUT guild_credits BIGINT,
+	OUT global_credits BIGINT) LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	SELECT COUNT(*) FILTER (WHERE user_id = p_user AND job),
+		COALESCE(SUM(cost) FILTER (WHERE user_id = p_user AND day = p_day), 0),
+		COALESCE(SUM(cost) FILTER (WHERE guild_id = p_guild AND day = p_day), 0),
+		COALESCE(SUM(bytes) FILTER (WHERE user_id = p_user AND NOT temp), 0),
+		COALESCE(SUM(bytes), 0),
+		COALESCE(SUM(credits) FILTER (WHERE user_id = p_user AND day = p_day), 0),
+		COALESCE(SUM(credits) FILTER (WHERE guild_id = p_guild AND day = p_day), 0),
+		COALESCE(SUM(credits) FILTER (WHERE day = p_day), 0)
+	INTO jobs, daily, guild_daily, user_bytes, global_bytes, user_credits, guild_credits, global_credits
+	FROM imagine_reservations WHERE expires_at <= p_now;
+END $$;
+
+DROP FUNCTION IF EXISTS imagine_reserve(TEXT, TEXT, TEXT, BIGINT, INTEGER, BOOLEAN, BOOLEAN, TEXT, BIGINT, BIGINT, BIGINT, TEXT, BIGINT,
+	INTEGER, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT);
+-- Admits a reservation when every limit still fits, counting what live reservations hold; returns 'ok' or the first
+-- limit that does not fit, in the order users are told: TOO_MANY_JOBS, DAILY_LIMIT, GUILD_DAILY, USER_QUOTA,
+-- GLOBAL_QUOTA, CREDIT_BUDGET. Idempotent on the reservation id.
+CREATE OR REPLACE FUNCTION imagine_reserve(
+	p_id TEXT, p_user TEXT, p_day TEXT, p_bytes BIGINT, p_cost INTEGER, p_temp BOOLEAN, p_job BOOLEAN, p_guild TEXT, p_credits BIGINT,
+	p_now BIGINT, p_expires BIGINT, p_owner TEXT, p_job_limit BIGINT, p_daily_limit INTEGER, p_guild_limit BIGINT, p_user_limit BIGINT,
+	p_global_limit BIGINT, p_global_credits BIGINT, p_user_credits BIGINT, p_guild_credits BIGINT
+) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+	daily BIGINT := 0;
+	user_bytes BIGINT := 0;
+	jobs BIGINT := 0;
+	guild_daily BIGINT := 0;
+	global_bytes BIGINT;
+	user_credits BIGINT := 0;
+	guild_credits BIGINT := 0;
+	global_credits BIGINT := 0;
+	lapsed RECORD;
+	refusal TEXT;
+BEGIN
+	INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, job, guild_id, credits, created_at, expires_at, owner)
+		VALUES (p_id, p_user, p_day, p_bytes, p_cost, p_temp, p_job, p_guild, p_credits, p_now, p_expires, p_owner)
+		ON CONFLICT (id) DO NOTHING;
+	-- Held already (a retried call): once is enough.
+	IF NOT FOUND THEN RETURN 'ok'; END IF;
+	IF p_cost > 0 THEN
+		INSERT INTO imagine_daily AS d (user_id, day, used, held) VALUES (p_user, p_day, 0, p_cost)
+			ON CONFLICT (user_id, day) DO UPDATE SET held = d.held + EXCLUDED.held
+			RETURNING d.used + d.held INTO daily;
+	END IF;
+	IF NOT p_temp OR p_job THEN
+		INSERT INTO imagine_totals AS t (scope, bytes, files, held_bytes, jobs)
+			VALUES ('u:' || p_user, 0, 0, CASE WHEN p_temp THEN 0 ELSE p_bytes END, CASE WHEN p_job THEN 1 ELSE 0 END)
+			ON CONFLICT (scope) DO UPDATE SET held_bytes = t.held_bytes + EXCLUDED.held_bytes, jobs = t.jobs + EXCLUDED.jobs
+			RETURNING t.bytes + t.held_bytes, t.jobs INTO user_bytes, jobs;
+	END IF;
+	IF p_guild IS NOT NULL AND p_cost > 0 THEN
+		INSERT INTO imagine_guild_daily AS g (guild_id, day, used, held) VALUES (p_guild, p_day, 0, p_cost)
+			ON CONFLICT (guild_id, day) DO UPDATE SET held = g.held + EXCLUDED.held
+			RETURNING g.used + g.held INTO guild_daily;
+	END IF;
+	UPDATE imagine_totals SET held_bytes = held_bytes + p_bytes WHERE scope = 'global' RETURNING bytes + held_bytes INTO global_bytes;
+	IF p_credits > 0 THEN
+		INSERT INTO imagine_credit_daily AS c (scope, day, spent, held) VALUES ('u:' || p_user, p_day, 0, p_credits)
+			ON CONFLICT (scope, day) DO UPDATE SET held = c.held + EXCLUDED.held RETURNING c.spent + c.held INTO user_credits;
+		IF p_guild IS NOT NULL THEN
+			INSERT INTO imagine_credit_daily AS c (scope, day, spent, held) VALUES ('g:' || p_guild, p_day, 0, p_credits)
+				ON CONFLICT (scope, day) DO UPDATE SET held = c.held + EXCLUDED.held RETURNING c.spent + c.held INTO guild_credits;
+		END IF;
+		INSERT INTO imagine_credit_daily AS c (scope, day, spent, held) VALUES ('global', p_day, 0, p_credits)
+			ON CONFLICT (scope, day) DO UPDATE SET held = c.held + EXCLUDED.held RETURNING c.spent + c.held INTO global_credits;
+	END IF;
+	SELECT * INTO lapsed FROM imagine_lapsed(p_user, p_guild, p_day, p_now);
+	refusal := CASE
+		WHEN p_job AND jobs - lapsed.jobs > p_job_limit THEN 'TOO_MANY_JOBS'
+		WHEN p_cost > 0 AND daily - lapsed.daily > p_daily_limit THEN 'DAILY_LIMIT'
+		WHEN p_guild IS NOT NULL AND p_cost > 0 AND guild_daily - lapsed.guild_daily > p_guild_limit THEN 'GUILD_DAILY'
+		WHEN NOT p_temp AND user_bytes - lapsed.user_bytes > p_user_limit THEN 'USER_QUOTA'
+		WHEN global_bytes - lapsed.global_bytes > p_global_limit THEN 'GLOBAL_QUOTA'
+		WHEN p_credits > 0 AND (global_credits - lapsed.global_credits > p_global_credits OR user_credits - lapsed.user_credits > p_user_credits
+			OR (p_guild IS NOT NULL AND guild_credits - lapsed.guild_credits > p_guild_credits)) THEN 'CREDIT_BUDGET'
+	END;
+	IF refusal IS NULL THEN RETURN 'ok'; END IF;
+	-- Refused: the whole call is undone (the caller reads the reason from the error).
+	RAISE EXCEPTION USING ERRCODE = 'IMQ01', MESSAGE = refusal;
+END $$;
+
+-- Records a stored image when its real size fits what is stored, and ends its reservation. It settles the counters
+-- itself, one update per row (what the image stores and is charged, less what the reservation held), in the lock
+-- order, so the triggers stand aside for its two statements (imagine.settling). Returns 'ok'; a size that does not
+-- fit raises IMQ01 with the limit, undoing it all. Idempotent on the image. The charge is the reservation's own (its
+-- day and server), as the ledger always sends it.
+CREATE OR REPLACE FUNCTION imagine_commit(
+	p_user TEXT, p_image TEXT, p_temp BOOLEAN, p_ext TEXT, p_bytes BIGINT, p_created_at BIGINT, p_name TEXT, p_metadata TEXT,
+	p_reservation TEXT, p_charge_day TEXT, p_charge_cost INTEGER, p_charge_guild TEXT, p_charge_credits BIGINT, p_user_limit BIGINT,
+	p_global_limit BIGINT
+) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+	held imagine_reservations%ROWTYPE;
+	held_cost INTEGER := 0;
+	held_user_bytes BIGINT := 0;
+	held_job INTEGER := 0;
+	held_credits BIGINT := 0;
+	charge_cost INTEGER := CASE WHEN p_charge_day IS NULL THEN 0 ELSE p_charge_cost END;
+	charge_day TEXT;
+	user_bytes BIGINT;
+	global_bytes BIGINT;
+BEGIN
+	PERFORM set_config('imagine.settling', 'on', true);
+	INSERT INTO imagine_files (user_id, image_id, temp, ext, bytes, created_at, name, metadata, reservation_id, charge_day, charge_cost, charge_guild, charge_credits)
+		VALUES (p_user, p_image, p_temp, p_ext, p_bytes, p_created_at, p_name, p_metadata, p_reservation, p_charge_day, p_charge_cost, p_charge_guild,
+			p_charge_credits)
+		ON CONFLICT (user_id, image_id) DO NOTHING;
+	-- Recorded already (a retried call; its reservation went with it).
+	IF NOT FOUND THEN RETURN 'ok'; END IF;
+	IF p_reservation IS NOT NULL THEN
+		DELETE FROM imagine_reservations WHERE id = p_reservation RETURNING * INTO held;
+	END IF;
+	PERFORM set_config('imagine.settling', '', true);
+	IF held.id IS NOT NULL THEN
+		IF held.day IS DISTINCT FROM p_charge_day OR held.guild_id IS DISTINCT FROM p_charge_guild THEN
+			RAISE EXCEPTION 'imagine_commit: the charge (day %, server %) is not its reservation''s', p_charge_day, p_charge_guild;
+		END IF;
+		held_cost := held.cost;
+		held_user_bytes := CASE WHEN held.temp THEN 0 ELSE held.bytes END;
+		held_job := CASE WHEN held.job THEN 1 ELSE 0 END;
+		held_credits := held.credits;
+	END IF;
+	charge_day := COALESCE(p_charge_day, held.day);
+	IF charge_cost > 0 OR held_cost > 0 THEN
+		INSERT INTO imagine_daily AS d (user_id, day, used, held) VALUES (p_user, charge_day, charge_cost, -held_cost)
+			ON CONFLICT (user_id, day) DO UPDATE SET used = d.used + EXCLUDED.used, held = d.held + EXCLUDED.held;
+	END IF;
+	IF NOT p_temp OR held_user_bytes > 0 OR held_job > 0 THEN
+		INSERT INTO imagine_totals AS t (scope, bytes, files, held_bytes, jobs)
+			VALUES ('u:' || p_user, CASE WHEN p_temp THEN 0 ELSE p_bytes END, CASE WHEN p_temp THEN 0 ELSE 1 END, -held_user_bytes, -held_job)
+			ON CONFLICT (scope) DO UPDATE
+			SET bytes = t.bytes + EXCLUDED.bytes, files = t.files + EXCLUDED.files, held_bytes = t.held_bytes + EXCLUDED.held_bytes, jobs = t.jobs + EXCLUDED.jobs
+			RETURNING t.bytes INTO user_bytes;
+	END IF;
+	IF p_charge_guild IS NOT NULL AND (charge_cost > 0 OR held_cost > 0) THEN
+		INSERT INTO imagine_guild_daily AS g (guild_id, day, used, held) VALUES (p_charge_guild, charge_day, charge_cost, -held_cost)
+			ON CONFLICT (guild_id, day) DO UPDATE SET used = g.used + EXCLUDED.used, held = g.held + EXCLUDED.held;
+	END IF;
+	UPDATE imagine_totals SET bytes = bytes + p_bytes, files = files + 1, held_bytes = held_bytes - COALESCE(held.bytes, 0)
+		WHERE scope = 'global' RETURNING bytes INTO global_bytes;
+	IF p_temp THEN
+		UPDATE imagine_totals SET bytes = bytes + p_bytes, files = files + 1 WHERE scope = 'temp';
+	END IF;
+	-- Credit days: the user's and the server's when credits move; the bot's also for the generations (the chart's history).
+	IF charge_day IS NOT NULL AND (p_charge_credits > 0 OR held_credits > 0 OR charge_cost > 0) THEN
+		INSERT INTO imagine_credit_daily AS c (scope, day, spent, generations, held)
+			SELECT s.scope, charge_day, p_charge_credits, charge_cost, -held_credits
+			FROM (VALUES (1, 'u:' || p_user), (2, 'g:' || p_charge_guild), (3, 'global')) AS s(rank, scope)
+			WHERE s.scope IS NOT NULL AND (s.rank = 3 OR p_charge_credits > 0 OR held_credits > 0) ORDER BY s.rank
+			ON CONFLICT (scope, day) DO UPDATE
+			SET spent = c.spent + EXCLUDED.spent, generations = c.generations + EXCLUDED.generations, held = c.held + EXCLUDED.held;
+	END IF;
+	IF NOT p_temp AND user_bytes > p_user_limit THEN
+		RAISE EXCEPTION USING ERRCODE = 'IMQ01', MESSAGE = 'USER_QUOTA';
+	END IF;
+	IF global_bytes > p_global_limit THEN
+		RAISE EXCEPTION USING ERRCODE = 'IMQ01', MESSAGE = 'GLOBAL_QUOTA';
+	END IF;
+	RETURN 'ok';
+END $$;
+
+-- Starts a waiting job when fewer than p_max of its user's jobs have started: returns 0 (started, or gone), else the
+-- job's place among the user's waiting jobs (1: next). One user's starts queue on the user's totals row.
+CREATE OR REPLACE FUNCTION imagine_start_job(p_id TEXT, p_user TEXT, p_max INTEGER, p_now BIGINT) RETURNS INTEGER LANGUAGE plpgsql AS $$
+DECLARE
+	mine imagine_reservations%ROWTYPE;
+BEGIN
+	PERFORM 1 FROM imagine_totals WHERE scope = 'u:' || p_user FOR UPDATE;
+	SELECT * INTO mine FROM imagine_reservations WHERE id = p_id;
+	IF NOT FOUND OR mine.started_at IS NOT NULL THEN RETURN 0; END IF;
+	IF (SELECT COUNT(*) FROM imagine_reservations WHERE user_id = p_user AND job AND started_at IS NOT NULL AND expires_at > p_now) < p_max THEN
+		UPDATE imagine_reservations SET started_at = p_now WHERE id = p_id;
+		RETURN 0;
+	END IF;
+	RETURN 1 + (SELECT COUNT(*) FROM imagine_reservations w WHERE w.user_id = p_user AND w.job AND w.started_at IS NULL AND w.expires_at > p_now
+		AND (w.created_at < mine.created_at OR (w.created_at = mine.created_at AND w.id < mine.id)));
+END $$;
+`;
+
 /** Each entry takes the schema from version `index` to `index + 1`. */
-/** Each entry takes the schema from version `index` to `index + 1`. */
-export const POSTGRES_MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
+export const POSTGRES_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;
 

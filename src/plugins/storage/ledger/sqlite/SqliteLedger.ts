@@ -40,7 +40,7 @@ import {
 import { StorageConfigError } from '../../StorageConfigError.js';
 import { migrate } from './schema.js';
 import { SqliteConnection, type SqlRow } from './SqliteConnection.js';
-import { usageSnapshotOf } from '../usageSnapshot.js';
+import { creditUsageOf, usageSnapshotOf } from '../usageSnapshot.js';
 
 /** Overrides are read on every reservation; other processes' changes are picked up within this time. */
 const OVERRIDE_CACHE_MS = 2000;
@@ -276,8 +276,8 @@ export class SqliteLedger implements QuotaLedger {
 		if (credits > 0 || cost > 0) {
 			await this.#connection.all(
 				`UPDATE imagine_credit_daily SET spent = MAX(0, spent - $credits), generations = MAX(0, generations - $cost)
-				WHERE day = $day AND scope IN ('global', 'u:' || $user)`,
-				{ credits, cost, day, user: userId }
+				WHERE day = $day AND scope IN ('global', 'u:' || $user, 'g:' || $guild)`,
+				{ credits, cost, day, user: userId, guild: guildId ?? '' }
 			);
 		}
 		if (cost <= 0) return;
@@ -294,20 +294,17 @@ export class SqliteLedger implements QuotaLedger {
 		});
 	}
 
-	public async creditUsage(day: string, now: number, userId = ''): Promise<CreditUsage> {
+	public async creditUsage(day: string, now: number, userId = '', guildId = ''): Promise<CreditUsage> {
 		const [row] = await this.#connection.all(
 			`SELECT COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'global' AND day = $day), 0) AS globalSpent,
 				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE day = $day AND expires_at > $now), 0) AS globalReserved,
 				COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'u:' || $user AND day = $day), 0) AS userSpent,
-				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE user_id = $user AND day = $day AND expires_at > $now), 0) AS userReserved`,
-			{ day, now, user: userId }
+				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE user_id = $user AND day = $day AND expires_at > $now), 0) AS userReserved,
+				COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'g:' || $guild AND day = $day), 0) AS guildSpent,
+				COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE guild_id = $guild AND day = $day AND expires_at > $now), 0) AS guildReserved`,
+			{ day, now, user: userId, guild: guildId }
 		);
-		return {
-			globalSpent: Number(row?.globalSpent ?? 0),
-			globalReserved: Number(row?.globalReserved ?? 0),
-			userSpent: Number(row?.userSpent ?? 0),
-			userReserved: Number(row?.userReserved ?? 0)
-		};
+		return creditUsageOf(row);
 	}
 
 	public async creditHistory(fromDay: string): Promise<{ day: string; spent: number; generations: number }[]> {
@@ -503,6 +500,7 @@ function limitParameters(limits: LedgerLimits) {
 		guildLimit: limits.guildDailyGens,
 		globalCredits: limits.globalCredits,
 		userCredits: limits.userCredits,
+		guildCredits: limits.guildCredits,
 		userLimit: limits.userBytes,
 		globalLimit: limits.globalBytes
 	};

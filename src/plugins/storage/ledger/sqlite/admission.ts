@@ -1,7 +1,7 @@
 /**
  * The SQL that guards the limits, shared by the statements that admit and the ones that explain a refusal.
  * Parameters are named: `$user`, `$day`, `$bytes`, `$cost`, `$temp`, `$job`, `$guild`, `$now`, and the limits `$jobLimit`,
- * `$dailyLimit`, `$guildLimit`, `$userLimit`, `$globalLimit`.
+ * `$dailyLimit`, `$guildLimit`, `$userLimit`, `$globalLimit`, `$globalCredits`, `$userCredits`, `$guildCredits`.
  */
 
 const LIVE = 'expires_at > $now';
@@ -18,14 +18,16 @@ export const FITS_GUILD = `($guild IS NULL OR $cost = 0 OR COALESCE((SELECT used
 	+ COALESCE((SELECT SUM(cost) FROM imagine_reservations WHERE guild_id = $guild AND day = $day AND ${LIVE}), 0) + $cost <= $guildLimit)`;
 
 /**
- * The credits spent today plus those held by live reservations plus this job's stay within the bot's and the user's
- * daily budgets (milli-credits; a job costing none always fits).
+ * The credits spent today plus those held by live reservations plus this job's stay within the bot's, the user's
+ * and, for a job asked from a server, that server's daily budgets (milli-credits; a job costing none always fits).
  */
 export const FITS_CREDITS = `($credits = 0 OR (
 	COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'global' AND day = $day), 0)
 		+ COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE day = $day AND ${LIVE}), 0) + $credits <= $globalCredits
 	AND COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'u:' || $user AND day = $day), 0)
-		+ COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE user_id = $user AND day = $day AND ${LIVE}), 0) + $credits <= $userCredits))`;
+		+ COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE user_id = $user AND day = $day AND ${LIVE}), 0) + $credits <= $userCredits
+	AND ($guild IS NULL OR COALESCE((SELECT spent FROM imagine_credit_daily WHERE scope = 'g:' || $guild AND day = $day), 0)
+		+ COALESCE((SELECT SUM(credits) FROM imagine_reservations WHERE guild_id = $guild AND day = $day AND ${LIVE}), 0) + $credits <= $guildCredits)))`;
 
 /** The user's stored bytes plus live reservations plus this job's bytes stay within the user's cap (temp files do not count). */
 export const FITS_USER = `($temp = 1 OR COALESCE((SELECT bytes FROM imagine_totals WHERE scope = 'u:' || $user), 0)

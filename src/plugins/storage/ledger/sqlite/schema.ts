@@ -178,6 +178,22 @@ WHEN NEW.charge_guild IS NOT NULL AND NEW.charge_cost > 0 AND NEW.charge_day IS 
 END;
 `;
 
+/**
+ * Version 5: a server's provider-credit spend per day ('g:<id>'), charged with the image beside the bot's and the
+ * user's, for the per-server daily credit budget. Written so that running it again changes nothing.
+ */
+const V5 = `
+DROP TRIGGER IF EXISTS imagine_files_credits_charged;
+CREATE TRIGGER imagine_files_credits_charged AFTER INSERT ON imagine_files
+WHEN NEW.charge_day IS NOT NULL AND (NEW.charge_credits > 0 OR NEW.charge_cost > 0) BEGIN
+	INSERT INTO imagine_credit_daily (scope, day, spent, generations)
+		SELECT 'global', NEW.charge_day, NEW.charge_credits, NEW.charge_cost
+		UNION ALL SELECT 'u:' || NEW.user_id, NEW.charge_day, NEW.charge_credits, NEW.charge_cost
+		UNION ALL SELECT 'g:' || NEW.charge_guild, NEW.charge_day, NEW.charge_credits, NEW.charge_cost WHERE NEW.charge_guild IS NOT NULL
+		ON CONFLICT (scope, day) DO UPDATE SET spent = spent + excluded.spent, generations = generations + excluded.generations;
+END;
+`;
+
 /** Each entry takes the schema from version `index` to `index + 1`. */
 const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] = [
 	(connection) => connection.exec(V1),
@@ -199,7 +215,8 @@ const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] =
 		if (!fileColumns.has('charge_credits'))
 			await connection.exec('ALTER TABLE imagine_files ADD COLUMN charge_credits INTEGER NOT NULL DEFAULT 0');
 		await connection.exec(V4_CHARGES);
-	}
+	},
+	(connection) => connection.exec(V5)
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
