@@ -113,4 +113,69 @@ describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's reserved bytes${po
 		await ledger.release('r2');
 		expect(await reservedAt(ledger, test, NOW)).toEqual({ counted: 3000, summed: 3000 });
 	});
+
+	it('every counter equals what its rows sum to after 8 connections reserve, commit, release, delete and purge at once', async () => {
+		const test = await schema();
+		const ledger = await PostgresLedger.open(pg, test.uri(), { poolSize: 8, connectTimeoutMs: 5000 });
+		cleanups.push(() => ledger.close());
+		const users = Array.from({ length: 6 }, (_, index) => `9${String(index).padStart(17, '0')}`);
+		const guilds = ['810000000000000001', '810000000000000002', null];
+		let sequence = 0;
+		const loop = async (worker: number) => {
+			for (let step = 0; step < 60; step++) {
+				const index = sequence++;
+				const userId = users[index % users.length] as string;
+				const guildId = guilds[index % guilds.length] ?? null;
+				const temp = index % 5 === 0;
+				const row: ReservationRow = {
+					...reservation(userId, 1000 + (index % 7) * 100, index % 4 === 0 ? NOW + 10 : NOW + 600_000, temp),
+					job: index % 2 === 0,
+					guildId,
+					credits: index % 3 === 0 ? 2500 : 0
+				};
+				expect(await ledger.reserve(row, LIMITS)).toEqual({ ok: true });
+				const choice = (worker + step) % 4;
+				if (choice === 0) {
+					await ledger.release(row.id);
+				} else if (choice !== 3) {
+					const imageId = index.toString(16).padStart(16, '0');
+					const file = { imageId, userId, temp, ext: 'png' as const, bytes: 900 + index, createdAt: NOW, name: imageId, metadata: '{}' };
+					const charge = { reservationId: row.id, day: DAY, cost: 1, guildId, credits: row.credits };
+					expect(await ledger.commit(file, charge, LIMITS)).toEqual({ ok: true });
+					if (choice === 2 && index % 3 === 0) await ledger.removeFile(userId, imageId);
+				}
+				// Some are left to run out (expiry NOW + 10) and be purged by whichever loop gets there.
+				if (step % 10 === 9) await ledger.purgeReservations(NOW + 1000, []);
+			}
+		};
+		await Promise.all(Array.from({ length: 8 }, (_, worker) => loop(worker)));
+
+		const mismatches = await test.query<{ what: string; counted: string; summed: string }>(
+			`WITH r AS (SELECT * FROM imagine_reservations), f AS (SELECT * FROM imagine_files)
+			SELECT 'daily ' || d.user_id AS what, d.held::text AS counted, COALESCE((SELECT SUM(cost) FROM r WHERE r.user_id = d.user_id AND r.day = d.day), 0)::text AS summed
+				FROM imagine_daily d
+			UNION ALL SELECT 'guild ' || g.guild_id, g.held::text, COALESCE((SELECT SUM(cost) FROM r WHERE r.guild_id = g.guild_id AND r.day = g.day), 0)::text
+				FROM imagine_guild_daily g
+			UNION ALL SELECT 'held ' || t.scope, t.held_bytes::text, COALESCE((SELECT SUM(bytes) FROM r WHERE 'u:' || r.user_id = t.scope AND NOT r.temp), 0)::text
+				FROM imagine_totals t WHERE t.scope LIKE 'u:%'
+			UNION ALL SELECT 'jobs ' || t.scope, t.jobs::text, (SELECT COUNT(*) FROM r WHERE 'u:' || r.user_id = t.scope AND r.job)::text
+				FROM imagine_totals t WHERE t.scope LIKE 'u:%'
+			UNION ALL SELECT 'held global', t.held_bytes::text, COALESCE((SELECT SUM(bytes) FROM r), 0)::text FROM imagine_totals t WHERE t.scope = 'global'
+			UNION ALL SELECT 'stored ' || t.scope, t.bytes::text, COALESCE((SELECT SUM(bytes) FROM f WHERE 'u:' || f.user_id = t.scope AND NOT f.temp), 0)::text
+				FROM imagine_totals t WHERE t.scope LIKE 'u:%'
+			UNION ALL SELECT 'stored global', t.bytes::text, COALESCE((SELECT SUM(bytes) FROM f), 0)::text FROM imagine_totals t WHERE t.scope = 'global'
+			UNION ALL SELECT 'stored temp', t.bytes::text, COALESCE((SELECT SUM(bytes) FROM f WHERE f.temp), 0)::text FROM imagine_totals t WHERE t.scope = 'temp'
+			UNION ALL SELECT 'credits held ' || c.scope, c.held::text, COALESCE((SELECT SUM(credits) FROM r WHERE r.day = c.day
+				AND (c.scope = 'global' OR c.scope = 'u:' || r.user_id OR c.scope = 'g:' || r.guild_id)), 0)::text
+				FROM imagine_credit_daily c`
+		);
+		expect(mismatches.filter((row) => row.counted !== row.summed)).toEqual([]);
+		expect(mismatches.length).toBeGreaterThan(20);
+		const [counts] = await test.query<{ reservations: string; files: string }>(
+			'SELECT (SELECT COUNT(*) FROM imagine_reservations) AS reservations, (SELECT COUNT(*) FROM imagine_files) AS files'
+		);
+		// The mix left work of every kind: live reservations and stored images.
+		expect(Number(counts?.reservations)).toBeGreaterThan(0);
+		expect(Number(counts?.files)).toBeGreaterThan(0);
+	});
 });
