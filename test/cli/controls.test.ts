@@ -169,7 +169,15 @@ describe('settings', () => {
 		const shown = await cli('settings', '--guild', GUILD, '--json');
 		expect(jsonOf(shown)).toEqual({
 			ok: true,
-			settings: { guildId: GUILD, enabled: true, channelIds: null, roleIds: null, memberDailyGens: null, guildDailyGens: null }
+			settings: {
+				guildId: GUILD,
+				enabled: true,
+				channelIds: null,
+				roleIds: null,
+				memberDailyGens: null,
+				guildDailyGens: null,
+				nsfwLax: false
+			}
 		});
 		const changed = await cli('settings', '--guild', GUILD, '--channels', CHANNEL, '--member-daily', '1', '--json');
 		expect(changed.code).toBe(0);

@@ -6,6 +6,9 @@ import { SCHEMA_VERSION } from '../../src/plugins/storage/ledger/sqlite/schema.j
 import { createTestSchema } from '../helpers/postgres.js';
 import { describeEachLedger, type ControlsFixture } from './ledgers.js';
 
+const GUILD = '111111111111111111';
+const CHANNEL = '444444444444444444';
+
 let fixture: ControlsFixture | undefined;
 afterEach(async () => {
 	await fixture?.close();
@@ -37,6 +40,45 @@ describeEachLedger("the controls' migration", (backend) => {
 			const [row] = await schema.query<{ value: string }>("SELECT value FROM imagine_meta WHERE key = 'schema_version'");
 			expect(Number(row?.value)).toBe(POSTGRES_SCHEMA_VERSION);
 			await schema.drop();
+		}
+	});
+
+	it("from version 5: every server's settings are kept, the laxer setting for age-restricted channels is added off, and it persists", async () => {
+		const schema = backend.name === 'postgres' ? await createTestSchema() : null;
+		fixture = await backend.open(schema ? { ledgerUri: schema.uri() } : {});
+		await fixture.manager.controls.changeSettings(GUILD, { memberDailyGens: 3, channelIds: [CHANNEL], enabled: false });
+		await fixture.manager.close();
+		// Back to version 5 as it was: the guild settings table without the column version 6 adds.
+		if (schema) {
+			await schema.query('ALTER TABLE imagine_guild_settings DROP COLUMN nsfw_lax');
+			await schema.query("UPDATE imagine_meta SET value = '5' WHERE key = 'schema_version'");
+		} else {
+			const connection = await SqliteConnection.open(join(fixture.root, 'quota.sqlite'), 5000);
+			await connection.exec('ALTER TABLE imagine_guild_settings DROP COLUMN nsfw_lax');
+			await connection.exec('PRAGMA user_version = 5');
+			await connection.close();
+		}
+		fixture.manager = await fixture.reopen();
+		const kept = { guildId: GUILD, enabled: false, channelIds: [CHANNEL], roleIds: null, memberDailyGens: 3, guildDailyGens: null };
+		expect(await fixture.manager.controls.settingsOf(GUILD)).toEqual({ ...kept, nsfwLax: false });
+		expect(await fixture.manager.controls.changeSettings(GUILD, { nsfwLax: true })).toMatchObject({
+			ok: true,
+			settings: { nsfwLax: true }
+		});
+		// Another process reads it from the ledger, beside what was kept; turning it off again lands too.
+		const other = await fixture.reopen();
+		expect(await other.controls.settingsOf(GUILD)).toEqual({ ...kept, nsfwLax: true });
+		await other.controls.changeSettings(GUILD, { nsfwLax: false, memberDailyGens: 4 });
+		const third = await fixture.reopen();
+		expect(await third.controls.settingsOf(GUILD)).toEqual({ ...kept, memberDailyGens: 4, nsfwLax: false });
+		if (schema) {
+			const [row] = await schema.query<{ value: string }>("SELECT value FROM imagine_meta WHERE key = 'schema_version'");
+			expect(Number(row?.value)).toBe(POSTGRES_SCHEMA_VERSION);
+			await schema.drop();
+		} else {
+			const connection = await SqliteConnection.open(join(fixture.root, 'quota.sqlite'), 5000);
+			expect((await connection.all('PRAGMA user_version'))[0]?.user_version).toBe(SCHEMA_VERSION);
+			await connection.close();
 		}
 	});
 });

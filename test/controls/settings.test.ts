@@ -91,7 +91,15 @@ describeEachLedger("a server's settings", (backend) => {
 
 		expect(await controls.changeSettings(GUILD, { enabled: true, channelIds: null, roleIds: null })).toMatchObject({
 			ok: true,
-			settings: { guildId: GUILD, enabled: true, channelIds: null, roleIds: null, memberDailyGens: null, guildDailyGens: null }
+			settings: {
+				guildId: GUILD,
+				enabled: true,
+				channelIds: null,
+				roleIds: null,
+				memberDailyGens: null,
+				guildDailyGens: null,
+				nsfwLax: false
+			}
 		});
 	});
 
@@ -144,7 +152,8 @@ describeEachLedger("a server's settings", (backend) => {
 			channelIds: null,
 			roleIds: null,
 			memberDailyGens: null,
-			guildDailyGens: null
+			guildDailyGens: null,
+			nsfwLax: false
 		});
 	});
 });

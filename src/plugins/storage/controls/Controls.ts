@@ -368,5 +368,5 @@ function blockView(row: BlockRow): BlockView {
 }
 
 function defaultSettings(guildId: string): GuildSettings {
-	return { guildId, enabled: true, channelIds: null, roleIds: null, memberDailyGens: null, guildDailyGens: null };
+	return { guildId, enabled: true, channelIds: null, roleIds: null, memberDailyGens: null, guildDailyGens: null, nsfwLax: false };
 }

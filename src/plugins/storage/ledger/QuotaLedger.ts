@@ -286,6 +286,11 @@ export interface GuildSettingsRow {
 	memberDailyGens: number | null;
 	/** Generations per UTC day in this server, all members together; null: no total. */
 	guildDailyGens: number | null;
+	/**
+	 * Whether its age-restricted (NSFW) channels use the laxer setting: the server's own blocklist off there, a provider's
+	 * laxer moderation level. Applies only while the bot's owner allows it (ALLOW_NSFW_LAX).
+	 */
+	nsfwLax: boolean;
 }
 
 export type GuildSettingsChange = Partial<Omit<GuildSettingsRow, 'guildId'>>;

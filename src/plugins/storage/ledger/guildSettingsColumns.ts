@@ -2,15 +2,34 @@ import type { GuildSettingsChange } from './QuotaLedger.js';
 
 /** How both ledger backends store a server's settings: the id lists as JSON text (null: no restriction). */
 
-/** The values of a change as columns hold them (lists as JSON text). */
+/** The settings' columns, by field: the only names a change can write (never a caller's string). */
+export const GUILD_SETTINGS_COLUMNS = {
+	enabled: 'enabled',
+	channelIds: 'channel_ids',
+	roleIds: 'role_ids',
+	memberDailyGens: 'member_daily_gens',
+	guildDailyGens: 'guild_daily_gens',
+	nsfwLax: 'nsfw_lax'
+} as const satisfies Record<keyof GuildSettingsChange, string>;
+
+/** The columns a change writes (the fields it gives), for the upsert's `SET` list. */
+export function changedGuildColumns(changes: GuildSettingsChange): string[] {
+	return (Object.keys(GUILD_SETTINGS_COLUMNS) as (keyof GuildSettingsChange)[])
+		.filter((field) => changes[field] !== undefined)
+		.map((field) => GUILD_SETTINGS_COLUMNS[field]);
+}
+
+/** The values of a change as columns hold them (lists as JSON text, flags as 1 or 0; null where the change gives none). */
 export function guildColumnValues(changes: GuildSettingsChange) {
 	const list = (ids: string[] | null | undefined) => (ids ? JSON.stringify(ids) : null);
+	const flag = (value: boolean | undefined) => (value === undefined ? null : value ? 1 : 0);
 	return {
-		enabled: changes.enabled === undefined ? null : changes.enabled ? 1 : 0,
+		enabled: flag(changes.enabled),
 		channels: list(changes.channelIds),
 		roles: list(changes.roleIds),
 		memberDaily: changes.memberDailyGens ?? null,
-		guildDaily: changes.guildDailyGens ?? null
+		guildDaily: changes.guildDailyGens ?? null,
+		nsfwLax: flag(changes.nsfwLax)
 	};
 }
 

@@ -23,7 +23,7 @@ import type {
 	UserTotal
 } from '../QuotaLedger.js';
 import { migratePostgres } from './schema.js';
-import { guildColumnValues, idList } from '../guildSettingsColumns.js';
+import { changedGuildColumns, guildColumnValues, idList } from '../guildSettingsColumns.js';
 import { creditUsageOf, usageSnapshotOf } from '../usageSnapshot.js';
 
 export interface PostgresLedgerOptions {
@@ -532,23 +532,15 @@ export class PostgresLedger implements QuotaLedger {
 	}
 
 	public async changeGuildSettings(guildId: string, changes: GuildSettingsChange): Promise<GuildSettingsRow> {
-		const columns = {
-			enabled: 'enabled',
-			channelIds: 'channel_ids',
-			roleIds: 'role_ids',
-			memberDailyGens: 'member_daily_gens',
-			guildDailyGens: 'guild_daily_gens'
-		} as const;
-		const updates = (Object.keys(columns) as (keyof typeof columns)[])
-			.filter((field) => changes[field] !== undefined)
-			.map((field) => `${columns[field]} = EXCLUDED.${columns[field]}`);
+		const updates = changedGuildColumns(changes).map((column) => `${column} = EXCLUDED.${column}`);
 		const values = guildColumnValues(changes);
+		const flag = (value: number | null) => (value === null ? null : value === 1);
 		const [row] = await this.#query<PgGuildRow>(
-			`INSERT INTO imagine_guild_settings (guild_id, enabled, channel_ids, role_ids, member_daily_gens, guild_daily_gens)
-			VALUES ($1, COALESCE($2::boolean, TRUE), $3, $4, $5, $6)
+			`INSERT INTO imagine_guild_settings (guild_id, enabled, channel_ids, role_ids, member_daily_gens, guild_daily_gens, nsfw_lax)
+			VALUES ($1, COALESCE($2::boolean, TRUE), $3, $4, $5, $6, COALESCE($7::boolean, FALSE))
 			ON CONFLICT (guild_id) DO UPDATE SET ${updates.length > 0 ? updates.join(', ') : 'guild_id = EXCLUDED.guild_id'}
 			RETURNING *`,
-			[guildId, values.enabled === null ? null : values.enabled === 1, values.channels, values.roles, values.memberDaily, values.guildDaily]
+			[guildId, flag(values.enabled), values.channels, values.roles, values.memberDaily, values.guildDaily, flag(values.nsfwLax)]
 		);
 		return toGuildSettings(row as PgGuildRow);
 	}
@@ -701,6 +693,7 @@ interface PgGuildRow extends Record<string, unknown> {
 	role_ids: string | null;
 	member_daily_gens: number | null;
 	guild_daily_gens: number | null;
+	nsfw_lax: boolean;
 }
 
 function toGuildSettings(row: PgGuildRow): GuildSettingsRow {
@@ -710,7 +703,8 @@ function toGuildSettings(row: PgGuildRow): GuildSettingsRow {
 		channelIds: idList(row.channel_ids),
 		roleIds: idList(row.role_ids),
 		memberDailyGens: row.member_daily_gens,
-		guildDailyGens: row.guild_daily_gens
+		guildDailyGens: row.guild_daily_gens,
+		nsfwLax: row.nsfw_lax
 	};
 }
 

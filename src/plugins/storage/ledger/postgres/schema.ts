@@ -744,8 +744,16 @@ BEGIN
 END $$;
 `;
 
+/**
+ * Version 6: whether a server's age-restricted (NSFW) channels use the laxer setting (off for every server already
+ * set). Running it again changes nothing.
+ */
+const V6 = `
+ALTER TABLE imagine_guild_settings ADD COLUMN IF NOT EXISTS nsfw_lax BOOLEAN NOT NULL DEFAULT FALSE;
+`;
+
 /** Each entry takes the schema from version `index` to `index + 1`. */
-export const POSTGRES_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5];
+export const POSTGRES_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;
 

@@ -1,6 +1,6 @@
 import type { BlocklistRow, BlockRow, GuildSettingsChange, GuildSettingsRow } from '../QuotaLedger.js';
 import type { SqliteConnection, SqlRow } from './SqliteConnection.js';
-import { guildColumnValues, idList } from '../guildSettingsColumns.js';
+import { changedGuildColumns, guildColumnValues, idList } from '../guildSettingsColumns.js';
 
 /**
  * The owners' controls kept in the SQLite ledger: the prompt blocklists and blocked users. Each entry is added or removed by a
@@ -79,15 +79,6 @@ function toBlock(row: SqlRow): BlockRow {
 	};
 }
 
-/** The settings' columns, by field: the only names a change can write (never a caller's string). */
-const GUILD_COLUMNS = {
-	enabled: 'enabled',
-	channelIds: 'channel_ids',
-	roleIds: 'role_ids',
-	memberDailyGens: 'member_daily_gens',
-	guildDailyGens: 'guild_daily_gens'
-} as const satisfies Record<keyof GuildSettingsChange, string>;
-
 export async function readGuildSettings(connection: SqliteConnection, guildId: string): Promise<GuildSettingsRow | null> {
 	const [row] = await connection.all('SELECT * FROM imagine_guild_settings WHERE guild_id = $guild', { guild: guildId });
 	return row ? toGuildSettings(row) : null;
@@ -98,12 +89,11 @@ export async function changeGuildSettings(
 	guildId: string,
 	changes: GuildSettingsChange
 ): Promise<GuildSettingsRow> {
-	const fields = (Object.keys(GUILD_COLUMNS) as (keyof GuildSettingsChange)[]).filter((field) => changes[field] !== undefined);
 	const values = guildColumnValues(changes);
-	const updates = fields.map((field) => `${GUILD_COLUMNS[field]} = excluded.${GUILD_COLUMNS[field]}`);
+	const updates = changedGuildColumns(changes).map((column) => `${column} = excluded.${column}`);
 	const [row] = await connection.all(
-		`INSERT INTO imagine_guild_settings (guild_id, enabled, channel_ids, role_ids, member_daily_gens, guild_daily_gens)
-		VALUES ($guild, COALESCE($enabled, 1), $channels, $roles, $memberDaily, $guildDaily)
+		`INSERT INTO imagine_guild_settings (guild_id, enabled, channel_ids, role_ids, member_daily_gens, guild_daily_gens, nsfw_lax)
+		VALUES ($guild, COALESCE($enabled, 1), $channels, $roles, $memberDaily, $guildDaily, COALESCE($nsfwLax, 0))
 		ON CONFLICT (guild_id) DO ${updates.length > 0 ? `UPDATE SET ${updates.join(', ')}` : 'UPDATE SET guild_id = guild_id'}
 		RETURNING *`,
 		{ guild: guildId, ...values }
@@ -118,6 +108,7 @@ function toGuildSettings(row: SqlRow): GuildSettingsRow {
 		channelIds: idList(row.channel_ids),
 		roleIds: idList(row.role_ids),
 		memberDailyGens: typeof row.member_daily_gens === 'number' ? row.member_daily_gens : null,
-		guildDailyGens: typeof row.guild_daily_gens === 'number' ? row.guild_daily_gens : null
+		guildDailyGens: typeof row.guild_daily_gens === 'number' ? row.guild_daily_gens : null,
+		nsfwLax: Boolean(row.nsfw_lax)
 	};
 }

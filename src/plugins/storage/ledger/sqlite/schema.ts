@@ -194,6 +194,16 @@ WHEN NEW.charge_day IS NOT NULL AND (NEW.charge_credits > 0 OR NEW.charge_cost >
 END;
 `;
 
+/**
+ * Version 6: whether a server's age-restricted (NSFW) channels use the laxer setting (`nsfw_lax`, off for every
+ * server already set). ALTER TABLE has no IF NOT EXISTS in SQLite: the column is looked for first, so that running
+ * this again changes nothing.
+ */
+async function addNsfwLax(connection: SqliteConnection): Promise<void> {
+	const columns = new Set((await connection.all('PRAGMA table_info(imagine_guild_settings)')).map((row) => String(row.name)));
+	if (!columns.has('nsfw_lax')) await connection.exec('ALTER TABLE imagine_guild_settings ADD COLUMN nsfw_lax INTEGER NOT NULL DEFAULT 0');
+}
+
 /** Each entry takes the schema from version `index` to `index + 1`. */
 const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] = [
 	(connection) => connection.exec(V1),
@@ -216,7 +226,8 @@ const MIGRATIONS: readonly ((connection: SqliteConnection) => Promise<void>)[] =
 			await connection.exec('ALTER TABLE imagine_files ADD COLUMN charge_credits INTEGER NOT NULL DEFAULT 0');
 		await connection.exec(V4_CHARGES);
 	},
-	(connection) => connection.exec(V5)
+	(connection) => connection.exec(V5),
+	addNsfwLax
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
