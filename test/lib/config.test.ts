@@ -146,11 +146,20 @@ describe('loadConfig rejects bad values, naming the variable and the value', () 
 			'127.0.0.1:8080',
 			'- DISCORD_API_URL: expected an http(s) URL such as http://127.0.0.1:8080 (got "127.0.0.1:8080")'
 		],
-		['LOG_LEVEL', 'verbose', '- LOG_LEVEL: expected one of trace, debug, info, warn, error, fatal (got "verbose")']
+		['LOG_LEVEL', 'verbose', '- LOG_LEVEL: expected one of trace, debug, info, warn, error, fatal (got "verbose")'],
+		['ALLOW_NSFW_LAX', 'maybe', '- ALLOW_NSFW_LAX: expected true or false (got "maybe")'],
+		['ALLOW_NSFW_LAX', 'yes', '- ALLOW_NSFW_LAX: expected true or false (got "yes")']
 	])('%s=%s', (name, value, line) => {
 		const error = configError({ [name]: value });
 		expect(error.message).toContain(line);
 		expect(error.problems).toHaveLength(1);
+	});
+
+	it("ALLOW_NSFW_LAX: true or false in any case, for the storage plugin's allowNsfwLax; unset leaves its default (false)", () => {
+		expect(load({ ALLOW_NSFW_LAX: ' TRUE ' }).storage.allowNsfwLax).toBe(true);
+		expect(load({ ALLOW_NSFW_LAX: 'false' }).storage.allowNsfwLax).toBe(false);
+		expect(load({}).storage.allowNsfwLax).toBeUndefined();
+		expect(resolveStorageOptions(load({}).storage).allowNsfwLax).toBe(false);
 	});
 
 	it('LOG_FORMAT: json or pretty in any case; unset leaves the choice to the terminal; anything else is named', () => {

@@ -343,6 +343,16 @@ export const configVariables: readonly ConfigVariable[] = [
 		option: 'storage.promptBlocklist'
 	}),
 	variable({
+		name: 'ALLOW_NSFW_LAX',
+		group: "Owners' controls",
+		description:
+			"`true`: servers' admins may give their age-restricted (NSFW) channels a laxer setting (`/imagine-settings age-restricted`, " +
+			"`settings --nsfw-lax`): no server blocklist there, OpenAI gpt-image `moderation: low`. See Owners' controls.",
+		documentedDefault: '`false`',
+		parse: booleanWord('expected true or false'),
+		option: 'storage.allowNsfwLax'
+	}),
+	variable({
 		name: 'STORAGE_URI',
 		group: 'S3 storage',
 		description:

@@ -37,6 +37,8 @@ export type JobRequest = JobInput & {
 	guildId?: string | null;
 	/** The channel it comes from, for the server's channel gate. */
 	channelId?: string | null;
+	/** Whether Discord marks that channel age-restricted (a thread: its parent), for the server's laxer setting there. */
+	ageRestricted?: boolean;
 	/** Store as a temp file (global cap only, cleaned up after N days) instead of in the user's gallery. */
 	temp?: boolean;
 	signal?: AbortSignal;
@@ -158,6 +160,7 @@ export class ImageJobs {
 				guildId: job.guildId,
 				channelId: job.channelId,
 				roleIds: job.roleIds,
+				ageRestricted: job.ageRestricted,
 				prompt: 'prompt' in job.request ? job.request.prompt : null
 			});
 			if (refused) return refused;

@@ -187,7 +187,8 @@ export class StorageManager {
 		this.#events = new EventLog(`${options.storageRoot}/logs`, this.#clock);
 		// The ledger is read through a function: a ledger replaced while in use (see verifyLedger) is followed.
 		this.controls = new Controls(() => this.#ledger, this.#clock, this.#events, this.#messages, {
-			promptBlocklist: options.promptBlocklist
+			promptBlocklist: options.promptBlocklist,
+			allowNsfwLax: options.allowNsfwLax
 		});
 		this.credits = new CreditBudgets(() => this.#ledger, this.#clock, {
 			...(options.dailyCreditBudget === undefined ? {} : { dailyCreditBudget: options.dailyCreditBudget }),

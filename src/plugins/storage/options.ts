@@ -166,6 +166,12 @@ export const storageOptionsSchema = z
 				}
 				return [...new Set(normal)];
 			}),
+		/**
+		 * Whether a server's admins may give its age-restricted (NSFW) channels the laxer setting (ALLOW_NSFW_LAX): there,
+		 * the server's own blocklist is not applied (the owner's always is) and a provider with a laxer moderation level
+		 * uses it. While false, turning it on is refused and a setting stored before has no effect.
+		 */
+		allowNsfwLax: z.boolean().default(false),
 		/** How often temp clean-up runs on its own, in minutes (at most a year); 0 turns it off. */
 		cleanupIntervalMinutes: count.max(525_600, 'expected 525600 minutes (a year) or less').default(60),
 		/** A reservation whose job never committed or released stops counting after this many minutes (at most a week). */

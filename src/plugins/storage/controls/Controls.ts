@@ -24,6 +24,11 @@ export interface ScreenRequest {
 	channelId?: string | null;
 	/** The member's role ids, for the server's role gate. */
 	roleIds?: readonly string[];
+	/**
+	 * Whether Discord marks the channel age-restricted (NSFW; a thread takes its parent's flag), for the server's laxer
+	 * setting there. Never in a DM or from the command-line tool.
+	 */
+	ageRestricted?: boolean;
 }
 
 /** A server's settings as they apply (the defaults where its admins set nothing). */
@@ -68,7 +73,13 @@ export interface BlockRequest {
 export interface ControlsOptions {
 	/** The bot owner's entries from the configuration (PROMPT_BLOCKLIST), checked already. */
 	promptBlocklist: readonly string[];
+	/** Whether servers may give their age-restricted channels the laxer setting (ALLOW_NSFW_LAX). */
+	allowNsfwLax?: boolean;
 }
+
+/** Where a server turns the laxer setting on while the bot's owner does not allow it. */
+export const NSFW_LAX_FORBIDDEN =
+	"The bot's owner does not allow a laxer setting in age-restricted channels on this bot (ALLOW_NSFW_LAX): nothing was changed.";
 
 /**
  * The owners' controls: the rules that refuse a request before anything is reserved or paid for, and their
@@ -81,6 +92,8 @@ export class Controls {
 	readonly #events: EventLog;
 	readonly #messages: StorageMessages;
 	readonly #configEntries: readonly string[];
+	/** Whether servers may give their age-restricted channels the laxer setting (ALLOW_NSFW_LAX). */
+	public readonly nsfwLaxAllowed: boolean;
 	readonly #lists = new Map<string, { list: CompiledBlocklist; until: number }>();
 	readonly #settings = new Map<string, { settings: GuildSettings; until: number }>();
 
@@ -90,12 +103,14 @@ export class Controls {
 		this.#events = events;
 		this.#messages = messages;
 		this.#configEntries = options.promptBlocklist;
+		this.nsfwLaxAllowed = options.allowNsfwLax ?? false;
 	}
 
 	/**
 	 * The refusal for a request, in the order users meet them, or null to go on: a block of the user (bot-wide, then
-	 * in the server), the server's gates (generation off, another channel, a role it lacks), then the prompt blocklists (the bot owner's, then the server's). A ledger that cannot be read
-	 * refuses with IO rather than letting a request through.
+	 * in the server), the server's gates (generation off, another channel, a role it lacks), then the prompt blocklists
+	 * (the bot owner's, then the server's: not in an age-restricted channel where the laxer setting is in force, see
+	 * `nsfwLaxInForce`). A ledger that cannot be read refuses with IO rather than letting a request through.
 	 */
 	public async screen(request: ScreenRequest): Promise<StorageFailure | null> {
 		try {
@@ -109,6 +124,7 @@ export class Controls {
 		const guildId = request.guildId && isSnowflake(request.guildId) ? request.guildId : null;
 		const scopes = guildId ? ['', guildId] : [''];
 		const block = await this.#blockInForce(request.userId, scopes);
+		let lax = false;
 		if (block) {
 			this.#events.append({
 				type: 'denial',
@@ -120,15 +136,18 @@ export class Controls {
 			return failure('USER_BLOCKED', this.#messages.userBlocked(block));
 		}
 		if (guildId) {
-			const gate = this.#gate(await this.settingsOf(guildId), request);
+			const settings = await this.settingsOf(guildId);
+			const gate = this.#gate(settings, request);
 			if (gate) {
 				this.#events.append({ type: 'denial', userId: request.userId, reason: 'NOT_HERE', guildId, gate: gate.gate });
 				return failure('NOT_HERE', gate.message);
 			}
+			lax = this.#laxIn(settings, request);
 		}
 		const prompt = request.prompt?.trim();
 		if (!prompt) return null;
-		for (const scope of scopes) {
+		// The owner's list applies everywhere; the server's own, not where the server chose the laxer setting.
+		for (const scope of lax ? [''] : scopes) {
 			const entry = (await this.#compiled(scope)).match(prompt);
 			if (entry === null) continue;
 			// The entry goes to the owner's log, never to the user: knowing the word helps to get around it.
@@ -143,6 +162,26 @@ export class Controls {
 			return failure('PROMPT_BLOCKED', this.#messages.promptBlocked);
 		}
 		return null;
+	}
+
+	/**
+	 * Whether the laxer setting is in force for a request: the bot's owner allows it (ALLOW_NSFW_LAX), the server turned
+	 * it on, and the request comes from a channel Discord marks age-restricted. Then the server's own blocklist is not
+	 * applied (see `screen`) and a provider with a laxer moderation level uses it; nothing else changes. False in a DM,
+	 * from the command-line tool, and when the settings cannot be read.
+	 */
+	public async nsfwLaxInForce(request: Pick<ScreenRequest, 'guildId' | 'ageRestricted'>): Promise<boolean> {
+		const guildId = request.guildId && isSnowflake(request.guildId) ? request.guildId : null;
+		if (!guildId || !request.ageRestricted || !this.nsfwLaxAllowed) return false;
+		try {
+			return this.#laxIn(await this.settingsOf(guildId), request);
+		} catch {
+			return false;
+		}
+	}
+
+	#laxIn(settings: GuildSettings, request: Pick<ScreenRequest, 'ageRestricted'>): boolean {
+		return this.nsfwLaxAllowed && settings.nsfwLax && request.ageRestricted === true;
 	}
 
 	/** The bot owner's list (`guildId` absent: configuration and ledger), or one server's own. */
@@ -266,11 +305,13 @@ export class Controls {
 	/**
 	 * Changes a server's settings: each field given replaces that field (null: back to no restriction), the others
 	 * stay. Bad values change nothing and say why. The members' daily limit can be set to anything: the lower of it
-	 * and the owner's limit applies, so a server can only ever tighten what the owner allows.
+	 * and the owner's limit applies, so a server can only ever tighten what the owner allows. The laxer setting for
+	 * age-restricted channels can be turned on only while the owner allows it (ALLOW_NSFW_LAX); off, always.
 	 */
 	public async changeSettings(guildId: string, changes: GuildSettingsChange): Promise<StorageResult<{ settings: GuildSettings }>> {
 		const scope = this.#scopeOf(guildId);
 		if (typeof scope !== 'string' || scope === '') return failure('INVALID_NAME', 'That is not a Discord server id.');
+		if (changes.nsfwLax === true && !this.nsfwLaxAllowed) return failure('INVALID_INPUT', NSFW_LAX_FORBIDDEN);
 		const gates: [string, readonly string[] | null | undefined][] = [
 			['channels', changes.channelIds],
 			['roles', changes.roleIds]
