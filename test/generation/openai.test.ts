@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GenerationResult } from '../../src/plugins/generation/GenerationResult.js';
 import { ImageGenerator } from '../../src/plugins/generation/ImageGenerator.js';
+import { ImageJobs } from '../../src/plugins/generation/ImageJobs.js';
 import type { GenerationOptions } from '../../src/plugins/generation/options.js';
 import { durationMs } from '../../src/plugins/generation/providers/openai/openaiErrors.js';
+import { openTestStorage } from '../helpers/storageFixtures.js';
 import { closedPortUrl } from './fakes/a1111Server.js';
 import { imageSize, pngImage } from './fakes/images.js';
 import { FakeOpenAIServer, OPENAI_TEST_KEY, type FilePart, type OpenAIFault } from './fakes/openaiServer.js';
@@ -159,6 +161,83 @@ describe('OpenAI: edits, and what the API cannot do', () => {
 		expect(dalle.describe().supports).toEqual({ imageToImage: false, upscale: false });
 		expect(failureOf(await dalle.imageToImage({ image: await pngImage(64, 64), prompt: 'x' })).reason).toBe('UNSUPPORTED');
 		expect(server.requests).toHaveLength(0);
+	});
+});
+
+describe('OpenAI: the laxer moderation of age-restricted channels', () => {
+	const GUILD = '111111111111111111';
+	const USER = '123456789012345678';
+	let storage: Awaited<ReturnType<typeof openTestStorage>> | undefined;
+	afterEach(async () => {
+		await storage?.close();
+		storage = undefined;
+	});
+
+	it('gpt-image-1 gets moderation "low" when the request asks for it, and nothing otherwise; dall-e-3 and edits never', async () => {
+		const server = await fake();
+		const gptImage = generatorFor(server.url);
+		expect((await gptImage.textToImage({ prompt: 'a lighthouse', laxModeration: true })).ok).toBe(true);
+		expect(server.requests[0]?.fields).toEqual({
+			model: 'gpt-image-1',
+			prompt: 'a lighthouse',
+			n: 1,
+			size: '1024x1024',
+			moderation: 'low'
+		});
+		expect((await gptImage.textToImage({ prompt: 'a lighthouse', laxModeration: false })).ok).toBe(true);
+		expect((await gptImage.textToImage({ prompt: 'a lighthouse' })).ok).toBe(true);
+		expect(server.requests.slice(1).map((sent) => 'moderation' in sent.fields)).toEqual([false, false]);
+		// dall-e-3 takes no such field (the API would refuse it as unknown).
+		const dalle = await generatorFor(server.url, { model: 'dall-e-3' }).textToImage({ prompt: 'a lighthouse', laxModeration: true });
+		expect(dalle.ok).toBe(true);
+		expect(server.requests[3]?.fields).not.toHaveProperty('moderation');
+		// The edits endpoint documents no moderation field: an edit is sent as always.
+		const edit = await gptImage.imageToImage({ image: await pngImage(64, 64), prompt: 'winter', laxModeration: true });
+		expect(edit.ok).toBe(true);
+		expect(server.requests[4]?.fields).not.toHaveProperty('moderation');
+	});
+
+	it('through the guarded job: only where the owner allows it, the server turned it on and the channel is age-restricted', async () => {
+		const server = await fake();
+		storage = await openTestStorage({ maxUserDailyGens: 20, allowNsfwLax: true });
+		const manager = storage.manager;
+		await manager.controls.changeSettings(GUILD, { nsfwLax: true });
+		const jobs = new ImageJobs(generatorFor(server.url), () => manager, {
+			jobTimeoutMs: 5000,
+			dailyCost: { textToImage: 1, imageToImage: 1, upscale: 1 }
+		});
+		const moderationOf = async (job: { guildId?: string | null; ageRestricted?: boolean; laxModeration?: boolean }) => {
+			const { laxModeration, ...where } = job;
+			const result = await jobs.run({
+				kind: 'text-to-image',
+				userId: USER,
+				...where,
+				request: { prompt: 'a lighthouse', ...(laxModeration === undefined ? {} : { laxModeration }) }
+			});
+			expect(result.ok).toBe(true);
+			return server.requests.at(-1)?.fields.moderation;
+		};
+		expect(await moderationOf({ guildId: GUILD, ageRestricted: true })).toBe('low');
+		expect(await moderationOf({ guildId: GUILD, ageRestricted: false })).toBeUndefined();
+		expect(await moderationOf({ guildId: null, ageRestricted: true })).toBeUndefined();
+		// A request cannot ask for it itself: the controls decide.
+		expect(await moderationOf({ guildId: GUILD, laxModeration: true })).toBeUndefined();
+		await manager.controls.changeSettings(GUILD, { nsfwLax: false });
+		expect(await moderationOf({ guildId: GUILD, ageRestricted: true })).toBeUndefined();
+
+		// The owner forbids it: a setting stored before has no effect.
+		await manager.controls.changeSettings(GUILD, { nsfwLax: true });
+		await manager.close();
+		storage.manager = await storage.reopen({ allowNsfwLax: false });
+		const forbidden = storage.manager;
+		const strictJobs = new ImageJobs(generatorFor(server.url), () => forbidden, {
+			jobTimeoutMs: 5000,
+			dailyCost: { textToImage: 1, imageToImage: 1, upscale: 1 }
+		});
+		expect(
+			(await strictJobs.run({ kind: 'text-to-image', userId: USER, guildId: GUILD, ageRestricted: true, request: { prompt: 'x' } })).ok
+		).toBe(true);
+		expect(server.requests.at(-1)?.fields).not.toHaveProperty('moderation');
 	});
 });
 

@@ -188,7 +188,8 @@ export class ImageGenerator {
 			stylePreset: request.stylePreset as StylePreset | undefined,
 			steps: request.steps,
 			seed: request.seed ?? 0,
-			cfgScale: request.cfgScale
+			cfgScale: request.cfgScale,
+			...(request.laxModeration === true ? { laxModeration: true } : {})
 		};
 	}
 

@@ -153,6 +153,8 @@ export class ImageJobs {
 	async #guarded(job: JobRequest, signal: AbortSignal): Promise<JobResult> {
 		const storage = this.#storage();
 		let reservation = null;
+		// The provider's laxer moderation level only where the controls put it in force (never without them).
+		let laxModeration = false;
 		if (storage) {
 			// The owners' controls come before the quotas, and like them before any paid call.
 			const refused = await storage.controls.screen({
@@ -164,6 +166,7 @@ export class ImageJobs {
 				prompt: 'prompt' in job.request ? job.request.prompt : null
 			});
 			if (refused) return refused;
+			laxModeration = await storage.controls.nsfwLaxInForce({ guildId: job.guildId, ageRestricted: job.ageRestricted });
 			const held = await storage.reserve(job.userId, {
 				roleIds: job.roleIds,
 				guildId: job.guildId,
@@ -201,7 +204,7 @@ export class ImageJobs {
 		let image: GeneratedImage;
 		let startedAt = Date.now();
 		try {
-			const result = await this.#generate(job, {
+			const result = await this.#generate(withModeration(job, laxModeration), {
 				signal,
 				onQueued: (position) => report({ state: 'queued', position }),
 				onStarted: () => {
@@ -279,6 +282,18 @@ export class ImageJobs {
 	#costOf(kind: JobKind): number {
 		const costs = this.#options.dailyCost;
 		return kind === 'text-to-image' ? costs.textToImage : kind === 'image-to-image' ? costs.imageToImage : costs.upscale;
+	}
+}
+
+/** The job as the provider gets it: `laxModeration` is the controls' word, whatever the request said. */
+function withModeration(job: JobInput, laxModeration: boolean): JobInput {
+	switch (job.kind) {
+		case 'text-to-image':
+			return { ...job, request: { ...job.request, laxModeration } };
+		case 'image-to-image':
+			return { ...job, request: { ...job.request, laxModeration } };
+		case 'upscale':
+			return job;
 	}
 }
 

@@ -40,6 +40,12 @@ export interface TextToImageRequest {
 	/** 0 or absent: a random seed (the result says which). */
 	seed?: number;
 	cfgScale?: number;
+	/**
+	 * Use the provider's laxer moderation level, where it has one (OpenAI gpt-image: `moderation: "low"`). The guarded
+	 * job sets it, only where the server's laxer setting for age-restricted channels is in force; what a command passes
+	 * is replaced.
+	 */
+	laxModeration?: boolean;
 }
 
 export interface ImageToImageRequest {
@@ -52,6 +58,8 @@ export interface ImageToImageRequest {
 	steps?: number;
 	seed?: number;
 	cfgScale?: number;
+	/** As for text to image. */
+	laxModeration?: boolean;
 }
 
 export interface UpscaleRequest {
@@ -83,6 +91,8 @@ export interface ProviderTextToImage {
 	/** 0 = let the provider pick. */
 	seed: number;
 	cfgScale?: number;
+	/** Use the provider's laxer moderation level, where it has one (a provider without one ignores it). */
+	laxModeration?: boolean;
 }
 
 export interface ProviderImageToImage extends Omit<ProviderTextToImage, 'size'> {

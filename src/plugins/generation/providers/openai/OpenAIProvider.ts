@@ -51,7 +51,9 @@ interface ImagesAnswer {
  * `POST /images/generations` (JSON) for text-to-image, `POST /images/edits` (multipart) for image-to-image.
  * There is no seed, no negative prompt and no strength: none is sent, and the result lists them in
  * `unusedInputs`. There is no upscale: `supports.upscale` is false, and a call answers UNSUPPORTED. Style
- * presets are folded into the prompt. The token usage the API reports is carried on the image (`usage`).
+ * presets are folded into the prompt. The token usage the API reports is carried on the image (`usage`). A request
+ * with `laxModeration` asks gpt-image models for `moderation: "low"` on generations (the edits endpoint documents no
+ * such field, so an edit is sent as always).
  */
 export class OpenAIProvider implements ImageProvider {
 	public readonly name = 'openai' as const;
@@ -93,7 +95,9 @@ export class OpenAIProvider implements ImageProvider {
 			n: 1,
 			size: `${size.width}x${size.height}`,
 			...(this.#options.quality ? { quality: this.#options.quality } : {}),
-			...(this.#profile.askBase64 ? { response_format: 'b64_json' } : {})
+			...(this.#profile.askBase64 ? { response_format: 'b64_json' } : {}),
+			// gpt-image's laxer level ("auto" is its default, so nothing is sent otherwise); dall-e takes no such field.
+			...(request.laxModeration && this.#profile.family === 'gpt-image' ? { moderation: 'low' } : {})
 		});
 		return this.#run('/images/generations', () => body, { 'content-type': 'application/json' }, unused(request, false), call);
 	}
