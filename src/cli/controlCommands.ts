@@ -139,14 +139,17 @@ export const settings: ServiceCommand = {
 	name: 'settings',
 	summary: "Show or change a server's settings (what its admins set with /imagine-settings)",
 	synopsis:
-		'settings --guild ID [--enabled on|off] [--channels ID,ID|all] [--roles ID,ID|all] [--member-daily N|none] [--server-daily N|none]',
+		'settings --guild ID [--enabled on|off] [--channels ID,ID|all] [--roles ID,ID|all] [--member-daily N|none] [--server-daily N|none] ' +
+		'[--nsfw-lax true|false]',
 	description: [
 		'Without changes: shows the settings in force. --enabled off stops generation in the server (NOT_HERE). --channels limits ' +
 			'generation to those channels, --roles to members with one of those roles (all: no restriction). --member-daily sets the ' +
 			"generations per member per UTC day in the server: the lower of it and the user's own limit (default, tier or override) " +
 			"applies, so a server can only tighten (none: the user's own). --server-daily caps the generations of all members together " +
-			'per UTC day (none: no total). A setting left out keeps its value. Other processes apply a change within 2 s.',
-		'With --json: { ok: true, settings: { guildId, enabled, channelIds, roleIds, memberDailyGens, guildDailyGens } }.'
+			"per UTC day (none: no total). --nsfw-lax true gives the server's age-restricted (NSFW) channels the laxer setting: its own " +
+			"blocklist is not applied there (the owner's is) and OpenAI gpt-image models get moderation: low; only while ALLOW_NSFW_LAX is " +
+			'true (otherwise refused, exit 2). A setting left out keeps its value. Other processes apply a change within 2 s.',
+		'With --json: { ok: true, settings: { guildId, enabled, channelIds, roleIds, memberDailyGens, guildDailyGens, nsfwLax } }.'
 	],
 	options: {
 		guild: { type: 'string', valueName: 'ID', description: 'The server id (17 to 20 digits).' },
@@ -154,7 +157,8 @@ export const settings: ServiceCommand = {
 		channels: { type: 'string', valueName: 'ID,ID|all', description: 'The channels where generation works, or all.' },
 		roles: { type: 'string', valueName: 'ID,ID|all', description: 'The roles allowed to generate, or all.' },
 		'member-daily': { type: 'string', valueName: 'N|none', description: 'Generations per member per UTC day here, or none.' },
-		'server-daily': { type: 'string', valueName: 'N|none', description: 'Generations per UTC day here, all members together, or none.' }
+		'server-daily': { type: 'string', valueName: 'N|none', description: 'Generations per UTC day here, all members together, or none.' },
+		'nsfw-lax': { type: 'string', valueName: 'true|false', description: 'The laxer setting in its age-restricted channels.' }
 	},
 	prepare(values) {
 		requiredString(values, 'guild', 'ID');
@@ -168,7 +172,7 @@ export const settings: ServiceCommand = {
 				if (!result.ok) return failed(result);
 			}
 			const current = await controls.settingsOf(guildId);
-			return succeeded({ ok: true, settings: current }, `${changed ? 'Changed. ' : ''}${settingsText(current)}`);
+			return succeeded({ ok: true, settings: current }, `${changed ? 'Changed. ' : ''}${settingsText(current, controls.nsfwLaxAllowed)}`);
 		};
 	}
 };
@@ -271,6 +275,11 @@ function settingsChanges(values: ParsedValues): GuildSettingsChange {
 		}
 		changes[field] = ids;
 	}
+	const nsfwLax = optionalString(values, 'nsfw-lax');
+	if (nsfwLax !== undefined) {
+		if (nsfwLax !== 'true' && nsfwLax !== 'false') throw new UsageError(`--nsfw-lax: expected true or false, got ${shown(nsfwLax)}.`);
+		changes.nsfwLax = nsfwLax === 'true';
+	}
 	for (const [name, field] of [
 		['member-daily', 'memberDailyGens'],
 		['server-daily', 'guildDailyGens']
@@ -281,14 +290,15 @@ function settingsChanges(values: ParsedValues): GuildSettingsChange {
 	return changes;
 }
 
-function settingsText(current: GuildSettings): string {
+function settingsText(current: GuildSettings, nsfwLaxAllowed: boolean): string {
 	const list = (ids: string[] | null, every: string) => (ids ? ids.join(', ') : every);
 	return [
 		`Server ${current.guildId}: generation ${current.enabled ? 'on' : 'off'}.`,
 		`  Channels: ${list(current.channelIds, 'all')}`,
 		`  Roles: ${list(current.roleIds, 'everyone')}`,
 		`  Daily limit per member: ${current.memberDailyGens ?? "the user's own"}`,
-		`  Daily total of the server: ${current.guildDailyGens ?? 'none'}`
+		`  Daily total of the server: ${current.guildDailyGens ?? 'none'}`,
+		`  Laxer setting in age-restricted channels: ${current.nsfwLax ? (nsfwLaxAllowed ? 'on' : 'on, without effect (ALLOW_NSFW_LAX is false)') : 'off'}`
 	].join('\n');
 }
 

@@ -192,6 +192,48 @@ describe('settings', () => {
 		expect((await cli(...generate('a lighthouse'))).code).toBe(0);
 	});
 
+	it('settings --nsfw-lax true|false: with ALLOW_NSFW_LAX=true it is kept and printed; the CLI itself is never an age-restricted channel', async () => {
+		const cli = await freshCli({ ALLOW_NSFW_LAX: 'true' });
+		const on = await cli('settings', '--guild', GUILD, '--nsfw-lax', 'true', '--json');
+		expect(on.code).toBe(0);
+		expect(jsonOf(on)).toEqual({
+			ok: true,
+			settings: {
+				guildId: GUILD,
+				enabled: true,
+				channelIds: null,
+				roleIds: null,
+				memberDailyGens: null,
+				guildDailyGens: null,
+				nsfwLax: true
+			}
+		});
+		const shown = await cli('settings', '--guild', GUILD);
+		expect(shown.stdout).toContain('Laxer setting in age-restricted channels: on');
+		// The server's own list still applies to the command-line tool: it asks from no channel.
+		await cli('blocklist', 'add', 'kraken', '--guild', GUILD);
+		expect(jsonOf(await cli(...generate('a kraken', '--guild', GUILD)))).toMatchObject({ reason: 'PROMPT_BLOCKED' });
+		const off = await cli('settings', '--guild', GUILD, '--nsfw-lax', 'false', '--json');
+		expect(jsonOf(off)).toMatchObject({ ok: true, settings: { nsfwLax: false } });
+	});
+
+	it('settings --nsfw-lax true while ALLOW_NSFW_LAX is not true: refused, saying the owner does not allow it (exit 2), nothing changed', async () => {
+		const cli = await freshCli();
+		const refused = await cli('settings', '--guild', GUILD, '--nsfw-lax', 'true', '--member-daily', '2', '--json');
+		expect(refused.code).toBe(2);
+		expect(jsonOf(refused)).toMatchObject({
+			ok: false,
+			reason: 'INVALID_INPUT',
+			message: expect.stringContaining("The bot's owner does not allow a laxer setting in age-restricted channels")
+		});
+		expect(jsonOf(await cli('settings', '--guild', GUILD, '--json'))).toMatchObject({
+			settings: { nsfwLax: false, memberDailyGens: null }
+		});
+		const wrong = await (await freshCli({ ALLOW_NSFW_LAX: 'maybe' }))('settings', '--guild', GUILD);
+		expect(wrong.code).toBe(2);
+		expect(wrong.stderr).toContain('ALLOW_NSFW_LAX: expected true or false (got "maybe")');
+	});
+
 	it('mistakes exit 2: no --guild, a bad switch, ids or number, --channel without --guild', async () => {
 		const cli = await freshCli();
 		for (const argv of [
@@ -199,6 +241,8 @@ describe('settings', () => {
 			['settings', '--guild', GUILD, '--enabled', 'maybe'],
 			['settings', '--guild', GUILD, '--channels', '1,2'],
 			['settings', '--guild', GUILD, '--member-daily', '-3'],
+			['settings', '--guild', GUILD, '--nsfw-lax', 'maybe'],
+			['settings', '--guild', GUILD, '--nsfw-lax', 'on'],
 			['generate', '--user', USER_A, '--prompt', 'x', '--channel', GUILD]
 		]) {
 			const run = await cli(...argv, '--json');
