@@ -5,6 +5,8 @@ import { defineCommand } from '../lib/discord/defineCommand.js';
 import { buildFailureEmbed } from '../lib/responses/failureEmbed.js';
 import { buildBlockEmbed, buildBlocklistEmbed, buildSettingsEmbed } from '../lib/responses/settingsEmbed.js';
 import type { Failure } from '../plugins/shared/Failure.js';
+import type { GuildSettings } from '../plugins/storage/controls/Controls.js';
+import { isAgeRestricted } from '../lib/discord/ageRestricted.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -21,6 +23,7 @@ const HOUR_MS = 3_600_000;
 		{ name: 'channels', chatInputRun: 'chatInputChannels' },
 		{ name: 'roles', chatInputRun: 'chatInputRoles' },
 		{ name: 'daily', chatInputRun: 'chatInputDaily' },
+		{ name: 'age-restricted', chatInputRun: 'chatInputAgeRestricted' },
 		{ name: 'blocklist', chatInputRun: 'chatInputBlocklist' },
 		{ name: 'block', chatInputRun: 'chatInputBlock' },
 		{ name: 'unblock', chatInputRun: 'chatInputUnblock' }
@@ -70,6 +73,14 @@ export class ImagineSettingsCommand extends Subcommand {
 				)
 				.addSubcommand((command) =>
 					command
+						.setName('age-restricted')
+						.setDescription("A laxer setting in age-restricted channels: no server blocklist there (the bot owner's applies)")
+						.addBooleanOption((option) =>
+							option.setName('lax').setDescription('On (true) or off (false); needs the bot owner to allow it').setRequired(true)
+						)
+				)
+				.addSubcommand((command) =>
+					command
 						.setName('blocklist')
 						.setDescription("Words a prompt may not contain here (besides the bot owner's list)")
 						.addStringOption((option) =>
@@ -101,14 +112,14 @@ export class ImagineSettingsCommand extends Subcommand {
 	public async chatInputShow(interaction: Subcommand.ChatInputCommandInteraction) {
 		const guildId = await this.#deferred(interaction);
 		if (!guildId) return;
-		return this.#answer(interaction, buildSettingsEmbed(await this.container.storage.controls.settingsOf(guildId)));
+		return this.#answer(interaction, this.#settingsEmbed(interaction, await this.container.storage.controls.settingsOf(guildId)));
 	}
 
 	public async chatInputGeneration(interaction: Subcommand.ChatInputCommandInteraction) {
 		const guildId = await this.#deferred(interaction);
 		if (!guildId) return;
 		const changed = await this.container.storage.controls.changeSettings(guildId, { enabled: interaction.options.getBoolean('on', true) });
-		return this.#answer(interaction, changed.ok ? buildSettingsEmbed(changed.settings) : changed);
+		return this.#answer(interaction, changed.ok ? this.#settingsEmbed(interaction, changed.settings) : changed);
 	}
 
 	public async chatInputChannels(interaction: Subcommand.ChatInputCommandInteraction) {
@@ -119,7 +130,7 @@ export class ImagineSettingsCommand extends Subcommand {
 			remove: interaction.options.getChannel('remove')?.id,
 			everywhere: interaction.options.getBoolean('everywhere') ?? false
 		});
-		return this.#answer(interaction, changed.ok ? buildSettingsEmbed(changed.settings) : changed);
+		return this.#answer(interaction, changed.ok ? this.#settingsEmbed(interaction, changed.settings) : changed);
 	}
 
 	public async chatInputRoles(interaction: Subcommand.ChatInputCommandInteraction) {
@@ -130,7 +141,7 @@ export class ImagineSettingsCommand extends Subcommand {
 			remove: interaction.options.getRole('remove')?.id,
 			everywhere: interaction.options.getBoolean('everyone') ?? false
 		});
-		return this.#answer(interaction, changed.ok ? buildSettingsEmbed(changed.settings) : changed);
+		return this.#answer(interaction, changed.ok ? this.#settingsEmbed(interaction, changed.settings) : changed);
 	}
 
 	public async chatInputDaily(interaction: Subcommand.ChatInputCommandInteraction) {
@@ -140,7 +151,14 @@ export class ImagineSettingsCommand extends Subcommand {
 			memberDailyGens: interaction.options.getInteger('limit'),
 			guildDailyGens: interaction.options.getInteger('server-total')
 		});
-		return this.#answer(interaction, changed.ok ? buildSettingsEmbed(changed.settings) : changed);
+		return this.#answer(interaction, changed.ok ? this.#settingsEmbed(interaction, changed.settings) : changed);
+	}
+
+	public async chatInputAgeRestricted(interaction: Subcommand.ChatInputCommandInteraction) {
+		const guildId = await this.#deferred(interaction);
+		if (!guildId) return;
+		const changed = await this.container.storage.controls.changeSettings(guildId, { nsfwLax: interaction.options.getBoolean('lax', true) });
+		return this.#answer(interaction, changed.ok ? this.#settingsEmbed(interaction, changed.settings) : changed);
 	}
 
 	public async chatInputBlocklist(interaction: Subcommand.ChatInputCommandInteraction) {
@@ -194,6 +212,13 @@ export class ImagineSettingsCommand extends Subcommand {
 			embeds: [buildFailureEmbed({ message: 'These settings belong to a server: use this command in one.' })]
 		});
 		return null;
+	}
+
+	#settingsEmbed(interaction: Subcommand.ChatInputCommandInteraction, settings: GuildSettings): EmbedBuilder {
+		return buildSettingsEmbed(settings, {
+			nsfwLaxAllowed: this.container.storage.controls.nsfwLaxAllowed,
+			ageRestrictedHere: isAgeRestricted(interaction.channel)
+		});
 	}
 
 	#answer(interaction: Subcommand.ChatInputCommandInteraction, answer: EmbedBuilder | Failure) {

@@ -3,6 +3,7 @@ import { Command } from '@sapphire/framework';
 import { MessageFlags } from 'discord.js';
 import { buildQuotaEmbed } from '../lib/responses/quotaEmbed.js';
 import { requesterOf } from '../lib/discord/requester.js';
+import { isAgeRestricted } from '../lib/discord/ageRestricted.js';
 import { defineCommand } from '../lib/discord/defineCommand.js';
 
 /**
@@ -18,7 +19,15 @@ export class QuotaCommand extends Command {
 
 	public override async chatInputRun(interaction: Command.ChatInputCommandInteraction) {
 		const requester = requesterOf(interaction);
-		const status = await this.container.storage.getQuotaStatus(requester.id, { roleIds: requester.roleIds, guildId: interaction.guildId });
-		return interaction.reply({ embeds: [buildQuotaEmbed(status, { name: requester.name, self: true })], flags: MessageFlags.Ephemeral });
+		const { guildId } = interaction;
+		const status = await this.container.storage.getQuotaStatus(requester.id, { roleIds: requester.roleIds, guildId });
+		const lax = await this.container.storage.controls.nsfwLaxInForce({ guildId, ageRestricted: isAgeRestricted(interaction.channel) });
+		const note = lax
+			? "This age-restricted channel has the server's laxer setting: its own prompt blocklist does not apply here."
+			: undefined;
+		return interaction.reply({
+			embeds: [buildQuotaEmbed(status, { name: requester.name, self: true, ...(note ? { note } : {}) })],
+			flags: MessageFlags.Ephemeral
+		});
 	}
 }

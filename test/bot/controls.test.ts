@@ -1,6 +1,7 @@
 import { container } from '@sapphire/framework';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestBot, type TestBot } from './helpers/botHarness.js';
+import { FakeChannel, type RecordedCall } from './helpers/fakeInteractions.js';
 import { command, imagine, isPrivate, USER_A, USER_B, userA, userB as fakeUserB } from './helpers/flows.js';
 
 /** The owners' controls through the real client: deferred first, then a private refusal; nothing charged. */
@@ -89,5 +90,48 @@ describe('/imagine-settings, for a server’s admins', () => {
 		expect(await container.storage.controls.blockOf(USER_B)).toBeNull();
 		await settings('unblock', { user: fakeUserB });
 		expect(await container.storage.controls.blockOf(USER_B, GUILD)).toBeNull();
+	});
+});
+
+describe('the laxer setting in age-restricted channels', () => {
+	const nsfw = new FakeChannel({ id: '900000000000000910', nsfw: true });
+	const thread = new FakeChannel({ id: '900000000000000911', parent: nsfw });
+	const delivered = (entry: RecordedCall) => entry.method === 'editReply' && (entry.payload?.files.length ?? 0) > 0;
+	const settingsIn = (channel: FakeChannel, subcommand: string, options: Record<string, boolean> = {}) =>
+		command(bot!, { command: 'imagine-settings', subcommand, user: userA, channel, options }, (entry) => entry.method === 'editReply');
+	const fieldOf = (call: RecordedCall, name: string) => call.payload!.embeds[0]!.fields?.find((field) => field.name === name)?.value;
+
+	it("turned on by the server's admins where the owner allows it: the server's list does not apply in age-restricted channels and their threads", async () => {
+		bot = await startTestBot({ storage: { maxUserDailyGens: 5, allowNsfwLax: true } });
+		await container.storage.controls.addToBlocklist(['kraken'], GUILD);
+		const turnedOn = await settingsIn(nsfw, 'age-restricted', { lax: true });
+		expect(fieldOf(turnedOn.call, 'Age-restricted channels')).toMatch(/^Laxer: .*\(in force in this channel\)$/);
+		expect(await container.storage.controls.settingsOf(GUILD)).toMatchObject({ nsfwLax: true });
+
+		for (const channel of [nsfw, thread]) {
+			const made = await command(bot, { command: 'imagine', user: userA, channel, options: { prompt: 'a kraken' } }, delivered);
+			expect(made.call.payload?.files).toHaveLength(1);
+		}
+		// A channel that is not age-restricted: refused as before.
+		const refused = await command(bot, { command: 'imagine', user: userA, options: { prompt: 'a kraken' } }, isPrivate);
+		expect(refused.call.payload!.embeds[0]!.title).toBe('Prompt not allowed');
+		expect((await container.storage.getQuotaStatus(USER_A)).daily.used).toBe(2);
+
+		const quota = await command(bot, { command: 'quota', user: userA, channel: nsfw }, isPrivate);
+		expect(quota.call.payload!.embeds[0]!.description).toContain("the server's laxer setting");
+		const elsewhere = await command(bot, { command: 'quota', user: userA }, isPrivate);
+		expect(elsewhere.call.payload!.embeds[0]!.description).toBeUndefined();
+	});
+
+	it('where the owner does not allow it: turning it on gets a clear private answer, and the settings say so', async () => {
+		bot = await startTestBot();
+		const refused = await settingsIn(nsfw, 'age-restricted', { lax: true });
+		expect(refused.interaction.calls[0]).toMatchObject({ method: 'deferReply', payload: { ephemeral: true } });
+		expect(refused.call.payload!.embeds[0]!.description).toContain(
+			"The bot's owner does not allow a laxer setting in age-restricted channels"
+		);
+		expect(await container.storage.controls.settingsOf(GUILD)).toMatchObject({ nsfwLax: false });
+		const shown = await settingsIn(nsfw, 'show');
+		expect(fieldOf(shown.call, 'Age-restricted channels')).toBe("Same rules as elsewhere (the bot's owner does not allow a laxer setting)");
 	});
 });

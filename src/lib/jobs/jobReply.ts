@@ -20,6 +20,7 @@ import { detailsOf, detailsOfGenerated } from '../responses/imageDetails.js';
 import { progressText } from '../responses/progress.js';
 import { ProgressReporter, type ProgressReporterOptions } from './ProgressReporter.js';
 import { requesterOf, type Requester } from '../discord/requester.js';
+import { isAgeRestricted } from '../discord/ageRestricted.js';
 import type { ImageMessage } from '../responses/resultMessage.js';
 import { imageMessageFor } from '../images/imageMessage.js';
 
@@ -109,6 +110,7 @@ async function runJobReply(interaction: GenerationInteraction, source: JobSource
 			roleIds: requester.roleIds,
 			guildId: interaction.guildId,
 			channelId: interaction.channelId,
+			ageRestricted: isAgeRestricted(interaction.channel),
 			onStatus: (status) => reporter.update(status)
 		});
 	} finally {

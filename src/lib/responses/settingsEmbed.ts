@@ -3,8 +3,14 @@ import type { BlockView, GuildSettings, ListedEntry } from '../../plugins/storag
 import { fittedEmbed } from './fitEmbed.js';
 import { Colors } from './theme.js';
 
+/** Where the settings are shown: whether the bot's owner allows the laxer setting, whether this channel is age-restricted. */
+export interface SettingsContext {
+	nsfwLaxAllowed: boolean;
+	ageRestrictedHere: boolean;
+}
+
 /** `/imagine-settings`: what the server's admins set, and what it means for members. */
-export function buildSettingsEmbed(settings: GuildSettings, note?: string): EmbedBuilder {
+export function buildSettingsEmbed(settings: GuildSettings, context: SettingsContext, note?: string): EmbedBuilder {
 	const mentions = (ids: string[] | null, mention: (id: string) => string, every: string) => (ids ? ids.map(mention).join(', ') : every);
 	return fittedEmbed({
 		color: settings.enabled ? Colors.success : Colors.warning,
@@ -23,9 +29,23 @@ export function buildSettingsEmbed(settings: GuildSettings, note?: string): Embe
 				inline: true
 			},
 			{ name: 'Channels', value: mentions(settings.channelIds, (id) => `<#${id}>`, 'Every channel') },
-			{ name: 'Roles', value: mentions(settings.roleIds, (id) => `<@&${id}>`, 'Everyone') }
+			{ name: 'Roles', value: mentions(settings.roleIds, (id) => `<@&${id}>`, 'Everyone') },
+			{ name: 'Age-restricted channels', value: ageRestrictedLine(settings, context) }
 		]
 	});
+}
+
+function ageRestrictedLine(settings: GuildSettings, { nsfwLaxAllowed, ageRestrictedHere }: SettingsContext): string {
+	if (!nsfwLaxAllowed) {
+		return settings.nsfwLax
+			? "Laxer setting on, but the bot's owner does not allow it: no effect"
+			: "Same rules as elsewhere (the bot's owner does not allow a laxer setting)";
+	}
+	if (!settings.nsfwLax) return 'Same rules as elsewhere';
+	return (
+		"Laxer: this server's own blocklist does not apply there, and the provider's moderation is lower where it has a lower level" +
+		(ageRestrictedHere ? ' (in force in this channel)' : '')
+	);
 }
 
 /** The server's own prompt blocklist (shown to its admins only). */

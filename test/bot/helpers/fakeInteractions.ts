@@ -61,9 +61,22 @@ export function fakeUser(id: string, username = `user${id.slice(-4)}`): FakeUser
 	};
 }
 
+/** A server text channel (age-restricted with `nsfw`), or a thread of `parent`: what discord.js's channels tell. */
 export class FakeChannel {
-	public readonly id = '900000000000000900';
+	public readonly id: string;
 	public readonly sent: RecordedPayload[] = [];
+	/** Age-restricted; a thread has no flag of its own (discord.js's ThreadChannel has none). */
+	public readonly nsfw?: boolean;
+	/** The channel a thread belongs to; null for a channel that is not a thread. */
+	public readonly parent: FakeChannel | null;
+	public constructor(options: { id?: string; nsfw?: boolean; parent?: FakeChannel } = {}) {
+		this.id = options.id ?? '900000000000000900';
+		this.parent = options.parent ?? null;
+		if (!this.parent) this.nsfw = options.nsfw ?? false;
+	}
+	public isThread(): boolean {
+		return this.parent !== null;
+	}
 	public isSendable(): boolean {
 		return true;
 	}
