@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { StorageManager } from '../../src/plugins/storage/StorageManager.js';
-import { USER_A } from '../helpers/storageFixtures.js';
+import { defaultGuildSettings, USER_A } from '../helpers/storageFixtures.js';
 import { cliEnv, jsonOf, newTempDir, removeTempDirs, runInProcess } from './helpers.js';
 
 /** The owners' controls through the command-line tool: the --json shapes and the exit codes. */
@@ -169,15 +169,7 @@ describe('settings', () => {
 		const shown = await cli('settings', '--guild', GUILD, '--json');
 		expect(jsonOf(shown)).toEqual({
 			ok: true,
-			settings: {
-				guildId: GUILD,
-				enabled: true,
-				channelIds: null,
-				roleIds: null,
-				memberDailyGens: null,
-				guildDailyGens: null,
-				nsfwLax: false
-			}
+			settings: defaultGuildSettings(GUILD)
 		});
 		const changed = await cli('settings', '--guild', GUILD, '--channels', CHANNEL, '--member-daily', '1', '--json');
 		expect(changed.code).toBe(0);
@@ -198,15 +190,7 @@ describe('settings', () => {
 		expect(on.code).toBe(0);
 		expect(jsonOf(on)).toEqual({
 			ok: true,
-			settings: {
-				guildId: GUILD,
-				enabled: true,
-				channelIds: null,
-				roleIds: null,
-				memberDailyGens: null,
-				guildDailyGens: null,
-				nsfwLax: true
-			}
+			settings: defaultGuildSettings(GUILD, { nsfwLax: true })
 		});
 		const shown = await cli('settings', '--guild', GUILD);
 		expect(shown.stdout).toContain('Laxer setting in age-restricted channels: on');

@@ -4,6 +4,7 @@ import { POSTGRES_SCHEMA_VERSION } from '../../src/plugins/storage/ledger/postgr
 import { SqliteConnection } from '../../src/plugins/storage/ledger/sqlite/SqliteConnection.js';
 import { SCHEMA_VERSION } from '../../src/plugins/storage/ledger/sqlite/schema.js';
 import { createTestSchema } from '../helpers/postgres.js';
+import { defaultGuildSettings } from '../helpers/storageFixtures.js';
 import { describeEachLedger, type ControlsFixture } from './ledgers.js';
 
 const GUILD = '111111111111111111';
@@ -59,8 +60,8 @@ describeEachLedger("the controls' migration", (backend) => {
 			await connection.close();
 		}
 		fixture.manager = await fixture.reopen();
-		const kept = { guildId: GUILD, enabled: false, channelIds: [CHANNEL], roleIds: null, memberDailyGens: 3, guildDailyGens: null };
-		expect(await fixture.manager.controls.settingsOf(GUILD)).toEqual({ ...kept, nsfwLax: false });
+		const kept = defaultGuildSettings(GUILD, { enabled: false, channelIds: [CHANNEL], memberDailyGens: 3 });
+		expect(await fixture.manager.controls.settingsOf(GUILD)).toEqual(kept);
 		expect(await fixture.manager.controls.changeSettings(GUILD, { nsfwLax: true })).toMatchObject({
 			ok: true,
 			settings: { nsfwLax: true }

@@ -1,20 +1,19 @@
 import { afterEach, expect, it } from 'vitest';
-import { ImageGenerator } from '../../src/plugins/generation/ImageGenerator.js';
-import { ImageJobs } from '../../src/plugins/generation/ImageJobs.js';
 import type { ScreenRequest } from '../../src/plugins/storage/controls/Controls.js';
 import { USER_A } from '../helpers/storageFixtures.js';
 import { describeEachLedger, type ControlsFixture } from './ledgers.js';
+import { usePreviewJobs } from './paidJobs.js';
 
 const GUILD = '111111111111111111';
 const OTHER_GUILD = '222222222222222222';
 
 let fixture: ControlsFixture | undefined;
-let generator: ImageGenerator | undefined;
 afterEach(async () => {
-	await generator?.close();
 	await fixture?.close();
-	fixture = generator = undefined;
+	fixture = undefined;
 });
+
+const preview = usePreviewJobs();
 
 /**
  * The laxer setting for age-restricted (NSFW) channels: the owner allows it (ALLOW_NSFW_LAX), a server turns it on, and
@@ -86,11 +85,7 @@ describeEachLedger('the laxer setting for age-restricted channels', (backend) =>
 		const storage = fixture.manager;
 		await storage.controls.addToBlocklist(['kraken'], GUILD);
 		await storage.controls.changeSettings(GUILD, { nsfwLax: true });
-		generator = ImageGenerator.create({ provider: 'preview' });
-		const jobs = new ImageJobs(generator, () => storage, {
-			jobTimeoutMs: 10_000,
-			dailyCost: { textToImage: 1, imageToImage: 1, upscale: 1 }
-		});
+		const jobs = preview.jobs(() => storage);
 		const run = (ageRestricted: boolean) =>
 			jobs.run({
 				kind: 'text-to-image',

@@ -1,8 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
-import { ImageGenerator } from '../../src/plugins/generation/ImageGenerator.js';
-import { ImageJobs } from '../../src/plugins/generation/ImageJobs.js';
-import { USER_A, USER_B } from '../helpers/storageFixtures.js';
+import { defaultGuildSettings, USER_A, USER_B } from '../helpers/storageFixtures.js';
 import { describeEachLedger, type ControlsFixture } from './ledgers.js';
+import { usePreviewJobs } from './paidJobs.js';
 
 const GUILD = '111111111111111111';
 const OTHER_GUILD = '222222222222222222';
@@ -12,20 +11,13 @@ const ROLE = '666666666666666666';
 const TIER_ROLE = '777777777777777777';
 
 let fixture: ControlsFixture | undefined;
-let generator: ImageGenerator | undefined;
 afterEach(async () => {
-	await generator?.close();
 	await fixture?.close();
-	fixture = generator = undefined;
+	fixture = undefined;
 });
 
-function previewJobs(fixtureNow: ControlsFixture) {
-	generator = ImageGenerator.create({ provider: 'preview' });
-	return new ImageJobs(generator, () => fixtureNow.manager, {
-		jobTimeoutMs: 10_000,
-		dailyCost: { textToImage: 1, imageToImage: 1, upscale: 1 }
-	});
-}
+const preview = usePreviewJobs();
+const previewJobs = (fixtureNow: ControlsFixture) => preview.jobs(() => fixtureNow.manager);
 
 describeEachLedger("a server's settings", (backend) => {
 	it('the daily limit in force is the lowest of the default, the tier or override, and the server: a server cannot raise it', async () => {
@@ -91,15 +83,7 @@ describeEachLedger("a server's settings", (backend) => {
 
 		expect(await controls.changeSettings(GUILD, { enabled: true, channelIds: null, roleIds: null })).toMatchObject({
 			ok: true,
-			settings: {
-				guildId: GUILD,
-				enabled: true,
-				channelIds: null,
-				roleIds: null,
-				memberDailyGens: null,
-				guildDailyGens: null,
-				nsfwLax: false
-			}
+			settings: defaultGuildSettings(GUILD)
 		});
 	});
 
@@ -146,14 +130,6 @@ describeEachLedger("a server's settings", (backend) => {
 		expect(await controls.changeSettings(GUILD, { memberDailyGens: 1.5 })).toMatchObject({ ok: false, reason: 'INVALID_INPUT' });
 		expect(await controls.changeSettings('x', { enabled: false })).toMatchObject({ ok: false, reason: 'INVALID_NAME' });
 		expect(await controls.changeSettings(GUILD, { guildDailyGens: -2 })).toMatchObject({ ok: false, reason: 'INVALID_INPUT' });
-		expect(await controls.settingsOf(GUILD)).toEqual({
-			guildId: GUILD,
-			enabled: true,
-			channelIds: null,
-			roleIds: null,
-			memberDailyGens: null,
-			guildDailyGens: null,
-			nsfwLax: false
-		});
+		expect(await controls.settingsOf(GUILD)).toEqual(defaultGuildSettings(GUILD));
 	});
 });

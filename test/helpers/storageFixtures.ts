@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StorageManager, type StorageManagerDependencies } from '../../src/plugins/storage/StorageManager.js';
 import type { StorageOptions } from '../../src/plugins/storage/options.js';
+import type { GuildSettingsRow } from '../../src/plugins/storage/ledger/QuotaLedger.js';
 import { SqliteConnection } from '../../src/plugins/storage/ledger/sqlite/SqliteConnection.js';
 
 export const USER_A = '123456789012345678';
@@ -16,6 +17,20 @@ export function pngBytes(size = 1024, fill = 0x2a): Buffer {
 	const data = Buffer.alloc(Math.max(size, PNG_SIGNATURE.length), fill);
 	PNG_SIGNATURE.copy(data, 0);
 	return data;
+}
+
+/** A server's settings as they are before its admins set anything, with `changes` over them. */
+export function defaultGuildSettings(guildId: string, changes: Partial<GuildSettingsRow> = {}): GuildSettingsRow {
+	return {
+		guildId,
+		enabled: true,
+		channelIds: null,
+		roleIds: null,
+		memberDailyGens: null,
+		guildDailyGens: null,
+		nsfwLax: false,
+		...changes
+	};
 }
 
 /** A clock tests move by hand. */
