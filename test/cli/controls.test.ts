@@ -258,7 +258,7 @@ describe('budget', () => {
 		expect(jsonOf(await cli('budget', '--global', 'none', '--json'))).toMatchObject({ global: { budget: 100 } });
 	});
 
-	it('budget --guild ID N sets a server\'s budget (GUILD_DAILY_CREDIT_BUDGET for the others); its members are refused past it, exit 3', async () => {
+	it("budget --guild ID N sets a server's budget (GUILD_DAILY_CREDIT_BUDGET for the others); its members are refused past it, exit 3", async () => {
 		const cli = await freshCli({ GUILD_DAILY_CREDIT_BUDGET: '50', CREDIT_COSTS: '{"preview":{"text-to-image":2.5}}' });
 		const guild = '810000000000000001';
 		expect(jsonOf(await cli('budget', '--guild', guild, '--json'))).toEqual({
@@ -273,7 +273,10 @@ describe('budget', () => {
 		expect(jsonOf(refused)).toMatchObject({ ok: false, reason: 'CREDIT_BUDGET' });
 		// Outside that server the user still generates.
 		expect((await cli(...generate('a lighthouse'))).code).toBe(0);
-		expect(jsonOf(await cli('budget', '--guild', guild, '--json'))).toMatchObject({ global: { spent: 5 }, guild: { spent: 2.5, budget: 2.5 } });
+		expect(jsonOf(await cli('budget', '--guild', guild, '--json'))).toMatchObject({
+			global: { spent: 5 },
+			guild: { spent: 2.5, budget: 2.5 }
+		});
 	});
 
 	it('mistakes exit 2: a budget without --user, two of them, a negative or malformed number, bad CREDIT_COSTS', async () => {

@@ -61,7 +61,9 @@ describeEachLedger('the credit budget', (backend) => {
 			reason: 'CREDIT_BUDGET',
 			message: 'Your image credits for today are used up (0.3 of 0.3). They come back at 00:00 UTC; nothing was charged.'
 		});
-		expect((await fixture.manager.credits.today({ userId: USER_A })).ok && (await fixture.manager.credits.today({ userId: USER_A }))).toMatchObject({
+		expect(
+			(await fixture.manager.credits.today({ userId: USER_A })).ok && (await fixture.manager.credits.today({ userId: USER_A }))
+		).toMatchObject({
 			user: { spent: 0.3, reserved: 0, budget: 0.3 }
 		});
 		// Another user keeps the configuration's 1 credit.

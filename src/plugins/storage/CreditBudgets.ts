@@ -62,7 +62,10 @@ export class CreditBudgets {
 	}
 
 	/** The budgets in force, in milli-credits (Number.MAX_SAFE_INTEGER: none); a job from no server has no server budget. */
-	public async limits(userId: string, guildId: string | null = null): Promise<{ globalCredits: number; userCredits: number; guildCredits: number }> {
+	public async limits(
+		userId: string,
+		guildId: string | null = null
+	): Promise<{ globalCredits: number; userCredits: number; guildCredits: number }> {
 		const [global, user, guild] = await Promise.all([
 			this.#budget('global', ''),
 			this.#budget('user', userId),
@@ -81,7 +84,11 @@ export class CreditBudgets {
 		const usage = await this.#ledger().creditUsage(day, now, scope.userId ?? '', scope.guildId ?? '');
 		const result: CreditDay = {
 			day,
-			global: { spent: fromMilli(usage.globalSpent), reserved: fromMilli(usage.globalReserved), budget: nullable(await this.#budget('global', '')) }
+			global: {
+				spent: fromMilli(usage.globalSpent),
+				reserved: fromMilli(usage.globalReserved),
+				budget: nullable(await this.#budget('global', ''))
+			}
 		};
 		if (scope.userId !== undefined) {
 			result.user = {
