@@ -121,6 +121,23 @@ describeEachLedger("a server's settings", (backend) => {
 		}
 	});
 
+	it('admins of one server adding 12 channels and removing one at the same moment, from two processes: every edit lands', async () => {
+		fixture = await backend.open();
+		const other = await fixture.reopen();
+		const channels = Array.from({ length: 12 }, (_, index) => `3${String(index).padStart(17, '0')}`);
+		expect(await fixture.manager.controls.changeGate(GUILD, 'channelIds', { add: channels[0] })).toMatchObject({ ok: true });
+		const results = await Promise.all([
+			...channels
+				.slice(1)
+				.map((channel, index) => (index % 2 === 0 ? fixture!.manager : other).controls.changeGate(GUILD, 'channelIds', { add: channel })),
+			other.controls.changeGate(GUILD, 'channelIds', { remove: channels[0] })
+		]);
+		expect(results.filter((result) => !result.ok)).toEqual([]);
+		const third = await fixture.reopen();
+		expect((await third.controls.settingsOf(GUILD)).channelIds?.slice().sort()).toEqual(channels.slice(1));
+		await third.close();
+	});
+
 	it('bad settings change nothing and say why', async () => {
 		fixture = await backend.open();
 		const controls = fixture.manager.controls;

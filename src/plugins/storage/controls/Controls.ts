@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { EventLog } from '../EventLog.js';
 import { isSnowflake } from '../ids.js';
-import type { BlockRow, GuildSettingsChange, GuildSettingsRow, QuotaLedger } from '../ledger/QuotaLedger.js';
+import type { BlockRow, GateExpectation, GuildSettingsChange, GuildSettingsRow, QuotaLedger } from '../ledger/QuotaLedger.js';
 import type { StorageMessages } from '../StorageMessages.js';
 import { failure, type StorageFailure, type StorageResult } from '../StorageResult.js';
 import { checkEntry, compileBlocklist, type CompiledBlocklist } from './promptBlocklist.js';
@@ -33,6 +33,14 @@ export interface ScreenRequest {
 
 /** A server's settings as they apply (the defaults where its admins set nothing). */
 export type GuildSettings = GuildSettingsRow;
+
+/**
+ * An edit of a gate is tried again this many times while other edits of the same gate keep landing first, after a
+ * short random pause that grows with each try (so edits racing in step fall out of step).
+ */
+const GATE_ATTEMPTS = 25;
+const GATE_PAUSE_MS = 5;
+const GATE_RACE = "The server's settings were being changed by someone else at the same moment; nothing was changed. Try again.";
 
 /** At most this many channels or roles in a server's gate. */
 export const MAX_GATE_IDS = 50;
@@ -309,6 +317,16 @@ export class Controls {
 	 * age-restricted channels can be turned on only while the owner allows it (ALLOW_NSFW_LAX); off, always.
 	 */
 	public async changeSettings(guildId: string, changes: GuildSettingsChange): Promise<StorageResult<{ settings: GuildSettings }>> {
+		const changed = await this.#changeSettings(guildId, changes);
+		return changed ?? failure('IO', GATE_RACE);
+	}
+
+	/** As changeSettings; with `expected`, null when that gate changed meanwhile (nothing was written). */
+	async #changeSettings(
+		guildId: string,
+		changes: GuildSettingsChange,
+		expected?: GateExpectation
+	): Promise<StorageResult<{ settings: GuildSettings }> | null> {
 		const scope = this.#scopeOf(guildId);
 		if (typeof scope !== 'string' || scope === '') return failure('INVALID_NAME', 'That is not a Discord server id.');
 		if (changes.nsfwLax === true && !this.nsfwLaxAllowed) return failure('INVALID_INPUT', NSFW_LAX_FORBIDDEN);
@@ -336,7 +354,8 @@ export class Controls {
 			...(changes.channelIds ? { channelIds: [...new Set(changes.channelIds)] } : {}),
 			...(changes.roleIds ? { roleIds: [...new Set(changes.roleIds)] } : {})
 		};
-		const settings = await this.#ledger().changeGuildSettings(scope, normal);
+		const settings = await this.#ledger().changeGuildSettings(scope, normal, expected);
+		if (!settings) return null;
 		this.#settings.delete(scope);
 		this.#events.append({ type: 'controls', change: 'settings', guildId: scope, fields: Object.keys(changes) });
 		return { ok: true, settings };
@@ -344,7 +363,9 @@ export class Controls {
 
 	/**
 	 * Adds or removes one channel or role of a server's gate (`everywhere`: no restriction), from the settings as the
-	 * ledger holds them now (not this process's cache), so an admin's change builds on every change made before it.
+	 * ledger holds them now (not this process's cache), so an admin's change builds on every change made before it:
+	 * written only if the gate is still what was read, else read again (two admins adding a channel each at the same
+	 * moment both land).
 	 */
 	public async changeGate(
 		guildId: string,
@@ -353,10 +374,15 @@ export class Controls {
 	): Promise<StorageResult<{ settings: GuildSettings }>> {
 		if (!isSnowflake(guildId)) return failure('INVALID_NAME', 'That is not a Discord server id.');
 		if (change.everywhere) return this.changeSettings(guildId, { [gate]: null });
-		const current = (await this.#ledger().guildSettings(guildId)) ?? defaultSettings(guildId);
-		const ids = (current[gate] ?? []).filter((id) => id !== change.remove);
-		if (change.add && !ids.includes(change.add)) ids.push(change.add);
-		return this.changeSettings(guildId, { [gate]: ids.length > 0 ? ids : null });
+		for (let attempt = 0; attempt < GATE_ATTEMPTS; attempt++) {
+			const current = (await this.#ledger().guildSettings(guildId)) ?? defaultSettings(guildId);
+			const ids = (current[gate] ?? []).filter((id) => id !== change.remove);
+			if (change.add && !ids.includes(change.add)) ids.push(change.add);
+			const changed = await this.#changeSettings(guildId, { [gate]: ids.length > 0 ? ids : null }, { gate, ids: current[gate] });
+			if (changed) return changed;
+			await new Promise((resolve) => setTimeout(resolve, Math.random() * GATE_PAUSE_MS * (attempt + 1)));
+		}
+		return failure('IO', GATE_RACE);
 	}
 
 	#gate(settings: GuildSettings, request: ScreenRequest): { gate: string; message: string } | null {

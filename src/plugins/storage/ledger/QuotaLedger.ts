@@ -103,8 +103,10 @@ export interface QuotaLedger extends InstanceRegistry {
 	/**
 	 * Changes a server's settings in one atomic upsert: each field given replaces that field, each left out keeps
 	 * what was set before (two admins changing two fields at once both land). Returns the settings now in force.
+	 * With `expected`, the change applies only while that gate still holds the ids given (a compare-and-set, for an
+	 * edit computed from the list as it was read); null when it no longer does, and nothing changed.
 	 */
-	changeGuildSettings(guildId: string, changes: GuildSettingsChange): Promise<GuildSettingsRow>;
+	changeGuildSettings(guildId: string, changes: GuildSettingsChange, expected?: GateExpectation): Promise<GuildSettingsRow | null>;
 
 	/**
 	 * Records that this ledger describes the image store `storeId`, if it describes none yet, and says which store
@@ -291,6 +293,12 @@ export interface GuildSettingsRow {
 	 * laxer moderation level. Applies only while the bot's owner allows it (ALLOW_NSFW_LAX).
 	 */
 	nsfwLax: boolean;
+}
+
+/** What a server's gate must still hold for a change to apply (null: no restriction). */
+export interface GateExpectation {
+	gate: 'channelIds' | 'roleIds';
+	ids: readonly string[] | null;
 }
 
 export type GuildSettingsChange = Partial<Omit<GuildSettingsRow, 'guildId'>>;

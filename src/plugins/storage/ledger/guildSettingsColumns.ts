@@ -1,4 +1,4 @@
-import type { GuildSettingsChange } from './QuotaLedger.js';
+import type { GateExpectation, GuildSettingsChange } from './QuotaLedger.js';
 
 /** How both ledger backends store a server's settings: the id lists as JSON text (null: no restriction). */
 
@@ -31,6 +31,11 @@ export function guildColumnValues(changes: GuildSettingsChange) {
 		guildDaily: changes.guildDailyGens ?? null,
 		nsfwLax: flag(changes.nsfwLax)
 	};
+}
+
+/** A gate's expected ids as its column holds them (JSON text, null: no restriction), for a compare-and-set. */
+export function expectedGateValue(expected: GateExpectation): { column: string; value: string | null } {
+	return { column: GUILD_SETTINGS_COLUMNS[expected.gate], value: expected.ids ? JSON.stringify(expected.ids) : null };
 }
 
 /** A list column: JSON text of ids, or null (no restriction). */

@@ -5,6 +5,7 @@ import type {
 	BlocklistRow,
 	BlockRow,
 	CreditUsage,
+	GateExpectation,
 	GuildSettingsChange,
 	GuildSettingsRow,
 	CommitCharge,
@@ -23,7 +24,7 @@ import type {
 	UserTotal
 } from '../QuotaLedger.js';
 import { migratePostgres } from './schema.js';
-import { changedGuildColumns, guildColumnValues, idList } from '../guildSettingsColumns.js';
+import { changedGuildColumns, expectedGateValue, guildColumnValues, idList } from '../guildSettingsColumns.js';
 import { creditUsageOf, usageSnapshotOf } from '../usageSnapshot.js';
 
 export interface PostgresLedgerOptions {
@@ -531,18 +532,33 @@ export class PostgresLedger implements QuotaLedger {
 		return row ? toGuildSettings(row) : null;
 	}
 
-	public async changeGuildSettings(guildId: string, changes: GuildSettingsChange): Promise<GuildSettingsRow> {
+	public async changeGuildSettings(
+		guildId: string,
+		changes: GuildSettingsChange,
+		expected?: GateExpectation
+	): Promise<GuildSettingsRow | null> {
 		const updates = changedGuildColumns(changes).map((column) => `${column} = EXCLUDED.${column}`);
 		const values = guildColumnValues(changes);
 		const flag = (value: number | null) => (value === null ? null : value === 1);
+		const condition = expected ? expectedGateValue(expected) : null;
 		const [row] = await this.#query<PgGuildRow>(
 			`INSERT INTO imagine_guild_settings (guild_id, enabled, channel_ids, role_ids, member_daily_gens, guild_daily_gens, nsfw_lax)
 			VALUES ($1, COALESCE($2::boolean, TRUE), $3, $4, $5, $6, COALESCE($7::boolean, FALSE))
 			ON CONFLICT (guild_id) DO UPDATE SET ${updates.length > 0 ? updates.join(', ') : 'guild_id = EXCLUDED.guild_id'}
+			${condition ? `WHERE imagine_guild_settings.${condition.column} IS NOT DISTINCT FROM $8` : ''}
 			RETURNING *`,
-			[guildId, flag(values.enabled), values.channels, values.roles, values.memberDaily, values.guildDaily, flag(values.nsfwLax)]
+			[
+				guildId,
+				flag(values.enabled),
+				values.channels,
+				values.roles,
+				values.memberDaily,
+				values.guildDaily,
+				flag(values.nsfwLax),
+				...(condition ? [condition.value] : [])
+			]
 		);
-		return toGuildSettings(row as PgGuildRow);
+		return row ? toGuildSettings(row) : null;
 	}
 
 	public async claimStore(storeId: string): Promise<string> {

@@ -8,6 +8,7 @@ import type {
 	BlocklistRow,
 	BlockRow,
 	CreditUsage,
+	GateExpectation,
 	GuildSettingsChange,
 	GuildSettingsRow,
 	CommitCharge,
@@ -381,8 +382,8 @@ export class SqliteLedger implements QuotaLedger {
 		return readGuildSettings(this.#connection, guildId);
 	}
 
-	public changeGuildSettings(guildId: string, changes: GuildSettingsChange): Promise<GuildSettingsRow> {
-		return changeGuildSettings(this.#connection, guildId, changes);
+	public changeGuildSettings(guildId: string, changes: GuildSettingsChange, expected?: GateExpectation): Promise<GuildSettingsRow | null> {
+		return changeGuildSettings(this.#connection, guildId, changes, expected);
 	}
 
 	public async verify(): Promise<string | null> {

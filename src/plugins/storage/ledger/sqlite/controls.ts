@@ -1,6 +1,6 @@
-import type { BlocklistRow, BlockRow, GuildSettingsChange, GuildSettingsRow } from '../QuotaLedger.js';
+import type { BlocklistRow, BlockRow, GateExpectation, GuildSettingsChange, GuildSettingsRow } from '../QuotaLedger.js';
 import type { SqliteConnection, SqlRow } from './SqliteConnection.js';
-import { changedGuildColumns, guildColumnValues, idList } from '../guildSettingsColumns.js';
+import { changedGuildColumns, expectedGateValue, guildColumnValues, idList } from '../guildSettingsColumns.js';
 
 /**
  * The owners' controls kept in the SQLite ledger: the prompt blocklists and blocked users. Each entry is added or removed by a
@@ -87,18 +87,21 @@ export async function readGuildSettings(connection: SqliteConnection, guildId: s
 export async function changeGuildSettings(
 	connection: SqliteConnection,
 	guildId: string,
-	changes: GuildSettingsChange
-): Promise<GuildSettingsRow> {
+	changes: GuildSettingsChange,
+	expected?: GateExpectation
+): Promise<GuildSettingsRow | null> {
 	const values = guildColumnValues(changes);
 	const updates = changedGuildColumns(changes).map((column) => `${column} = excluded.${column}`);
+	const condition = expected ? expectedGateValue(expected) : null;
 	const [row] = await connection.all(
 		`INSERT INTO imagine_guild_settings (guild_id, enabled, channel_ids, role_ids, member_daily_gens, guild_daily_gens, nsfw_lax)
 		VALUES ($guild, COALESCE($enabled, 1), $channels, $roles, $memberDaily, $guildDaily, COALESCE($nsfwLax, 0))
 		ON CONFLICT (guild_id) DO ${updates.length > 0 ? `UPDATE SET ${updates.join(', ')}` : 'UPDATE SET guild_id = guild_id'}
+		${condition ? `WHERE ${condition.column} IS $expected` : ''}
 		RETURNING *`,
-		{ guild: guildId, ...values }
+		{ guild: guildId, ...values, ...(condition ? { expected: condition.value } : {}) }
 	);
-	return toGuildSettings(row as SqlRow);
+	return row ? toGuildSettings(row as SqlRow) : null;
 }
 
 function toGuildSettings(row: SqlRow): GuildSettingsRow {
