@@ -2,11 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { USER_A } from '../helpers/storageFixtures.js';
-import { describeEachLedger, type ControlsFixture } from './ledgers.js';
+import { GUILD, OTHER_GUILD, describeEachLedger, type ControlsFixture } from './ledgers.js';
 import { usePaidJobs } from './paidJobs.js';
-
-const GUILD = '111111111111111111';
-const OTHER_GUILD = '222222222222222222';
 
 let fixture: ControlsFixture | undefined;
 afterEach(async () => {

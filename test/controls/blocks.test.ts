@@ -1,10 +1,8 @@
 import { afterEach, expect, it } from 'vitest';
 import { ManualClock, USER_A, USER_B } from '../helpers/storageFixtures.js';
-import { describeEachLedger, type ControlsFixture } from './ledgers.js';
+import { GUILD, OTHER_GUILD, describeEachLedger, type ControlsFixture } from './ledgers.js';
 import { usePaidJobs } from './paidJobs.js';
 
-const GUILD = '111111111111111111';
-const OTHER_GUILD = '222222222222222222';
 const HOUR = 3_600_000;
 
 let fixture: ControlsFixture | undefined;

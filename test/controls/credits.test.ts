@@ -8,7 +8,7 @@ import pg from 'pg';
 import { PostgresLedger } from '../../src/plugins/storage/ledger/postgres/PostgresLedger.js';
 import { SqliteLedger } from '../../src/plugins/storage/ledger/sqlite/SqliteLedger.js';
 import { utcDay } from '../../src/plugins/storage/clock.js';
-import { describeEachLedger, type ControlsFixture } from './ledgers.js';
+import { describeEachLedger, type ControlsFixture, type LedgerBackend } from './ledgers.js';
 
 let fixture: ControlsFixture | undefined;
 let generator: ImageGenerator | undefined;
@@ -28,6 +28,23 @@ function jobsWith(options: GenerationOptions) {
 
 const ask = (jobs: ImageJobs, userId = USER_A, guildId: string | null = null) =>
 	jobs.run({ kind: 'text-to-image', userId, guildId, request: { prompt: 'a lighthouse', width: 64, height: 64 } });
+
+/**
+ * Takes back today's charge of one generation and `milliCredits` through the ledger port itself, as the storage does
+ * when a stored image cannot be published.
+ */
+async function refundThroughLedger(backend: LedgerBackend, userId: string, guildId: string | null, milliCredits: number) {
+	const uri = fixture!.ledgerUri;
+	const ledger =
+		backend.name === 'sqlite'
+			? await SqliteLedger.open(uri, 5000)
+			: await PostgresLedger.open(pg, uri, { poolSize: 1, connectTimeoutMs: 5000 });
+	try {
+		await ledger.refundDaily(userId, utcDay(Date.now()), 1, guildId, milliCredits);
+	} finally {
+		await ledger.close();
+	}
+}
 
 const GUILD = '810000000000000001';
 const OTHER_GUILD = '810000000000000002';
@@ -92,16 +109,7 @@ describeEachLedger('the credit budget', (backend) => {
 		expect(await fixture.manager.credits.today({ guildId: OTHER_GUILD })).toMatchObject({ guild: { spent: 2.5, budget: 100 } });
 
 		// A charge taken back gives the server its credits back: one more job fits.
-		const uri = fixture.ledgerUri;
-		const ledger =
-			backend.name === 'sqlite'
-				? await SqliteLedger.open(uri, 5000)
-				: await PostgresLedger.open(pg, uri, { poolSize: 1, connectTimeoutMs: 5000 });
-		try {
-			await ledger.refundDaily(members[0] as string, utcDay(Date.now()), 1, GUILD, 2500);
-		} finally {
-			await ledger.close();
-		}
+		await refundThroughLedger(backend, members[0] as string, GUILD, 2500);
 		expect(await fixture.manager.credits.today({ guildId: GUILD })).toMatchObject({ guild: { spent: 7.5 } });
 		expect((await ask(jobs, members[2], GUILD)).ok).toBe(true);
 		expect(await ask(jobs, members[3], GUILD)).toMatchObject({ ok: false, reason: 'CREDIT_BUDGET' });
@@ -125,17 +133,7 @@ describeEachLedger('the credit budget', (backend) => {
 		fixture = await backend.open({ dailyCreditBudget: 10 });
 		const jobs = jobsWith({ provider: 'preview', creditCosts: { preview: { 'text-to-image': 2.5 } } });
 		expect((await ask(jobs)).ok).toBe(true);
-		// The ledger port itself, as the storage uses it when a stored image cannot be published.
-		const uri = fixture.ledgerUri;
-		const ledger =
-			backend.name === 'sqlite'
-				? await SqliteLedger.open(uri, 5000)
-				: await PostgresLedger.open(pg, uri, { poolSize: 1, connectTimeoutMs: 5000 });
-		try {
-			await ledger.refundDaily(USER_A, utcDay(Date.now()), 1, null, 2500);
-		} finally {
-			await ledger.close();
-		}
+		await refundThroughLedger(backend, USER_A, null, 2500);
 		expect(await fixture.manager.credits.today({ userId: USER_A })).toMatchObject({ global: { spent: 0 }, user: { spent: 0 } });
 		expect((await fixture.manager.getQuotaStatus(USER_A)).daily.used).toBe(0);
 	});

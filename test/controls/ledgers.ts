@@ -9,6 +9,10 @@ import { makeTempDir } from '../helpers/storageFixtures.js';
  * The owners' controls live in the ledger, so their suites run once per ledger backend: SQLite (a file under a temp
  * storage root) and PostgreSQL (a schema of its own on the test server; skipped, saying why, where none answers).
  */
+/** The servers the controls' tests act in. */
+export const GUILD = '111111111111111111';
+export const OTHER_GUILD = '222222222222222222';
+
 export type LedgerName = 'sqlite' | 'postgres';
 
 export interface ControlsFixture {

@@ -5,9 +5,8 @@ import { SqliteConnection } from '../../src/plugins/storage/ledger/sqlite/Sqlite
 import { SCHEMA_VERSION } from '../../src/plugins/storage/ledger/sqlite/schema.js';
 import { createTestSchema } from '../helpers/postgres.js';
 import { defaultGuildSettings } from '../helpers/storageFixtures.js';
-import { describeEachLedger, type ControlsFixture } from './ledgers.js';
+import { GUILD, describeEachLedger, type ControlsFixture } from './ledgers.js';
 
-const GUILD = '111111111111111111';
 const CHANNEL = '444444444444444444';
 
 let fixture: ControlsFixture | undefined;

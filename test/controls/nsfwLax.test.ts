@@ -1,11 +1,8 @@
 import { afterEach, expect, it } from 'vitest';
 import type { ScreenRequest } from '../../src/plugins/storage/controls/Controls.js';
 import { USER_A } from '../helpers/storageFixtures.js';
-import { describeEachLedger, type ControlsFixture } from './ledgers.js';
+import { GUILD, OTHER_GUILD, describeEachLedger, type ControlsFixture } from './ledgers.js';
 import { usePreviewJobs } from './paidJobs.js';
-
-const GUILD = '111111111111111111';
-const OTHER_GUILD = '222222222222222222';
 
 let fixture: ControlsFixture | undefined;
 afterEach(async () => {

@@ -1,10 +1,8 @@
 import { afterEach, expect, it } from 'vitest';
 import { defaultGuildSettings, USER_A, USER_B } from '../helpers/storageFixtures.js';
-import { describeEachLedger, type ControlsFixture } from './ledgers.js';
+import { GUILD, OTHER_GUILD, describeEachLedger, type ControlsFixture } from './ledgers.js';
 import { usePreviewJobs } from './paidJobs.js';
 
-const GUILD = '111111111111111111';
-const OTHER_GUILD = '222222222222222222';
 const CHANNEL = '444444444444444444';
 const OTHER_CHANNEL = '555555555555555555';
 const ROLE = '666666666666666666';

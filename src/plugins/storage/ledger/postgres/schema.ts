@@ -235,6 +235,28 @@ $$;
 `;
 
 /**
+ * `imagine_start_job`: starts a waiting job when fewer than p_max of its user's jobs have started and returns 0
+ * (started, or gone), else the job's place among the user's waiting jobs (1: next). `lock` is what keeps two starts of
+ * one user apart: the admission lock in version 4, the user's totals row from version 5 on.
+ */
+function startJobFunction(lock: string): string {
+	return `CREATE OR REPLACE FUNCTION imagine_start_job(p_id TEXT, p_user TEXT, p_max INTEGER, p_now BIGINT) RETURNS INTEGER LANGUAGE plpgsql AS $$
+DECLARE
+	mine imagine_reservations%ROWTYPE;
+BEGIN
+	${lock}
+	SELECT * INTO mine FROM imagine_reservations WHERE id = p_id;
+	IF NOT FOUND OR mine.started_at IS NOT NULL THEN RETURN 0; END IF;
+	IF (SELECT COUNT(*) FROM imagine_reservations WHERE user_id = p_user AND job AND started_at IS NOT NULL AND expires_at > p_now) < p_max THEN
+		UPDATE imagine_reservations SET started_at = p_now WHERE id = p_id;
+		RETURN 0;
+	END IF;
+	RETURN 1 + (SELECT COUNT(*) FROM imagine_reservations w WHERE w.user_id = p_user AND w.job AND w.started_at IS NULL AND w.expires_at > p_now
+		AND (w.created_at < mine.created_at OR (w.created_at = mine.created_at AND w.id < mine.id)));
+END $$;`;
+}
+
+/**
  * Version 4: the owners' controls. The prompt blocklists and the blocked users (`guild_id` '' is the bot owner's,
  * bot-wide; a server id that server's own; `until` null: until lifted), each server's settings (its gates, its members'
  * daily limit; a list of ids as JSON, null for no restriction). A reservation says whether it is a generation
@@ -384,22 +406,7 @@ BEGIN
 	RETURN 'CREDIT_BUDGET';
 END $$;
 
--- Starts a waiting job when fewer than p_max of its user's jobs have started: returns 0 (started, or gone), else the
--- job's place among the user's waiting jobs (1: next).
-CREATE OR REPLACE FUNCTION imagine_start_job(p_id TEXT, p_user TEXT, p_max INTEGER, p_now BIGINT) RETURNS INTEGER LANGUAGE plpgsql AS $$
-DECLARE
-	mine imagine_reservations%ROWTYPE;
-BEGIN
-	PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'));
-	SELECT * INTO mine FROM imagine_reservations WHERE id = p_id;
-	IF NOT FOUND OR mine.started_at IS NOT NULL THEN RETURN 0; END IF;
-	IF (SELECT COUNT(*) FROM imagine_reservations WHERE user_id = p_user AND job AND started_at IS NOT NULL AND expires_at > p_now) < p_max THEN
-		UPDATE imagine_reservations SET started_at = p_now WHERE id = p_id;
-		RETURN 0;
-	END IF;
-	RETURN 1 + (SELECT COUNT(*) FROM imagine_reservations w WHERE w.user_id = p_user AND w.job AND w.started_at IS NULL AND w.expires_at > p_now
-		AND (w.created_at < mine.created_at OR (w.created_at = mine.created_at AND w.id < mine.id)));
-END $$;
+${startJobFunction("PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'));")}
 `;
 
 /**
@@ -726,22 +733,7 @@ BEGIN
 	RETURN 'ok';
 END $$;
 
--- Starts a waiting job when fewer than p_max of its user's jobs have started: returns 0 (started, or gone), else the
--- job's place among the user's waiting jobs (1: next). One user's starts queue on the user's totals row.
-CREATE OR REPLACE FUNCTION imagine_start_job(p_id TEXT, p_user TEXT, p_max INTEGER, p_now BIGINT) RETURNS INTEGER LANGUAGE plpgsql AS $$
-DECLARE
-	mine imagine_reservations%ROWTYPE;
-BEGIN
-	PERFORM 1 FROM imagine_totals WHERE scope = 'u:' || p_user FOR UPDATE;
-	SELECT * INTO mine FROM imagine_reservations WHERE id = p_id;
-	IF NOT FOUND OR mine.started_at IS NOT NULL THEN RETURN 0; END IF;
-	IF (SELECT COUNT(*) FROM imagine_reservations WHERE user_id = p_user AND job AND started_at IS NOT NULL AND expires_at > p_now) < p_max THEN
-		UPDATE imagine_reservations SET started_at = p_now WHERE id = p_id;
-		RETURN 0;
-	END IF;
-	RETURN 1 + (SELECT COUNT(*) FROM imagine_reservations w WHERE w.user_id = p_user AND w.job AND w.started_at IS NULL AND w.expires_at > p_now
-		AND (w.created_at < mine.created_at OR (w.created_at = mine.created_at AND w.id < mine.id)));
-END $$;
+${startJobFunction("PERFORM 1 FROM imagine_totals WHERE scope = 'u:' || p_user FOR UPDATE;")}
 `;
 
 /**
