@@ -34,6 +34,22 @@ describe('matching an entry', () => {
 		expect(blocked(['nude'], prompt)).toBe('nude');
 	});
 
+	it.each([
+		['digits for letters', 'a nud3 portrait', 'nude'],
+		['zeros', 'a n00d portrait', 'nood'],
+		['dollar signs', 'you a$$', 'ass'],
+		['an at sign', 'an @ss', 'ass'],
+		['inside a phrase', 'a bl00d bath', 'blood bath']
+	])('catches the entry written with %s', (_how, prompt, entry) => {
+		expect(blocked([entry], prompt)).toBe(entry);
+	});
+
+	it('reads digits as letters only inside words that have letters: numbers, prices and model names pass', () => {
+		expect(blocked(['ass', 'sos', 'ie'], 'a 1080p render at $5, sd3 model, 4k, 505 points, 13 cats')).toBeNull();
+		expect(blocked(['ass'], 'a classic cla55 portrait')).toBeNull();
+		expect(blocked(['/n[u0]de/'], 'nud3')).toBe('/n[u0]de/');
+	});
+
 	it('matches whole words only: "classic" and "class" pass an entry "ass", "assassin" too', () => {
 		expect(blocked(['ass'], 'a classic class portrait of an assassin')).toBeNull();
 		expect(blocked(['ass'], 'a portrait of an ass')).toBe('ass');

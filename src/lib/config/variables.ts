@@ -336,7 +336,7 @@ export const configVariables: readonly ConfigVariable[] = [
 		name: 'PROMPT_BLOCKLIST',
 		group: "Owners' controls",
 		description:
-			'Comma-separated words or phrases a prompt may not contain, matched as whole words ignoring case, accents, look-alike letters and ' +
+			'Comma-separated words or phrases a prompt may not contain, matched as whole words ignoring case, accents, look-alike letters and digits (`nud3`, `a$$`) and ' +
 			'letters spelt out one by one; `/.../` is a regular expression. Added to the list the CLI `blocklist` keeps in the ledger.',
 		documentedDefault: '(none)',
 		parse: blocklistWords,

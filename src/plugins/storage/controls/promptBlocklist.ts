@@ -7,6 +7,9 @@
  * ("ｎｕｄｅ"), letters of other scripts that look like Latin ones (Cyrillic "а", Greek "ο"), and a word spelt out
  * letter by letter with spaces or punctuation between ("n u d e", "n.u.d.e"). Such a run of single letters has no
  * word boundaries left to trust ("a n u d e" is "anude"), so a one-word entry found anywhere inside a run matches.
+ * A prompt with words mixing letters and digits or `@` / `$` ("nud3", "a$$") is read a second time with those
+ * written as the letters they stand for; an entry matching either reading matches. Numbers alone ("1080", "$5")
+ * are never read as letters.
  */
 
 /** Entries longer than this are refused: a blocklist entry is a word or a short phrase. */
@@ -63,8 +66,25 @@ const LOOK_ALIKES: Readonly<Record<string, string>> = {
 	ո: 'n'
 };
 
+/** Digits and symbols written for the letters they look like ("l33t" spelling), in words that also have letters. */
+const LEET: Readonly<Record<string, string>> = {
+	'0': 'o',
+	'1': 'i',
+	'3': 'e',
+	'4': 'a',
+	'5': 's',
+	'7': 't',
+	'8': 'b',
+	'9': 'g',
+	'@': 'a',
+	$: 's'
+};
+
 const COMBINING_MARKS = /\p{M}+/gu;
 const WORD = /[\p{L}\p{N}]+/gu;
+/** A word as written with look-alike symbols kept, and whether it mixes letters with digits or those symbols. */
+const LEET_TOKEN = /[\p{L}\p{N}@$]+/gu;
+const MIXED = /^(?=.*\p{L})(?=.*[0-9@$])/u;
 
 /** One character of a prompt folded: look-alike letters onto their Latin twins. */
 function fold(character: string): string {
@@ -83,8 +103,29 @@ export interface NormalWord {
  * single-letter words ("n u d e") joined into one word.
  */
 export function normalWords(text: string): NormalWord[] {
-	const folded = Array.from(text.normalize('NFKC').toLowerCase().normalize('NFD').replace(COMBINING_MARKS, ''), fold).join('');
-	const words = folded.match(WORD) ?? [];
+	return joinSpelt(foldText(text).match(WORD) ?? []);
+}
+
+/**
+ * The second reading of a text, with the digits and symbols of words that mix them with letters read as letters
+ * ("nud3" -> "nude", "a$$" -> "ass"); null when no word mixes them (the first reading is the only one).
+ */
+export function leetWords(text: string): NormalWord[] | null {
+	const tokens = foldText(text).match(LEET_TOKEN) ?? [];
+	if (!tokens.some((token) => MIXED.test(token))) return null;
+	const words = tokens.flatMap((token) =>
+		MIXED.test(token) ? [Array.from(token, (character) => LEET[character] ?? character).join('')] : (token.match(WORD) ?? [])
+	);
+	return joinSpelt(words);
+}
+
+/** NFKC, lower case, accents stripped, look-alikes folded. */
+function foldText(text: string): string {
+	return Array.from(text.normalize('NFKC').toLowerCase().normalize('NFD').replace(COMBINING_MARKS, ''), fold).join('');
+}
+
+/** Words as they are, except every run of two or more single letters, joined into one word. */
+function joinSpelt(words: readonly string[]): NormalWord[] {
 	const joined: NormalWord[] = [];
 	let run: string[] = [];
 	const endRun = () => {
@@ -165,10 +206,14 @@ export function compileBlocklist(entries: readonly string[]): CompiledBlocklist 
 	return {
 		match(prompt) {
 			if (phrases.length === 0 && patterns.length === 0) return null;
-			const words = normalWords(prompt);
-			for (const phrase of phrases) if (containsPhrase(words, phrase.words)) return phrase.entry;
-			const text = words.map((word) => word.text).join(' ');
-			for (const { entry, pattern } of patterns) if (pattern.test(text)) return entry;
+			const readings = [normalWords(prompt), leetWords(prompt)].filter((words): words is NormalWord[] => words !== null);
+			for (const words of readings) {
+				for (const phrase of phrases) if (containsPhrase(words, phrase.words)) return phrase.entry;
+			}
+			for (const words of readings) {
+				const text = words.map((word) => word.text).join(' ');
+				for (const { entry, pattern } of patterns) if (pattern.test(text)) return entry;
+			}
 			return null;
 		}
 	};
