@@ -45,14 +45,23 @@ export async function readOrCreateS3Identity(location: MarkerLocation): Promise<
 	return winner;
 }
 
-/** The marker's id once it is old enough that no concurrent creator can still replace it; null when there is none. */
+/**
+ * The marker's id once it is old enough that no concurrent creator can still replace it; null when there is none.
+ * A young marker that does not parse is one being written on a server that shows an object while it is written
+ * (s3rver): it is read again once settled, and only a settled one that does not parse is damaged.
+ */
 async function readSettledMarker(location: MarkerLocation): Promise<string | null> {
 	for (;;) {
 		const marker = await readMarker(location);
 		if (!marker) return null;
 		const now = Date.now();
 		const age = Math.min(now - (marker.createdAt ?? 0), now - marker.lastModified);
-		if (age >= IDENTITY_SETTLE_MS) return marker.id;
+		if (age >= IDENTITY_SETTLE_MS) {
+			if (marker.id !== null) return marker.id;
+			throw new StorageConfigError(
+				`${location.address} is damaged: it should hold ${IDENTITY_SHAPE}. Restore it, or delete it if this store is new.`
+			);
+		}
 		await sleep(IDENTITY_SETTLE_MS - age);
 	}
 }
@@ -70,7 +79,8 @@ async function putIfAbsent(location: MarkerLocation, body: string): Promise<bool
 	}
 }
 
-async function readMarker(location: MarkerLocation): Promise<{ id: string; createdAt: number | null; lastModified: number } | null> {
+/** The marker as read: its id, or null when it does not parse; null when there is no marker. */
+async function readMarker(location: MarkerLocation): Promise<{ id: string | null; createdAt: number | null; lastModified: number } | null> {
 	let text: string;
 	let lastModified: number;
 	try {
@@ -82,8 +92,5 @@ async function readMarker(location: MarkerLocation): Promise<{ id: string; creat
 		throw error;
 	}
 	const marker = parseIdentity(text);
-	if (marker) return { ...marker, lastModified };
-	throw new StorageConfigError(
-		`${location.address} is damaged: it should hold ${IDENTITY_SHAPE}. Restore it, or delete it if this store is new.`
-	);
+	return marker ? { ...marker, lastModified } : { id: null, createdAt: null, lastModified };
 }
