@@ -1,7 +1,8 @@
 import { utcDay, type Clock } from './clock.js';
 import type { ImageStore, ScannedImage } from './images/ImageStore.js';
 import type { Instance } from './Instance.js';
-import type { FileKey, FileRow, InstanceRow, QuotaLedger } from './ledger/QuotaLedger.js';
+import type { CreditDayCount, DailyCount, FileKey, FileRow, GuildDailyCount, InstanceRow, QuotaLedger } from './ledger/QuotaLedger.js';
+import type { Charge } from './images/records.js';
 
 export interface ReconcileReport {
 	/** Images in the store the ledger did not know (e.g. after a crash between rename and record). */
@@ -36,6 +37,8 @@ const GRACE_MS = 60_000;
 const PARTIAL_MAX_AGE_MS = 3_600_000;
 /** Daily counters older than this can no longer matter. */
 const DAILY_KEEP_DAYS = 7;
+/** Days of credit history rebuilt with the counts (what the usage chart shows). */
+const CREDIT_HISTORY_DAYS = 30;
 
 /**
  * Rebuilds a ledger from an image store, for any pair of backends: adds images the ledger does not know, drops
@@ -101,8 +104,7 @@ export class Reconciler {
 		// The ledger is read first so the scan can skip reading the metadata of images it already knows.
 		const inLedger = new Map((await this.#ledger.allFiles()).map((row) => [row.imageId, row]));
 		const inStore = new Map<string, FileRow>();
-		const charged = new Map<string, number>();
-		const oldestDay = utcDay(now - DAILY_KEEP_DAYS * 86_400_000);
+		const charges = new RestoredCharges(utcDay(now - DAILY_KEEP_DAYS * 86_400_000), utcDay(now - CREDIT_HISTORY_DAYS * 86_400_000));
 		/** Images whose save was cut short by the death of its process (its partial files are still there). */
 		const crashedWrites = new Set<string>();
 		/** Images of an object store the ledger did not know when it was read: uploads whose commit may never happen. */
@@ -115,10 +117,8 @@ export class Reconciler {
 						uncommitted.push(entry);
 						return;
 					}
-					const row = await this.#rowOf(entry, inLedger.get(entry.imageId), (charge) => {
-						if (!options.restoreCounts || charge.day < oldestDay || charge.cost === 0) return;
-						const key = `${charge.userId} ${charge.day}`;
-						charged.set(key, (charged.get(key) ?? 0) + charge.cost);
+					const row = await this.#rowOf(entry, inLedger.get(entry.imageId), (userId, charge) => {
+						if (options.restoreCounts) charges.add(userId, charge);
 					});
 					if (row) inStore.set(entry.imageId, row);
 					else report.ignored.push(entry.location);
@@ -169,13 +169,13 @@ export class Reconciler {
 		report.added = changed.added.size - report.resized;
 		report.removed = changed.removed.size - report.resized;
 		report.totalsFixed = await this.#ledger.rebuildTotals();
-		if (charged.size > 0) {
-			const counts = [...charged].map(([key, used]) => {
-				const [userId, day] = key.split(' ') as [string, string];
-				return { userId, day, used };
-			});
-			await this.#ledger.restoreDaily(counts);
-			report.countsRestored = counts.length;
+		const restored = charges.counts();
+		if (restored.daily.length > 0) {
+			await this.#ledger.restoreDaily(restored.daily);
+			report.countsRestored = restored.daily.length;
+		}
+		if (restored.guildDaily.length > 0 || restored.creditDays.length > 0) {
+			await this.#ledger.restoreCharges(restored.guildDaily, restored.creditDays);
 		}
 		// Owners are listed first, then judged against a fresh read: every owner listed had registered before.
 		const owners = await this.#ledger.reservationOwners();
@@ -224,7 +224,7 @@ export class Reconciler {
 	async #rowOf(
 		entry: ScannedImage,
 		known: FileRow | undefined,
-		onCharge: (charge: { userId: string; day: string; cost: number }) => void
+		onCharge: (userId: string, charge: Charge) => void
 	): Promise<FileRow | null> {
 		if (known && known.temp === entry.temp && (entry.temp || known.userId === entry.folderUserId) && known.bytes === entry.bytes) {
 			return known;
@@ -232,7 +232,7 @@ export class Reconciler {
 		const sidecar = await entry.readSidecar();
 		const userId = entry.folderUserId ?? sidecar?.userId ?? null;
 		if (!userId) return null;
-		if (sidecar?.charge) onCharge({ userId, ...sidecar.charge });
+		if (sidecar?.charge) onCharge(userId, sidecar.charge);
 		return {
 			imageId: entry.imageId,
 			userId,
@@ -243,5 +243,53 @@ export class Reconciler {
 			name: sidecar?.name ?? entry.imageId,
 			metadata: JSON.stringify(sidecar?.metadata ?? {})
 		};
+	}
+}
+
+/**
+ * What the images of a lost ledger say they were charged, summed for the ledger to take back: each user's and each
+ * server's generations per day (the last DAILY_KEEP_DAYS days, as the ledger keeps them) and the credit days (spent
+ * and generations of the bot, each user and each server, for the last CREDIT_HISTORY_DAYS days).
+ */
+class RestoredCharges {
+	readonly #daily = new Map<string, DailyCount>();
+	readonly #guildDaily = new Map<string, GuildDailyCount>();
+	readonly #creditDays = new Map<string, CreditDayCount>();
+
+	readonly #oldestDay: string;
+	readonly #oldestCreditDay: string;
+
+	public constructor(oldestDay: string, oldestCreditDay: string) {
+		this.#oldestDay = oldestDay;
+		this.#oldestCreditDay = oldestCreditDay;
+	}
+
+	public add(userId: string, charge: Charge): void {
+		const credits = charge.credits ?? 0;
+		if (charge.cost > 0 && charge.day >= this.#oldestDay) {
+			this.#count(this.#daily, `${userId} ${charge.day}`, { userId, day: charge.day, used: 0 }).used += charge.cost;
+			if (charge.guildId) {
+				const guildId = charge.guildId;
+				this.#count(this.#guildDaily, `${guildId} ${charge.day}`, { guildId, day: charge.day, used: 0 }).used += charge.cost;
+			}
+		}
+		if ((charge.cost > 0 || credits > 0) && charge.day >= this.#oldestCreditDay) {
+			for (const scope of ['global', `u:${userId}`, ...(charge.guildId ? [`g:${charge.guildId}`] : [])]) {
+				const day = this.#count(this.#creditDays, `${scope} ${charge.day}`, { scope, day: charge.day, spent: 0, generations: 0 });
+				day.spent += credits;
+				day.generations += charge.cost;
+			}
+		}
+	}
+
+	public counts() {
+		return { daily: [...this.#daily.values()], guildDaily: [...this.#guildDaily.values()], creditDays: [...this.#creditDays.values()] };
+	}
+
+	#count<T>(map: Map<string, T>, key: string, empty: T): T {
+		const found = map.get(key);
+		if (found) return found;
+		map.set(key, empty);
+		return empty;
 	}
 }

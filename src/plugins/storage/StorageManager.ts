@@ -11,7 +11,7 @@ import type { ImageStore, StagedImage } from './images/ImageStore.js';
 import { isDiskFull } from './images/local/diskSpace.js';
 import { openImageStore } from './images/openImageStore.js';
 import { openLedger } from './ledger/openLedger.js';
-import { parseMetadataText, serializeSidecar, type ImageRef } from './images/records.js';
+import { parseMetadataText, serializeSidecar, type Charge, type ImageRef } from './images/records.js';
 import { Instance } from './Instance.js';
 import type { FileRow, LedgerLimits, LimitFailure, LimitOverride, QuotaLedger, UserTotal } from './ledger/QuotaLedger.js';
 import { resolveLimits, type EffectiveLimits } from './limits.js';
@@ -462,7 +462,14 @@ export class StorageManager {
 		const metadata = request.metadata ?? {};
 		const ref: ImageRef = { userId, imageId, temp, ext };
 		// A plain save is charged nothing; a reservation's job is charged its cost on the day it was admitted.
-		const charge = reservation ? { day: reservation.day, cost: reservation.cost } : { day: utcDay(now), cost: 0 };
+		const charge: Charge = reservation
+			? {
+					day: reservation.day,
+					cost: reservation.cost,
+					...(reservation.guildId ? { guildId: reservation.guildId } : {}),
+					...(reservation.credits > 0 ? { credits: reservation.credits } : {})
+				}
+			: { day: utcDay(now), cost: 0 };
 		const sidecar = serializeSidecar({ id: imageId, userId, name, createdAt: now, temp, ext, metadata, charge });
 		const bytes = request.data.byteLength + Buffer.byteLength(sidecar);
 

@@ -11,8 +11,13 @@ afterEach(async () => {
 	storage = undefined;
 });
 
-async function generate(manager: NonNullable<typeof storage>['manager'], userId: string, temp = false) {
-	const held = await manager.reserve(userId, { temp });
+async function generate(
+	manager: NonNullable<typeof storage>['manager'],
+	userId: string,
+	temp = false,
+	job: { guildId?: string; credits?: number } = {}
+) {
+	const held = await manager.reserve(userId, { temp, ...job });
 	if (!held.ok) throw new Error(held.message);
 	const saved = await manager.saveImage({ data: pngBytes(), userId, temp, reservation: held.reservation });
 	if (!saved.ok) throw new Error(saved.message);
@@ -35,6 +40,28 @@ describe('a lost ledger', () => {
 		expect(a.user.files).toBe(3);
 		expect((await storage.manager.getQuotaStatus(USER_B)).daily.used).toBe(1);
 		expect((await storage.manager.whenReconciled())?.countsRestored).toBe(2);
+	});
+
+	it("is rebuilt with today's credit spend, the bot's, each user's and each server's, so the budgets still hold", async () => {
+		const guildId = '810000000000000001';
+		storage = await openTestStorage({ maxUserDailyGens: 50, dailyCreditBudget: 10, guildDailyCreditBudget: 5 });
+		await generate(storage.manager, USER_A, false, { guildId, credits: 2.5 });
+		await generate(storage.manager, USER_B, false, { guildId, credits: 2.5 });
+		await generate(storage.manager, USER_B, false, { credits: 2.5 });
+		await storage.manager.close();
+		for (const suffix of ['', '-wal', '-shm']) await rm(join(storage.root, `quota.sqlite${suffix}`), { force: true });
+
+		storage.manager = await storage.reopen();
+		await storage.manager.whenReconciled();
+		expect(await storage.manager.credits.today({ userId: USER_B, guildId })).toMatchObject({
+			global: { spent: 7.5, budget: 10 },
+			user: { spent: 5 },
+			guild: { spent: 5, budget: 5 }
+		});
+		// The server's budget is spent, the bot's has room for one more job outside it.
+		expect(await storage.manager.reserve(USER_A, { guildId, credits: 2.5 })).toMatchObject({ ok: false, reason: 'CREDIT_BUDGET' });
+		expect((await storage.manager.reserve(USER_A, { credits: 2.5 })).ok).toBe(true);
+		expect((await storage.manager.credits.history(30)).at(-1)).toMatchObject({ spent: 7.5, generations: 3 });
 	});
 
 	it("a ledger that knows its images keeps its own counts: an admin's reset does not come back", async () => {

@@ -129,10 +129,15 @@ export function parseIdentity(text: string): { id: string; createdAt: number | n
 /** What an identity marker must hold, for the message that names a damaged one. */
 export const IDENTITY_SHAPE = '{"id":"<24 hexadecimal characters>"}';
 
-/** What was charged for an image when it was saved, so a lost ledger's daily counts can be rebuilt. */
+/**
+ * What was charged for an image when it was saved, so a lost ledger's daily counts can be rebuilt: the user's, the
+ * server's it was asked from (when any), and the provider credits it spent (milli-credits, when any).
+ */
 export interface Charge {
 	day: string;
 	cost: number;
+	guildId?: string;
+	credits?: number;
 }
 
 /** The sidecar: who the image belongs to and what it is, written beside it (and read back by reconcile). */
@@ -181,7 +186,12 @@ export function parseSidecar(text: string, now: number): ParsedSidecar {
 		metadata: metadata as Record<string, unknown>,
 		charge:
 			charge && typeof charge.day === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(charge.day) && isWholeCost(charge.cost)
-				? { day: charge.day, cost: charge.cost }
+				? {
+						day: charge.day,
+						cost: charge.cost,
+						...(isSnowflake(charge.guildId) ? { guildId: charge.guildId } : {}),
+						...(isMilliCredits(charge.credits) && charge.credits > 0 ? { credits: charge.credits } : {})
+					}
 				: null,
 		ext: isImageExtension(fields.ext) ? fields.ext : null
 	};
@@ -196,6 +206,11 @@ export function parseMetadataText(text: string | null): Record<string, unknown> 
 	} catch {
 		return {};
 	}
+}
+
+/** Milli-credits of one job: a whole number, at most a million credits (no price table comes near). */
+function isMilliCredits(value: unknown): value is number {
+	return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= 1e9;
 }
 
 function isWholeCost(value: unknown): value is number {

@@ -54,6 +54,11 @@ export interface QuotaLedger extends InstanceRegistry {
 	purgeReservations(now: number, deadOwners: readonly string[]): Promise<number>;
 	/** Raises daily counters to at least the given counts (a rebuilt ledger's counts, from what the images were charged). */
 	restoreDaily(counts: readonly DailyCount[]): Promise<void>;
+	/**
+	 * Raises servers' daily totals and the credit days (spent and generations, by scope: 'global', 'u:<id>',
+	 * 'g:<id>') to at least the given figures, as restoreDaily does for users.
+	 */
+	restoreCharges(guildDaily: readonly GuildDailyCount[], creditDays: readonly CreditDayCount[]): Promise<void>;
 	/** Forgets daily counters of days before `beforeDay`. */
 	pruneDaily(beforeDay: string): Promise<void>;
 	/** Sets today's count for a user back to 0 (an admin's reset); returns the count it had. */
@@ -204,6 +209,20 @@ export interface DailyCount {
 	userId: string;
 	day: string;
 	used: number;
+}
+
+export interface GuildDailyCount {
+	guildId: string;
+	day: string;
+	used: number;
+}
+
+/** A credit day's figures: milli-credits spent and generations charged. */
+export interface CreditDayCount {
+	scope: string;
+	day: string;
+	spent: number;
+	generations: number;
 }
 
 export interface FileKey {

@@ -4,12 +4,14 @@ import type {
 	AdmissionOutcome,
 	BlocklistRow,
 	BlockRow,
+	CreditDayCount,
 	CreditUsage,
 	GateExpectation,
 	GuildSettingsChange,
 	GuildSettingsRow,
 	CommitCharge,
 	DailyCount,
+	GuildDailyCount,
 	FileKey,
 	FileRow,
 	InstanceRow,
@@ -346,6 +348,29 @@ export class PostgresLedger implements QuotaLedger {
 			ON CONFLICT (user_id, day) DO UPDATE SET used = GREATEST(imagine_daily.used, EXCLUDED.used)`,
 			[counts.map((count) => count.userId), counts.map((count) => count.day), counts.map((count) => count.used)]
 		);
+	}
+
+	public async restoreCharges(guildDaily: readonly GuildDailyCount[], creditDays: readonly CreditDayCount[]): Promise<void> {
+		if (guildDaily.length > 0) {
+			await this.#query(
+				`INSERT INTO imagine_guild_daily AS g (guild_id, day, used) SELECT * FROM unnest($1::text[], $2::text[], $3::integer[]) ORDER BY 1, 2
+				ON CONFLICT (guild_id, day) DO UPDATE SET used = GREATEST(g.used, EXCLUDED.used)`,
+				[guildDaily.map((count) => count.guildId), guildDaily.map((count) => count.day), guildDaily.map((count) => count.used)]
+			);
+		}
+		if (creditDays.length > 0) {
+			await this.#query(
+				`INSERT INTO imagine_credit_daily AS c (scope, day, spent, generations)
+				SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::integer[]) ORDER BY 1, 2
+				ON CONFLICT (scope, day) DO UPDATE SET spent = GREATEST(c.spent, EXCLUDED.spent), generations = GREATEST(c.generations, EXCLUDED.generations)`,
+				[
+					creditDays.map((row) => row.scope),
+					creditDays.map((row) => row.day),
+					creditDays.map((row) => row.spent),
+					creditDays.map((row) => row.generations)
+				]
+			);
+		}
 	}
 
 	public async pruneDaily(beforeDay: string): Promise<void> {

@@ -7,12 +7,14 @@ import type {
 	AdmissionOutcome,
 	BlocklistRow,
 	BlockRow,
+	CreditDayCount,
 	CreditUsage,
 	GateExpectation,
 	GuildSettingsChange,
 	GuildSettingsRow,
 	CommitCharge,
 	DailyCount,
+	GuildDailyCount,
 	FileKey,
 	FileRow,
 	InstanceRow,
@@ -257,6 +259,23 @@ export class SqliteLedger implements QuotaLedger {
 				`INSERT INTO imagine_daily (user_id, day, used) VALUES ($user, $day, $used)
 				ON CONFLICT (user_id, day) DO UPDATE SET used = MAX(used, excluded.used)`,
 				{ user: count.userId, day: count.day, used: count.used }
+			);
+		}
+	}
+
+	public async restoreCharges(guildDaily: readonly GuildDailyCount[], creditDays: readonly CreditDayCount[]): Promise<void> {
+		for (const count of guildDaily) {
+			await this.#connection.all(
+				`INSERT INTO imagine_guild_daily (guild_id, day, used) VALUES ($guild, $day, $used)
+				ON CONFLICT (guild_id, day) DO UPDATE SET used = MAX(used, excluded.used)`,
+				{ guild: count.guildId, day: count.day, used: count.used }
+			);
+		}
+		for (const row of creditDays) {
+			await this.#connection.all(
+				`INSERT INTO imagine_credit_daily (scope, day, spent, generations) VALUES ($scope, $day, $spent, $generations)
+				ON CONFLICT (scope, day) DO UPDATE SET spent = MAX(spent, excluded.spent), generations = MAX(generations, excluded.generations)`,
+				{ scope: row.scope, day: row.day, spent: row.spent, generations: row.generations }
 			);
 		}
 	}
