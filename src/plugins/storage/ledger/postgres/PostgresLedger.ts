@@ -48,6 +48,8 @@ const RECONNECT_PAUSE_MS = 250;
 const REFUSED = 'IMQ01';
 /** deadlock_detected: PostgreSQL ended one of two statements waiting for each other's rows. */
 const DEADLOCK = '40P01';
+/** How many times in a row a statement ended by a deadlock is sent again. */
+const DEADLOCK_RETRIES = 3;
 const POSTGRES_INTEGER_MAX = 2_147_483_647;
 
 /** Errors meaning the connection, not the statement, failed: safe to try again on a fresh connection. */
@@ -306,6 +308,10 @@ export class PostgresLedger implements QuotaLedger {
 		return this.#transaction(async (client) => {
 			// No image is recorded or removed until this transaction ends (admissions go on: they change no stored total).
 			await client.query('LOCK TABLE imagine_files IN SHARE MODE');
+			// The totals rows in the lock order (the users', then the global and 'temp' ones) before any is written.
+			await client.query(
+				"SELECT 1 FROM imagine_totals ORDER BY CASE scope WHEN 'global' THEN 1 WHEN 'temp' THEN 2 ELSE 0 END, scope FOR UPDATE"
+			);
 			const wrong = await client.query(
 				`WITH actual AS (
 					SELECT 'global' AS scope, COALESCE(SUM(bytes), 0)::BIGINT AS bytes, COUNT(*)::BIGINT AS files FROM imagine_files
@@ -344,7 +350,7 @@ export class PostgresLedger implements QuotaLedger {
 	public async restoreDaily(counts: readonly DailyCount[]): Promise<void> {
 		if (counts.length === 0) return;
 		await this.#query(
-			`INSERT INTO imagine_daily (user_id, day, used) SELECT * FROM unnest($1::text[], $2::text[], $3::integer[])
+			`INSERT INTO imagine_daily (user_id, day, used) SELECT * FROM unnest($1::text[], $2::text[], $3::integer[]) ORDER BY 1, 2
 			ON CONFLICT (user_id, day) DO UPDATE SET used = GREATEST(imagine_daily.used, EXCLUDED.used)`,
 			[counts.map((count) => count.userId), counts.map((count) => count.day), counts.map((count) => count.used)]
 		);
@@ -361,7 +367,8 @@ export class PostgresLedger implements QuotaLedger {
 		if (creditDays.length > 0) {
 			await this.#query(
 				`INSERT INTO imagine_credit_daily AS c (scope, day, spent, generations)
-				SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::integer[]) ORDER BY 1, 2
+				SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::integer[]) AS r(scope, day, spent, generations)
+				ORDER BY CASE WHEN scope LIKE 'u:%' THEN 1 WHEN scope LIKE 'g:%' THEN 2 ELSE 3 END, scope, day
 				ON CONFLICT (scope, day) DO UPDATE SET spent = GREATEST(c.spent, EXCLUDED.spent), generations = GREATEST(c.generations, EXCLUDED.generations)`,
 				[
 					creditDays.map((row) => row.scope),
@@ -389,16 +396,19 @@ export class PostgresLedger implements QuotaLedger {
 	}
 
 	public async refundDaily(userId: string, day: string, cost: number, guildId?: string | null, credits = 0): Promise<void> {
+		// Not idempotent: never retried (a refund applied twice would give a generation away). One row per statement, so
+		// a refund never holds one counter row while it waits for another (no deadlock with an admission).
 		if (credits > 0 || cost > 0) {
-			await this.#query(
-				`UPDATE imagine_credit_daily SET spent = GREATEST(0, spent - $1), generations = GREATEST(0, generations - $2)
-				WHERE day = $3 AND scope IN ('u:' || $4, 'g:' || $5, 'global')`,
-				[credits, cost, day, userId, guildId ?? ''],
-				false
-			);
+			for (const scope of [`u:${userId}`, ...(guildId ? [`g:${guildId}`] : []), 'global']) {
+				await this.#query(
+					`UPDATE imagine_credit_daily SET spent = GREATEST(0, spent - $1), generations = GREATEST(0, generations - $2)
+					WHERE scope = $3 AND day = $4`,
+					[credits, cost, scope, day],
+					false
+				);
+			}
 		}
 		if (cost <= 0) return;
-		// Not idempotent: never retried (a refund applied twice would give a generation away).
 		await this.#query('UPDATE imagine_daily SET used = GREATEST(0, used - $1) WHERE user_id = $2 AND day = $3', [cost, userId, day], false);
 		if (!guildId) return;
 		await this.#query(
@@ -669,13 +679,20 @@ export class PostgresLedger implements QuotaLedger {
 		retry = true
 	): Promise<T[]> {
 		const run = () => this.#pool.query<T>(typeof sql === 'string' ? { text: sql, values } : { ...sql, values });
-		try {
-			return (await run()).rows;
-		} catch (error) {
-			// A deadlock aborts the whole statement, so an idempotent one is simply sent again (see the lock order, schema 5).
-			if (!retry || !(isConnectionError(error) || (error as { code?: unknown } | null)?.code === DEADLOCK)) throw error;
-			await new Promise((resolve) => setTimeout(resolve, RECONNECT_PAUSE_MS));
-			return (await run()).rows;
+		for (let deadlocks = 0; ; deadlocks++) {
+			try {
+				return (await run()).rows;
+			} catch (error) {
+				// A deadlock aborts the whole statement, so an idempotent one is simply sent again (see the lock order,
+				// schema 5); a lost connection is tried once more, after a pause for the pool to reconnect.
+				const deadlock = (error as { code?: unknown } | null)?.code === DEADLOCK;
+				if (!retry || !(deadlock || isConnectionError(error)) || (deadlock && deadlocks >= DEADLOCK_RETRIES)) throw error;
+				if (!deadlock) {
+					await new Promise((resolve) => setTimeout(resolve, RECONNECT_PAUSE_MS));
+					return (await run()).rows;
+				}
+				await new Promise((resolve) => setTimeout(resolve, Math.random() * 20));
+			}
 		}
 	}
 

@@ -409,6 +409,235 @@ END $$;
 ${startJobFunction("PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'));")}
 `;
 
+/*
+ * The functions and triggers of the counters (version 5 on), in their current text: version 5 creates them and
+ * version 7 replaces what version 5 first wrote. Every statement that changes several counter rows takes them in the
+ * lock order of version 5 (see V5); several rows of one table are locked in key order first (`FOR UPDATE` over a
+ * sorted select: an UPDATE … FROM takes rows in whatever order its join meets them).
+ */
+
+/** Images recorded by reconcile (one statement, any number of rows; imagine_commit settles its own). */
+const FILES_ADDED = `
+CREATE OR REPLACE FUNCTION imagine_files_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF current_setting('imagine.settling', true) = 'on' THEN RETURN NULL; END IF;
+	INSERT INTO imagine_daily AS d (user_id, day, used)
+		SELECT user_id, charge_day, SUM(charge_cost) FROM added WHERE charge_cost > 0 AND charge_day IS NOT NULL
+		GROUP BY user_id, charge_day ORDER BY user_id, charge_day
+		ON CONFLICT (user_id, day) DO UPDATE SET used = d.used + EXCLUDED.used;
+	INSERT INTO imagine_totals AS t (scope, bytes, files)
+		SELECT 'u:' || user_id, SUM(bytes), COUNT(*) FROM added WHERE NOT temp GROUP BY user_id ORDER BY 1
+		ON CONFLICT (scope) DO UPDATE SET bytes = t.bytes + EXCLUDED.bytes, files = t.files + EXCLUDED.files;
+	INSERT INTO imagine_guild_daily AS g (guild_id, day, used)
+		SELECT charge_guild, charge_day, SUM(charge_cost) FROM added WHERE charge_guild IS NOT NULL AND charge_cost > 0 AND charge_day IS NOT NULL
+		GROUP BY charge_guild, charge_day ORDER BY charge_guild, charge_day
+		ON CONFLICT (guild_id, day) DO UPDATE SET used = g.used + EXCLUDED.used;
+	UPDATE imagine_totals t SET bytes = t.bytes + a.bytes, files = t.files + a.files
+		FROM (SELECT SUM(bytes) AS bytes, COUNT(*) AS files FROM added HAVING COUNT(*) > 0) a WHERE t.scope = 'global';
+	UPDATE imagine_totals t SET bytes = t.bytes + a.bytes, files = t.files + a.files
+		FROM (SELECT SUM(bytes) AS bytes, COUNT(*) AS files FROM added WHERE temp HAVING COUNT(*) > 0) a WHERE t.scope = 'temp';
+	INSERT INTO imagine_credit_daily AS c (scope, day, spent, generations)
+		SELECT scope, day, SUM(spent), SUM(generations) FROM (
+			SELECT 1 AS rank, 'u:' || user_id AS scope, charge_day AS day, charge_credits AS spent, charge_cost AS generations FROM added
+				WHERE charge_day IS NOT NULL AND (charge_credits > 0 OR charge_cost > 0)
+			UNION ALL SELECT 2, 'g:' || charge_guild, charge_day, charge_credits, charge_cost FROM added
+				WHERE charge_guild IS NOT NULL AND charge_day IS NOT NULL AND (charge_credits > 0 OR charge_cost > 0)
+			UNION ALL SELECT 3, 'global', charge_day, charge_credits, charge_cost FROM added
+				WHERE charge_day IS NOT NULL AND (charge_credits > 0 OR charge_cost > 0)
+		) charged GROUP BY rank, scope, day ORDER BY rank, scope, day
+		ON CONFLICT (scope, day) DO UPDATE SET spent = c.spent + EXCLUDED.spent, generations = c.generations + EXCLUDED.generations;
+	RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS imagine_files_added ON imagine_files;
+CREATE TRIGGER imagine_files_added AFTER INSERT ON imagine_files REFERENCING NEW TABLE AS added
+	FOR EACH STATEMENT EXECUTE FUNCTION imagine_files_added();
+`;
+
+/** Images removed (one, or a batch): their users' totals in key order, then the global and the 'temp' totals. */
+const FILES_REMOVED = `
+DROP TRIGGER IF EXISTS imagine_files_removed ON imagine_files;
+CREATE OR REPLACE FUNCTION imagine_files_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM 1 FROM imagine_totals WHERE scope IN (SELECT 'u:' || user_id FROM removed WHERE NOT temp) ORDER BY scope FOR UPDATE;
+	UPDATE imagine_totals t SET bytes = t.bytes - r.bytes, files = t.files - r.files
+		FROM (SELECT 'u:' || user_id AS scope, SUM(bytes) AS bytes, COUNT(*) AS files FROM removed WHERE NOT temp GROUP BY user_id) r
+		WHERE t.scope = r.scope;
+	UPDATE imagine_totals t SET bytes = t.bytes - r.bytes, files = t.files - r.files
+		FROM (SELECT SUM(bytes) AS bytes, COUNT(*) AS files FROM removed HAVING COUNT(*) > 0) r WHERE t.scope = 'global';
+	UPDATE imagine_totals t SET bytes = t.bytes - r.bytes, files = t.files - r.files
+		FROM (SELECT SUM(bytes) AS bytes, COUNT(*) AS files FROM removed WHERE temp HAVING COUNT(*) > 0) r WHERE t.scope = 'temp';
+	RETURN NULL;
+END $$;
+CREATE TRIGGER imagine_files_removed AFTER DELETE ON imagine_files REFERENCING OLD TABLE AS removed
+	FOR EACH STATEMENT EXECUTE FUNCTION imagine_files_removed();
+`;
+
+/**
+ * Reservations gone (committed by hand, released, purged, their process closed): what they held comes off, in the
+ * lock order. One row, the usual case, takes the short way.
+ */
+const RESERVATIONS_GONE = `
+CREATE OR REPLACE FUNCTION imagine_reservations_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	one imagine_reservations%ROWTYPE;
+	several BOOLEAN;
+BEGIN
+	IF current_setting('imagine.settling', true) = 'on' THEN RETURN NULL; END IF;
+	SELECT COUNT(*) > 1 INTO several FROM (SELECT 1 FROM gone LIMIT 2) two;
+	IF NOT several THEN
+		SELECT * INTO one FROM gone;
+		IF NOT FOUND THEN RETURN NULL; END IF;
+		IF one.cost > 0 THEN
+			UPDATE imagine_daily SET held = held - one.cost WHERE user_id = one.user_id AND day = one.day;
+		END IF;
+		IF NOT one.temp OR one.job THEN
+			UPDATE imagine_totals SET held_bytes = held_bytes - CASE WHEN one.temp THEN 0 ELSE one.bytes END,
+				jobs = jobs - CASE WHEN one.job THEN 1 ELSE 0 END
+				WHERE scope = 'u:' || one.user_id;
+		END IF;
+		IF one.guild_id IS NOT NULL AND one.cost > 0 THEN
+			UPDATE imagine_guild_daily SET held = held - one.cost WHERE guild_id = one.guild_id AND day = one.day;
+		END IF;
+		UPDATE imagine_totals SET held_bytes = held_bytes - one.bytes WHERE scope = 'global';
+		IF one.credits > 0 THEN
+			UPDATE imagine_credit_daily SET held = held - one.credits WHERE scope = 'u:' || one.user_id AND day = one.day;
+			IF one.guild_id IS NOT NULL THEN
+				UPDATE imagine_credit_daily SET held = held - one.credits WHERE scope = 'g:' || one.guild_id AND day = one.day;
+			END IF;
+			UPDATE imagine_credit_daily SET held = held - one.credits WHERE scope = 'global' AND day = one.day;
+		END IF;
+		RETURN NULL;
+	END IF;
+	PERFORM 1 FROM imagine_daily WHERE (user_id, day) IN (SELECT user_id, day FROM gone WHERE cost > 0) ORDER BY user_id, day FOR UPDATE;
+	UPDATE imagine_daily d SET held = d.held - g.cost
+		FROM (SELECT user_id, day, SUM(cost) AS cost FROM gone WHERE cost > 0 GROUP BY user_id, day) g
+		WHERE d.user_id = g.user_id AND d.day = g.day;
+	PERFORM 1 FROM imagine_totals WHERE scope IN (SELECT 'u:' || user_id FROM gone) ORDER BY scope FOR UPDATE;
+	UPDATE imagine_totals t SET held_bytes = t.held_bytes - g.bytes, jobs = t.jobs - g.jobs
+		FROM (SELECT 'u:' || user_id AS scope, COALESCE(SUM(bytes) FILTER (WHERE NOT temp), 0) AS bytes, COUNT(*) FILTER (WHERE job) AS jobs
+			FROM gone GROUP BY user_id) g
+		WHERE t.scope = g.scope;
+	PERFORM 1 FROM imagine_guild_daily WHERE (guild_id, day) IN (SELECT guild_id, day FROM gone WHERE cost > 0 AND guild_id IS NOT NULL)
+		ORDER BY guild_id, day FOR UPDATE;
+	UPDATE imagine_guild_daily d SET held = d.held - g.cost
+		FROM (SELECT guild_id, day, SUM(cost) AS cost FROM gone WHERE cost > 0 AND guild_id IS NOT NULL GROUP BY guild_id, day) g
+		WHERE d.guild_id = g.guild_id AND d.day = g.day;
+	UPDATE imagine_totals SET held_bytes = held_bytes - (SELECT SUM(bytes) FROM gone) WHERE scope = 'global';
+	PERFORM 1 FROM imagine_credit_daily
+		WHERE (scope, day) IN (
+			SELECT 'u:' || user_id, day FROM gone WHERE credits > 0
+			UNION SELECT 'g:' || guild_id, day FROM gone WHERE credits > 0 AND guild_id IS NOT NULL
+			UNION SELECT 'global', day FROM gone WHERE credits > 0
+		)
+		ORDER BY CASE WHEN scope LIKE 'u:%' THEN 1 WHEN scope LIKE 'g:%' THEN 2 ELSE 3 END, scope, day FOR UPDATE;
+	UPDATE imagine_credit_daily c SET held = c.held - g.credits
+		FROM (
+			SELECT scope, day, SUM(credits) AS credits FROM (
+				SELECT 'u:' || user_id AS scope, day, credits FROM gone WHERE credits > 0
+				UNION ALL SELECT 'g:' || guild_id, day, credits FROM gone WHERE credits > 0 AND guild_id IS NOT NULL
+				UNION ALL SELECT 'global', day, credits FROM gone WHERE credits > 0
+			) held GROUP BY scope, day
+		) g
+		WHERE c.scope = g.scope AND c.day = g.day;
+	RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS imagine_reservations_gone ON imagine_reservations;
+CREATE TRIGGER imagine_reservations_gone AFTER DELETE ON imagine_reservations REFERENCING OLD TABLE AS gone
+	FOR EACH STATEMENT EXECUTE FUNCTION imagine_reservations_gone();
+`;
+
+/**
+ * Records a stored image when its real size fits what is stored, and ends its reservation. It settles the counters
+ * itself, one update per row (what the image stores and is charged, less what the reservation held), in the lock
+ * order, so the triggers stand aside for its two statements (imagine.settling, set back before anything else runs).
+ * Returns 'ok'; a size that does not fit raises IMQ01 with the limit, undoing it all. Idempotent on the image. The
+ * charge is the reservation's own (its user, day and server), as the ledger always sends it.
+ */
+const COMMIT = `
+CREATE OR REPLACE FUNCTION imagine_commit(
+	p_user TEXT, p_image TEXT, p_temp BOOLEAN, p_ext TEXT, p_bytes BIGINT, p_created_at BIGINT, p_name TEXT, p_metadata TEXT,
+	p_reservation TEXT, p_charge_day TEXT, p_charge_cost INTEGER, p_charge_guild TEXT, p_charge_credits BIGINT, p_user_limit BIGINT,
+	p_global_limit BIGINT
+) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+	held imagine_reservations%ROWTYPE;
+	held_cost INTEGER := 0;
+	held_user_bytes BIGINT := 0;
+	held_job INTEGER := 0;
+	held_credits BIGINT := 0;
+	charge_cost INTEGER := CASE WHEN p_charge_day IS NULL THEN 0 ELSE p_charge_cost END;
+	charge_day TEXT;
+	user_bytes BIGINT;
+	global_bytes BIGINT;
+BEGIN
+	PERFORM set_config('imagine.settling', 'on', true);
+	INSERT INTO imagine_files (user_id, image_id, temp, ext, bytes, created_at, name, metadata, reservation_id, charge_day, charge_cost, charge_guild, charge_credits)
+		VALUES (p_user, p_image, p_temp, p_ext, p_bytes, p_created_at, p_name, p_metadata, p_reservation, p_charge_day, p_charge_cost, p_charge_guild,
+			p_charge_credits)
+		ON CONFLICT (user_id, image_id) DO NOTHING;
+	IF NOT FOUND THEN
+		-- Recorded already (a retried call; its reservation went with it).
+		PERFORM set_config('imagine.settling', '', true);
+		RETURN 'ok';
+	END IF;
+	IF p_reservation IS NOT NULL THEN
+		DELETE FROM imagine_reservations WHERE id = p_reservation RETURNING * INTO held;
+	END IF;
+	PERFORM set_config('imagine.settling', '', true);
+	IF held.id IS NOT NULL THEN
+		IF held.user_id IS DISTINCT FROM p_user OR held.day IS DISTINCT FROM p_charge_day OR held.guild_id IS DISTINCT FROM p_charge_guild THEN
+			RAISE EXCEPTION 'imagine_commit: the charge (user %, day %, server %) is not its reservation''s', p_user, p_charge_day, p_charge_guild;
+		END IF;
+		held_cost := held.cost;
+		held_user_bytes := CASE WHEN held.temp THEN 0 ELSE held.bytes END;
+		held_job := CASE WHEN held.job THEN 1 ELSE 0 END;
+		held_credits := held.credits;
+	END IF;
+	charge_day := COALESCE(p_charge_day, held.day);
+	IF charge_cost > 0 OR held_cost > 0 THEN
+		INSERT INTO imagine_daily AS d (user_id, day, used, held) VALUES (p_user, charge_day, charge_cost, -held_cost)
+			ON CONFLICT (user_id, day) DO UPDATE SET used = d.used + EXCLUDED.used, held = d.held + EXCLUDED.held;
+	END IF;
+	IF NOT p_temp OR held_user_bytes > 0 OR held_job > 0 THEN
+		INSERT INTO imagine_totals AS t (scope, bytes, files, held_bytes, jobs)
+			VALUES ('u:' || p_user, CASE WHEN p_temp THEN 0 ELSE p_bytes END, CASE WHEN p_temp THEN 0 ELSE 1 END, -held_user_bytes, -held_job)
+			ON CONFLICT (scope) DO UPDATE
+			SET bytes = t.bytes + EXCLUDED.bytes, files = t.files + EXCLUDED.files, held_bytes = t.held_bytes + EXCLUDED.held_bytes, jobs = t.jobs + EXCLUDED.jobs
+			RETURNING t.bytes INTO user_bytes;
+	END IF;
+	IF p_charge_guild IS NOT NULL AND (charge_cost > 0 OR held_cost > 0) THEN
+		INSERT INTO imagine_guild_daily AS g (guild_id, day, used, held) VALUES (p_charge_guild, charge_day, charge_cost, -held_cost)
+			ON CONFLICT (guild_id, day) DO UPDATE SET used = g.used + EXCLUDED.used, held = g.held + EXCLUDED.held;
+	END IF;
+	UPDATE imagine_totals SET bytes = bytes + p_bytes, files = files + 1, held_bytes = held_bytes - COALESCE(held.bytes, 0)
+		WHERE scope = 'global' RETURNING bytes INTO global_bytes;
+	IF p_temp THEN
+		UPDATE imagine_totals SET bytes = bytes + p_bytes, files = files + 1 WHERE scope = 'temp';
+	END IF;
+	-- The credit days of the user, the server and the bot: credits spent and held, and the generations (the history).
+	IF charge_day IS NOT NULL AND (p_charge_credits > 0 OR held_credits > 0 OR charge_cost > 0) THEN
+		INSERT INTO imagine_credit_daily AS c (scope, day, spent, generations, held)
+			SELECT s.scope, charge_day, p_charge_credits, charge_cost, -held_credits
+			FROM (VALUES (1, 'u:' || p_user), (2, 'g:' || p_charge_guild), (3, 'global')) AS s(rank, scope)
+			WHERE s.scope IS NOT NULL ORDER BY s.rank
+			ON CONFLICT (scope, day) DO UPDATE
+			SET spent = c.spent + EXCLUDED.spent, generations = c.generations + EXCLUDED.generations, held = c.held + EXCLUDED.held;
+	END IF;
+	IF NOT p_temp AND user_bytes > p_user_limit THEN
+		RAISE EXCEPTION USING ERRCODE = 'IMQ01', MESSAGE = 'USER_QUOTA';
+	END IF;
+	IF global_bytes > p_global_limit THEN
+		RAISE EXCEPTION USING ERRCODE = 'IMQ01', MESSAGE = 'GLOBAL_QUOTA';
+	END IF;
+	RETURN 'ok';
+END $$;
+`;
+
+/** From version 5 on, a job's start takes its own reservation row first, as its commit or release does, then the user's totals. */
+const START_JOB = startJobFunction(
+	"PERFORM 1 FROM imagine_reservations WHERE id = p_id FOR UPDATE;\n\tPERFORM 1 FROM imagine_totals WHERE scope = 'u:' || p_user FOR UPDATE;"
+);
+
 /**
  * Version 5: admissions without a lock shared by every admission. What live reservations hold is kept as counters
  * on the rows an admission checks anyway, next to what is stored or charged: `held` on a user's and a server's day
@@ -429,6 +658,8 @@ ${startJobFunction("PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'))
  * The per-server credit budget comes with it: a server's credit day is 'g:<id>' in imagine_credit_daily.
  */
 const V5 = `
+-- Admissions of processes still on version 4 take this lock first: wait for those in flight, hold back the others.
+SELECT pg_advisory_xact_lock(imagine_lock_key('admission'));
 LOCK TABLE imagine_reservations IN SHARE ROW EXCLUSIVE MODE;
 DROP TRIGGER IF EXISTS imagine_reservations_changed ON imagine_reservations;
 DROP FUNCTION IF EXISTS imagine_reservations_changed();
@@ -462,108 +693,9 @@ INSERT INTO imagine_credit_daily AS c (scope, day, spent, held)
 	) held GROUP BY scope, day
 	ON CONFLICT (scope, day) DO UPDATE SET held = EXCLUDED.held;
 
--- An image recorded (by reconcile; imagine_commit settles its own): what is stored and charged, in the lock order.
-CREATE OR REPLACE FUNCTION imagine_files_added() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	IF current_setting('imagine.settling', true) = 'on' THEN RETURN NULL; END IF;
-	IF NEW.charge_cost > 0 AND NEW.charge_day IS NOT NULL THEN
-		INSERT INTO imagine_daily AS d (user_id, day, used) VALUES (NEW.user_id, NEW.charge_day, NEW.charge_cost)
-			ON CONFLICT (user_id, day) DO UPDATE SET used = d.used + EXCLUDED.used;
-	END IF;
-	IF NOT NEW.temp THEN
-		INSERT INTO imagine_totals AS t (scope, bytes, files) VALUES ('u:' || NEW.user_id, NEW.bytes, 1)
-			ON CONFLICT (scope) DO UPDATE SET bytes = t.bytes + EXCLUDED.bytes, files = t.files + 1;
-	END IF;
-	IF NEW.charge_guild IS NOT NULL AND NEW.charge_cost > 0 AND NEW.charge_day IS NOT NULL THEN
-		INSERT INTO imagine_guild_daily AS g (guild_id, day, used) VALUES (NEW.charge_guild, NEW.charge_day, NEW.charge_cost)
-			ON CONFLICT (guild_id, day) DO UPDATE SET used = g.used + EXCLUDED.used;
-	END IF;
-	UPDATE imagine_totals SET bytes = bytes + NEW.bytes, files = files + 1 WHERE scope = 'global';
-	IF NEW.temp THEN
-		UPDATE imagine_totals SET bytes = bytes + NEW.bytes, files = files + 1 WHERE scope = 'temp';
-	END IF;
-	IF NEW.charge_day IS NOT NULL AND (NEW.charge_credits > 0 OR NEW.charge_cost > 0) THEN
-		INSERT INTO imagine_credit_daily AS c (scope, day, spent, generations)
-			SELECT scope, NEW.charge_day, NEW.charge_credits, NEW.charge_cost
-			FROM (VALUES (1, 'u:' || NEW.user_id), (2, 'g:' || NEW.charge_guild), (3, 'global')) AS s(rank, scope)
-			WHERE scope IS NOT NULL ORDER BY rank
-			ON CONFLICT (scope, day) DO UPDATE SET spent = c.spent + EXCLUDED.spent, generations = c.generations + EXCLUDED.generations;
-	END IF;
-	RETURN NULL;
-END $$;
-
--- Images removed (one, or a batch): their users' totals in key order, then the global and the 'temp' totals.
-DROP TRIGGER IF EXISTS imagine_files_removed ON imagine_files;
-CREATE OR REPLACE FUNCTION imagine_files_removed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	UPDATE imagine_totals t SET bytes = t.bytes - r.bytes, files = t.files - r.files
-		FROM (SELECT 'u:' || user_id AS scope, SUM(bytes) AS bytes, COUNT(*) AS files FROM removed WHERE NOT temp GROUP BY user_id ORDER BY 1) r
-		WHERE t.scope = r.scope;
-	UPDATE imagine_totals t SET bytes = t.bytes - r.bytes, files = t.files - r.files
-		FROM (SELECT SUM(bytes) AS bytes, COUNT(*) AS files FROM removed HAVING COUNT(*) > 0) r WHERE t.scope = 'global';
-	UPDATE imagine_totals t SET bytes = t.bytes - r.bytes, files = t.files - r.files
-		FROM (SELECT SUM(bytes) AS bytes, COUNT(*) AS files FROM removed WHERE temp HAVING COUNT(*) > 0) r WHERE t.scope = 'temp';
-	RETURN NULL;
-END $$;
-CREATE TRIGGER imagine_files_removed AFTER DELETE ON imagine_files REFERENCING OLD TABLE AS removed
-	FOR EACH STATEMENT EXECUTE FUNCTION imagine_files_removed();
-
--- Reservations gone (committed, released, purged): what they held comes off, in the lock order. One row, the usual
--- case, takes the short way.
-CREATE OR REPLACE FUNCTION imagine_reservations_gone() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-	one imagine_reservations%ROWTYPE;
-	several BOOLEAN;
-BEGIN
-	IF current_setting('imagine.settling', true) = 'on' THEN RETURN NULL; END IF;
-	SELECT COUNT(*) > 1 INTO several FROM (SELECT 1 FROM gone LIMIT 2) two;
-	IF NOT several THEN
-		SELECT * INTO one FROM gone;
-		IF NOT FOUND THEN RETURN NULL; END IF;
-		IF one.cost > 0 THEN
-			UPDATE imagine_daily SET held = held - one.cost WHERE user_id = one.user_id AND day = one.day;
-		END IF;
-		IF NOT one.temp OR one.job THEN
-			UPDATE imagine_totals SET held_bytes = held_bytes - CASE WHEN one.temp THEN 0 ELSE one.bytes END,
-				jobs = jobs - CASE WHEN one.job THEN 1 ELSE 0 END
-				WHERE scope = 'u:' || one.user_id;
-		END IF;
-		IF one.guild_id IS NOT NULL AND one.cost > 0 THEN
-			UPDATE imagine_guild_daily SET held = held - one.cost WHERE guild_id = one.guild_id AND day = one.day;
-		END IF;
-		UPDATE imagine_totals SET held_bytes = held_bytes - one.bytes WHERE scope = 'global';
-		IF one.credits > 0 THEN
-			UPDATE imagine_credit_daily SET held = held - one.credits
-				WHERE day = one.day AND scope IN ('u:' || one.user_id, 'g:' || one.guild_id, 'global');
-		END IF;
-		RETURN NULL;
-	END IF;
-	UPDATE imagine_daily d SET held = d.held - g.cost
-		FROM (SELECT user_id, day, SUM(cost) AS cost FROM gone WHERE cost > 0 GROUP BY user_id, day ORDER BY user_id, day) g
-		WHERE d.user_id = g.user_id AND d.day = g.day;
-	UPDATE imagine_totals t SET held_bytes = t.held_bytes - g.bytes, jobs = t.jobs - g.jobs
-		FROM (SELECT 'u:' || user_id AS scope, COALESCE(SUM(bytes) FILTER (WHERE NOT temp), 0) AS bytes, COUNT(*) FILTER (WHERE job) AS jobs
-			FROM gone GROUP BY user_id ORDER BY 1) g
-		WHERE t.scope = g.scope;
-	UPDATE imagine_guild_daily d SET held = d.held - g.cost
-		FROM (SELECT guild_id, day, SUM(cost) AS cost FROM gone WHERE cost > 0 AND guild_id IS NOT NULL GROUP BY guild_id, day ORDER BY guild_id, day) g
-		WHERE d.guild_id = g.guild_id AND d.day = g.day;
-	UPDATE imagine_totals SET held_bytes = held_bytes - (SELECT SUM(bytes) FROM gone) WHERE scope = 'global';
-	UPDATE imagine_credit_daily c SET held = c.held - g.credits
-		FROM (
-			SELECT scope, day, SUM(credits) AS credits FROM (
-				SELECT 1 AS rank, 'u:' || user_id AS scope, day, credits FROM gone WHERE credits > 0
-				UNION ALL SELECT 2, 'g:' || guild_id, day, credits FROM gone WHERE credits > 0 AND guild_id IS NOT NULL
-				UNION ALL SELECT 3, 'global', day, credits FROM gone WHERE credits > 0
-			) held GROUP BY rank, scope, day ORDER BY rank, scope, day
-		) g
-		WHERE c.scope = g.scope AND c.day = g.day;
-	RETURN NULL;
-END $$;
-DROP TRIGGER IF EXISTS imagine_reservations_gone ON imagine_reservations;
-CREATE TRIGGER imagine_reservations_gone AFTER DELETE ON imagine_reservations REFERENCING OLD TABLE AS gone
-	FOR EACH STATEMENT EXECUTE FUNCTION imagine_reservations_gone();
-
+${FILES_ADDED}
+${FILES_REMOVED}
+${RESERVATIONS_GONE}
 -- The shares of reservations past their expiry at p_now, for a user, a server and a day (what the counters still hold
 -- of them until they are purged). Through the index on expiry: usually nothing to read. PL/pgSQL, not SQL, so that
 -- each connection plans the query once (a SQL function in FROM is planned on every call).
@@ -653,87 +785,8 @@ BEGIN
 	RAISE EXCEPTION USING ERRCODE = 'IMQ01', MESSAGE = refusal;
 END $$;
 
--- Records a stored image when its real size fits what is stored, and ends its reservation. It settles the counters
--- itself, one update per row (what the image stores and is charged, less what the reservation held), in the lock
--- order, so the triggers stand aside for its two statements (imagine.settling). Returns 'ok'; a size that does not
--- fit raises IMQ01 with the limit, undoing it all. Idempotent on the image. The charge is the reservation's own (its
--- day and server), as the ledger always sends it.
-CREATE OR REPLACE FUNCTION imagine_commit(
-	p_user TEXT, p_image TEXT, p_temp BOOLEAN, p_ext TEXT, p_bytes BIGINT, p_created_at BIGINT, p_name TEXT, p_metadata TEXT,
-	p_reservation TEXT, p_charge_day TEXT, p_charge_cost INTEGER, p_charge_guild TEXT, p_charge_credits BIGINT, p_user_limit BIGINT,
-	p_global_limit BIGINT
-) RETURNS TEXT LANGUAGE plpgsql AS $$
-DECLARE
-	held imagine_reservations%ROWTYPE;
-	held_cost INTEGER := 0;
-	held_user_bytes BIGINT := 0;
-	held_job INTEGER := 0;
-	held_credits BIGINT := 0;
-	charge_cost INTEGER := CASE WHEN p_charge_day IS NULL THEN 0 ELSE p_charge_cost END;
-	charge_day TEXT;
-	user_bytes BIGINT;
-	global_bytes BIGINT;
-BEGIN
-	PERFORM set_config('imagine.settling', 'on', true);
-	INSERT INTO imagine_files (user_id, image_id, temp, ext, bytes, created_at, name, metadata, reservation_id, charge_day, charge_cost, charge_guild, charge_credits)
-		VALUES (p_user, p_image, p_temp, p_ext, p_bytes, p_created_at, p_name, p_metadata, p_reservation, p_charge_day, p_charge_cost, p_charge_guild,
-			p_charge_credits)
-		ON CONFLICT (user_id, image_id) DO NOTHING;
-	-- Recorded already (a retried call; its reservation went with it).
-	IF NOT FOUND THEN RETURN 'ok'; END IF;
-	IF p_reservation IS NOT NULL THEN
-		DELETE FROM imagine_reservations WHERE id = p_reservation RETURNING * INTO held;
-	END IF;
-	PERFORM set_config('imagine.settling', '', true);
-	IF held.id IS NOT NULL THEN
-		IF held.day IS DISTINCT FROM p_charge_day OR held.guild_id IS DISTINCT FROM p_charge_guild THEN
-			RAISE EXCEPTION 'imagine_commit: the charge (day %, server %) is not its reservation''s', p_charge_day, p_charge_guild;
-		END IF;
-		held_cost := held.cost;
-		held_user_bytes := CASE WHEN held.temp THEN 0 ELSE held.bytes END;
-		held_job := CASE WHEN held.job THEN 1 ELSE 0 END;
-		held_credits := held.credits;
-	END IF;
-	charge_day := COALESCE(p_charge_day, held.day);
-	IF charge_cost > 0 OR held_cost > 0 THEN
-		INSERT INTO imagine_daily AS d (user_id, day, used, held) VALUES (p_user, charge_day, charge_cost, -held_cost)
-			ON CONFLICT (user_id, day) DO UPDATE SET used = d.used + EXCLUDED.used, held = d.held + EXCLUDED.held;
-	END IF;
-	IF NOT p_temp OR held_user_bytes > 0 OR held_job > 0 THEN
-		INSERT INTO imagine_totals AS t (scope, bytes, files, held_bytes, jobs)
-			VALUES ('u:' || p_user, CASE WHEN p_temp THEN 0 ELSE p_bytes END, CASE WHEN p_temp THEN 0 ELSE 1 END, -held_user_bytes, -held_job)
-			ON CONFLICT (scope) DO UPDATE
-			SET bytes = t.bytes + EXCLUDED.bytes, files = t.files + EXCLUDED.files, held_bytes = t.held_bytes + EXCLUDED.held_bytes, jobs = t.jobs + EXCLUDED.jobs
-			RETURNING t.bytes INTO user_bytes;
-	END IF;
-	IF p_charge_guild IS NOT NULL AND (charge_cost > 0 OR held_cost > 0) THEN
-		INSERT INTO imagine_guild_daily AS g (guild_id, day, used, held) VALUES (p_charge_guild, charge_day, charge_cost, -held_cost)
-			ON CONFLICT (guild_id, day) DO UPDATE SET used = g.used + EXCLUDED.used, held = g.held + EXCLUDED.held;
-	END IF;
-	UPDATE imagine_totals SET bytes = bytes + p_bytes, files = files + 1, held_bytes = held_bytes - COALESCE(held.bytes, 0)
-		WHERE scope = 'global' RETURNING bytes INTO global_bytes;
-	IF p_temp THEN
-		UPDATE imagine_totals SET bytes = bytes + p_bytes, files = files + 1 WHERE scope = 'temp';
-	END IF;
-	-- Credit days: the user's and the server's when credits move; the bot's also for the generations (the chart's history).
-	IF charge_day IS NOT NULL AND (p_charge_credits > 0 OR held_credits > 0 OR charge_cost > 0) THEN
-		INSERT INTO imagine_credit_daily AS c (scope, day, spent, generations, held)
-			SELECT s.scope, charge_day, p_charge_credits, charge_cost, -held_credits
-			FROM (VALUES (1, 'u:' || p_user), (2, 'g:' || p_charge_guild), (3, 'global')) AS s(rank, scope)
-			WHERE s.scope IS NOT NULL AND (s.rank = 3 OR p_charge_credits > 0 OR held_credits > 0) ORDER BY s.rank
-			ON CONFLICT (scope, day) DO UPDATE
-			SET spent = c.spent + EXCLUDED.spent, generations = c.generations + EXCLUDED.generations, held = c.held + EXCLUDED.held;
-	END IF;
-	IF NOT p_temp AND user_bytes > p_user_limit THEN
-		RAISE EXCEPTION USING ERRCODE = 'IMQ01', MESSAGE = 'USER_QUOTA';
-	END IF;
-	IF global_bytes > p_global_limit THEN
-		RAISE EXCEPTION USING ERRCODE = 'IMQ01', MESSAGE = 'GLOBAL_QUOTA';
-	END IF;
-	RETURN 'ok';
-END $$;
-
-${startJobFunction("PERFORM 1 FROM imagine_totals WHERE scope = 'u:' || p_user FOR UPDATE;")}
+${COMMIT}
+${START_JOB}
 `;
 
 /**
@@ -744,8 +797,16 @@ const V6 = `
 ALTER TABLE imagine_guild_settings ADD COLUMN IF NOT EXISTS nsfw_lax BOOLEAN NOT NULL DEFAULT FALSE;
 `;
 
+/**
+ * Version 7: the counters' functions and triggers of version 5 rewritten to take their rows in the lock order in
+ * every case (images recorded in batches by reconcile, several reservations gone at once, a job's start beside its
+ * release, the credit days of one reservation), and a commit of an image recorded already no longer leaves the
+ * triggers standing aside for the rest of its transaction.
+ */
+const V7 = `${FILES_ADDED}${FILES_REMOVED}${RESERVATIONS_GONE}${COMMIT}${START_JOB}`;
+
 /** Each entry takes the schema from version `index` to `index + 1`. */
-export const POSTGRES_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6];
+export const POSTGRES_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;
 
