@@ -614,12 +614,13 @@ BEGIN
 	IF p_temp THEN
 		UPDATE imagine_totals SET bytes = bytes + p_bytes, files = files + 1 WHERE scope = 'temp';
 	END IF;
-	-- The credit days of the user, the server and the bot: credits spent and held, and the generations (the history).
+	-- The credit days: the user's and the server's when credits move, the bot's also for the generations (the chart's
+	-- history; a free job writes one row, not three).
 	IF charge_day IS NOT NULL AND (p_charge_credits > 0 OR held_credits > 0 OR charge_cost > 0) THEN
 		INSERT INTO imagine_credit_daily AS c (scope, day, spent, generations, held)
 			SELECT s.scope, charge_day, p_charge_credits, charge_cost, -held_credits
 			FROM (VALUES (1, 'u:' || p_user), (2, 'g:' || p_charge_guild), (3, 'global')) AS s(rank, scope)
-			WHERE s.scope IS NOT NULL ORDER BY s.rank
+			WHERE s.scope IS NOT NULL AND (s.rank = 3 OR p_charge_credits > 0 OR held_credits > 0) ORDER BY s.rank
 			ON CONFLICT (scope, day) DO UPDATE
 			SET spent = c.spent + EXCLUDED.spent, generations = c.generations + EXCLUDED.generations, held = c.held + EXCLUDED.held;
 	END IF;
