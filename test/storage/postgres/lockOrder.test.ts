@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresLedger } from '../../../src/plugins/storage/ledger/postgres/PostgresLedger.js';
-import type { LedgerLimits } from '../../../src/plugins/storage/ledger/QuotaLedger.js';
 import { createTestSchema, postgresSkipNote, postgresUnavailable, type TestSchema } from '../../helpers/postgres.js';
 import { USER_A, USER_B } from '../../helpers/storageFixtures.js';
+import { DAY, NOW, reservationRow, WIDE_LIMITS as LIMITS } from './ledgerRows.js';
 
 /**
  * The PostgreSQL ledger's counter rows are always taken in one order (schema 5), so two statements never wait for
@@ -11,18 +11,6 @@ import { USER_A, USER_B } from '../../helpers/storageFixtures.js';
  * locks in the order that used to deadlock; the statements are sent on plain connections (no retry), so a deadlock
  * would be an error here, not a hidden second attempt.
  */
-const LIMITS: LedgerLimits = {
-	dailyGens: 1000,
-	userBytes: 1e12,
-	globalBytes: 1e12,
-	jobs: 1000,
-	guildDailyGens: 1000,
-	globalCredits: 1e12,
-	userCredits: 1e12,
-	guildCredits: 1e12
-};
-const DAY = '2026-12-01';
-const NOW = Date.UTC(2026, 11, 1, 12);
 const GUILD = '810000000000000001';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -70,23 +58,7 @@ describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's lock order${postgr
 		// The users' rows exist, as they do once they have images.
 		for (const [index, userId] of [USER_A, USER_B].entries()) {
 			const id = `seed${index}`;
-			await ledger.reserve(
-				{
-					id,
-					userId,
-					day: DAY,
-					bytes: 10,
-					cost: 1,
-					temp: false,
-					now: NOW,
-					expiresAt: NOW + 600_000,
-					owner: 'abcd1234',
-					job: false,
-					guildId: GUILD,
-					credits: 0
-				},
-				LIMITS
-			);
+			await ledger.reserve(reservationRow(userId, { id, bytes: 10, guildId: GUILD }), LIMITS);
 			await ledger.release(id);
 		}
 		const [holder, admission, batch, watcher] = [await session(), await session(), await session(), await session()];
@@ -120,23 +92,7 @@ describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's lock order${postgr
 			name: 'x',
 			metadata: '{}'
 		};
-		await ledger.reserve(
-			{
-				id: 'r0',
-				userId: USER_A,
-				day: DAY,
-				bytes: 100,
-				cost: 1,
-				temp: false,
-				now: NOW,
-				expiresAt: NOW + 600_000,
-				owner: 'abcd1234',
-				job: false,
-				guildId: GUILD,
-				credits: 2500
-			},
-			LIMITS
-		);
+		await ledger.reserve(reservationRow(USER_A, { id: 'r0', guildId: GUILD, credits: 2500 }), LIMITS);
 		await ledger.commit(file, { reservationId: 'r0', day: DAY, cost: 1, guildId: GUILD, credits: 2500 }, LIMITS);
 		const [holder, admission, watcher] = [await session(), await session(), await session()];
 		await holder.query('BEGIN');
@@ -158,20 +114,7 @@ describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's lock order${postgr
 
 	it("a job's start and its release at the same moment: both complete", async () => {
 		const { ledger, session } = await setUp();
-		const job = {
-			id: 'j1',
-			userId: USER_A,
-			day: DAY,
-			bytes: 100,
-			cost: 1,
-			temp: false,
-			now: NOW,
-			expiresAt: NOW + 600_000,
-			owner: 'abcd1234',
-			job: true,
-			guildId: null,
-			credits: 0
-		};
+		const job = reservationRow(USER_A, { id: 'j1', job: true });
 		expect(await ledger.reserve(job, LIMITS)).toEqual({ ok: true });
 		const [holder, release, start, watcher] = [await session(), await session(), await session(), await session()];
 		await holder.query('BEGIN');

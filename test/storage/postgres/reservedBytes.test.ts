@@ -1,29 +1,17 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresLedger } from '../../../src/plugins/storage/ledger/postgres/PostgresLedger.js';
 import { POSTGRES_MIGRATIONS } from '../../../src/plugins/storage/ledger/postgres/schema.js';
-import type { LedgerLimits, ReservationRow } from '../../../src/plugins/storage/ledger/QuotaLedger.js';
+import type { ReservationRow } from '../../../src/plugins/storage/ledger/QuotaLedger.js';
 import { createTestSchema, postgresSkipNote, postgresUnavailable, type TestSchema } from '../../helpers/postgres.js';
 import { USER_A, USER_B } from '../../helpers/storageFixtures.js';
+import { DAY, NOW, reservationRow, WIDE_LIMITS as LIMITS } from './ledgerRows.js';
 
 /**
  * The PostgreSQL ledger keeps the bytes of all live reservations as counters (schema 5) instead of summing the table:
  * the counter must equal that sum through reservations, releases, commits, expiry and purges, and a ledger upgraded
  * with reservations in flight must start from their sum.
  */
-const LIMITS: LedgerLimits = {
-	dailyGens: 1000,
-	userBytes: 1e12,
-	globalBytes: 1e12,
-	jobs: 1000,
-	guildDailyGens: 1000,
-	globalCredits: 1e12,
-	userCredits: 1e12,
-	guildCredits: 1e12
-};
-const DAY = '2026-12-01';
-const NOW = Date.UTC(2026, 11, 1, 12);
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -43,20 +31,7 @@ async function open(test: TestSchema): Promise<PostgresLedger> {
 }
 
 function reservation(userId: string, bytes: number, expiresAt: number, temp = false): ReservationRow {
-	return {
-		id: randomBytes(12).toString('hex'),
-		userId,
-		day: DAY,
-		bytes,
-		cost: 1,
-		temp,
-		now: NOW,
-		expiresAt,
-		owner: 'abcd1234',
-		job: false,
-		guildId: null,
-		credits: 0
-	};
+	return reservationRow(userId, { bytes, expiresAt, temp });
 }
 
 /** What the ledger counts as reserved at `now`, beside the sum of the rows themselves. */
