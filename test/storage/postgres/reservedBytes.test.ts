@@ -40,6 +40,29 @@ async function reservedAt(ledger: PostgresLedger, test: TestSchema, now: number)
 	return { counted: (await ledger.usage(USER_A, DAY, now)).reservedGlobalBytes, summed: Number(row?.sum ?? 0) };
 }
 
+/** Every counter beside what its rows sum to: the users' and servers' days, the totals, the credit days. */
+function counters(test: TestSchema) {
+	return test.query<{ what: string; counted: string; summed: string }>(
+		`WITH r AS (SELECT * FROM imagine_reservations), f AS (SELECT * FROM imagine_files)
+			SELECT 'daily ' || d.user_id AS what, d.held::text AS counted, COALESCE((SELECT SUM(cost) FROM r WHERE r.user_id = d.user_id AND r.day = d.day), 0)::text AS summed
+				FROM imagine_daily d
+			UNION ALL SELECT 'guild ' || g.guild_id, g.held::text, COALESCE((SELECT SUM(cost) FROM r WHERE r.guild_id = g.guild_id AND r.day = g.day), 0)::text
+				FROM imagine_guild_daily g
+			UNION ALL SELECT 'held ' || t.scope, t.held_bytes::text, COALESCE((SELECT SUM(bytes) FROM r WHERE 'u:' || r.user_id = t.scope AND NOT r.temp), 0)::text
+				FROM imagine_totals t WHERE t.scope LIKE 'u:%'
+			UNION ALL SELECT 'jobs ' || t.scope, t.jobs::text, (SELECT COUNT(*) FROM r WHERE 'u:' || r.user_id = t.scope AND r.job)::text
+				FROM imagine_totals t WHERE t.scope LIKE 'u:%'
+			UNION ALL SELECT 'held global', t.held_bytes::text, COALESCE((SELECT SUM(bytes) FROM r), 0)::text FROM imagine_totals t WHERE t.scope = 'global'
+			UNION ALL SELECT 'stored ' || t.scope, t.bytes::text, COALESCE((SELECT SUM(bytes) FROM f WHERE 'u:' || f.user_id = t.scope AND NOT f.temp), 0)::text
+				FROM imagine_totals t WHERE t.scope LIKE 'u:%'
+			UNION ALL SELECT 'stored global', t.bytes::text, COALESCE((SELECT SUM(bytes) FROM f), 0)::text FROM imagine_totals t WHERE t.scope = 'global'
+			UNION ALL SELECT 'stored temp', t.bytes::text, COALESCE((SELECT SUM(bytes) FROM f WHERE f.temp), 0)::text FROM imagine_totals t WHERE t.scope = 'temp'
+			UNION ALL SELECT 'credits held ' || c.scope, c.held::text, COALESCE((SELECT SUM(credits) FROM r WHERE r.day = c.day
+				AND (c.scope = 'global' OR c.scope = 'u:' || r.user_id OR c.scope = 'g:' || r.guild_id)), 0)::text
+				FROM imagine_credit_daily c`
+	);
+}
+
 describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's reserved bytes${postgresSkipNote}`, () => {
 	it('equal the live reservations through reserve, release, commit, expiry and purge', async () => {
 		const test = await schema();
@@ -125,25 +148,7 @@ describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's reserved bytes${po
 		};
 		await Promise.all(Array.from({ length: 8 }, (_, worker) => loop(worker)));
 
-		const mismatches = await test.query<{ what: string; counted: string; summed: string }>(
-			`WITH r AS (SELECT * FROM imagine_reservations), f AS (SELECT * FROM imagine_files)
-			SELECT 'daily ' || d.user_id AS what, d.held::text AS counted, COALESCE((SELECT SUM(cost) FROM r WHERE r.user_id = d.user_id AND r.day = d.day), 0)::text AS summed
-				FROM imagine_daily d
-			UNION ALL SELECT 'guild ' || g.guild_id, g.held::text, COALESCE((SELECT SUM(cost) FROM r WHERE r.guild_id = g.guild_id AND r.day = g.day), 0)::text
-				FROM imagine_guild_daily g
-			UNION ALL SELECT 'held ' || t.scope, t.held_bytes::text, COALESCE((SELECT SUM(bytes) FROM r WHERE 'u:' || r.user_id = t.scope AND NOT r.temp), 0)::text
-				FROM imagine_totals t WHERE t.scope LIKE 'u:%'
-			UNION ALL SELECT 'jobs ' || t.scope, t.jobs::text, (SELECT COUNT(*) FROM r WHERE 'u:' || r.user_id = t.scope AND r.job)::text
-				FROM imagine_totals t WHERE t.scope LIKE 'u:%'
-			UNION ALL SELECT 'held global', t.held_bytes::text, COALESCE((SELECT SUM(bytes) FROM r), 0)::text FROM imagine_totals t WHERE t.scope = 'global'
-			UNION ALL SELECT 'stored ' || t.scope, t.bytes::text, COALESCE((SELECT SUM(bytes) FROM f WHERE 'u:' || f.user_id = t.scope AND NOT f.temp), 0)::text
-				FROM imagine_totals t WHERE t.scope LIKE 'u:%'
-			UNION ALL SELECT 'stored global', t.bytes::text, COALESCE((SELECT SUM(bytes) FROM f), 0)::text FROM imagine_totals t WHERE t.scope = 'global'
-			UNION ALL SELECT 'stored temp', t.bytes::text, COALESCE((SELECT SUM(bytes) FROM f WHERE f.temp), 0)::text FROM imagine_totals t WHERE t.scope = 'temp'
-			UNION ALL SELECT 'credits held ' || c.scope, c.held::text, COALESCE((SELECT SUM(credits) FROM r WHERE r.day = c.day
-				AND (c.scope = 'global' OR c.scope = 'u:' || r.user_id OR c.scope = 'g:' || r.guild_id)), 0)::text
-				FROM imagine_credit_daily c`
-		);
+		const mismatches = await counters(test);
 		expect(mismatches.filter((row) => row.counted !== row.summed)).toEqual([]);
 		expect(mismatches.length).toBeGreaterThan(20);
 		const [counts] = await test.query<{ reservations: string; files: string }>(
@@ -152,5 +157,22 @@ describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's reserved bytes${po
 		// The mix left work of every kind: live reservations and stored images.
 		expect(Number(counts?.reservations)).toBeGreaterThan(0);
 		expect(Number(counts?.files)).toBeGreaterThan(0);
+	});
+
+	it('a reconcile puts counters that no longer match their rows right, and says how many', async () => {
+		const test = await schema();
+		const ledger = await open(test);
+		const guildId = '810000000000000001';
+		for (const userId of [USER_A, USER_B]) {
+			expect(await ledger.reserve(reservationRow(userId, { guildId, credits: 2500, job: true }), LIMITS)).toEqual({ ok: true });
+		}
+		expect((await counters(test)).filter((row) => row.counted !== row.summed)).toEqual([]);
+		await test.query("UPDATE imagine_totals SET held_bytes = held_bytes + 999, jobs = 7 WHERE scope IN ('global', 'u:' || $1)", [USER_A]);
+		await test.query('UPDATE imagine_daily SET held = 40 WHERE user_id = $1', [USER_B]);
+		await test.query('UPDATE imagine_guild_daily SET held = 0');
+		await test.query("UPDATE imagine_credit_daily SET held = 1 WHERE scope = 'global'");
+		expect(await ledger.rebuildTotals()).toBe(5);
+		expect((await counters(test)).filter((row) => row.counted !== row.summed)).toEqual([]);
+		expect(await ledger.rebuildTotals()).toBe(0);
 	});
 });

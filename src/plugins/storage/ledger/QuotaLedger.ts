@@ -46,7 +46,10 @@ export interface QuotaLedger extends InstanceRegistry {
 	allFiles(): Promise<FileRow[]>;
 	/** Applies what reconcile found, in batches that are each atomic. Returns the image ids really removed and added. */
 	applyCorrections(remove: readonly FileKey[], add: readonly FileRow[]): Promise<{ removed: Set<string>; added: Set<string> }>;
-	/** Recomputes the totals from the file rows; says how many scopes were wrong. */
+	/**
+	 * Recomputes the totals from the file rows (and, where a backend keeps them as counters, what live reservations
+	 * hold from the reservation rows); says how many were wrong.
+	 */
 	rebuildTotals(): Promise<number>;
 	/** The distinct owners of the reservations held now. */
 	reservationOwners(): Promise<string[]>;

@@ -44,6 +44,33 @@ const OVERRIDE_CACHE_MS = 2000;
 const RECONCILE_BATCH = 500;
 /** A failed call is tried once more after this pause when the connection itself failed (the pool reconnects). */
 const RECONNECT_PAUSE_MS = 250;
+/**
+ * What live reservations hold, recomputed from their rows onto each counter that differs (schema 5's `held`
+ * columns), in the lock order: the users' days, the users' totals, the servers' days, the global totals, the credit
+ * days. Counters of rows with no reservation left go back to 0.
+ */
+const HELD_REPAIRS = [
+	`UPDATE imagine_daily d SET held = a.held FROM (
+		SELECT d2.user_id, d2.day, COALESCE(SUM(r.cost), 0) AS held FROM imagine_daily d2
+		LEFT JOIN imagine_reservations r ON r.user_id = d2.user_id AND r.day = d2.day GROUP BY d2.user_id, d2.day
+	) a WHERE d.user_id = a.user_id AND d.day = a.day AND d.held <> a.held`,
+	`UPDATE imagine_totals t SET held_bytes = a.bytes, jobs = a.jobs FROM (
+		SELECT t2.scope, COALESCE(SUM(r.bytes) FILTER (WHERE NOT r.temp), 0) AS bytes, COUNT(r.id) FILTER (WHERE r.job) AS jobs
+		FROM imagine_totals t2 LEFT JOIN imagine_reservations r ON 'u:' || r.user_id = t2.scope WHERE t2.scope LIKE 'u:%' GROUP BY t2.scope
+	) a WHERE t.scope = a.scope AND (t.held_bytes <> a.bytes OR t.jobs <> a.jobs)`,
+	`UPDATE imagine_guild_daily g SET held = a.held FROM (
+		SELECT g2.guild_id, g2.day, COALESCE(SUM(r.cost), 0) AS held FROM imagine_guild_daily g2
+		LEFT JOIN imagine_reservations r ON r.guild_id = g2.guild_id AND r.day = g2.day GROUP BY g2.guild_id, g2.day
+	) a WHERE g.guild_id = a.guild_id AND g.day = a.day AND g.held <> a.held`,
+	`UPDATE imagine_totals SET held_bytes = a.bytes FROM (SELECT COALESCE(SUM(bytes), 0) AS bytes FROM imagine_reservations) a
+	WHERE scope = 'global' AND held_bytes <> a.bytes`,
+	`UPDATE imagine_credit_daily c SET held = a.held FROM (
+		SELECT c2.scope, c2.day, COALESCE(SUM(r.credits), 0) AS held FROM imagine_credit_daily c2
+		LEFT JOIN imagine_reservations r ON r.day = c2.day AND (c2.scope = 'global' OR c2.scope = 'u:' || r.user_id OR c2.scope = 'g:' || r.guild_id)
+		GROUP BY c2.scope, c2.day
+	) a WHERE c.scope = a.scope AND c.day = a.day AND c.held <> a.held`
+];
+
 /** The SQLSTATE `imagine_reserve` and `imagine_commit` raise a refusal with (the limit is the message). */
 const REFUSED = 'IMQ01';
 /** deadlock_detected: PostgreSQL ended one of two statements waiting for each other's rows. */
@@ -301,13 +328,15 @@ export class PostgresLedger implements QuotaLedger {
 	}
 
 	/**
-	 * Recomputes the stored totals from the file rows, with the file table locked against writes: a commit landing
-	 * between the sums and the write would otherwise be overwritten by a total computed without it.
+	 * Recomputes the stored totals from the file rows and what live reservations hold from the reservation rows, with
+	 * both tables locked against writes: a commit or an admission landing between the sums and the write would
+	 * otherwise be overwritten by a figure computed without it. Returns how many rows were wrong.
 	 */
 	public async rebuildTotals(): Promise<number> {
 		return this.#transaction(async (client) => {
 			// No image is recorded or removed until this transaction ends (admissions go on: they change no stored total).
 			await client.query('LOCK TABLE imagine_files IN SHARE MODE');
+			await client.query('LOCK TABLE imagine_reservations IN SHARE MODE');
 			// The totals rows in the lock order (the users', then the global and 'temp' ones) before any is written.
 			await client.query(
 				"SELECT 1 FROM imagine_totals ORDER BY CASE scope WHEN 'global' THEN 1 WHEN 'temp' THEN 2 ELSE 0 END, scope FOR UPDATE"
@@ -330,7 +359,9 @@ export class PostgresLedger implements QuotaLedger {
 					AND substr(scope, 3) NOT IN (SELECT user_id FROM imagine_files WHERE NOT temp)
 				RETURNING scope`
 			);
-			return (wrong.rowCount ?? 0) + (stale.rowCount ?? 0);
+			let fixed = (wrong.rowCount ?? 0) + (stale.rowCount ?? 0);
+			for (const repair of HELD_REPAIRS) fixed += (await client.query(repair)).rowCount ?? 0;
+			return fixed;
 		});
 	}
 
