@@ -211,6 +211,8 @@ export const budget: ServiceCommand = {
 		}
 		const globalBudget = creditsWord(optionalString(values, 'global'), '--global');
 		const scopedBudget = creditsWord(words[0], userId === undefined ? '--guild ID' : '--user ID');
+		// Shown: the user and the server given; set by the word after them: the one given (never both, checked above).
+		const shownScope = { ...(userId === undefined ? {} : { userId }), ...(guildId === undefined ? {} : { guildId }) };
 		return async ({ services }) => {
 			const credits = services.storage.credits;
 			if (globalBudget !== undefined) {
@@ -218,10 +220,10 @@ export const budget: ServiceCommand = {
 				if (!set.ok) return failed(set);
 			}
 			if (scopedBudget !== undefined) {
-				const set = await credits.setBudget(scopedBudget, userId === undefined ? { guildId: guildId as string } : { userId });
+				const set = await credits.setBudget(scopedBudget, shownScope);
 				if (!set.ok) return failed(set);
 			}
-			const today = await credits.today({ ...(userId === undefined ? {} : { userId }), ...(guildId === undefined ? {} : { guildId }) });
+			const today = await credits.today(shownScope);
 			if (!today.ok) return failed(today);
 			const line = (name: string, entry: { spent: number; reserved: number; budget: number | null }) =>
 				`${name}: ${entry.spent} credits spent, ${entry.reserved} reserved, budget ${entry.budget ?? 'none'}`;

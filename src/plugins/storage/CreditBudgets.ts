@@ -45,6 +45,11 @@ export interface CreditScope {
 
 type Budgeted = 'global' | 'user' | 'guild';
 
+/** Where each kind of budget is kept in the ledger (`imagine_credit_budgets`, `imagine_credit_daily`). */
+function ledgerScope(kind: Budgeted, id: string): string {
+	return kind === 'global' ? 'global' : `${kind === 'user' ? 'u' : 'g'}:${id}`;
+}
+
 /**
  * The daily provider-credit budgets: the bot's, each server's and each user's, from the configuration unless one was
  * set with the CLI (kept in the ledger, so every process applies it). Spending is charged through the job's
@@ -82,29 +87,17 @@ export class CreditBudgets {
 		const now = this.#clock();
 		const day = utcDay(now);
 		const usage = await this.#ledger().creditUsage(day, now, scope.userId ?? '', scope.guildId ?? '');
-		const result: CreditDay = {
-			day,
-			global: {
-				spent: fromMilli(usage.globalSpent),
-				reserved: fromMilli(usage.globalReserved),
-				budget: nullable(await this.#budget('global', ''))
-			}
-		};
+		const line = async (kind: Budgeted, id: string, spent: number, reserved: number): Promise<CreditLine> => ({
+			spent: fromMilli(spent),
+			reserved: fromMilli(reserved),
+			budget: nullable(await this.#budget(kind, id))
+		});
+		const result: CreditDay = { day, global: await line('global', '', usage.globalSpent, usage.globalReserved) };
 		if (scope.userId !== undefined) {
-			result.user = {
-				id: scope.userId,
-				spent: fromMilli(usage.userSpent),
-				reserved: fromMilli(usage.userReserved),
-				budget: nullable(await this.#budget('user', scope.userId))
-			};
+			result.user = { id: scope.userId, ...(await line('user', scope.userId, usage.userSpent, usage.userReserved)) };
 		}
 		if (scope.guildId !== undefined) {
-			result.guild = {
-				id: scope.guildId,
-				spent: fromMilli(usage.guildSpent),
-				reserved: fromMilli(usage.guildReserved),
-				budget: nullable(await this.#budget('guild', scope.guildId))
-			};
+			result.guild = { id: scope.guildId, ...(await line('guild', scope.guildId, usage.guildSpent, usage.guildReserved)) };
 		}
 		return { ok: true, ...result };
 	}
@@ -133,13 +126,18 @@ export class CreditBudgets {
 		if (credits !== null && !(Number.isFinite(credits) && credits >= 0 && credits <= 1e9)) {
 			return failure('INVALID_INPUT', 'A credit budget is a number of credits from 0 to 1000000000.');
 		}
-		const key = scope.userId !== undefined ? `u:${scope.userId}` : scope.guildId !== undefined ? `g:${scope.guildId}` : 'global';
+		const key =
+			scope.userId !== undefined
+				? ledgerScope('user', scope.userId)
+				: scope.guildId !== undefined
+					? ledgerScope('guild', scope.guildId)
+					: ledgerScope('global', '');
 		await this.#ledger().setCreditBudget(key, credits === null ? null : toMilli(credits));
 		return this.today(scope);
 	}
 
 	async #budget(kind: Budgeted, id: string): Promise<number | null> {
-		const stored = await this.#ledger().creditBudget(kind === 'global' ? 'global' : `${kind === 'user' ? 'u' : 'g'}:${id}`);
+		const stored = await this.#ledger().creditBudget(ledgerScope(kind, id));
 		if (stored !== null) return stored;
 		const configured =
 			kind === 'global'

@@ -14,9 +14,17 @@ const USAGE_FIELDS = [
 	'reservedUserBytes'
 ] as const satisfies readonly (keyof UsageSnapshot)[];
 
-/** A usage query's row as numbers (a missing row or NULL column is 0; PostgreSQL sends BIGINT sums as strings). */
+/**
+ * The named columns of a query's row as numbers (a missing row or NULL column is 0; PostgreSQL sends BIGINT sums as
+ * strings).
+ */
+function numbersOf<Field extends string>(fields: readonly Field[], row: Record<string, unknown> | undefined): Record<Field, number> {
+	return Object.fromEntries(fields.map((field) => [field, Number(row?.[field] ?? 0)])) as Record<Field, number>;
+}
+
+/** A usage query's row as the snapshot. */
 export function usageSnapshotOf(row: Record<string, unknown> | undefined): UsageSnapshot {
-	return Object.fromEntries(USAGE_FIELDS.map((field) => [field, Number(row?.[field] ?? 0)])) as Record<keyof UsageSnapshot, number>;
+	return numbersOf(USAGE_FIELDS, row);
 }
 
 const CREDIT_FIELDS = [
@@ -28,7 +36,7 @@ const CREDIT_FIELDS = [
 	'guildReserved'
 ] as const satisfies readonly (keyof CreditUsage)[];
 
-/** A credit usage query's row as numbers, the same way (each backend selects these names). */
+/** A credit usage query's row as numbers (each backend selects these names). */
 export function creditUsageOf(row: Record<string, unknown> | undefined): CreditUsage {
-	return Object.fromEntries(CREDIT_FIELDS.map((field) => [field, Number(row?.[field] ?? 0)])) as Record<keyof CreditUsage, number>;
+	return numbersOf(CREDIT_FIELDS, row);
 }
