@@ -96,9 +96,10 @@ const CONNECTION_ERRORS = new Set([
 /**
  * The ledger on a PostgreSQL server, shared by every host of a bot. Same tables, limits and one-call admissions
  * as the SQLite ledger; where PostgreSQL's snapshots would let two admissions see the same sums, each admission
- * counts on rows it locks (see schema.ts, version 5). A small pool per process; a lost connection fails the call (the storage turns it into an `IO`
- * value, never a wrong denial) and the pool reconnects by itself. Every call that may be retried is idempotent
- * (reservations and images by their ids), so a retry after a connection lost mid-call never charges twice.
+ * counts on rows it locks (see schema.ts, version 5). A small pool per process; a lost connection fails the call
+ * (the storage turns it into an `IO` value, never a wrong denial) and the pool reconnects by itself. Every call that
+ * may be retried is idempotent (reservations and images by their ids), so a retry after a connection lost mid-call, or
+ * after a deadlock, never charges twice.
  */
 export class PostgresLedger implements QuotaLedger {
 	public readonly kind = 'postgres';
@@ -207,7 +208,7 @@ export class PostgresLedger implements QuotaLedger {
 			const [result] = await this.#query<{ outcome: string }>(sql, values);
 			return outcomeOf(result?.outcome);
 		} catch (error) {
-			if ((error as { code?: unknown } | null)?.code !== REFUSED) throw error;
+			if (sqlStateOf(error) !== REFUSED) throw error;
 			return outcomeOf((error as Error).message);
 		}
 	}
@@ -334,7 +335,8 @@ export class PostgresLedger implements QuotaLedger {
 	 */
 	public async rebuildTotals(): Promise<number> {
 		return this.#transaction(async (client) => {
-			// No image is recorded or removed until this transaction ends (admissions go on: they change no stored total).
+			// No image is recorded or removed, and no reservation made or ended, until this transaction ends (a reconcile
+			// holds admissions back for as long as the sums take).
 			await client.query('LOCK TABLE imagine_files IN SHARE MODE');
 			await client.query('LOCK TABLE imagine_reservations IN SHARE MODE');
 			// The totals rows in the lock order (the users', then the global and 'temp' ones) before any is written.
@@ -710,19 +712,22 @@ export class PostgresLedger implements QuotaLedger {
 		retry = true
 	): Promise<T[]> {
 		const run = () => this.#pool.query<T>(typeof sql === 'string' ? { text: sql, values } : { ...sql, values });
-		for (let deadlocks = 0; ; deadlocks++) {
+		const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+		let deadlocks = 0;
+		for (;;) {
 			try {
 				return (await run()).rows;
 			} catch (error) {
+				if (!retry) throw error;
 				// A deadlock aborts the whole statement, so an idempotent one is simply sent again (see the lock order,
 				// schema 5); a lost connection is tried once more, after a pause for the pool to reconnect.
-				const deadlock = (error as { code?: unknown } | null)?.code === DEADLOCK;
-				if (!retry || !(deadlock || isConnectionError(error)) || (deadlock && deadlocks >= DEADLOCK_RETRIES)) throw error;
-				if (!deadlock) {
-					await new Promise((resolve) => setTimeout(resolve, RECONNECT_PAUSE_MS));
-					return (await run()).rows;
+				if (sqlStateOf(error) === DEADLOCK && deadlocks++ < DEADLOCK_RETRIES) {
+					await pause(Math.random() * 20);
+					continue;
 				}
-				await new Promise((resolve) => setTimeout(resolve, Math.random() * 20));
+				if (!isConnectionError(error)) throw error;
+				await pause(RECONNECT_PAUSE_MS);
+				return (await run()).rows;
 			}
 		}
 	}
@@ -837,8 +842,13 @@ function outcomeOf(outcome: string | undefined): AdmissionOutcome {
 	throw new Error(`The ledger answered an unknown admission outcome: ${String(outcome)}`);
 }
 
+/** The SQLSTATE (or Node's error code) of a failed call, if it has one. */
+function sqlStateOf(error: unknown): unknown {
+	return (error as { code?: unknown } | null)?.code;
+}
+
 function isConnectionError(error: unknown): boolean {
-	const code = (error as { code?: unknown } | null)?.code;
+	const code = sqlStateOf(error);
 	if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
 	return (
 		error instanceof Error && /Connection terminated|connection timeout|Client has encountered a connection error/i.test(error.message)
