@@ -416,7 +416,10 @@ ${startJobFunction("PERFORM pg_advisory_xact_lock(imagine_lock_key('admission'))
  * sorted select: an UPDATE … FROM takes rows in whatever order its join meets them).
  */
 
-/** Images recorded by reconcile (one statement, any number of rows; imagine_commit settles its own). */
+/**
+ * Images recorded by reconcile (one statement, any number of rows; imagine_commit settles its own, charging the same
+ * rows: the user's and the server's credit days when credits were spent, the bot's also for the generations).
+ */
 const FILES_ADDED = `
 CREATE OR REPLACE FUNCTION imagine_files_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -439,9 +442,9 @@ BEGIN
 	INSERT INTO imagine_credit_daily AS c (scope, day, spent, generations)
 		SELECT scope, day, SUM(spent), SUM(generations) FROM (
 			SELECT 1 AS rank, 'u:' || user_id AS scope, charge_day AS day, charge_credits AS spent, charge_cost AS generations FROM added
-				WHERE charge_day IS NOT NULL AND (charge_credits > 0 OR charge_cost > 0)
+				WHERE charge_day IS NOT NULL AND charge_credits > 0
 			UNION ALL SELECT 2, 'g:' || charge_guild, charge_day, charge_credits, charge_cost FROM added
-				WHERE charge_guild IS NOT NULL AND charge_day IS NOT NULL AND (charge_credits > 0 OR charge_cost > 0)
+				WHERE charge_guild IS NOT NULL AND charge_day IS NOT NULL AND charge_credits > 0
 			UNION ALL SELECT 3, 'global', charge_day, charge_credits, charge_cost FROM added
 				WHERE charge_day IS NOT NULL AND (charge_credits > 0 OR charge_cost > 0)
 		) charged GROUP BY rank, scope, day ORDER BY rank, scope, day
