@@ -5,7 +5,7 @@ import { POSTGRES_MIGRATIONS } from '../../../src/plugins/storage/ledger/postgre
 import type { ReservationRow } from '../../../src/plugins/storage/ledger/QuotaLedger.js';
 import { createTestSchema, postgresSkipNote, postgresUnavailable, type TestSchema } from '../../helpers/postgres.js';
 import { USER_A, USER_B } from '../../helpers/storageFixtures.js';
-import { DAY, NOW, reservationRow, WIDE_LIMITS as LIMITS } from './ledgerRows.js';
+import { counters, DAY, NOW, reservationRow, WIDE_LIMITS as LIMITS } from './ledgerRows.js';
 
 /**
  * The PostgreSQL ledger keeps the bytes of all live reservations as counters (schema 5) instead of summing the table:
@@ -38,29 +38,6 @@ function reservation(userId: string, bytes: number, expiresAt: number, temp = fa
 async function reservedAt(ledger: PostgresLedger, test: TestSchema, now: number) {
 	const [row] = await test.query<{ sum: string | null }>('SELECT SUM(bytes) AS sum FROM imagine_reservations WHERE expires_at > $1', [now]);
 	return { counted: (await ledger.usage(USER_A, DAY, now)).reservedGlobalBytes, summed: Number(row?.sum ?? 0) };
-}
-
-/** Every counter beside what its rows sum to: the users' and servers' days, the totals, the credit days. */
-function counters(test: TestSchema) {
-	return test.query<{ what: string; counted: string; summed: string }>(
-		`WITH r AS (SELECT * FROM imagine_reservations), f AS (SELECT * FROM imagine_files)
-			SELECT 'daily ' || d.user_id AS what, d.held::text AS counted, COALESCE((SELECT SUM(cost) FROM r WHERE r.user_id = d.user_id AND r.day = d.day), 0)::text AS summed
-				FROM imagine_daily d
-			UNION ALL SELECT 'guild ' || g.guild_id, g.held::text, COALESCE((SELECT SUM(cost) FROM r WHERE r.guild_id = g.guild_id AND r.day = g.day), 0)::text
-				FROM imagine_guild_daily g
-			UNION ALL SELECT 'held ' || t.scope, t.held_bytes::text, COALESCE((SELECT SUM(bytes) FROM r WHERE 'u:' || r.user_id = t.scope AND NOT r.temp), 0)::text
-				FROM imagine_totals t WHERE t.scope LIKE 'u:%'
-			UNION ALL SELECT 'jobs ' || t.scope, t.jobs::text, (SELECT COUNT(*) FROM r WHERE 'u:' || r.user_id = t.scope AND r.job)::text
-				FROM imagine_totals t WHERE t.scope LIKE 'u:%'
-			UNION ALL SELECT 'held global', t.held_bytes::text, COALESCE((SELECT SUM(bytes) FROM r), 0)::text FROM imagine_totals t WHERE t.scope = 'global'
-			UNION ALL SELECT 'stored ' || t.scope, t.bytes::text, COALESCE((SELECT SUM(bytes) FROM f WHERE 'u:' || f.user_id = t.scope AND NOT f.temp), 0)::text
-				FROM imagine_totals t WHERE t.scope LIKE 'u:%'
-			UNION ALL SELECT 'stored global', t.bytes::text, COALESCE((SELECT SUM(bytes) FROM f), 0)::text FROM imagine_totals t WHERE t.scope = 'global'
-			UNION ALL SELECT 'stored temp', t.bytes::text, COALESCE((SELECT SUM(bytes) FROM f WHERE f.temp), 0)::text FROM imagine_totals t WHERE t.scope = 'temp'
-			UNION ALL SELECT 'credits held ' || c.scope, c.held::text, COALESCE((SELECT SUM(credits) FROM r WHERE r.day = c.day
-				AND (c.scope = 'global' OR c.scope = 'u:' || r.user_id OR c.scope = 'g:' || r.guild_id)), 0)::text
-				FROM imagine_credit_daily c`
-	);
 }
 
 describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's reserved bytes${postgresSkipNote}`, () => {

@@ -25,6 +25,7 @@ import type {
 	UsageSnapshot,
 	UserTotal
 } from '../QuotaLedger.js';
+import { AdmissionBatcher } from './AdmissionBatcher.js';
 import { migratePostgres } from './schema.js';
 import { changedGuildColumns, expectedGateValue, guildColumnValues, idList } from '../guildSettingsColumns.js';
 import { creditUsageOf, usageSnapshotOf } from '../usageSnapshot.js';
@@ -71,8 +72,12 @@ const HELD_REPAIRS = [
 	) a WHERE c.scope = a.scope AND c.day = a.day AND c.held <> a.held`
 ];
 
-/** The SQLSTATE `imagine_reserve` and `imagine_commit` raise a refusal with (the limit is the message). */
+/** The SQLSTATE the admission functions raise a refusal with (the limit is the message). */
 const REFUSED = 'IMQ01';
+/** Admissions sent in one call at most (batchAdmissions.ts): a bound on one transaction's statement and locks. */
+const MAX_BATCH = 64;
+/** raise_exception: an admission function refused its input (a charge that is not its reservation's). */
+const RAISED = 'P0001';
 /** deadlock_detected: PostgreSQL ended one of two statements waiting for each other's rows. */
 const DEADLOCK = '40P01';
 /** How many times in a row a statement ended by a deadlock is sent again. */
@@ -96,10 +101,11 @@ const CONNECTION_ERRORS = new Set([
 /**
  * The ledger on a PostgreSQL server, shared by every host of a bot. Same tables, limits and one-call admissions
  * as the SQLite ledger; where PostgreSQL's snapshots would let two admissions see the same sums, each admission
- * counts on rows it locks (see schema.ts, version 5). A small pool per process; a lost connection fails the call
- * (the storage turns it into an `IO` value, never a wrong denial) and the pool reconnects by itself. Every call that
- * may be retried is idempotent (reservations and images by their ids), so a retry after a connection lost mid-call, or
- * after a deadlock, never charges twice.
+ * counts on rows it locks (see schema.ts, version 5); admissions that arrive while every connection is busy leave
+ * together as one call (AdmissionBatcher.ts, batchAdmissions.ts). A small pool per process; a lost connection fails
+ * the call (the storage turns it into an `IO` value, never a wrong denial) and the pool reconnects by itself. Every
+ * call that may be retried is idempotent (reservations and images by their ids), so a retry after a connection lost
+ * mid-call, or after a deadlock, never charges twice.
  */
 export class PostgresLedger implements QuotaLedger {
 	public readonly kind = 'postgres';
@@ -110,6 +116,7 @@ export class PostgresLedger implements QuotaLedger {
 	readonly #connectionString: string;
 	readonly #options: PostgresLedgerOptions;
 	readonly #overrideCache = new Map<string, { value: LimitOverride | null; until: number }>();
+	readonly #admissions: AdmissionBatcher<AdmissionFunction, AdmissionItem>;
 
 	private constructor(driver: typeof pg, pool: pg.Pool, uri: string, options: PostgresLedgerOptions, foundVersion: number) {
 		this.#pg = driver;
@@ -118,6 +125,14 @@ export class PostgresLedger implements QuotaLedger {
 		this.#options = options;
 		this.location = describePostgresUri(uri);
 		this.foundVersion = foundVersion;
+		this.#admissions = new AdmissionBatcher<AdmissionFunction, AdmissionItem>({
+			send: async (name, items) => {
+				await this.#query({ name, text: `SELECT ${name}($1::jsonb)` }, [admissionJson(items)]);
+			},
+			isItemFailure,
+			maxInFlight: options.poolSize,
+			maxItems: MAX_BATCH
+		});
 	}
 
 	public static async open(driver: typeof pg, uri: string, options: PostgresLedgerOptions): Promise<PostgresLedger> {
@@ -146,71 +161,52 @@ export class PostgresLedger implements QuotaLedger {
 	}
 
 	public async reserve(row: ReservationRow, limits: LedgerLimits): Promise<AdmissionOutcome> {
-		return this.#admission(
-			{
-				name: 'imagine_reserve_v5',
-				text: 'SELECT imagine_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) AS outcome'
-			},
-			[
-				row.id,
-				row.userId,
-				row.day,
-				row.bytes,
-				row.cost,
-				row.temp,
-				row.job,
-				row.guildId,
-				row.credits,
-				row.now,
-				row.expiresAt,
-				row.owner,
-				limits.jobs,
-				countable(limits.dailyGens),
-				limits.guildDailyGens,
-				limits.userBytes,
-				limits.globalBytes,
-				limits.globalCredits,
-				limits.userCredits,
-				limits.guildCredits
-			]
+		return admission(
+			this.#admissions.run('imagine_reserve_many', {
+				id: row.id,
+				user_id: row.userId,
+				day: row.day,
+				bytes: row.bytes,
+				cost: row.cost,
+				temp: row.temp,
+				job: row.job,
+				guild_id: row.guildId,
+				credits: row.credits,
+				now: row.now,
+				expires_at: row.expiresAt,
+				owner: row.owner,
+				job_limit: limits.jobs,
+				daily_limit: countable(limits.dailyGens),
+				guild_limit: limits.guildDailyGens,
+				user_limit: limits.userBytes,
+				global_limit: limits.globalBytes,
+				global_credits: limits.globalCredits,
+				user_credits: limits.userCredits,
+				guild_credits: limits.guildCredits
+			})
 		);
 	}
 
 	public async commit(file: FileRow, charge: CommitCharge, limits: LedgerLimits): Promise<AdmissionOutcome> {
-		return this.#admission(
-			{
-				name: 'imagine_commit_v5',
-				text: 'SELECT imagine_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) AS outcome'
-			},
-			[
-				file.userId,
-				file.imageId,
-				file.temp,
-				file.ext,
-				file.bytes,
-				file.createdAt,
-				file.name,
-				file.metadata,
-				charge.reservationId,
-				charge.day,
-				charge.cost,
-				charge.guildId,
-				charge.credits,
-				limits.userBytes,
-				limits.globalBytes
-			]
+		return admission(
+			this.#admissions.run('imagine_commit_many', {
+				user_id: file.userId,
+				image_id: file.imageId,
+				temp: file.temp,
+				ext: file.ext,
+				bytes: file.bytes,
+				created_at: file.createdAt,
+				name: file.name,
+				metadata: file.metadata,
+				reservation_id: charge.reservationId,
+				charge_day: charge.day,
+				charge_cost: charge.cost,
+				charge_guild: charge.guildId,
+				charge_credits: charge.credits,
+				user_limit: limits.userBytes,
+				global_limit: limits.globalBytes
+			})
 		);
-	}
-
-	/** Runs an admission (reserve or commit): 'ok', or a refusal the function raised (IMQ01, the limit as its message). */
-	async #admission(sql: { name: string; text: string }, values: unknown[]): Promise<AdmissionOutcome> {
-		try {
-			const [result] = await this.#query<{ outcome: string }>(sql, values);
-			return outcomeOf(result?.outcome);
-		} catch (error) {
-			if (sqlStateOf(error) !== REFUSED) throw error;
-			return outcomeOf((error as Error).message);
-		}
 	}
 
 	public async startJob(reservationId: string, userId: string, maxRunning: number, now: number): Promise<JobStart> {
@@ -826,6 +822,46 @@ function toOverride(dailyGens: number | null, storageMb: number | null): LimitOv
 		...(storageMb === null ? {} : { storageMb })
 	};
 	return override.dailyGens === undefined && override.storageMb === undefined ? null : override;
+}
+
+/** The two admission functions of schema 8, each taking a batch. */
+type AdmissionFunction = 'imagine_reserve_many' | 'imagine_commit_many';
+
+/** One admission of a batch: its row and limits, in the column names the admission functions read. */
+type AdmissionItem = Record<string, string | number | boolean | null>;
+
+/** An admission's answer: 'ok', or the refusal the function raised (IMQ01, the limit as its message). */
+async function admission(sent: Promise<void>): Promise<AdmissionOutcome> {
+	try {
+		await sent;
+		return { ok: true };
+	} catch (error) {
+		if (sqlStateOf(error) !== REFUSED) throw error;
+		return outcomeOf((error as Error).message);
+	}
+}
+
+/**
+ * A batch as the JSON the admission functions read. A number JSON cannot carry (NaN, an infinity) would arrive as
+ * null, which compares as no limit at all: refused here instead.
+ */
+function admissionJson(items: readonly AdmissionItem[]): string {
+	for (const item of items) {
+		for (const [key, value] of Object.entries(item)) {
+			if (typeof value === 'number' && !Number.isFinite(value))
+				throw new TypeError(`An admission's ${key} must be a finite number, not ${value}`);
+		}
+	}
+	return JSON.stringify(items);
+}
+
+/**
+ * Whether a batch failed because of one of its items (a refusal, a wrong charge, a value out of range), so that each
+ * is worth sending alone; a failure of the connection or the server would fail them alone too.
+ */
+function isItemFailure(error: unknown): boolean {
+	const code = sqlStateOf(error);
+	return code === REFUSED || code === RAISED || (typeof code === 'string' && (code.startsWith('22') || code.startsWith('23')));
 }
 
 function outcomeOf(outcome: string | undefined): AdmissionOutcome {

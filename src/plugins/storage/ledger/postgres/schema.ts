@@ -1,4 +1,5 @@
 import type { PoolClient } from 'pg';
+import { V8 } from './batchAdmissions.js';
 
 /**
  * The PostgreSQL ledger's schema, versioned in `imagine_meta` ('schema_version'). Opening a ledger at the current
@@ -12,7 +13,8 @@ import type { PoolClient } from 'pg';
  * when the statement starts, so two admissions at the same moment would both see the same sums and both fit.
  * Versions 1 to 4 serialised every admission with one transaction-scoped advisory lock; from version 5 on an
  * admission adds its share to counter rows and reads the sums back from the same update, which locks the row and
- * sees its newest version (see V5). One round trip, one transaction, either way.
+ * sees its newest version (see V5). One round trip, one transaction, either way; from version 8 on, one for a whole
+ * batch of admissions (batchAdmissions.ts).
  */
 
 const V1 = `
@@ -810,7 +812,7 @@ ALTER TABLE imagine_guild_settings ADD COLUMN IF NOT EXISTS nsfw_lax BOOLEAN NOT
 const V7 = `${FILES_ADDED}${FILES_REMOVED}${RESERVATIONS_GONE}${COMMIT}${START_JOB}`;
 
 /** Each entry takes the schema from version `index` to `index + 1`. */
-export const POSTGRES_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7];
+export const POSTGRES_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;
 
