@@ -14,6 +14,10 @@
  * GUILD_DAILY, USER_QUOTA, GLOBAL_QUOTA, CREDIT_BUDGET). If every item fits with all of them counted, each also fits
  * with only those before it, so a batch that passes admits exactly what the same calls one by one would.
  *
+ * Both functions run on generic plans (`plan_cache_mode`): their statements take the batch as an array, and a plan
+ * made for each call's array (PostgreSQL's choice when it estimates that cheaper) cost more to make than to run; every
+ * row they read or change is found through its key either way.
+ *
  * Idempotent per item, as before: a reservation held already or an image recorded already (a retried call) is not
  * counted again. The single-admission functions of versions 5 and 7 become batches of one, so a host still running
  * the previous release admits the same way until it is upgraded.
@@ -41,13 +45,19 @@ LANGUAGE sql STABLE AS $$
 $$;
 `;
 
-/** The items of a batch as rows, each once (by its key), with its place in the batch (`ord`). Inlined like LAPSED. */
+/**
+ * A batch's items as rows, each once (by its key), with its place in the batch (`ord`): read from the JSON once per
+ * call into an array of these types, which every statement of the call then unnests (where reading the JSON again in
+ * each statement cost more than the statement's own work). A type is dropped with the functions that return it.
+ */
 const ITEMS = `
-CREATE OR REPLACE FUNCTION imagine_reserve_items(p_items JSONB) RETURNS TABLE (
+DROP TYPE IF EXISTS imagine_reserve_item CASCADE;
+CREATE TYPE imagine_reserve_item AS (
 	ord BIGINT, id TEXT, user_id TEXT, day TEXT, bytes BIGINT, cost INTEGER, temp BOOLEAN, job BOOLEAN, guild_id TEXT, credits BIGINT,
 	now BIGINT, expires_at BIGINT, owner TEXT, job_limit BIGINT, daily_limit INTEGER, guild_limit BIGINT, user_limit BIGINT,
 	global_limit BIGINT, global_credits BIGINT, user_credits BIGINT, guild_credits BIGINT
-) LANGUAGE sql IMMUTABLE AS $$
+);
+CREATE FUNCTION imagine_reserve_items(p_items JSONB) RETURNS SETOF imagine_reserve_item LANGUAGE sql IMMUTABLE AS $$
 	SELECT DISTINCT ON (r.id) e.ord, r.* FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(item, ord),
 		jsonb_to_record(e.item) AS r(id TEXT, user_id TEXT, day TEXT, bytes BIGINT, cost INTEGER, temp BOOLEAN, job BOOLEAN, guild_id TEXT,
 			credits BIGINT, now BIGINT, expires_at BIGINT, owner TEXT, job_limit BIGINT, daily_limit INTEGER, guild_limit BIGINT,
@@ -55,17 +65,26 @@ CREATE OR REPLACE FUNCTION imagine_reserve_items(p_items JSONB) RETURNS TABLE (
 	ORDER BY r.id, e.ord
 $$;
 
-CREATE OR REPLACE FUNCTION imagine_commit_items(p_items JSONB) RETURNS TABLE (
+DROP TYPE IF EXISTS imagine_commit_item CASCADE;
+CREATE TYPE imagine_commit_item AS (
 	ord BIGINT, user_id TEXT, image_id TEXT, temp BOOLEAN, ext TEXT, bytes BIGINT, created_at BIGINT, name TEXT, metadata TEXT,
 	reservation_id TEXT, charge_day TEXT, charge_cost INTEGER, charge_guild TEXT, charge_credits BIGINT, user_limit BIGINT,
 	global_limit BIGINT
-) LANGUAGE sql IMMUTABLE AS $$
+);
+CREATE FUNCTION imagine_commit_items(p_items JSONB) RETURNS SETOF imagine_commit_item LANGUAGE sql IMMUTABLE AS $$
 	SELECT DISTINCT ON (f.user_id, f.image_id) e.ord, f.* FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(item, ord),
 		jsonb_to_record(e.item) AS f(user_id TEXT, image_id TEXT, temp BOOLEAN, ext TEXT, bytes BIGINT, created_at BIGINT, name TEXT,
 			metadata TEXT, reservation_id TEXT, charge_day TEXT, charge_cost INTEGER, charge_guild TEXT, charge_credits BIGINT,
 			user_limit BIGINT, global_limit BIGINT)
 	ORDER BY f.user_id, f.image_id, e.ord
 $$;
+
+-- Each recorded image of a batch beside what its reservation held (none: zeros), as the counters are settled.
+DROP TYPE IF EXISTS imagine_commit_share CASCADE;
+CREATE TYPE imagine_commit_share AS (
+	ord BIGINT, user_id TEXT, temp BOOLEAN, bytes BIGINT, guild_id TEXT, day TEXT, charge_cost INTEGER, credits BIGINT, user_limit BIGINT,
+	global_limit BIGINT, held_cost INTEGER, held_bytes BIGINT, held_user_bytes BIGINT, held_job INTEGER, held_credits BIGINT
+);
 `;
 
 /**
@@ -74,46 +93,48 @@ $$;
  * `guild_limit`, `user_limit`, `global_limit`, `global_credits`, `user_credits`, `guild_credits`).
  */
 const RESERVE_MANY = `
-CREATE OR REPLACE FUNCTION imagine_reserve_many(p_items JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION imagine_reserve_many(p_items JSONB) RETURNS VOID LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-	fresh TEXT[];
+	items imagine_reserve_item[] := ARRAY(SELECT i FROM imagine_reserve_items(p_items) i);
+	fresh imagine_reserve_item[];
 	refused RECORD;
 BEGIN
 	WITH held AS (
 		INSERT INTO imagine_reservations (id, user_id, day, bytes, cost, temp, job, guild_id, credits, created_at, expires_at, owner)
 			SELECT i.id, i.user_id, i.day, i.bytes, i.cost, i.temp, i.job, i.guild_id, i.credits, i.now, i.expires_at, i.owner
-			FROM imagine_reserve_items(p_items) i
+			FROM unnest(items) i
 			ON CONFLICT (id) DO NOTHING RETURNING id
 	)
-	SELECT array_agg(held.id) INTO fresh FROM held;
+	SELECT array_agg(i) INTO fresh FROM unnest(items) i WHERE i.id IN (SELECT held.id FROM held);
 	-- Held already (a retried call): once is enough.
 	IF fresh IS NULL THEN RETURN; END IF;
 	INSERT INTO imagine_daily AS d (user_id, day, used, held)
-		SELECT i.user_id, i.day, 0, SUM(i.cost) FROM imagine_reserve_items(p_items) i WHERE i.id = ANY(fresh) AND i.cost > 0
+		SELECT i.user_id, i.day, 0, SUM(i.cost) FROM unnest(fresh) i WHERE i.cost > 0
 		GROUP BY i.user_id, i.day ORDER BY i.user_id, i.day
 		ON CONFLICT (user_id, day) DO UPDATE SET held = d.held + EXCLUDED.held;
 	INSERT INTO imagine_totals AS t (scope, bytes, files, held_bytes, jobs)
 		SELECT 'u:' || i.user_id, 0, 0, SUM(CASE WHEN i.temp THEN 0 ELSE i.bytes END), COUNT(*) FILTER (WHERE i.job)
-		FROM imagine_reserve_items(p_items) i WHERE i.id = ANY(fresh) AND (NOT i.temp OR i.job)
+		FROM unnest(fresh) i WHERE (NOT i.temp OR i.job)
 		GROUP BY i.user_id ORDER BY 1
 		ON CONFLICT (scope) DO UPDATE SET held_bytes = t.held_bytes + EXCLUDED.held_bytes, jobs = t.jobs + EXCLUDED.jobs;
 	INSERT INTO imagine_guild_daily AS g (guild_id, day, used, held)
-		SELECT i.guild_id, i.day, 0, SUM(i.cost) FROM imagine_reserve_items(p_items) i
-		WHERE i.id = ANY(fresh) AND i.guild_id IS NOT NULL AND i.cost > 0
+		SELECT i.guild_id, i.day, 0, SUM(i.cost) FROM unnest(fresh) i
+		WHERE i.guild_id IS NOT NULL AND i.cost > 0
 		GROUP BY i.guild_id, i.day ORDER BY i.guild_id, i.day
 		ON CONFLICT (guild_id, day) DO UPDATE SET held = g.held + EXCLUDED.held;
-	UPDATE imagine_totals SET held_bytes = held_bytes + (SELECT SUM(i.bytes) FROM imagine_reserve_items(p_items) i WHERE i.id = ANY(fresh))
+	UPDATE imagine_totals SET held_bytes = held_bytes + (SELECT SUM(i.bytes) FROM unnest(fresh) i)
 		WHERE scope = 'global';
 	INSERT INTO imagine_credit_daily AS c (scope, day, spent, held)
 		SELECT h.scope, h.day, 0, SUM(h.credits) FROM (
-			SELECT 1 AS rank, 'u:' || i.user_id AS scope, i.day, i.credits FROM imagine_reserve_items(p_items) i
-				WHERE i.id = ANY(fresh) AND i.credits > 0
-			UNION ALL SELECT 2, 'g:' || i.guild_id, i.day, i.credits FROM imagine_reserve_items(p_items) i
-				WHERE i.id = ANY(fresh) AND i.credits > 0 AND i.guild_id IS NOT NULL
-			UNION ALL SELECT 3, 'global', i.day, i.credits FROM imagine_reserve_items(p_items) i WHERE i.id = ANY(fresh) AND i.credits > 0
+			SELECT 1 AS rank, 'u:' || i.user_id AS scope, i.day, i.credits FROM unnest(fresh) i
+				WHERE i.credits > 0
+			UNION ALL SELECT 2, 'g:' || i.guild_id, i.day, i.credits FROM unnest(fresh) i
+				WHERE i.credits > 0 AND i.guild_id IS NOT NULL
+			UNION ALL SELECT 3, 'global', i.day, i.credits FROM unnest(fresh) i WHERE i.credits > 0
 		) h GROUP BY h.rank, h.scope, h.day ORDER BY h.rank, h.scope, h.day
 		ON CONFLICT (scope, day) DO UPDATE SET held = c.held + EXCLUDED.held;
-	-- Every row checked below is locked by this transaction now, so what it reads is the newest.
+	-- Every row checked below is locked by this transaction now, so what it reads is the newest. Each is looked up by its
+	-- key for each item (LATERAL … LIMIT 1): joined to the batch, the planner would scan the whole table for a few rows.
 	SELECT checked.ord, checked.refusal INTO refused FROM (
 		SELECT i.ord, CASE
 			WHEN i.job AND t.jobs - l.jobs > i.job_limit THEN 'TOO_MANY_JOBS'
@@ -124,16 +145,15 @@ BEGIN
 			WHEN i.credits > 0 AND (cb.spent + cb.held - l.global_credits > i.global_credits OR cu.spent + cu.held - l.user_credits > i.user_credits
 				OR (i.guild_id IS NOT NULL AND cg.spent + cg.held - l.guild_credits > i.guild_credits)) THEN 'CREDIT_BUDGET'
 		END AS refusal
-		FROM imagine_reserve_items(p_items) i
-		JOIN imagine_totals gl ON gl.scope = 'global'
-		LEFT JOIN imagine_daily d ON d.user_id = i.user_id AND d.day = i.day
-		LEFT JOIN imagine_totals t ON t.scope = 'u:' || i.user_id
-		LEFT JOIN imagine_guild_daily g ON g.guild_id = i.guild_id AND g.day = i.day
-		LEFT JOIN imagine_credit_daily cu ON cu.scope = 'u:' || i.user_id AND cu.day = i.day
-		LEFT JOIN imagine_credit_daily cg ON cg.scope = 'g:' || i.guild_id AND cg.day = i.day
-		LEFT JOIN imagine_credit_daily cb ON cb.scope = 'global' AND cb.day = i.day
+		FROM unnest(fresh) i
+		CROSS JOIN (SELECT bytes, held_bytes FROM imagine_totals WHERE scope = 'global') gl
+		LEFT JOIN LATERAL (SELECT used, held FROM imagine_daily WHERE user_id = i.user_id AND day = i.day LIMIT 1) d ON TRUE
+		LEFT JOIN LATERAL (SELECT bytes, held_bytes, jobs FROM imagine_totals WHERE scope = 'u:' || i.user_id LIMIT 1) t ON TRUE
+		LEFT JOIN LATERAL (SELECT used, held FROM imagine_guild_daily WHERE guild_id = i.guild_id AND day = i.day LIMIT 1) g ON TRUE
+		LEFT JOIN LATERAL (SELECT spent, held FROM imagine_credit_daily WHERE scope = 'u:' || i.user_id AND day = i.day LIMIT 1) cu ON TRUE
+		LEFT JOIN LATERAL (SELECT spent, held FROM imagine_credit_daily WHERE scope = 'g:' || i.guild_id AND day = i.day LIMIT 1) cg ON TRUE
+		LEFT JOIN LATERAL (SELECT spent, held FROM imagine_credit_daily WHERE scope = 'global' AND day = i.day LIMIT 1) cb ON TRUE
 		CROSS JOIN LATERAL imagine_lapsed(i.user_id, i.guild_id, i.day, i.now) l
-		WHERE i.id = ANY(fresh)
 	) checked WHERE checked.refusal IS NOT NULL ORDER BY checked.ord LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION USING ERRCODE = 'IMQ01', MESSAGE = refused.refusal;
@@ -150,24 +170,12 @@ END $$;
  * stand aside for the insert and the delete (imagine.settling, set back before anything else runs).
  */
 const COMMIT_MANY = `
--- Each recorded image of a batch beside what its reservation held (none: zeros), as the counters are settled.
-CREATE OR REPLACE FUNCTION imagine_commit_shares(p_items JSONB, p_fresh TEXT[], p_gone JSONB) RETURNS TABLE (
-	ord BIGINT, user_id TEXT, temp BOOLEAN, bytes BIGINT, guild_id TEXT, day TEXT, charge_cost INTEGER, credits BIGINT, user_limit BIGINT,
-	global_limit BIGINT, held_cost INTEGER, held_bytes BIGINT, held_user_bytes BIGINT, held_job INTEGER, held_credits BIGINT
-) LANGUAGE sql IMMUTABLE AS $$
-	SELECT i.ord, i.user_id, i.temp, i.bytes, i.charge_guild, COALESCE(i.charge_day, r.day),
-		CASE WHEN i.charge_day IS NULL THEN 0 ELSE i.charge_cost END, i.charge_credits, i.user_limit, i.global_limit,
-		COALESCE(r.cost, 0), COALESCE(r.bytes, 0), CASE WHEN r.temp THEN 0 ELSE COALESCE(r.bytes, 0) END,
-		CASE WHEN r.job THEN 1 ELSE 0 END, COALESCE(r.credits, 0)
-	FROM imagine_commit_items(p_items) i
-	LEFT JOIN jsonb_populate_recordset(NULL::imagine_reservations, p_gone) r ON r.id = i.reservation_id
-	WHERE i.user_id || '/' || i.image_id = ANY(p_fresh)
-$$;
-
-CREATE OR REPLACE FUNCTION imagine_commit_many(p_items JSONB) RETURNS VOID LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION imagine_commit_many(p_items JSONB) RETURNS VOID LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-	fresh TEXT[];
-	gone JSONB;
+	items imagine_commit_item[] := ARRAY(SELECT i FROM imagine_commit_items(p_items) i);
+	fresh imagine_commit_item[];
+	gone imagine_reservations[];
+	shares imagine_commit_share[];
 	wrong RECORD;
 	refused RECORD;
 BEGIN
@@ -177,10 +185,10 @@ BEGIN
 			charge_guild, charge_credits)
 			SELECT i.user_id, i.image_id, i.temp, i.ext, i.bytes, i.created_at, i.name, i.metadata, i.reservation_id, i.charge_day, i.charge_cost,
 				i.charge_guild, i.charge_credits
-			FROM imagine_commit_items(p_items) i
+			FROM unnest(items) i
 			ON CONFLICT (user_id, image_id) DO NOTHING RETURNING user_id, image_id
 	)
-	SELECT array_agg(recorded.user_id || '/' || recorded.image_id) INTO fresh FROM recorded;
+	SELECT array_agg(i) INTO fresh FROM unnest(items) i WHERE (i.user_id, i.image_id) IN (SELECT recorded.user_id, recorded.image_id FROM recorded);
 	IF fresh IS NULL THEN
 		-- Recorded already (a retried call; its reservation went with it).
 		PERFORM set_config('imagine.settling', '', true);
@@ -188,58 +196,60 @@ BEGIN
 	END IF;
 	-- Their reservations, locked in key order first (a DELETE takes rows in whatever order it meets them).
 	PERFORM 1 FROM imagine_reservations
-		WHERE id IN (SELECT i.reservation_id FROM imagine_commit_items(p_items) i WHERE i.user_id || '/' || i.image_id = ANY(fresh))
-		ORDER BY id FOR UPDATE;
-	WITH ended AS (
-		DELETE FROM imagine_reservations
-			WHERE id IN (SELECT i.reservation_id FROM imagine_commit_items(p_items) i WHERE i.user_id || '/' || i.image_id = ANY(fresh))
-			RETURNING *
-	)
-	SELECT COALESCE(jsonb_agg(to_jsonb(ended)), '[]') INTO gone FROM ended;
+		WHERE id IN (SELECT i.reservation_id FROM unnest(fresh) i) ORDER BY id FOR UPDATE;
+	WITH ended AS (DELETE FROM imagine_reservations WHERE id IN (SELECT i.reservation_id FROM unnest(fresh) i) RETURNING *)
+	SELECT array_agg(ended) INTO gone FROM ended;
 	PERFORM set_config('imagine.settling', '', true);
 	SELECT i.user_id AS image_user, i.charge_day, i.charge_guild INTO wrong
-		FROM imagine_commit_items(p_items) i JOIN jsonb_populate_recordset(NULL::imagine_reservations, gone) r ON r.id = i.reservation_id
+		FROM unnest(fresh) i JOIN unnest(gone) r ON r.id = i.reservation_id
 		WHERE r.user_id IS DISTINCT FROM i.user_id OR r.day IS DISTINCT FROM i.charge_day OR r.guild_id IS DISTINCT FROM i.charge_guild
 		LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'imagine_commit: the charge (user %, day %, server %) is not its reservation''s', wrong.image_user, wrong.charge_day,
 			wrong.charge_guild;
 	END IF;
+	shares := ARRAY(
+		SELECT ROW(i.ord, i.user_id, i.temp, i.bytes, i.charge_guild, COALESCE(i.charge_day, r.day),
+			CASE WHEN i.charge_day IS NULL THEN 0 ELSE i.charge_cost END, i.charge_credits, i.user_limit, i.global_limit,
+			COALESCE(r.cost, 0), COALESCE(r.bytes, 0), CASE WHEN r.temp THEN 0 ELSE COALESCE(r.bytes, 0) END,
+			CASE WHEN r.job THEN 1 ELSE 0 END, COALESCE(r.credits, 0))::imagine_commit_share
+		FROM unnest(fresh) i LEFT JOIN unnest(gone) r ON r.id = i.reservation_id
+	);
 	INSERT INTO imagine_daily AS d (user_id, day, used, held)
-		SELECT s.user_id, s.day, SUM(s.charge_cost), -SUM(s.held_cost) FROM imagine_commit_shares(p_items, fresh, gone) s
+		SELECT s.user_id, s.day, SUM(s.charge_cost), -SUM(s.held_cost) FROM unnest(shares) s
 		WHERE s.charge_cost > 0 OR s.held_cost > 0
 		GROUP BY s.user_id, s.day ORDER BY s.user_id, s.day
 		ON CONFLICT (user_id, day) DO UPDATE SET used = d.used + EXCLUDED.used, held = d.held + EXCLUDED.held;
 	INSERT INTO imagine_totals AS t (scope, bytes, files, held_bytes, jobs)
 		SELECT 'u:' || s.user_id, SUM(CASE WHEN s.temp THEN 0 ELSE s.bytes END), COUNT(*) FILTER (WHERE NOT s.temp), -SUM(s.held_user_bytes),
 			-SUM(s.held_job)
-		FROM imagine_commit_shares(p_items, fresh, gone) s WHERE NOT s.temp OR s.held_user_bytes > 0 OR s.held_job > 0
+		FROM unnest(shares) s WHERE NOT s.temp OR s.held_user_bytes > 0 OR s.held_job > 0
 		GROUP BY s.user_id ORDER BY 1
 		ON CONFLICT (scope) DO UPDATE
 		SET bytes = t.bytes + EXCLUDED.bytes, files = t.files + EXCLUDED.files, held_bytes = t.held_bytes + EXCLUDED.held_bytes,
 			jobs = t.jobs + EXCLUDED.jobs;
 	INSERT INTO imagine_guild_daily AS g (guild_id, day, used, held)
-		SELECT s.guild_id, s.day, SUM(s.charge_cost), -SUM(s.held_cost) FROM imagine_commit_shares(p_items, fresh, gone) s
+		SELECT s.guild_id, s.day, SUM(s.charge_cost), -SUM(s.held_cost) FROM unnest(shares) s
 		WHERE s.guild_id IS NOT NULL AND (s.charge_cost > 0 OR s.held_cost > 0)
 		GROUP BY s.guild_id, s.day ORDER BY s.guild_id, s.day
 		ON CONFLICT (guild_id, day) DO UPDATE SET used = g.used + EXCLUDED.used, held = g.held + EXCLUDED.held;
 	UPDATE imagine_totals t SET bytes = t.bytes + a.bytes, files = t.files + a.files, held_bytes = t.held_bytes - a.held_bytes
-		FROM (SELECT SUM(s.bytes) AS bytes, COUNT(*) AS files, SUM(s.held_bytes) AS held_bytes FROM imagine_commit_shares(p_items, fresh, gone) s) a
+		FROM (SELECT SUM(s.bytes) AS bytes, COUNT(*) AS files, SUM(s.held_bytes) AS held_bytes FROM unnest(shares) s) a
 		WHERE t.scope = 'global';
 	UPDATE imagine_totals t SET bytes = t.bytes + a.bytes, files = t.files + a.files
-		FROM (SELECT SUM(s.bytes) AS bytes, COUNT(*) AS files FROM imagine_commit_shares(p_items, fresh, gone) s WHERE s.temp HAVING COUNT(*) > 0) a
+		FROM (SELECT SUM(s.bytes) AS bytes, COUNT(*) AS files FROM unnest(shares) s WHERE s.temp HAVING COUNT(*) > 0) a
 		WHERE t.scope = 'temp';
 	-- The credit days: the user's and the server's when credits move, the bot's also for the generations (the chart's
 	-- history; a free job writes one row, not three).
 	INSERT INTO imagine_credit_daily AS c (scope, day, spent, generations, held)
 		SELECT h.scope, h.day, SUM(h.spent), SUM(h.generations), -SUM(h.held) FROM (
 			SELECT 1 AS rank, 'u:' || s.user_id AS scope, s.day, s.credits AS spent, s.charge_cost AS generations, s.held_credits AS held
-				FROM imagine_commit_shares(p_items, fresh, gone) s WHERE s.day IS NOT NULL AND (s.credits > 0 OR s.held_credits > 0)
+				FROM unnest(shares) s WHERE s.day IS NOT NULL AND (s.credits > 0 OR s.held_credits > 0)
 			UNION ALL SELECT 2, 'g:' || s.guild_id, s.day, s.credits, s.charge_cost, s.held_credits
-				FROM imagine_commit_shares(p_items, fresh, gone) s
+				FROM unnest(shares) s
 				WHERE s.guild_id IS NOT NULL AND s.day IS NOT NULL AND (s.credits > 0 OR s.held_credits > 0)
 			UNION ALL SELECT 3, 'global', s.day, s.credits, s.charge_cost, s.held_credits
-				FROM imagine_commit_shares(p_items, fresh, gone) s
+				FROM unnest(shares) s
 				WHERE s.day IS NOT NULL AND (s.credits > 0 OR s.held_credits > 0 OR s.charge_cost > 0)
 		) h GROUP BY h.rank, h.scope, h.day ORDER BY h.rank, h.scope, h.day
 		ON CONFLICT (scope, day) DO UPDATE
@@ -249,9 +259,9 @@ BEGIN
 			WHEN NOT s.temp AND u.bytes > s.user_limit THEN 'USER_QUOTA'
 			WHEN gl.bytes > s.global_limit THEN 'GLOBAL_QUOTA'
 		END AS refusal
-		FROM imagine_commit_shares(p_items, fresh, gone) s
-		JOIN imagine_totals gl ON gl.scope = 'global'
-		LEFT JOIN imagine_totals u ON u.scope = 'u:' || s.user_id
+		FROM unnest(shares) s
+		CROSS JOIN (SELECT bytes FROM imagine_totals WHERE scope = 'global') gl
+		LEFT JOIN LATERAL (SELECT bytes FROM imagine_totals WHERE scope = 'u:' || s.user_id LIMIT 1) u ON TRUE
 	) checked WHERE checked.refusal IS NOT NULL ORDER BY checked.ord LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION USING ERRCODE = 'IMQ01', MESSAGE = refused.refusal;
