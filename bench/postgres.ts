@@ -22,8 +22,8 @@ import { fixed, integer, makeTempDir, median, percent, quantile, removeTempDir, 
 const LOAD_MS = 3000;
 const PROCESS_COUNTS = [1, 4] as const;
 const ADMISSION_TARGET = 0.5;
-const STATUS_WARMUP = 200;
-const STATUS_CALLS = 2000;
+const STATUS_WARMUP = 1000;
+const STATUS_CALLS = 10_000;
 const STATUS_TARGET_MS = 1;
 const USER = '123456789012345678';
 
@@ -67,6 +67,8 @@ export const postgresSuite: Suite = {
 			const admissionPass = PROCESS_COUNTS.every((processes) => ratioAt(processes) >= ADMISSION_TARGET);
 
 			context.log(`postgres: quota status, ${STATUS_WARMUP} + ${STATUS_CALLS} calls`);
+			// A second for A's worker processes and their server connections to finish closing, which B would measure too.
+			await new Promise((resolve) => setTimeout(resolve, 1000));
 			const { status, roundTrip } = await statusAndRoundTrips(schema.uri(), join(dir, 'root'));
 			const statusPass = median(status) <= STATUS_TARGET_MS && quantile(status, 0.99) <= STATUS_TARGET_MS;
 
