@@ -25,10 +25,11 @@
 
 /**
  * The shares of reservations past their expiry at p_now (what the counters still hold of them until they are purged),
- * for a user, a server and a day. SQL, one SELECT: PostgreSQL inlines it into each statement that calls it (planned
- * with that statement, once per connection), where the PL/pgSQL function of version 5 cost a function call each time.
+ * for a user, a server and a day, through the index on expiry (usually nothing to read). SQL, one SELECT: PostgreSQL
+ * inlines it into each statement that calls it (planned with that statement, once per connection), where the PL/pgSQL
+ * function version 5 first created cost a function call each time. Version 5 creates this one now too.
  */
-const LAPSED = `
+export const LAPSED = `
 DROP FUNCTION IF EXISTS imagine_lapsed(TEXT, TEXT, TEXT, BIGINT);
 CREATE FUNCTION imagine_lapsed(p_user TEXT, p_guild TEXT, p_day TEXT, p_now BIGINT) RETURNS TABLE (jobs BIGINT, daily BIGINT,
 	guild_daily BIGINT, user_bytes BIGINT, global_bytes BIGINT, user_credits BIGINT, guild_credits BIGINT, global_credits BIGINT)

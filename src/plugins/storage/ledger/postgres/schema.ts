@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import { V8 } from './batchAdmissions.js';
+import { LAPSED, V8 } from './batchAdmissions.js';
 
 /**
  * The PostgreSQL ledger's schema, versioned in `imagine_meta` ('schema_version'). Opening a ledger at the current
@@ -702,26 +702,7 @@ INSERT INTO imagine_credit_daily AS c (scope, day, spent, held)
 ${FILES_ADDED}
 ${FILES_REMOVED}
 ${RESERVATIONS_GONE}
--- The shares of reservations past their expiry at p_now, for a user, a server and a day (what the counters still hold
--- of them until they are purged). Through the index on expiry: usually nothing to read. PL/pgSQL, not SQL, so that
--- each connection plans the query once (a SQL function in FROM is planned on every call).
-DROP FUNCTION IF EXISTS imagine_lapsed(TEXT, TEXT, TEXT, BIGINT);
-CREATE FUNCTION imagine_lapsed(p_user TEXT, p_guild TEXT, p_day TEXT, p_now BIGINT, OUT jobs BIGINT, OUT daily BIGINT,
-	OUT guild_daily BIGINT, OUT user_bytes BIGINT, OUT global_bytes BIGINT, OUT user_credits BIGINT, OUT guild_credits BIGINT,
-	OUT global_credits BIGINT) LANGUAGE plpgsql STABLE AS $$
-BEGIN
-	SELECT COUNT(*) FILTER (WHERE user_id = p_user AND job),
-		COALESCE(SUM(cost) FILTER (WHERE user_id = p_user AND day = p_day), 0),
-		COALESCE(SUM(cost) FILTER (WHERE guild_id = p_guild AND day = p_day), 0),
-		COALESCE(SUM(bytes) FILTER (WHERE user_id = p_user AND NOT temp), 0),
-		COALESCE(SUM(bytes), 0),
-		COALESCE(SUM(credits) FILTER (WHERE user_id = p_user AND day = p_day), 0),
-		COALESCE(SUM(credits) FILTER (WHERE guild_id = p_guild AND day = p_day), 0),
-		COALESCE(SUM(credits) FILTER (WHERE day = p_day), 0)
-	INTO jobs, daily, guild_daily, user_bytes, global_bytes, user_credits, guild_credits, global_credits
-	FROM imagine_reservations WHERE expires_at <= p_now;
-END $$;
-
+${LAPSED}
 DROP FUNCTION IF EXISTS imagine_reserve(TEXT, TEXT, TEXT, BIGINT, INTEGER, BOOLEAN, BOOLEAN, TEXT, BIGINT, BIGINT, BIGINT, TEXT, BIGINT,
 	INTEGER, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT);
 -- Admits a reservation when every limit still fits, counting what live reservations hold; returns 'ok' or the first
