@@ -104,13 +104,17 @@ describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's batched admissions
 		expect((await counters(test)).filter((row) => row.counted !== row.summed)).toEqual([]);
 	});
 
-	it('a limit that is not a finite number is refused with a clear error, not taken as no limit', async () => {
+	it('a limit that is not a finite number is refused with a clear error, not taken as no limit, and holds back no one else', async () => {
 		const { test, ledger } = await setUp();
-		await expect(ledger.reserve(reservationRow(USERS[0] as string), { ...LIMITS, userBytes: Number.POSITIVE_INFINITY })).rejects.toThrow(
-			/user_limit must be a finite number/
+		const results = await Promise.allSettled(
+			USERS.slice(0, 6).map((userId, index) =>
+				ledger.reserve(reservationRow(userId), index === 2 ? { ...LIMITS, userBytes: Number.POSITIVE_INFINITY } : LIMITS)
+			)
 		);
+		expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+		expect(String((results[2] as PromiseRejectedResult).reason)).toMatch(/user_limit must be a finite number/);
 		const [held] = await test.query<{ count: string }>('SELECT COUNT(*) AS count FROM imagine_reservations');
-		expect(Number(held?.count)).toBe(0);
+		expect(Number(held?.count)).toBe(5);
 	});
 
 	it('a host still on the previous release admits through the same rules (its single-admission calls)', async () => {

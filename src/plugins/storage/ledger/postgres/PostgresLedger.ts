@@ -127,7 +127,7 @@ export class PostgresLedger implements QuotaLedger {
 		this.foundVersion = foundVersion;
 		this.#admissions = new AdmissionBatcher<AdmissionFunction, AdmissionItem>({
 			send: async (name, items) => {
-				await this.#query({ name, text: `SELECT ${name}($1::jsonb)` }, [admissionJson(items)]);
+				await this.#query({ name, text: `SELECT ${name}($1::jsonb)` }, [JSON.stringify(items)]);
 			},
 			isItemFailure,
 			maxInFlight: options.poolSize,
@@ -162,50 +162,56 @@ export class PostgresLedger implements QuotaLedger {
 
 	public async reserve(row: ReservationRow, limits: LedgerLimits): Promise<AdmissionOutcome> {
 		return admission(
-			this.#admissions.run('imagine_reserve_many', {
-				id: row.id,
-				user_id: row.userId,
-				day: row.day,
-				bytes: row.bytes,
-				cost: row.cost,
-				temp: row.temp,
-				job: row.job,
-				guild_id: row.guildId,
-				credits: row.credits,
-				now: row.now,
-				expires_at: row.expiresAt,
-				owner: row.owner,
-				job_limit: limits.jobs,
-				daily_limit: countable(limits.dailyGens),
-				guild_limit: limits.guildDailyGens,
-				user_limit: limits.userBytes,
-				global_limit: limits.globalBytes,
-				global_credits: limits.globalCredits,
-				user_credits: limits.userCredits,
-				guild_credits: limits.guildCredits
-			})
+			this.#admissions.run(
+				'imagine_reserve_many',
+				finite({
+					id: row.id,
+					user_id: row.userId,
+					day: row.day,
+					bytes: row.bytes,
+					cost: row.cost,
+					temp: row.temp,
+					job: row.job,
+					guild_id: row.guildId,
+					credits: row.credits,
+					now: row.now,
+					expires_at: row.expiresAt,
+					owner: row.owner,
+					job_limit: limits.jobs,
+					daily_limit: countable(limits.dailyGens),
+					guild_limit: limits.guildDailyGens,
+					user_limit: limits.userBytes,
+					global_limit: limits.globalBytes,
+					global_credits: limits.globalCredits,
+					user_credits: limits.userCredits,
+					guild_credits: limits.guildCredits
+				})
+			)
 		);
 	}
 
 	public async commit(file: FileRow, charge: CommitCharge, limits: LedgerLimits): Promise<AdmissionOutcome> {
 		return admission(
-			this.#admissions.run('imagine_commit_many', {
-				user_id: file.userId,
-				image_id: file.imageId,
-				temp: file.temp,
-				ext: file.ext,
-				bytes: file.bytes,
-				created_at: file.createdAt,
-				name: file.name,
-				metadata: file.metadata,
-				reservation_id: charge.reservationId,
-				charge_day: charge.day,
-				charge_cost: charge.cost,
-				charge_guild: charge.guildId,
-				charge_credits: charge.credits,
-				user_limit: limits.userBytes,
-				global_limit: limits.globalBytes
-			})
+			this.#admissions.run(
+				'imagine_commit_many',
+				finite({
+					user_id: file.userId,
+					image_id: file.imageId,
+					temp: file.temp,
+					ext: file.ext,
+					bytes: file.bytes,
+					created_at: file.createdAt,
+					name: file.name,
+					metadata: file.metadata,
+					reservation_id: charge.reservationId,
+					charge_day: charge.day,
+					charge_cost: charge.cost,
+					charge_guild: charge.guildId,
+					charge_credits: charge.credits,
+					user_limit: limits.userBytes,
+					global_limit: limits.globalBytes
+				})
+			)
 		);
 	}
 
@@ -842,17 +848,15 @@ async function admission(sent: Promise<void>): Promise<AdmissionOutcome> {
 }
 
 /**
- * A batch as the JSON the admission functions read. A number JSON cannot carry (NaN, an infinity) would arrive as
- * null, which compares as no limit at all: refused here instead.
+ * An admission as the batch's JSON will carry it. A number JSON cannot carry (NaN, an infinity) would arrive as null,
+ * which compares as no limit at all: refused here, for this admission alone, before it joins a batch.
  */
-function admissionJson(items: readonly AdmissionItem[]): string {
-	for (const item of items) {
-		for (const [key, value] of Object.entries(item)) {
-			if (typeof value === 'number' && !Number.isFinite(value))
-				throw new TypeError(`An admission's ${key} must be a finite number, not ${value}`);
-		}
+function finite(item: AdmissionItem): AdmissionItem {
+	for (const [key, value] of Object.entries(item)) {
+		if (typeof value === 'number' && !Number.isFinite(value))
+			throw new TypeError(`An admission's ${key} must be a finite number, not ${value}`);
 	}
-	return JSON.stringify(items);
+	return item;
 }
 
 /**
