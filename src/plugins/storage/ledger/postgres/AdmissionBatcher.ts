@@ -1,10 +1,10 @@
 /**
- * Sends admissions in batches, the way a database groups commits: an admission leaves at once while fewer than
- * `maxInFlight` batches are out (a connection of the pool is free for it), and those that arrive meanwhile leave
- * together as the next batch when one comes back. So nothing ever waits for company: alone, an admission is a batch of
- * one sent immediately; under load, one round trip and one transaction carry many. Each kind (reservations, commits)
- * is its own function, so a batch holds one kind; the oldest waiting admission says which kind leaves next, and both
- * kinds share the connections.
+ * Sends admissions in batches, the way a database groups commits: an admission leaves at the end of the event loop's
+ * current turn while fewer than `maxInFlight` batches are out (a connection of the pool is free for it), and those that
+ * arrive meanwhile leave together when one comes back, shared among the connections that are free. So nothing waits
+ * for company: alone, an admission is a batch of one sent at once; under load, one round trip and one transaction
+ * carry many. Each kind (reservations, commits) is its own function, so a batch holds one kind; the oldest waiting
+ * admission says which kind leaves next, and both kinds share the connections.
  *
  * A batch is all or nothing (batchAdmissions.ts). When it fails for a reason that belongs to one of its items (a
  * refusal, a wrong charge: `isItemFailure`), each item is sent again on its own, so every item gets the answer it
