@@ -104,6 +104,34 @@ describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's batched admissions
 		expect((await counters(test)).filter((row) => row.counted !== row.summed)).toEqual([]);
 	});
 
+	it('two images of one batch naming the same reservation end it once: what the other reservations hold stays counted', async () => {
+		const { test, ledger } = await setUp();
+		const userId = USERS[0] as string;
+		const shared = reservationRow(userId, { job: true, credits: 5, bytes: 10 });
+		const other = reservationRow(userId, { job: true, credits: 5, bytes: 10 });
+		for (const row of [shared, other]) expect(await ledger.reserve(row, LIMITS)).toEqual({ ok: true });
+		const item = (imageId: string) => ({
+			user_id: userId,
+			image_id: imageId,
+			temp: false,
+			ext: 'png',
+			bytes: 8,
+			created_at: NOW,
+			name: imageId,
+			metadata: '{}',
+			reservation_id: shared.id,
+			charge_day: DAY,
+			charge_cost: 1,
+			charge_guild: null,
+			charge_credits: 5,
+			user_limit: 1e12,
+			global_limit: 1e12
+		});
+		await test.query('SELECT imagine_commit_many($1::jsonb)', [JSON.stringify([item('00000000000000c1'), item('00000000000000c2')])]);
+		expect((await counters(test)).filter((row) => row.counted !== row.summed)).toEqual([]);
+		expect(await ledger.usage(userId, DAY, NOW)).toMatchObject({ dailyUsed: 2, dailyPending: 1, reservedUserBytes: 10, userFiles: 2 });
+	});
+
 	it('a limit that is not a finite number is refused with a clear error, not taken as no limit, and holds back no one else', async () => {
 		const { test, ledger } = await setUp();
 		const results = await Promise.allSettled(

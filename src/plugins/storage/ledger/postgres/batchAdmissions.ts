@@ -176,6 +176,9 @@ DECLARE
 	items imagine_commit_item[] := ARRAY(SELECT i FROM imagine_commit_items(p_items) i);
 	fresh imagine_commit_item[];
 	gone imagine_reservations[];
+	-- The item that ends each reservation: the first to name it (two images of one batch may name the same one; done
+	-- one by one, the second would find it gone).
+	enders BIGINT[];
 	shares imagine_commit_share[];
 	wrong RECORD;
 	refused RECORD;
@@ -201,8 +204,10 @@ BEGIN
 	WITH ended AS (DELETE FROM imagine_reservations WHERE id IN (SELECT i.reservation_id FROM unnest(fresh) i) RETURNING *)
 	SELECT array_agg(ended) INTO gone FROM ended;
 	PERFORM set_config('imagine.settling', '', true);
+	enders := ARRAY(SELECT DISTINCT ON (i.reservation_id) i.ord FROM unnest(fresh) i WHERE i.reservation_id IS NOT NULL
+		ORDER BY i.reservation_id, i.ord);
 	SELECT i.user_id AS image_user, i.charge_day, i.charge_guild INTO wrong
-		FROM unnest(fresh) i JOIN unnest(gone) r ON r.id = i.reservation_id
+		FROM unnest(fresh) i JOIN unnest(gone) r ON r.id = i.reservation_id AND i.ord = ANY(enders)
 		WHERE r.user_id IS DISTINCT FROM i.user_id OR r.day IS DISTINCT FROM i.charge_day OR r.guild_id IS DISTINCT FROM i.charge_guild
 		LIMIT 1;
 	IF FOUND THEN
@@ -214,7 +219,7 @@ BEGIN
 			CASE WHEN i.charge_day IS NULL THEN 0 ELSE i.charge_cost END, i.charge_credits, i.user_limit, i.global_limit,
 			COALESCE(r.cost, 0), COALESCE(r.bytes, 0), CASE WHEN r.temp THEN 0 ELSE COALESCE(r.bytes, 0) END,
 			CASE WHEN r.job THEN 1 ELSE 0 END, COALESCE(r.credits, 0))::imagine_commit_share
-		FROM unnest(fresh) i LEFT JOIN unnest(gone) r ON r.id = i.reservation_id
+		FROM unnest(fresh) i LEFT JOIN unnest(gone) r ON r.id = i.reservation_id AND i.ord = ANY(enders)
 	);
 	INSERT INTO imagine_daily AS d (user_id, day, used, held)
 		SELECT s.user_id, s.day, SUM(s.charge_cost), -SUM(s.held_cost) FROM unnest(shares) s
