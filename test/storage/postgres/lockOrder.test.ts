@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresLedger } from '../../../src/plugins/storage/ledger/postgres/PostgresLedger.js';
 import { createTestSchema, postgresSkipNote, postgresUnavailable, type TestSchema } from '../../helpers/postgres.js';
 import { USER_A, USER_B } from '../../helpers/storageFixtures.js';
-import { DAY, NOW, reservationRow, WIDE_LIMITS as LIMITS } from './ledgerRows.js';
+import { counters, DAY, NOW, reservationRow, WIDE_LIMITS as LIMITS } from './ledgerRows.js';
 
 /**
  * The PostgreSQL ledger's counter rows are always taken in one order (schema 5), so two statements never wait for
@@ -44,6 +44,60 @@ async function blocked(watcher: pg.Client, client: pg.Client): Promise<void> {
 		await new Promise((resolve) => setTimeout(resolve, 10));
 	}
 	throw new Error(`backend ${pid} never waited for a lock`);
+}
+
+/** Resolves once a backend running a statement whose text contains `fragment` waits for a lock. */
+async function blockedOn(watcher: pg.Client, fragment: string): Promise<void> {
+	for (let attempt = 0; attempt < 200; attempt++) {
+		const { rows } = await watcher.query<{ waiting: boolean }>(
+			"SELECT bool_or(wait_event_type = 'Lock') AS waiting FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()",
+			[fragment]
+		);
+		if (rows[0]?.waiting) return;
+		await new Promise((resolve) => setTimeout(resolve, 10));
+	}
+	throw new Error(`no statement with "${fragment}" ever waited for a lock`);
+}
+
+/**
+ * A second ledger on the same schema whose connections look for deadlocks only after a minute: when a statement of
+ * it and one of a plain session wait for each other, the plain session (deadlock_timeout 1 s) is the one PostgreSQL
+ * ends, so a cycle fails the case instead of being hidden by the ledger's retry.
+ */
+async function patientLedger(test: TestSchema): Promise<PostgresLedger> {
+	const uri = new URL(test.uri());
+	uri.searchParams.set('options', `${uri.searchParams.get('options') ?? ''} -c deadlock_timeout=60s`);
+	const ledger = await PostgresLedger.open(pg, uri.toString(), { poolSize: 2, connectTimeoutMs: 5000 });
+	cleanups.push(() => ledger.close());
+	return ledger;
+}
+
+/** Two images of a batch of commits (schema 8), each ending its reservation, as one call on a plain session. */
+function commitBatchSql(items: { userId: string; imageId: string; reservationId: string }[]) {
+	return {
+		text: 'SELECT imagine_commit_many($1::jsonb)',
+		values: [
+			JSON.stringify(
+				items.map((item) => ({
+					user_id: item.userId,
+					image_id: item.imageId,
+					temp: false,
+					ext: 'png',
+					bytes: 100,
+					created_at: NOW,
+					name: item.imageId,
+					metadata: '{}',
+					reservation_id: item.reservationId,
+					charge_day: DAY,
+					charge_cost: 1,
+					charge_guild: null,
+					charge_credits: 0,
+					user_limit: 1e12,
+					global_limit: 1e12
+				}))
+			)
+		]
+	};
 }
 
 const reserveSql = (id: string, userId: string, guildId: string | null, credits: number) => ({
@@ -128,5 +182,82 @@ describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's lock order${postgr
 		await expect(released).resolves.toMatchObject({ rowCount: 1 });
 		await expect(started).resolves.toMatchObject({ rows: [{ place: 0 }] });
 		expect((await ledger.usage(USER_A, DAY, NOW)).dailyPending).toBe(0);
+	});
+	it('a batch of commits and a purge of the reservations they end: both complete, every counter right', async () => {
+		const { test, ledger, session } = await setUp();
+		const purger = await patientLedger(test);
+		const USER_C = '300000000000000003';
+		// Ids sort r1 < r15 < r2; expiry and the table's own order (as inserted) both give r2, r15, r1: a purge that does
+		// not sort meets them so, against a batch that takes r1 then r2.
+		for (const [id, userId, expiresIn] of [
+			['r2', USER_B, 10_000],
+			['r15', USER_C, 15_000],
+			['r1', USER_A, 20_000]
+		] as const) {
+			expect(await ledger.reserve(reservationRow(userId, { id, expiresAt: NOW + expiresIn }), LIMITS)).toEqual({ ok: true });
+		}
+		const [holder, batch, watcher] = [await session(), await session(), await session()];
+		await holder.query('BEGIN');
+		await holder.query("SELECT 1 FROM imagine_reservations WHERE id = 'r15' FOR UPDATE");
+		const purged = purger.purgeReservations(NOW + 30_000, []);
+		await blockedOn(watcher, 'imagine_reservations');
+		const committed = batch.query(
+			commitBatchSql([
+				{ userId: USER_A, imageId: 'ccccccccccccccc1', reservationId: 'r1' },
+				{ userId: USER_B, imageId: 'ccccccccccccccc2', reservationId: 'r2' }
+			])
+		);
+		await blocked(watcher, batch);
+		await holder.query('COMMIT');
+		await expect(committed).resolves.toBeDefined();
+		await expect(purged).resolves.toBe(3);
+		expect((await counters(test)).filter((row) => row.counted !== row.summed)).toEqual([]);
+	});
+
+	it("reconcile's images recorded in a batch and a batch of commits meeting on their keys: both complete", async () => {
+		const { test, ledger, session } = await setUp();
+		const reconciler = await patientLedger(test);
+		const [a, b, m] = ['100000000000000001', '200000000000000002', '300000000000000003'];
+		for (const [id, userId] of [
+			['ra', a],
+			['rb', b]
+		] as const) {
+			expect(await ledger.reserve(reservationRow(userId, { id }), LIMITS)).toEqual({ ok: true });
+		}
+		const [holder, batch, watcher] = [await session(), await session(), await session()];
+		const file = (userId: string, imageId: string) => ({
+			userId,
+			imageId,
+			temp: false,
+			ext: 'png' as const,
+			bytes: 100,
+			createdAt: NOW,
+			name: imageId,
+			metadata: '{}'
+		});
+		// A third image, being inserted by a session still open: reconcile waits for it in the middle of its batch.
+		await holder.query('BEGIN');
+		await holder.query(
+			`INSERT INTO imagine_files (user_id, image_id, temp, ext, bytes, created_at, name, metadata)
+			VALUES ($1, 'wwwwwwwwwwwwwww1', false, 'png', 100, $2, 'w', '{}')`,
+			[m, NOW]
+		);
+		// Given out of key order, as a store may list them.
+		const corrected = reconciler.applyCorrections(
+			[],
+			[file(b, 'zzzzzzzzzzzzzzz1'), file(m, 'wwwwwwwwwwwwwww1'), file(a, 'yyyyyyyyyyyyyyy1')]
+		);
+		await blockedOn(watcher, 'INSERT INTO imagine_files');
+		const committed = batch.query(
+			commitBatchSql([
+				{ userId: a, imageId: 'yyyyyyyyyyyyyyy1', reservationId: 'ra' },
+				{ userId: b, imageId: 'zzzzzzzzzzzzzzz1', reservationId: 'rb' }
+			])
+		);
+		await blocked(watcher, batch);
+		await holder.query('COMMIT');
+		await expect(committed).resolves.toBeDefined();
+		await expect(corrected).resolves.toBeDefined();
+		expect((await counters(test)).filter((row) => row.counted !== row.summed)).toEqual([]);
 	});
 });

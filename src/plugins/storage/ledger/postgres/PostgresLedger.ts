@@ -309,10 +309,12 @@ export class PostgresLedger implements QuotaLedger {
 		}
 		for (let start = 0; start < add.length; start += RECONCILE_BATCH) {
 			const batch = add.slice(start, start + RECONCILE_BATCH);
-			// A row rebuilt from the store charges nothing: its generation was counted (or not) when it was made.
+			// A row rebuilt from the store charges nothing: its generation was counted (or not) when it was made. Rows go
+			// in key order, as a batch of commits inserts its own (two inserts meeting on a key wait for each other).
 			const rows = await this.#query<{ image_id: string }>(
 				`INSERT INTO imagine_files (user_id, image_id, temp, ext, bytes, created_at, name, metadata)
 				SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])
+				ORDER BY 1, 2
 				ON CONFLICT (user_id, image_id) DO NOTHING RETURNING image_id`,
 				[
 					batch.map((row) => row.userId),
@@ -374,12 +376,22 @@ export class PostgresLedger implements QuotaLedger {
 	}
 
 	public async purgeReservations(now: number, deadOwners: readonly string[]): Promise<number> {
-		const expired = await this.#query('DELETE FROM imagine_reservations WHERE expires_at <= $1 RETURNING id', [now]);
-		const dead =
-			deadOwners.length === 0
-				? []
-				: await this.#query('DELETE FROM imagine_reservations WHERE owner = ANY($1::text[]) RETURNING id', [deadOwners]);
+		const expired = await this.#deleteReservations('expires_at <= $1', [now]);
+		const dead = deadOwners.length === 0 ? [] : await this.#deleteReservations('owner = ANY($1::text[])', [deadOwners]);
 		return expired.length + dead.length;
+	}
+
+	/**
+	 * Deletes the reservations a condition selects, locked in id order first, the order a batch of commits takes them
+	 * in: a DELETE alone takes rows in whatever order it meets them, and two statements ending several reservations
+	 * each could wait for each other.
+	 */
+	#deleteReservations(condition: string, values: unknown[]): Promise<Record<string, unknown>[]> {
+		return this.#query(
+			`WITH ending AS MATERIALIZED (SELECT id FROM imagine_reservations WHERE ${condition} ORDER BY id FOR UPDATE)
+			DELETE FROM imagine_reservations r USING ending WHERE r.id = ending.id RETURNING r.id`,
+			values
+		);
 	}
 
 	public async restoreDaily(counts: readonly DailyCount[]): Promise<void> {
@@ -657,7 +669,7 @@ export class PostgresLedger implements QuotaLedger {
 	}
 
 	public async removeInstance(id: string): Promise<void> {
-		await this.#query('DELETE FROM imagine_reservations WHERE owner = $1', [id]);
+		await this.#deleteReservations('owner = $1', [id]);
 		await this.#query('DELETE FROM imagine_instances WHERE id = $1', [id]);
 	}
 
