@@ -93,18 +93,32 @@ describe('AdmissionBatcher', () => {
 		await Promise.all([busy, ...waiting]);
 	});
 
-	it("an item's refusal sends each item of its batch again alone: only that one is refused", async () => {
+	it("an item's refusal sends each item of its batch again alone, in turn: only that one is refused", async () => {
 		const database = recorder((items) => (items.includes('bad') ? new RefusedError('DAILY_LIMIT') : null));
 		const batcher = new AdmissionBatcher<string, string>({ send: database.send, isItemFailure, maxInFlight: 1, maxItems: 64 });
 		const busy = batcher.run('reserve', 'first');
 		await new Promise((resolve) => setImmediate(resolve));
 		const results = Promise.allSettled(['x', 'bad', 'y'].map((item) => batcher.run('reserve', item)));
 		await database.releaseAll(); // 'first'
-		await database.releaseAll(); // the batch [x, bad, y], refused
-		expect(database.calls.map((call) => call.items)).toEqual([['x'], ['bad'], ['y']]);
-		await database.releaseAll();
+		expect(database.calls.map((call) => call.items)).toEqual([['x', 'bad', 'y']]);
+		const alone: (readonly string[])[] = [];
+		for (let turn = 0; turn < 4; turn++) {
+			await database.releaseAll();
+			alone.push(...database.calls.map((call) => call.items));
+		}
 		await busy;
+		expect(alone).toEqual([['x'], ['bad'], ['y']]);
 		expect((await results).map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+		expect(database.mostOpen()).toBe(1);
+	});
+
+	it('sent again alone after a refusal, the items of a batch still use no more connections than there are', async () => {
+		const database = recorder((items) => (items.length > 1 ? new RefusedError('GLOBAL_QUOTA') : null));
+		const batcher = new AdmissionBatcher<string, string>({ send: database.send, isItemFailure, maxInFlight: 2, maxItems: 64 });
+		const all = Promise.allSettled(Array.from({ length: 20 }, (_, index) => batcher.run('reserve', `i${index}`)));
+		for (let turn = 0; turn < 30; turn++) await database.releaseAll();
+		expect((await all).every((result) => result.status === 'fulfilled')).toBe(true);
+		expect(database.mostOpen()).toBe(2);
 	});
 
 	it("a failure that is no item's (the connection) is every item's answer, without sending them again", async () => {

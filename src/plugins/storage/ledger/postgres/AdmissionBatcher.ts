@@ -7,8 +7,9 @@
  * admission says which kind leaves next, and both kinds share the connections.
  *
  * A batch is all or nothing (batchAdmissions.ts). When it fails for a reason that belongs to one of its items (a
- * refusal, a wrong charge: `isItemFailure`), each item is sent again on its own, so every item gets the answer it
- * would have got alone. Any other failure (the connection, the server) is every item's answer.
+ * refusal, a wrong charge: `isItemFailure`), its items go back to the front of the queue to be sent again each on its
+ * own, within the same connections, so every item gets the answer it would have got alone. Any other failure (the
+ * connection, the server) is every item's answer.
  */
 export class AdmissionBatcher<Kind extends string, Item> {
 	readonly #send: (kind: Kind, items: readonly Item[]) => Promise<void>;
@@ -36,7 +37,7 @@ export class AdmissionBatcher<Kind extends string, Item> {
 	public run(kind: Kind, item: Item): Promise<void> {
 		return new Promise((resolve, reject) => {
 			const queue = this.#waiting.get(kind) ?? [];
-			queue.push({ item, arrival: this.#arrivals++, resolve, reject });
+			queue.push({ item, arrival: this.#arrivals++, alone: false, resolve, reject });
 			this.#waiting.set(kind, queue);
 			this.#schedule();
 		});
@@ -60,9 +61,10 @@ export class AdmissionBatcher<Kind extends string, Item> {
 			const next = this.#oldestKind();
 			if (next === undefined) return;
 			const queue = this.#waiting.get(next) as Waiting<Item>[];
-			// Shared among the free connections, so that none stands idle while another carries everything.
+			// Shared among the free connections, so that none stands idle while another carries everything; one sent
+			// back to go alone (they wait at the front) leaves by itself.
 			const share = Math.ceil(queue.length / (this.#maxInFlight - this.#inFlight));
-			const batch = queue.splice(0, Math.min(this.#maxItems, share));
+			const batch = queue.splice(0, queue[0]?.alone ? 1 : Math.min(this.#maxItems, share));
 			this.#inFlight++;
 			void this.#settle(next, batch).finally(() => {
 				this.#inFlight--;
@@ -92,16 +94,8 @@ export class AdmissionBatcher<Kind extends string, Item> {
 				for (const entry of batch) entry.reject(error);
 				return;
 			}
-			await Promise.all(
-				batch.map(async (entry) => {
-					try {
-						await this.#send(kind, [entry.item]);
-						entry.resolve();
-					} catch (alone) {
-						entry.reject(alone);
-					}
-				})
-			);
+			const queue = this.#waiting.get(kind) as Waiting<Item>[];
+			queue.unshift(...batch.map((entry) => ({ ...entry, alone: true })));
 		}
 	}
 }
@@ -110,6 +104,8 @@ interface Waiting<Item> {
 	item: Item;
 	/** Its place in the order of arrival, across kinds. */
 	arrival: number;
+	/** Sent back from a batch that one of its items failed: leaves in a batch of its own. */
+	alone: boolean;
 	resolve: () => void;
 	reject: (error: unknown) => void;
 }
