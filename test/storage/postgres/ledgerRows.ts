@@ -57,3 +57,8 @@ export function counters(test: TestSchema) {
 				FROM imagine_credit_daily c`
 	);
 }
+
+/** The counters that differ from what their rows sum to (none, when the ledger kept them right). */
+export async function counterMismatches(test: TestSchema) {
+	return (await counters(test)).filter((row) => row.counted !== row.summed);
+}
