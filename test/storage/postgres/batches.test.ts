@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresLedger } from '../../../src/plugins/storage/ledger/postgres/PostgresLedger.js';
 import type { AdmissionOutcome, FileRow } from '../../../src/plugins/storage/ledger/QuotaLedger.js';
 import { createTestSchema, postgresSkipNote, postgresUnavailable, type TestSchema } from '../../helpers/postgres.js';
-import { counterMismatches, DAY, NOW, reservationRow, WIDE_LIMITS as LIMITS } from './ledgerRows.js';
+import { commitItem, counterMismatches, DAY, NOW, reservationRow, WIDE_LIMITS as LIMITS } from './ledgerRows.js';
 
 /**
  * The PostgreSQL ledger sends admissions that arrive while its connections are busy as one batch (schema 8): every
@@ -110,23 +110,7 @@ describe.skipIf(postgresUnavailable)(`the PostgreSQL ledger's batched admissions
 		const shared = reservationRow(userId, { job: true, credits: 5, bytes: 10 });
 		const other = reservationRow(userId, { job: true, credits: 5, bytes: 10 });
 		for (const row of [shared, other]) expect(await ledger.reserve(row, LIMITS)).toEqual({ ok: true });
-		const item = (imageId: string) => ({
-			user_id: userId,
-			image_id: imageId,
-			temp: false,
-			ext: 'png',
-			bytes: 8,
-			created_at: NOW,
-			name: imageId,
-			metadata: '{}',
-			reservation_id: shared.id,
-			charge_day: DAY,
-			charge_cost: 1,
-			charge_guild: null,
-			charge_credits: 5,
-			user_limit: 1e12,
-			global_limit: 1e12
-		});
+		const item = (imageId: string) => commitItem(userId, imageId, shared.id, { bytes: 8, charge_credits: 5 });
 		await test.query('SELECT imagine_commit_many($1::jsonb)', [JSON.stringify([item('00000000000000c1'), item('00000000000000c2')])]);
 		expect(await counterMismatches(test)).toEqual([]);
 		expect(await ledger.usage(userId, DAY, NOW)).toMatchObject({ dailyUsed: 2, dailyPending: 1, reservedUserBytes: 10, userFiles: 2 });

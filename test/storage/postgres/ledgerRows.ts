@@ -62,3 +62,28 @@ export function counters(test: TestSchema) {
 export async function counterMismatches(test: TestSchema) {
 	return (await counters(test)).filter((row) => row.counted !== row.summed);
 }
+
+/**
+ * One image of a batch of commits as imagine_commit_many reads it (schema 8): 100 bytes on DAY, one generation, no
+ * server, no credits, limits none reaches, with what a case changes.
+ */
+export function commitItem(userId: string, imageId: string, reservationId: string, changes: Record<string, unknown> = {}) {
+	return {
+		user_id: userId,
+		image_id: imageId,
+		temp: false,
+		ext: 'png',
+		bytes: 100,
+		created_at: NOW,
+		name: imageId,
+		metadata: '{}',
+		reservation_id: reservationId,
+		charge_day: DAY,
+		charge_cost: 1,
+		charge_guild: null,
+		charge_credits: 0,
+		user_limit: 1e12,
+		global_limit: 1e12,
+		...changes
+	};
+}

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresLedger } from '../../../src/plugins/storage/ledger/postgres/PostgresLedger.js';
 import { createTestSchema, postgresSkipNote, postgresUnavailable, type TestSchema } from '../../helpers/postgres.js';
 import { USER_A, USER_B } from '../../helpers/storageFixtures.js';
-import { counterMismatches, DAY, NOW, reservationRow, WIDE_LIMITS as LIMITS } from './ledgerRows.js';
+import { commitItem, counterMismatches, DAY, NOW, reservationRow, WIDE_LIMITS as LIMITS } from './ledgerRows.js';
 
 /**
  * The PostgreSQL ledger's counter rows are always taken in one order (schema 5), so two statements never wait for
@@ -32,31 +32,28 @@ async function setUp(): Promise<{ test: TestSchema; ledger: PostgresLedger; sess
 	return { test, ledger, session };
 }
 
-/** Resolves once `client`'s backend waits for a lock (what the next step of a case needs before it starts). */
-async function blocked(watcher: pg.Client, client: pg.Client): Promise<void> {
-	const pid = (client as unknown as { processID: number }).processID;
+/** Resolves once a backend that `whereBackend` selects in pg_stat_activity waits for a lock (what the next step of a case needs before it starts). */
+async function waitsForLock(watcher: pg.Client, whereBackend: string, value: unknown, what: string): Promise<void> {
 	for (let attempt = 0; attempt < 200; attempt++) {
 		const { rows } = await watcher.query<{ waiting: boolean }>(
-			"SELECT wait_event_type = 'Lock' AS waiting FROM pg_stat_activity WHERE pid = $1",
-			[pid]
+			`SELECT bool_or(wait_event_type = 'Lock') AS waiting FROM pg_stat_activity WHERE ${whereBackend} AND pid <> pg_backend_pid()`,
+			[value]
 		);
 		if (rows[0]?.waiting) return;
 		await new Promise((resolve) => setTimeout(resolve, 10));
 	}
-	throw new Error(`backend ${pid} never waited for a lock`);
+	throw new Error(`${what} never waited for a lock`);
+}
+
+/** Resolves once `client`'s backend waits for a lock. */
+function blocked(watcher: pg.Client, client: pg.Client): Promise<void> {
+	const pid = (client as unknown as { processID: number }).processID;
+	return waitsForLock(watcher, 'pid = $1', pid, `backend ${pid}`);
 }
 
 /** Resolves once a backend running a statement whose text contains `fragment` waits for a lock. */
-async function blockedOn(watcher: pg.Client, fragment: string): Promise<void> {
-	for (let attempt = 0; attempt < 200; attempt++) {
-		const { rows } = await watcher.query<{ waiting: boolean }>(
-			"SELECT bool_or(wait_event_type = 'Lock') AS waiting FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()",
-			[fragment]
-		);
-		if (rows[0]?.waiting) return;
-		await new Promise((resolve) => setTimeout(resolve, 10));
-	}
-	throw new Error(`no statement with "${fragment}" ever waited for a lock`);
+function blockedOn(watcher: pg.Client, fragment: string): Promise<void> {
+	return waitsForLock(watcher, "query LIKE '%' || $1 || '%'", fragment, `a statement with "${fragment}"`);
 }
 
 /**
@@ -72,31 +69,11 @@ async function patientLedger(test: TestSchema): Promise<PostgresLedger> {
 	return ledger;
 }
 
-/** Two images of a batch of commits (schema 8), each ending its reservation, as one call on a plain session. */
+/** Images of a batch of commits (schema 8), each ending its reservation, as one call on a plain session. */
 function commitBatchSql(items: { userId: string; imageId: string; reservationId: string }[]) {
 	return {
 		text: 'SELECT imagine_commit_many($1::jsonb)',
-		values: [
-			JSON.stringify(
-				items.map((item) => ({
-					user_id: item.userId,
-					image_id: item.imageId,
-					temp: false,
-					ext: 'png',
-					bytes: 100,
-					created_at: NOW,
-					name: item.imageId,
-					metadata: '{}',
-					reservation_id: item.reservationId,
-					charge_day: DAY,
-					charge_cost: 1,
-					charge_guild: null,
-					charge_credits: 0,
-					user_limit: 1e12,
-					global_limit: 1e12
-				}))
-			)
-		]
+		values: [JSON.stringify(items.map((item) => commitItem(item.userId, item.imageId, item.reservationId)))]
 	};
 }
 
