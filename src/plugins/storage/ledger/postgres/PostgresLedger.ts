@@ -16,7 +16,6 @@ import type {
 	FileRow,
 	InstanceRow,
 	LedgerLimits,
-	LimitFailure,
 	JobStart,
 	LimitOverride,
 	QuotaLedger,
@@ -855,7 +854,7 @@ async function admission(sent: Promise<void>): Promise<AdmissionOutcome> {
 		return { ok: true };
 	} catch (error) {
 		if (sqlStateOf(error) !== REFUSED) throw error;
-		return outcomeOf((error as Error).message);
+		return refusalOf((error as Error).message);
 	}
 }
 
@@ -880,18 +879,18 @@ function isItemFailure(error: unknown): boolean {
 	return code === REFUSED || code === RAISED || (typeof code === 'string' && (code.startsWith('22') || code.startsWith('23')));
 }
 
-function outcomeOf(outcome: string | undefined): AdmissionOutcome {
-	if (outcome === 'ok') return { ok: true };
+/** The limit a refusal names (its message); any other message is not one the admission functions raise. */
+function refusalOf(limit: string): AdmissionOutcome {
 	if (
-		outcome === 'TOO_MANY_JOBS' ||
-		outcome === 'DAILY_LIMIT' ||
-		outcome === 'GUILD_DAILY' ||
-		outcome === 'CREDIT_BUDGET' ||
-		outcome === 'USER_QUOTA' ||
-		outcome === 'GLOBAL_QUOTA'
+		limit === 'TOO_MANY_JOBS' ||
+		limit === 'DAILY_LIMIT' ||
+		limit === 'GUILD_DAILY' ||
+		limit === 'CREDIT_BUDGET' ||
+		limit === 'USER_QUOTA' ||
+		limit === 'GLOBAL_QUOTA'
 	)
-		return { ok: false, failed: outcome as LimitFailure };
-	throw new Error(`The ledger answered an unknown admission outcome: ${String(outcome)}`);
+		return { ok: false, failed: limit };
+	throw new Error(`The ledger answered an unknown admission outcome: ${limit}`);
 }
 
 /** The SQLSTATE (or Node's error code) of a failed call, if it has one. */
